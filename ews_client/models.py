@@ -1,0 +1,256 @@
+"""One item model for both Exchange backends (EWS and Graph).
+
+Wire models are frozen, slotted dataclasses: values, not objects with behaviour. Datetimes are
+timezone-aware (UTC); an appointment keeps the IANA name of the zone it was entered in so that
+recurrence and all-day items stay right across daylight-saving changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal, Protocol
+
+# One fixed property-set GUID and a fixed, tiny set of names: mailbox stores have a quota on
+# named-property definitions (3,277 per custom GUID), so names are never derived from data.
+CRM_PROPERTY_SET_ID = "6c3f4b2e-8a1d-4e57-9b0c-2d5e7f9a1c34"
+CRM_ID_PROPERTY = "CrmId"
+# Name of the hidden user configuration that holds the last-synchronization marker.
+MARKER_CONFIG_NAME = "CrmSync.Marker"
+
+
+class EntityKind(StrEnum):
+    CONTACT = "contact"
+    APPOINTMENT = "appointment"
+    TASK = "task"
+
+
+class Sensitivity(StrEnum):
+    NORMAL = "normal"
+    PERSONAL = "personal"
+    PRIVATE = "private"
+    CONFIDENTIAL = "confidential"
+
+
+class Importance(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+class TaskStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    WAITING_ON_OTHERS = "waiting_on_others"
+    DEFERRED = "deferred"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """An Exchange item id with the change key (EWS) or etag (Graph) of the version seen."""
+
+    id: str
+    change_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PostalAddress:
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    given_name: str | None = None
+    surname: str | None = None
+    display_name: str | None = None
+    company: str | None = None
+    job_title: str | None = None
+    emails: tuple[str, ...] = ()  # at most three (EmailAddress1..3)
+    business_phone: str | None = None
+    mobile_phone: str | None = None
+    home_phone: str | None = None
+    business_address: PostalAddress | None = None
+    birthday: date | None = None
+    categories: tuple[str, ...] = ()
+    notes: str | None = None  # plain text
+    # Envelope: where the item lives and which CRM record it carries.
+    ref: ItemRef | None = None
+    crm_id: str | None = None
+    last_modified: datetime | None = None
+
+    kind: Literal[EntityKind.CONTACT] = EntityKind.CONTACT
+
+
+@dataclass(frozen=True, slots=True)
+class Attendee:
+    email: str
+    name: str | None = None
+
+
+RecurrenceKind = Literal[
+    "daily", "weekly", "absolute_monthly", "relative_monthly", "absolute_yearly", "relative_yearly"
+]
+# Week of month for relative patterns, as in EWS DayOfWeekIndex / Graph WeekIndex.
+WeekIndex = Literal["first", "second", "third", "fourth", "last"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """A recurrence pattern plus its range.
+
+    The range ends at `end_date`, after `occurrences`, or never (both None).
+    Days of week are English names ("monday" ... "sunday"); months are 1..12.
+    """
+
+    kind: RecurrenceKind
+    interval: int = 1
+    days_of_week: tuple[str, ...] = ()
+    day_of_month: int | None = None
+    month: int | None = None
+    week_index: WeekIndex | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    occurrences: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModifiedOccurrence:
+    """One occurrence of a series that differs from the pattern (an exception)."""
+
+    original_start: datetime
+    start: datetime
+    end: datetime
+    subject: str | None = None
+    location: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    subject: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    time_zone: str = "UTC"  # IANA name
+    all_day: bool = False
+    location: str | None = None
+    notes: str | None = None
+    organizer: str | None = None  # SMTP address
+    required_attendees: tuple[Attendee, ...] = ()
+    optional_attendees: tuple[Attendee, ...] = ()
+    is_meeting: bool = False
+    sensitivity: Sensitivity = Sensitivity.NORMAL
+    reminder_minutes: int | None = None  # None: no reminder
+    categories: tuple[str, ...] = ()
+    recurrence: Recurrence | None = None
+    modified_occurrences: tuple[ModifiedOccurrence, ...] = ()
+    deleted_occurrences: tuple[datetime, ...] = ()  # original start of each deleted occurrence
+    ref: ItemRef | None = None
+    crm_id: str | None = None
+    last_modified: datetime | None = None
+
+    kind: Literal[EntityKind.APPOINTMENT] = EntityKind.APPOINTMENT
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    subject: str | None = None
+    notes: str | None = None
+    start: datetime | None = None
+    due: datetime | None = None
+    completed: datetime | None = None
+    status: TaskStatus = TaskStatus.NOT_STARTED
+    percent_complete: int = 0
+    importance: Importance = Importance.NORMAL
+    reminder_at: datetime | None = None  # None: no reminder
+    categories: tuple[str, ...] = ()
+    ref: ItemRef | None = None
+    crm_id: str | None = None
+    last_modified: datetime | None = None
+
+    kind: Literal[EntityKind.TASK] = EntityKind.TASK
+
+
+Item = Contact | Appointment | Task
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """An item created or changed on the Exchange side (fetched in full)."""
+
+    item: Item
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """An item deleted on the Exchange side."""
+
+    item_id: str
+
+
+Change = Upsert | Removal
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """All changes of one folder since a sync state, and the state to store afterwards."""
+
+    changes: tuple[Change, ...]
+    sync_state: str
+    # True when the state given was rejected and the changes are a full listing from scratch:
+    # the caller must then reconcile (a complete pass) rather than trust missing items.
+    restarted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SyncMarker:
+    """The last-synchronization marker kept hidden in the mailbox and in the database."""
+
+    generation: int
+    synced_at: datetime
+
+
+class ExchangeBackend(Protocol):
+    """What the sync engine needs from a mailbox server; EwsClient and GraphClient provide it.
+
+    Every method raises a subclass of `ews_client.errors.ExchangeError` on failure.
+    """
+
+    async def sync_changes(
+        self, mailbox: str, entity: EntityKind, sync_state: str | None
+    ) -> SyncResult:
+        """Changes since `sync_state` (None: everything), items fetched in full."""
+        ...
+
+    async def list_items(self, mailbox: str, entity: EntityKind) -> list[Item]:
+        """Every item of the entity's folder, in full (complete pass)."""
+        ...
+
+    async def create_item(self, mailbox: str, item: Item) -> ItemRef:
+        """Create `item` (its crm_id set) in the entity's folder; return its reference."""
+        ...
+
+    async def update_item(
+        self, mailbox: str, ref: ItemRef, item: Item, fields: frozenset[str]
+    ) -> ItemRef:
+        """Write the named model fields of `item`; None values delete the field."""
+        ...
+
+    async def delete_item(self, mailbox: str, ref: ItemRef, entity: EntityKind) -> None:
+        """Delete the item; an item that is already gone is not an error."""
+        ...
+
+    async def find_by_crm_id(
+        self, mailbox: str, entity: EntityKind, crm_id: str
+    ) -> ItemRef | None:
+        """The item carrying `crm_id`, if any (idempotent create after a crash)."""
+        ...
+
+    async def read_marker(self, mailbox: str) -> SyncMarker | None: ...
+
+    async def write_marker(self, mailbox: str, marker: SyncMarker) -> None: ...

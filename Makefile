@@ -1,0 +1,30 @@
+# The README's commands. `make test` and `make demo` set themselves up on a fresh clone.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint typecheck unit demo bench bench-full clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy sync_service ews_client
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy sync_service ews_client
+
+demo: $(STAMP)
+	env -u SYNC_DATABASE_URL $(BIN)/python -m sync_service.demo $(DEMO_ARGS)
+
+clean:
+	rm -rf $(VENV) .sync-data .mypy_cache .ruff_cache

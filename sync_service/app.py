@@ -1,0 +1,124 @@
+"""The service process: owns the database pool, the HTTP API and one TaskGroup of named loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from aiohttp import web
+
+from sync_service import api
+from sync_service.config import Role, Settings
+from sync_service.db import migrations
+from sync_service.db.embedded import embedded_postgres
+from sync_service.db.pool import connect, create_pool
+from sync_service.db.queries import load_queries
+
+log = logging.getLogger("sync_service")
+HEARTBEAT_SECONDS = 10.0
+
+
+@asynccontextmanager
+async def database_url(settings: Settings) -> AsyncIterator[str]:
+    """The configured database, or a private embedded one when none is configured."""
+    url = settings.database.resolved_url()
+    if url:
+        yield url
+        return
+    async with embedded_postgres(settings.database.data_dir) as embedded:
+        yield embedded
+
+
+async def run_migrations(url: str) -> list[str]:
+    conn = await connect(url)
+    try:
+        return await migrations.migrate(conn)
+    finally:
+        await conn.close()
+
+
+def engine_name(settings: Settings) -> str:
+    return settings.process.engine_name or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Service:
+    """One replica: the roles chosen by SYNC_ROLES, until `stop` is set."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.name = engine_name(settings)
+        self.stop = asyncio.Event()
+        self._queries = load_queries()
+
+    async def ready_problems(self) -> list[str]:
+        try:
+            async with self.pool.acquire() as conn:
+                pending = await migrations.pending(conn)
+        except (OSError, asyncpg.PostgresError, migrations.MigrationError) as exc:
+            return [f"database: {exc}"]
+        return [f"migration pending: {name}" for name in pending]
+
+    async def heartbeat(self) -> None:
+        """Keep this replica listed as live; removed again on a clean stop."""
+        roles = self.settings.process.roles
+        try:
+            while not self.stop.is_set():
+                await self.pool.execute(self._queries["engine_heartbeat"], self.name, roles)
+                await _sleep_or_stop(self.stop, HEARTBEAT_SECONDS)
+        finally:
+            await self.pool.execute(self._queries["engine_remove"], self.name)
+
+    async def serve_api(self) -> None:
+        runner = web.AppRunner(api.build_app(self.ready_problems), handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.api.host, self.settings.api.port)
+        await site.start()
+        log.info("api listening", extra={"bind": self.settings.api.api_bind})
+        try:
+            await self.stop.wait()
+        finally:
+            await runner.cleanup()
+
+    async def run(self) -> None:
+        roles = self.settings.process.role_set
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.heartbeat(), name="heartbeat")
+            if Role.API in roles:
+                group.create_task(self.serve_api(), name="api")
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    except TimeoutError:
+        pass
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_service(settings: Settings) -> None:
+    """`sync-service run`: migrate, then serve until SIGTERM / SIGINT."""
+    async with database_url(settings) as url:
+        applied = await run_migrations(url)
+        log.info("migrations applied", extra={"applied": applied})
+        pool = await create_pool(url, settings.database.database_pool_size)
+        try:
+            service = Service(settings, pool)
+            install_signal_handlers(service.stop)
+            log.info("service started", extra={"engine": service.name})
+            await service.run()
+        finally:
+            await pool.close()
+    log.info("service stopped")

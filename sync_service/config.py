@@ -1,0 +1,214 @@
+"""Service configuration: the only module that reads the environment.
+
+Every setting is a `SYNC_` environment variable with a flat name (`SYNC_DATABASE_URL`,
+`SYNC_MAX_CONCURRENT_MAILBOXES`); in code they are grouped by concern. Durations accept
+`30s`, `15m`, `2h`, `1d` (or plain seconds). Secrets come from the variable itself or from
+a file named by `<VAR>_FILE` (the container-secrets habit) and are held as `SecretStr`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SYNC_"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """`90`, `30s`, `15m`, `2h`, `1d`, `250ms` -> seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 15m, 2h)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class Role(StrEnum):
+    API = "api"
+    ENGINE = "engine"
+    DISPATCHER = "dispatcher"
+
+
+class _Group(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+
+def _read_secret(value: SecretStr | None, file: Path | None, name: str) -> SecretStr | None:
+    """Prefer the variable; else read the file named by `<name>_FILE`."""
+    if value is not None or file is None:
+        return value
+    try:
+        return SecretStr(file.read_text().strip())
+    except OSError as exc:
+        raise ValueError(f"cannot read {name}_FILE {file}: {exc.strerror}") from exc
+
+
+class DatabaseSettings(_Group):
+    database_url: SecretStr | None = None
+    database_url_file: Path | None = None
+    data_dir: Path = Path(".sync-data")
+    database_pool_size: int = Field(default=20, ge=2, le=1000)
+
+    def resolved_url(self) -> str | None:
+        """The configured URL (from the variable or its file), or None for the embedded one."""
+        secret = _read_secret(self.database_url, self.database_url_file, "SYNC_DATABASE_URL")
+        return secret.get_secret_value() if secret else None
+
+
+class ApiSettings(_Group):
+    api_bind: str = "127.0.0.1:8080"
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    metrics_public: bool = True
+
+    @field_validator("api_bind")
+    @classmethod
+    def _check_bind(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not HOST:PORT")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.api_bind.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.api_bind.rpartition(":")[2])
+
+    def resolved_token(self) -> SecretStr | None:
+        return _read_secret(self.api_token, self.api_token_file, "SYNC_API_TOKEN")
+
+
+class LimitsSettings(_Group):
+    max_concurrent_mailboxes: int = Field(default=500, ge=1, le=100_000)
+    max_consecutive_failures: int = Field(default=10, ge=1)
+    pass_timeout: Seconds = 1800.0
+    job_lease: Seconds = 60.0
+    http_timeout: Seconds = 60.0
+    delete_guard_share: float = Field(default=0.2, gt=0, le=1)
+    delete_guard_count: int = Field(default=50, ge=0)
+
+
+class ScheduleSettings(_Group):
+    express_interval: Seconds = 900.0
+    complete_at: time = time(2, 0)
+    complete_window: Seconds = 7200.0
+    dispatcher_poll: Seconds = 5.0
+    auto_recover: bool = False
+
+
+class RetentionSettings(_Group):
+    retention_days: int = Field(default=14, ge=1)
+
+
+class LoggingSettings(_Group):
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"{value!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+
+class ProcessSettings(_Group):
+    roles: str = "api,engine,dispatcher"
+    engine_name: str | None = None
+
+    @field_validator("roles")
+    @classmethod
+    def _check_roles(cls, value: str) -> str:
+        names = [r.strip() for r in value.split(",") if r.strip()]
+        unknown = [n for n in names if n not in {r.value for r in Role}]
+        if unknown or not names:
+            raise ValueError(f"unknown role(s) {unknown or value!r}; use api, engine, dispatcher")
+        return ",".join(names)
+
+    @property
+    def role_set(self) -> frozenset[Role]:
+        return frozenset(Role(r) for r in self.roles.split(","))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: DatabaseSettings
+    api: ApiSettings
+    limits: LimitsSettings
+    schedule: ScheduleSettings
+    retention: RetentionSettings
+    logging: LoggingSettings
+    process: ProcessSettings
+
+
+_GROUPS: dict[str, type[_Group]] = {
+    "database": DatabaseSettings,
+    "api": ApiSettings,
+    "limits": LimitsSettings,
+    "schedule": ScheduleSettings,
+    "retention": RetentionSettings,
+    "logging": LoggingSettings,
+    "process": ProcessSettings,
+}
+
+
+class ConfigError(Exception):
+    """An invalid setting; the message names the variable and what is wrong."""
+
+
+def load_settings() -> Settings:
+    """Read every group from the environment, or raise ConfigError for the first bad value."""
+    groups: dict[str, Any] = {}
+    for name, cls in _GROUPS.items():
+        try:
+            groups[name] = cls()
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+    settings = Settings(**groups)
+    try:  # secret files are read now, so that a missing file fails at start-up
+        settings.database.resolved_url()
+        settings.api.resolved_token()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    shown = "" if "token" in field or "url" in field else f" (got {value!r})"
+    return f"{ENV_PREFIX}{field.upper()}: {message}{shown}"
+
+
+def documented_settings() -> list[tuple[str, str]]:
+    """(variable, default) for every setting: the README's configuration table is built from it."""
+    rows = []
+    for cls in _GROUPS.values():
+        for field, info in cls.model_fields.items():
+            default = "" if info.default is None else str(info.default)
+            rows.append((f"{ENV_PREFIX}{field.upper()}", default))
+    return rows

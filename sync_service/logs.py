@@ -1,0 +1,55 @@
+"""Structured logs: one event per line, key=value for humans or JSON for machines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+# Fields a caller may attach with `log.info("...", extra={...})`.
+_FIELDS = ("mailbox", "server", "pass_kind", "entity", "counts", "duration_ms", "error", "job")
+_BASE = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "event": record.getMessage(),
+    }
+    for key, value in vars(record).items():
+        if key not in _BASE and not key.startswith("_"):
+            out[key] = value
+    if record.exc_info:
+        out["exception"] = logging.Formatter().formatException(record.exc_info)
+    return out
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(_fields(record), default=str)
+
+
+class KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return " ".join(f"{k}={_kv(v)}" for k, v in _fields(record).items())
+
+
+def _kv(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if not text or any(c in text for c in ' "=\n'):
+        return json.dumps(text)
+    return text
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aiohttp's access log would log every probe; keep it for debugging only.
+    logging.getLogger("aiohttp.access").setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,70 @@
+"""SyncFolderItems: pure builder and parser of one page of changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ews_client.errors import ProtocolError
+from ews_client.ews.ids import FolderRef, add_folder_id, add_item_shape, read_item_ref
+from ews_client.ews.soap import envelope, single_message
+from ews_client.ews.xml import m, new, parse_bool, sub, t
+from ews_client.models import ItemRef
+
+ChangeKind = Literal["create", "update", "delete", "read_flag"]
+_KINDS: dict[str, ChangeKind] = {
+    t("Create"): "create",
+    t("Update"): "update",
+    t("Delete"): "delete",
+    t("ReadFlagChange"): "read_flag",
+}
+MAX_CHANGES = 512  # MaxSyncChangesReturnedType: 1..512
+
+
+@dataclass(frozen=True, slots=True)
+class SyncChange:
+    kind: ChangeKind
+    ref: ItemRef
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    sync_state: str
+    includes_last: bool
+    changes: tuple[SyncChange, ...]
+
+
+def build_sync_folder_items(
+    mailbox: str, folder: FolderRef, sync_state: str | None, max_changes: int = MAX_CHANGES
+) -> bytes:
+    """Children in schema order: ItemShape, SyncFolderId, SyncState (omitted on the first
+    sync), MaxChangesReturned. IdOnly: "it returns no bodies" (protocol-notes)."""
+    if not 1 <= max_changes <= MAX_CHANGES:
+        raise ValueError("MaxChangesReturned must be within 1..512")
+    req = new(m("SyncFolderItems"))
+    add_item_shape(req, m("ItemShape"), [])
+    add_folder_id(sub(req, m("SyncFolderId")), folder)
+    if sync_state:
+        sub(req, m("SyncState"), sync_state)
+    sub(req, m("MaxChangesReturned"), str(max_changes))
+    return envelope(req, mailbox)
+
+
+def parse_sync_folder_items(data: bytes) -> SyncPage:
+    msg = single_message(data, "SyncFolderItems")
+    state = msg.findtext(m("SyncState"))
+    last = msg.findtext(m("IncludesLastItemInRange"))
+    if state is None or last is None:
+        raise ProtocolError("SyncFolderItems response without SyncState/IncludesLastItemInRange")
+    changes = []
+    container = msg.find(m("Changes"))
+    for ch in [] if container is None else container:
+        kind = _KINDS.get(ch.tag)
+        if kind is None:
+            raise ProtocolError(f"unexpected sync change {ch.tag}")
+        # Create/Update hold an item element with its ItemId; Delete/ReadFlagChange hold ItemId.
+        id_el = ch.find(t("ItemId"))
+        if id_el is None and len(ch):
+            id_el = ch[0].find(t("ItemId"))
+        changes.append(SyncChange(kind, read_item_ref(id_el)))
+    return SyncPage(state, parse_bool(last), tuple(changes))

@@ -1,0 +1,122 @@
+"""XML plumbing shared by every EWS builder and parser: namespaces, element helpers,
+value formatting, and the one safe way to parse bytes that came off the network."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+from lxml import etree
+
+from ews_client.errors import ProtocolError
+
+NS_M = "http://schemas.microsoft.com/exchange/services/2006/messages"
+NS_T = "http://schemas.microsoft.com/exchange/services/2006/types"
+NS_E = "http://schemas.microsoft.com/exchange/services/2006/errors"
+NS_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+NSMAP = {"soap": NS_SOAP, "m": NS_M, "t": NS_T}
+
+Element = etree._Element
+
+# A DOCTYPE can declare entities ("billion laughs") or point at external files; EWS never
+# sends one, so its mere presence makes the answer hostile (protocol-notes: XML safety).
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
+
+
+def m(tag: str) -> str:
+    return f"{{{NS_M}}}{tag}"
+
+
+def t(tag: str) -> str:
+    return f"{{{NS_T}}}{tag}"
+
+
+def sub(parent: Element, tag: str, text: str | None = None, **attrib: str) -> Element:
+    """Append a child (tag in Clark notation) with optional text and attributes."""
+    child = etree.SubElement(parent, tag, attrib)
+    if text is not None:
+        child.text = text
+    return child
+
+
+def new(tag: str, **attrib: str) -> Element:
+    return etree.Element(tag, attrib, nsmap={"m": NS_M, "t": NS_T})
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=True,
+    )
+
+
+def parse_xml(data: bytes) -> Element:
+    """Parse untrusted bytes: no DTD, no entities, no network, bounded tree.
+
+    Raises ProtocolError for hostile or malformed input instead of expanding or crashing.
+    """
+    if _DOCTYPE.search(data) or _ENTITY.search(data):
+        raise ProtocolError("response carries a DOCTYPE or entity declaration")
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise ProtocolError(f"malformed XML: {exc}") from exc
+    if root is None:
+        raise ProtocolError("empty XML document")
+    return root
+
+
+def text_of(el: Element | None, path: str | None = None) -> str | None:
+    """Text of `el` (or of its first descendant matching `path`), None when absent."""
+    if el is None:
+        return None
+    if path is not None:
+        el = el.find(path, NSMAP)
+        if el is None:
+            return None
+    return el.text if el.text is not None else ""
+
+
+def fmt_dt(value: datetime) -> str:
+    """xs:dateTime in UTC with a Z suffix, the form every Exchange version accepts."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: the model uses aware datetimes only")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_dt(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ProtocolError(f"bad xs:dateTime {value!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def fmt_date(value: date) -> str:
+    return value.isoformat()
+
+
+def parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value.strip()[:10])
+    except ValueError as exc:
+        raise ProtocolError(f"bad xs:date {value!r}") from exc
+
+
+def fmt_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def parse_bool(value: str | None) -> bool:
+    return value is not None and value.strip() in ("true", "1")
+
+
+def to_bytes(root: Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8")

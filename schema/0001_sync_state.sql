@@ -96,6 +96,9 @@ CREATE TABLE sync.jobs (
     dry_run         boolean NOT NULL DEFAULT false,
     forced          boolean NOT NULL DEFAULT false,
     priority        smallint NOT NULL DEFAULT 0,  -- higher first; operator requests are 10
+    -- A request that arrived while the job ran: the job is queued again with this kind when the
+    -- running pass ends, so nothing requested during a pass is lost.
+    rerun_kind      text CHECK (rerun_kind IN ('express', 'complete', 'initial', 'recover')),
     source          text NOT NULL DEFAULT 'schedule',
     status          text NOT NULL DEFAULT 'queued'
         CHECK (status IN ('queued', 'running', 'done', 'failed')),
@@ -157,3 +160,10 @@ CREATE TABLE sync.engines (
     heartbeat_at    timestamptz NOT NULL DEFAULT now(),
     roles           text NOT NULL DEFAULT ''
 );
+
+-- Strength of a pass kind when requests coalesce: a stronger pass covers a weaker one.
+CREATE FUNCTION sync.job_kind_rank(kind text) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE kind WHEN 'express' THEN 1 WHEN 'complete' THEN 2 WHEN 'initial' THEN 3
+                     WHEN 'recover' THEN 4 ELSE 0 END
+$$;

@@ -1,0 +1,86 @@
+-- name: job_enqueue
+-- Queue a pass for a mailbox, coalescing into its unfinished job if there is one: a queued job
+-- takes the stronger kind, the higher priority and the earlier start; a running job records the
+-- request as a rerun so that it is queued again when the pass ends.
+-- $1 mailbox, $2 kind, $3 priority, $4 run_after, $5 source, $6 dry_run, $7 forced,
+-- $8 oldest_change_at
+INSERT INTO sync.jobs AS j
+    (mailbox_id, kind, priority, run_after, source, dry_run, forced, oldest_change_at)
+VALUES ($1, $2, $3, COALESCE($4, now()), $5, $6, $7, $8)
+ON CONFLICT (mailbox_id) WHERE status IN ('queued', 'running') DO UPDATE SET
+    kind = CASE WHEN j.status = 'queued' AND sync.job_kind_rank(EXCLUDED.kind) > sync.job_kind_rank(j.kind)
+                THEN EXCLUDED.kind ELSE j.kind END,
+    rerun_kind = CASE WHEN j.status <> 'running' THEN j.rerun_kind
+                      WHEN sync.job_kind_rank(EXCLUDED.kind) > sync.job_kind_rank(j.rerun_kind)
+                      THEN EXCLUDED.kind ELSE j.rerun_kind END,
+    priority = GREATEST(j.priority, EXCLUDED.priority),
+    run_after = CASE WHEN j.status = 'queued' THEN LEAST(j.run_after, EXCLUDED.run_after)
+                     ELSE j.run_after END,
+    dry_run = j.dry_run AND EXCLUDED.dry_run,
+    forced = j.forced OR EXCLUDED.forced,
+    oldest_change_at = LEAST(j.oldest_change_at, EXCLUDED.oldest_change_at)
+RETURNING id, (xmax = 0) AS inserted
+
+-- name: job_claim
+-- Claim up to $2 due jobs for engine $1 with a lease of $3; concurrent claimers skip each
+-- other's rows. Jobs of mailboxes that are not active wait, except a recover job for a mailbox
+-- that needs recovery.
+WITH next AS (
+    SELECT j.id FROM sync.jobs j
+    JOIN sync.mailboxes m ON m.id = j.mailbox_id
+    WHERE j.status = 'queued' AND j.run_after <= now()
+      AND (m.state = 'active' OR (m.state = 'needs_recovery' AND j.kind = 'recover'))
+    ORDER BY j.priority DESC, j.run_after, j.id
+    LIMIT $2
+    FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE sync.jobs j SET status = 'running', lease_owner = $1,
+    lease_expires_at = now() + $3::interval, attempts = j.attempts + 1
+FROM next WHERE j.id = next.id
+RETURNING j.id, j.mailbox_id, j.kind, j.dry_run, j.forced, j.attempts, j.priority, j.source,
+          j.oldest_change_at, j.requested_at
+
+-- name: job_renew
+UPDATE sync.jobs SET lease_expires_at = now() + $3::interval
+WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+
+-- name: job_finish
+-- End a pass: a rerun requested meanwhile queues the job again (same row), else it is done.
+UPDATE sync.jobs SET
+    status = CASE WHEN rerun_kind IS NULL THEN $3 ELSE 'queued' END,
+    kind = COALESCE(rerun_kind, kind),
+    rerun_kind = NULL,
+    outcome = $4,
+    run_after = now(),
+    lease_owner = NULL, lease_expires_at = NULL,
+    finished_at = CASE WHEN rerun_kind IS NULL THEN now() END,
+    attempts = CASE WHEN rerun_kind IS NULL THEN attempts ELSE 0 END,
+    dry_run = CASE WHEN rerun_kind IS NULL THEN dry_run ELSE false END
+WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+RETURNING status
+
+-- name: job_retry_later
+-- A transient failure: the same job waits $3 and is claimed again.
+UPDATE sync.jobs SET status = 'queued', run_after = now() + $3::interval, outcome = $4,
+    kind = CASE WHEN sync.job_kind_rank(rerun_kind) > sync.job_kind_rank(kind)
+                THEN rerun_kind ELSE kind END,
+    rerun_kind = NULL, lease_owner = NULL, lease_expires_at = NULL
+WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+
+-- name: job_reap
+-- Give the jobs of dead engines (lease expired) back to the queue.
+UPDATE sync.jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+    run_after = now()
+WHERE status = 'running' AND lease_expires_at < now()
+RETURNING id, mailbox_id
+
+-- name: job_queue_depth
+SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+       count(*) FILTER (WHERE status = 'running') AS running,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(requested_at) FILTER (WHERE status = 'queued')), 0)
+           AS oldest_queued_seconds
+FROM sync.jobs WHERE status IN ('queued', 'running')
+
+-- name: job_open_for_mailbox
+SELECT id, kind, status, rerun_kind, priority, run_after, dry_run, attempts
+FROM sync.jobs WHERE mailbox_id = $1 AND status IN ('queued', 'running')

@@ -1,0 +1,78 @@
+-- name: folder_link_get
+SELECT folder_id, sync_state FROM sync.folder_links WHERE mailbox_id = $1 AND entity = $2
+
+-- name: folder_link_set
+INSERT INTO sync.folder_links (mailbox_id, entity, folder_id, sync_state)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (mailbox_id, entity) DO UPDATE SET
+    folder_id = EXCLUDED.folder_id, sync_state = EXCLUDED.sync_state, updated_at = now()
+
+-- name: item_links_list
+SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields
+FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2
+
+-- name: item_links_by_crm_ids
+SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields
+FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND crm_id = ANY($3::text[])
+
+-- name: item_links_by_exchange_ids
+SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields
+FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND exchange_id = ANY($3::text[])
+
+-- name: item_link_upsert
+-- A link is keyed by CRM id; a stale row holding the same Exchange id is replaced first.
+WITH gone AS (
+    DELETE FROM sync.item_links
+    WHERE mailbox_id = $1 AND entity = $2 AND exchange_id = $4 AND crm_id <> $3
+)
+INSERT INTO sync.item_links (mailbox_id, entity, crm_id, exchange_id, change_key, crm_hash,
+    exchange_hash, synced_fields)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (mailbox_id, entity, crm_id) DO UPDATE SET
+    exchange_id = EXCLUDED.exchange_id, change_key = EXCLUDED.change_key,
+    crm_hash = EXCLUDED.crm_hash, exchange_hash = EXCLUDED.exchange_hash,
+    synced_fields = EXCLUDED.synced_fields, updated_at = now()
+
+-- name: item_link_delete
+DELETE FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND crm_id = $3
+
+-- name: item_link_count
+SELECT entity, count(*) AS n FROM sync.item_links WHERE mailbox_id = $1 GROUP BY entity
+
+-- name: watermark_get
+SELECT last_seq FROM sync.crm_watermarks WHERE mailbox_id = $1 AND entity = $2
+
+-- name: watermark_set
+INSERT INTO sync.crm_watermarks (mailbox_id, entity, last_seq) VALUES ($1, $2, $3)
+ON CONFLICT (mailbox_id, entity) DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now()
+
+-- name: item_error_insert
+INSERT INTO sync.item_errors (mailbox_id, entity, crm_id, exchange_id, direction, reason,
+    content_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+
+-- name: item_error_recent
+SELECT entity, crm_id, exchange_id, direction, reason, content_hash, created_at
+FROM sync.item_errors WHERE mailbox_id = $1 ORDER BY created_at DESC LIMIT $2
+
+-- name: item_error_known
+-- Was this exact content already refused? Then it is skipped until it changes.
+SELECT EXISTS (SELECT 1 FROM sync.item_errors
+               WHERE mailbox_id = $1 AND entity = $2 AND content_hash = $3)
+
+-- name: run_start
+INSERT INTO sync.runs (mailbox_id, job_id, kind, dry_run, engine, started_at)
+VALUES ($1, $2, $3, $4, $5, now())
+RETURNING id
+
+-- name: run_finish
+UPDATE sync.runs SET finished_at = now(), outcome = $2, counts = $3, requests = $4,
+    throttled = $5, error = $6, plan = $7
+WHERE id = $1
+
+-- name: runs_recent
+SELECT r.id, m.email, r.kind, r.dry_run, r.engine, r.started_at, r.finished_at, r.outcome,
+       r.counts, r.requests, r.throttled, r.error
+FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
+WHERE ($1::bigint IS NULL OR r.mailbox_id = $1) AND r.started_at >= $2
+ORDER BY r.started_at DESC LIMIT $3

@@ -1,0 +1,127 @@
+"""The job queue: at most one unfinished job per mailbox, claimed with SKIP LOCKED and a lease."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum, StrEnum
+
+import asyncpg
+
+from sync_service.db.queries import load_queries
+
+
+class PassKind(StrEnum):
+    EXPRESS = "express"
+    COMPLETE = "complete"
+    INITIAL = "initial"
+    RECOVER = "recover"
+
+
+class Priority(IntEnum):
+    SCHEDULE = 0
+    PUSH = 5
+    OPERATOR = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    mailbox_id: int
+    kind: PassKind
+    dry_run: bool
+    forced: bool
+    attempts: int
+    priority: int
+    source: str
+    oldest_change_at: datetime | None
+    requested_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    queued: int
+    running: int
+    oldest_queued_seconds: float
+
+
+class JobQueue:
+    """Typed methods over the named queries of `queries/jobs.sql`."""
+
+    def __init__(self, pool: asyncpg.Pool, lease: timedelta) -> None:
+        self._pool = pool
+        self._lease = lease
+        self._q = load_queries()
+
+    async def enqueue(
+        self,
+        mailbox_id: int,
+        kind: PassKind,
+        *,
+        priority: int = Priority.SCHEDULE,
+        run_after: datetime | None = None,
+        source: str = "schedule",
+        dry_run: bool = False,
+        forced: bool = False,
+        oldest_change_at: datetime | None = None,
+    ) -> tuple[int, bool]:
+        """(job id, whether a new job was created rather than coalesced)."""
+        row = await self._pool.fetchrow(
+            self._q["job_enqueue"],
+            mailbox_id,
+            kind.value,
+            int(priority),
+            run_after,
+            source,
+            dry_run,
+            forced,
+            oldest_change_at,
+        )
+        assert row is not None
+        return int(row["id"]), bool(row["inserted"])
+
+    async def claim(self, engine: str, limit: int) -> list[Job]:
+        rows = await self._pool.fetch(self._q["job_claim"], engine, limit, self._lease)
+        return [_job(r) for r in rows]
+
+    async def renew(self, job_id: int, engine: str) -> bool:
+        """False when the lease was lost (reaped): the pass must stop writing."""
+        status = await self._pool.execute(self._q["job_renew"], job_id, engine, self._lease)
+        return status.endswith(" 1")
+
+    async def finish(self, job_id: int, engine: str, *, failed: bool, outcome: str) -> str | None:
+        """Mark the job done or failed; returns the new status ('queued' when a rerun waits)."""
+        status: str | None = await self._pool.fetchval(
+            self._q["job_finish"], job_id, engine, "failed" if failed else "done", outcome
+        )
+        return status
+
+    async def retry_later(self, job_id: int, engine: str, delay: timedelta, outcome: str) -> None:
+        await self._pool.execute(self._q["job_retry_later"], job_id, engine, delay, outcome)
+
+    async def reap(self) -> list[int]:
+        """Return the jobs of engines whose lease expired to the queue; their mailbox ids."""
+        rows = await self._pool.fetch(self._q["job_reap"])
+        return [int(r["mailbox_id"]) for r in rows]
+
+    async def depth(self) -> QueueDepth:
+        row = await self._pool.fetchrow(self._q["job_queue_depth"])
+        assert row is not None
+        return QueueDepth(
+            int(row["queued"]), int(row["running"]), float(row["oldest_queued_seconds"])
+        )
+
+
+def _job(row: asyncpg.Record) -> Job:
+    return Job(
+        id=row["id"],
+        mailbox_id=row["mailbox_id"],
+        kind=PassKind(row["kind"]),
+        dry_run=row["dry_run"],
+        forced=row["forced"],
+        attempts=row["attempts"],
+        priority=row["priority"],
+        source=row["source"],
+        oldest_change_at=row["oldest_change_at"],
+        requested_at=row["requested_at"],
+    )

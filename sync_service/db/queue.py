@@ -89,6 +89,11 @@ class JobQueue:
         status = await self._pool.execute(self._q["job_renew"], job_id, engine, self._lease)
         return status.endswith(" 1")
 
+    async def renew_many(self, job_ids: list[int], engine: str) -> set[int]:
+        """Renew several leases at once; returns the ids still held."""
+        rows = await self._pool.fetch(self._q["job_renew_many"], job_ids, engine, self._lease)
+        return {int(r["id"]) for r in rows}
+
     async def finish(self, job_id: int, engine: str, *, failed: bool, outcome: str) -> str | None:
         """Mark the job done or failed; returns the new status ('queued' when a rerun waits)."""
         status: str | None = await self._pool.fetchval(

@@ -84,3 +84,9 @@ FROM sync.jobs WHERE status IN ('queued', 'running')
 -- name: job_open_for_mailbox
 SELECT id, kind, status, rerun_kind, priority, run_after, dry_run, attempts
 FROM sync.jobs WHERE mailbox_id = $1 AND status IN ('queued', 'running')
+
+-- name: job_renew_many
+-- Renew the leases of every pass an engine runs; the ids not returned were lost (reaped).
+UPDATE sync.jobs SET lease_expires_at = now() + $3::interval
+WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND status = 'running'
+RETURNING id

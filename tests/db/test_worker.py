@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import asyncpg
+
+from sync_service.db.queue import Job, JobQueue, PassKind
+from sync_service.worker import Done, JobResult, RetryLater, Worker
+from tests.db.test_queue import _mailboxes
+
+
+async def _job_states(pool: asyncpg.Pool) -> dict[int, tuple[str, str | None]]:
+    rows = await pool.fetch("SELECT mailbox_id, status, outcome FROM sync.jobs")
+    return {r["mailbox_id"]: (r["status"], r["outcome"]) for r in rows}
+
+
+async def test_passes_run_concurrently_and_one_crash_touches_no_other(
+    pool: asyncpg.Pool,
+) -> None:
+    ids = await _mailboxes(pool, 12)
+    queue = JobQueue(pool, lease=timedelta(seconds=30))
+    for mb in ids:
+        await queue.enqueue(mb, PassKind.EXPRESS)
+    crashing, retrying = ids[0], ids[1]
+    peak = 0
+    active = 0
+    done = asyncio.Event()
+    finished: set[int] = set()
+
+    async def run_pass(job: Job) -> JobResult:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        try:
+            await asyncio.sleep(0.05)
+            if job.mailbox_id == crashing:
+                raise RuntimeError("bug in a pass")
+            if job.mailbox_id == retrying:
+                return RetryLater(timedelta(hours=1), "transient")
+            return Done("ok")
+        finally:
+            active -= 1
+            finished.add(job.mailbox_id)
+            if len(finished) == len(ids):
+                done.set()
+
+    stop = asyncio.Event()
+    worker = Worker(
+        queue,
+        "engine-a",
+        run_pass,
+        capacity=4,
+        lease_seconds=30,
+        pass_timeout=10,
+        poll_seconds=0.02,
+    )
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(done.wait(), 10)
+    await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    states = await _job_states(pool)
+    assert peak == 4
+    assert states[crashing] == ("failed", "crashed")
+    assert states[retrying] == ("queued", "transient")
+    assert all(states[mb] == ("done", "ok") for mb in ids[2:])
+
+
+async def test_stop_interrupts_long_passes_and_hands_their_jobs_back(
+    pool: asyncpg.Pool,
+) -> None:
+    [mb] = await _mailboxes(pool, 1)
+    queue = JobQueue(pool, lease=timedelta(seconds=30))
+    await queue.enqueue(mb, PassKind.COMPLETE)
+    started = asyncio.Event()
+
+    async def run_pass(job: Job) -> JobResult:
+        started.set()
+        await asyncio.sleep(3600)
+        return Done("ok")
+
+    stop = asyncio.Event()
+    worker = Worker(
+        queue,
+        "engine-a",
+        run_pass,
+        capacity=2,
+        lease_seconds=30,
+        pass_timeout=7200,
+        poll_seconds=0.02,
+        grace_seconds=0.1,
+    )
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(started.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert (await _job_states(pool))[mb] == ("queued", "interrupted")
+    [again] = await queue.claim("engine-b", 1)
+    assert again.kind == PassKind.COMPLETE

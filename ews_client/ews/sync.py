@@ -68,3 +68,17 @@ def parse_sync_folder_items(data: bytes) -> SyncPage:
             id_el = ch[0].find(t("ItemId"))
         changes.append(SyncChange(kind, read_item_ref(id_el)))
     return SyncPage(state, parse_bool(last), tuple(changes))
+
+
+def coalesce(changes: list[SyncChange]) -> tuple[list[ItemRef], list[str]]:
+    """Net effect of a run of pages: ids to fetch (created/updated, still present) and ids
+    deleted. A later change of an id replaces an earlier one; read-flag changes are ignored."""
+    last: dict[str, SyncChange] = {}
+    for change in changes:
+        if change.kind == "read_flag":
+            continue
+        last.pop(change.ref.id, None)  # keep the dict in order of the latest change
+        last[change.ref.id] = change
+    upserts = [c.ref for c in last.values() if c.kind != "delete"]
+    deletes = [c.ref.id for c in last.values() if c.kind == "delete"]
+    return upserts, deletes

@@ -1,0 +1,134 @@
+"""Credentials for EWS: Basic, and OAuth client credentials through msal.
+
+Secrets arrive as plain `str` (config unwraps its SecretStr) and never reach a log or a repr.
+NTLM is not offered: no well-kept asyncio NTLM library is among our dependencies (the
+requests-ntlm / pyspnego route needs a blocking HTTP stack and per-connection handshakes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ews_client.errors import AuthError, TransientError
+
+EWS_SCOPE = "https://outlook.office365.com/.default"
+
+
+class Auth(Protocol):
+    """Something that yields the Authorization header for the next request."""
+
+    async def headers(self) -> dict[str, str]: ...
+
+    def invalidate(self) -> None:
+        """The server answered 401: drop anything cached."""
+        ...
+
+
+class BasicAuth:
+    """HTTP Basic over TLS with a service account (on-premises Exchange)."""
+
+    __slots__ = ("_header", "username")
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._header = f"Basic {token}"
+
+    async def headers(self) -> dict[str, str]:
+        return {"Authorization": self._header}
+
+    def invalidate(self) -> None:
+        """Nothing is cached: a refused password stays refused."""
+
+    def __repr__(self) -> str:
+        return f"BasicAuth(username={self.username!r}, password=<hidden>)"
+
+
+def _requests_session(ca_file: str | None) -> Any:
+    """msal's own HTTP session: `trust_env=False` so REQUESTS_CA_BUNDLE cannot override
+    `verify` (protocol-notes, "Testing msal against the simulator")."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_file if ca_file else True
+    return session
+
+
+class OAuthClientCredentials:
+    """App-only OAuth (client credentials) via msal; the token is cached and refreshed
+    `refresh_margin_s` before it expires. msal is blocking, so it runs in a thread."""
+
+    def __init__(
+        self,
+        *,
+        authority: str,
+        client_id: str,
+        client_secret: str,
+        scope: str = EWS_SCOPE,
+        ca_file: str | None = None,
+        refresh_margin_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.authority = authority
+        self.client_id = client_id
+        self._secret = client_secret
+        self._scope = scope
+        self._ca_file = ca_file
+        self._margin = refresh_margin_s
+        self._clock = clock
+        self._app: Any = None
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+        self.acquisitions = 0  # tokens fetched from msal (tests and metrics)
+
+    def __repr__(self) -> str:
+        return f"OAuthClientCredentials(authority={self.authority!r}, client_id={self.client_id!r})"
+
+    def _build_app(self) -> Any:
+        import msal
+
+        return msal.ConfidentialClientApplication(
+            self.client_id,
+            client_credential=self._secret,
+            authority=self.authority,
+            http_client=_requests_session(self._ca_file),
+            instance_discovery=False,
+        )
+
+    def _acquire(self) -> dict[str, Any]:
+        if self._app is None:
+            self._app = self._build_app()
+        result: dict[str, Any] = self._app.acquire_token_for_client(scopes=[self._scope])
+        return result
+
+    async def headers(self) -> dict[str, str]:
+        if self._token is None or self._clock() >= self._expires_at - self._margin:
+            async with self._lock:
+                if self._token is None or self._clock() >= self._expires_at - self._margin:
+                    await self._refresh()
+        return {"Authorization": f"Bearer {self._token}"}
+
+    async def _refresh(self) -> None:
+        try:
+            result = await asyncio.to_thread(self._acquire)
+        except Exception as exc:  # msal/requests raise many kinds; translate once, here
+            raise TransientError(f"token endpoint unreachable: {type(exc).__name__}") from exc
+        if "access_token" not in result:
+            # error/error_description are safe to show; the secret never appears in them.
+            raise AuthError(
+                f"token refused: {result.get('error')}: {result.get('error_description')}",
+                code=str(result.get("error", "")),
+            )
+        self.acquisitions += 1
+        self._token = str(result["access_token"])
+        self._expires_at = self._clock() + float(result.get("expires_in", 3600))
+
+    def invalidate(self) -> None:
+        self._token = None
+        self._expires_at = 0.0

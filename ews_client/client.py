@@ -1,0 +1,398 @@
+"""EwsClient: build -> send (through throttle and transport) -> parse, a few lines per call;
+and the `ExchangeBackend` the sync engine uses, on top of those operations."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from types import TracebackType
+from typing import TypeVar
+
+from ews_client.auth import Auth
+from ews_client.errors import (
+    ExchangeError,
+    InvalidSyncStateError,
+    ItemNotFoundError,
+    ProtocolError,
+    TransientError,
+)
+from ews_client.ews import find, items, notifications, sync, userconfig
+from ews_client.ews.calendar import OCCURRENCE_READ
+from ews_client.ews.convert import READ_PATHS, folder_for, item_to_xml, item_updates
+from ews_client.ews.find import FolderInfo
+from ews_client.ews.ids import DistinguishedFolder, FolderRef, OccurrenceRef
+from ews_client.ews.items import AnyItemId, DeleteType, FetchedItem, ItemChange
+from ews_client.ews.occurrences import plan_exceptions
+from ews_client.ews.sync import SyncPage
+from ews_client.models import (
+    MARKER_CONFIG_NAME,
+    Appointment,
+    EntityKind,
+    Item,
+    ItemRef,
+    ModifiedOccurrence,
+    Removal,
+    SyncMarker,
+    SyncResult,
+    Upsert,
+)
+from ews_client.throttle import Throttle, ThrottleLimits
+from ews_client.transport import Transport, TransportLimits
+
+T = TypeVar("T")
+R = TypeVar("R")
+OnRequest = Callable[[str, str, float], None]
+
+
+class _BatchTooLarge(Exception):
+    """GetItem answered ErrorTimeoutExpired: "smaller batches" (protocol-notes)."""
+
+
+def _first_retryable(results: Sequence[object]) -> None:
+    """Per-message throttling inside a batch answer retries the whole request."""
+    for res in results:
+        if isinstance(res, TransientError):
+            if res.code == "ErrorTimeoutExpired":
+                raise _BatchTooLarge()
+            raise res
+
+
+def _ok(results: Sequence[T | ExchangeError]) -> list[T]:
+    out = []
+    for res in results:
+        if isinstance(res, ExchangeError):
+            raise res
+        out.append(res)
+    return out
+
+
+class EwsClient:
+    """Async EWS client for one server; `async with EwsClient(url, auth) as client`."""
+
+    def __init__(
+        self,
+        url: str,
+        auth: Auth,
+        *,
+        transport_limits: TransportLimits | None = None,
+        throttle_limits: ThrottleLimits | None = None,
+        ca_file: str | None = None,
+        on_request: OnRequest | None = None,
+        on_backoff: Callable[[float], None] | None = None,
+        get_item_batch: int = 50,
+        delete_type: DeleteType = "HardDelete",
+        marker_folder: str = "root",
+    ) -> None:
+        self.transport = Transport(url, auth, limits=transport_limits, ca_file=ca_file)
+        self.throttle = Throttle(throttle_limits, on_backoff=on_backoff)
+        self._on_request = on_request
+        self._batch = max(1, min(50, get_item_batch))
+        self._delete_type: DeleteType = delete_type
+        self._marker_folder = marker_folder
+
+    async def __aenter__(self) -> EwsClient:
+        self.transport.open()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.transport.close()
+
+    # -- plumbing -------------------------------------------------------------------------------
+    async def _call(
+        self,
+        mailbox: str,
+        operation: str,
+        body: bytes,
+        parse: Callable[[bytes], R],
+        *,
+        sync_call: bool = False,
+    ) -> R:
+        async def attempt() -> R:
+            started = time.perf_counter()
+            outcome = "ok"
+            try:
+                return parse(await self.transport.post(body, mailbox))
+            except ExchangeError as exc:
+                outcome = type(exc).__name__
+                raise
+            except _BatchTooLarge:
+                outcome = "TimeoutExpired"
+                raise
+            finally:
+                if self._on_request is not None:
+                    self._on_request(operation, outcome, time.perf_counter() - started)
+
+        return await self.throttle.run(mailbox, attempt, sync=sync_call)
+
+    # -- operations -----------------------------------------------------------------------------
+    async def get_folder(self, mailbox: str, folders: Sequence[FolderRef]) -> list[FolderInfo]:
+        body = find.build_get_folder(mailbox, folders)
+        return await self._call(mailbox, "GetFolder", body, find.parse_get_folder)
+
+    async def find_folder(self, mailbox: str, parent: FolderRef, name: str) -> list[FolderInfo]:
+        body = find.build_find_folder(mailbox, parent, name)
+        return await self._call(mailbox, "FindFolder", body, find.parse_find_folder)
+
+    async def sync_folder_items(
+        self, mailbox: str, folder: FolderRef, sync_state: str | None
+    ) -> SyncPage:
+        body = sync.build_sync_folder_items(mailbox, folder, sync_state)
+        parse = sync.parse_sync_folder_items
+        return await self._call(mailbox, "SyncFolderItems", body, parse, sync_call=True)
+
+    async def _get_batch(
+        self, mailbox: str, ids: Sequence[AnyItemId], kind: EntityKind
+    ) -> list[FetchedItem | ExchangeError]:
+        def parse(data: bytes) -> list[FetchedItem | ExchangeError]:
+            results = items.parse_get_item(data)
+            _first_retryable(results)
+            return results
+
+        body = items.build_get_item(mailbox, ids, READ_PATHS[kind])
+        return await self._call(mailbox, "GetItem", body, parse)
+
+    async def get_items(
+        self, mailbox: str, refs: Sequence[ItemRef], kind: EntityKind
+    ) -> list[FetchedItem | ExchangeError]:
+        """GetItem in batches of <= 50, halving a batch on ErrorTimeoutExpired."""
+        out: list[FetchedItem | ExchangeError] = []
+        pending, size = list(refs), self._batch
+        while pending:
+            batch = pending[:size]
+            try:
+                out.extend(await self._get_batch(mailbox, batch, kind))
+            except _BatchTooLarge:
+                if size == 1:
+                    msg = "GetItem timed out for one item"
+                    raise TransientError(msg, code="ErrorTimeoutExpired") from None
+                size = max(1, size // 2)
+                continue
+            del pending[: len(batch)]
+        return out
+
+    async def get_occurrences(
+        self, mailbox: str, ids: Sequence[ItemRef]
+    ) -> list[ModifiedOccurrence | ExchangeError]:
+        body = items.build_get_item(mailbox, ids, OCCURRENCE_READ)
+        return await self._call(mailbox, "GetItem", body, items.parse_get_occurrences)
+
+    async def create_items(
+        self, mailbox: str, folder: FolderRef, new: Sequence[Item]
+    ) -> list[ItemRef | ExchangeError]:
+        calendar = any(isinstance(i, Appointment) for i in new)
+        elements = [item_to_xml(i) for i in new]
+        body = items.build_create_item(mailbox, folder, elements, calendar=calendar)
+        return await self._call(mailbox, "CreateItem", body, items.parse_create_item)
+
+    async def update_items(
+        self, mailbox: str, changes: Sequence[ItemChange], *, calendar: bool = False
+    ) -> list[ItemRef | ExchangeError]:
+        body = items.build_update_item(mailbox, changes, calendar=calendar)
+        return await self._call(mailbox, "UpdateItem", body, items.parse_update_item)
+
+    async def delete_items(
+        self, mailbox: str, ids: Sequence[AnyItemId], *, delete_type: DeleteType | None = None
+    ) -> list[ExchangeError | None]:
+        body = items.build_delete_item(mailbox, ids, delete_type=delete_type or self._delete_type)
+        return await self._call(mailbox, "DeleteItem", body, items.parse_delete_item)
+
+    async def find_items_by_crm_id(
+        self, mailbox: str, folder: FolderRef, crm_id: str
+    ) -> list[ItemRef]:
+        body = find.build_find_by_crm_id(mailbox, folder, crm_id)
+        return await self._call(mailbox, "FindItem", body, find.parse_find_item)
+
+    async def get_user_configuration(
+        self, mailbox: str, folder: FolderRef, name: str
+    ) -> dict[str, str]:
+        body = userconfig.build_get_user_configuration(mailbox, folder, name)
+        parse = userconfig.parse_get_user_configuration
+        return await self._call(mailbox, "GetUserConfiguration", body, parse)
+
+    async def create_user_configuration(
+        self, mailbox: str, folder: FolderRef, name: str, entries: dict[str, str]
+    ) -> None:
+        body = userconfig.build_create_user_configuration(mailbox, folder, name, entries)
+        parse = userconfig.parse_create_user_configuration
+        await self._call(mailbox, "CreateUserConfiguration", body, parse)
+
+    async def update_user_configuration(
+        self, mailbox: str, folder: FolderRef, name: str, entries: dict[str, str]
+    ) -> None:
+        body = userconfig.build_update_user_configuration(mailbox, folder, name, entries)
+        parse = userconfig.parse_update_user_configuration
+        await self._call(mailbox, "UpdateUserConfiguration", body, parse)
+
+    async def subscribe(self, mailbox: str, folders: Sequence[FolderRef]) -> str:
+        body = notifications.build_subscribe(mailbox, folders)
+        return await self._call(mailbox, "Subscribe", body, notifications.parse_subscribe)
+
+    async def unsubscribe(self, mailbox: str, subscription_id: str) -> None:
+        body = notifications.build_unsubscribe(mailbox, subscription_id)
+        await self._call(mailbox, "Unsubscribe", body, notifications.parse_unsubscribe)
+
+    async def streaming_events(
+        self, subscription_ids: Sequence[str], *, anchor_mailbox: str, timeout_minutes: int = 30
+    ) -> AsyncIterator[notifications.StreamBatch]:
+        """One GetStreamingEvents connection; yields each envelope's batch as it arrives.
+
+        Streaming connections are long-lived and not subject to the per-mailbox request
+        limits (they count against a separate hanging-connection limit), so no throttle slot.
+        """
+        body = notifications.build_get_streaming_events(
+            anchor_mailbox, subscription_ids, timeout_minutes
+        )
+        splitter = notifications.EnvelopeSplitter()
+        read_s = timeout_minutes * 60 + 30
+        async for chunk in self.transport.stream(body, anchor_mailbox, read_timeout_s=read_s):
+            for doc in splitter.feed(chunk):
+                batch = notifications.parse_streaming_events(doc)
+                yield batch
+                if batch.closed:
+                    return
+        if splitter.pending():
+            raise ProtocolError("streaming answer ended inside a document", code="Truncated")
+
+    # -- ExchangeBackend ------------------------------------------------------------------------
+    async def sync_changes(
+        self, mailbox: str, entity: EntityKind, sync_state: str | None
+    ) -> SyncResult:
+        folder = folder_for(entity, mailbox)
+        restarted = False
+        state = sync_state
+        changes: list[sync.SyncChange] = []
+        while True:
+            try:
+                page = await self.sync_folder_items(mailbox, folder, state)
+            except InvalidSyncStateError:
+                if state is None:
+                    raise
+                state, changes, restarted = None, [], True  # resynchronize from no state
+                continue
+            changes.extend(page.changes)
+            state = page.sync_state
+            if page.includes_last:
+                break
+        upserts, deletes = sync.coalesce(changes)
+        fetched = await self._fetch_full(mailbox, upserts, entity)
+        result = [Upsert(i) for i in fetched] + [Removal(d) for d in deletes]
+        return SyncResult(tuple(result), state or "", restarted)
+
+    async def _fetch_full(
+        self, mailbox: str, refs: list[ItemRef], entity: EntityKind
+    ) -> list[Item]:
+        out: list[Item] = []
+        for res in await self.get_items(mailbox, refs, entity):
+            if isinstance(res, ItemNotFoundError):
+                continue  # deleted since the sync page; the next sync reports the deletion
+            if isinstance(res, ExchangeError):
+                raise res
+            out.append(await self._with_occurrences(mailbox, res))
+        return out
+
+    async def _with_occurrences(self, mailbox: str, fetched: FetchedItem) -> Item:
+        item = fetched.item
+        if not isinstance(item, Appointment) or not fetched.occurrences:
+            return item
+        got = _ok(await self.get_occurrences(mailbox, [o.ref for o in fetched.occurrences]))
+        # The master's OriginalStart is authoritative for identifying the occurrence.
+        merged = tuple(
+            ModifiedOccurrence(info.original_start, o.start, o.end, o.subject, o.location, o.notes)
+            for info, o in zip(fetched.occurrences, got, strict=True)
+        )
+        return _replace_occurrences(item, merged)
+
+    async def list_items(self, mailbox: str, entity: EntityKind) -> list[Item]:
+        result = await self.sync_changes(mailbox, entity, None)
+        return [c.item for c in result.changes if isinstance(c, Upsert)]
+
+    async def create_item(self, mailbox: str, item: Item) -> ItemRef:
+        ref = _ok(await self.create_items(mailbox, folder_for(item.kind, mailbox), [item]))[0]
+        if isinstance(item, Appointment) and item.recurrence is not None:
+            ref = await self._write_exceptions(mailbox, ref, item, None)
+        return ref
+
+    async def _write_exceptions(
+        self, mailbox: str, ref: ItemRef, wanted: Appointment, current: Appointment | None
+    ) -> ItemRef:
+        plan = plan_exceptions(ref.id, wanted, current)
+        if not plan.updates and not plan.deletes:
+            return ref
+        if plan.updates:
+            _ok(await self.update_items(mailbox, plan.updates, calendar=True))
+        if plan.deletes:
+            for err in await self.delete_items(mailbox, plan.deletes, delete_type="HardDelete"):
+                if err is not None and not isinstance(err, ItemNotFoundError):
+                    raise err
+        return await self._current_ref(mailbox, ref, EntityKind.APPOINTMENT)
+
+    async def _current_ref(self, mailbox: str, ref: ItemRef, kind: EntityKind) -> ItemRef:
+        """The master's change key moved with each occurrence write: read it back."""
+        body = items.build_get_item(mailbox, [ItemRef(ref.id)], [])
+        res = _ok(await self._call(mailbox, "GetItem", body, items.parse_get_item))
+        fetched = res[0]
+        if isinstance(fetched, FetchedItem) and fetched.item.ref is not None:
+            return fetched.item.ref
+        raise ProtocolError("GetItem returned no item", code=str(kind))
+
+    async def update_item(
+        self, mailbox: str, ref: ItemRef, item: Item, fields: frozenset[str]
+    ) -> ItemRef:
+        updates = tuple(item_updates(item, fields))
+        calendar = isinstance(item, Appointment)
+        if updates:
+            change = ItemChange(ref, updates)
+            ref = _ok(await self.update_items(mailbox, [change], calendar=calendar))[0]
+        wants = {"modified_occurrences", "deleted_occurrences", "recurrence"}
+        if isinstance(item, Appointment) and item.recurrence is not None and fields & wants:
+            current = await self._read_one(mailbox, ref, EntityKind.APPOINTMENT)
+            assert isinstance(current, Appointment)
+            ref = await self._write_exceptions(mailbox, ref, item, current)
+        return ref
+
+    async def _read_one(self, mailbox: str, ref: ItemRef, kind: EntityKind) -> Item:
+        fetched = _ok(await self.get_items(mailbox, [ref], kind))
+        return await self._with_occurrences(mailbox, fetched[0])
+
+    async def delete_item(self, mailbox: str, ref: ItemRef, entity: EntityKind) -> None:
+        [err] = await self.delete_items(mailbox, [ItemRef(ref.id)])
+        if err is not None and not isinstance(err, ItemNotFoundError):
+            raise err
+
+    async def find_by_crm_id(self, mailbox: str, entity: EntityKind, crm_id: str) -> ItemRef | None:
+        found = await self.find_items_by_crm_id(mailbox, folder_for(entity, mailbox), crm_id)
+        return found[0] if found else None
+
+    def _marker_location(self, mailbox: str) -> DistinguishedFolder:
+        return DistinguishedFolder(self._marker_folder, mailbox)
+
+    async def read_marker(self, mailbox: str) -> SyncMarker | None:
+        folder = self._marker_location(mailbox)
+        try:
+            entries = await self.get_user_configuration(mailbox, folder, MARKER_CONFIG_NAME)
+        except ItemNotFoundError:
+            return None
+        try:
+            synced_at = datetime.fromisoformat(entries["synced_at"])
+            return SyncMarker(int(entries["generation"]), synced_at)
+        except (KeyError, ValueError) as exc:
+            raise ProtocolError("unreadable sync marker", code="Marker") from exc
+
+    async def write_marker(self, mailbox: str, marker: SyncMarker) -> None:
+        folder = self._marker_location(mailbox)
+        entries = {"generation": str(marker.generation), "synced_at": marker.synced_at.isoformat()}
+        try:
+            await self.update_user_configuration(mailbox, folder, MARKER_CONFIG_NAME, entries)
+        except ItemNotFoundError:
+            await self.create_user_configuration(mailbox, folder, MARKER_CONFIG_NAME, entries)
+
+
+def _replace_occurrences(item: Appointment, occ: tuple[ModifiedOccurrence, ...]) -> Appointment:
+    return replace(item, modified_occurrences=occ)
+
+
+__all__ = ["EwsClient", "OccurrenceRef"]

@@ -1,0 +1,150 @@
+"""Admin JSON API under `/_sim/`: provisioning, owner edits, snapshots, counters, reset.
+
+Owner edits ("the user in Outlook") go through the same store writes as EWS calls, so they
+change change keys, sync states and streaming notifications exactly like a client write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from lxml import etree
+
+from .state import SimState
+from .store import FOLDER_ITEM_KIND, ITEM_TYPES, Mailbox, StoredItem
+from .writes import WriteError, simple_props
+from .xmlutil import insert_ordered, local, t
+
+
+def add_admin_routes(app: web.Application, sim: SimState) -> None:
+    api = _Admin(sim)
+    app.router.add_post("/_sim/mailboxes", api.create_mailboxes)
+    app.router.add_get("/_sim/mailboxes/{address}/items", api.list_items)
+    app.router.add_post("/_sim/mailboxes/{address}/items", api.owner_create)
+    app.router.add_patch("/_sim/mailboxes/{address}/items/{item_id}", api.owner_update)
+    app.router.add_delete("/_sim/mailboxes/{address}/items/{item_id}", api.owner_delete)
+    app.router.add_post("/_sim/mailboxes/{address}/snapshot", api.snapshot)
+    app.router.add_post("/_sim/mailboxes/{address}/restore", api.restore)
+    app.router.add_get("/_sim/counters", api.counters)
+    app.router.add_post("/_sim/streams/break", api.break_streams)
+    app.router.add_post("/_sim/reset", api.reset)
+
+
+def _problem(status: int, title: str) -> web.Response:
+    body = {"type": "about:blank", "title": title, "status": status}
+    return web.json_response(body, status=status, content_type="application/problem+json")
+
+
+def item_json(item: StoredItem) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for child in item.props:
+        if len(child):
+            fields[local(child.tag)] = etree.tostring(child, encoding="unicode")
+        else:
+            fields[local(child.tag)] = child.text or ""
+    return {
+        "id": item.id,
+        "change_key": item.change_key,
+        "kind": item.kind,
+        "folder_id": item.folder_id,
+        "fields": fields,
+        "extended": {k: v[1] for k, v in item.ext.items()},
+        "modified_occurrences": sorted(item.exceptions),
+        "deleted_occurrences": sorted(item.deleted_occurrences),
+    }
+
+
+class _Admin:
+    def __init__(self, sim: SimState) -> None:
+        self.sim = sim
+
+    def _box(self, request: web.Request) -> Mailbox:
+        box = self.sim.mailboxes.get(request.match_info["address"].lower())
+        if box is None:
+            raise web.HTTPNotFound(text="no such mailbox")
+        return box
+
+    async def create_mailboxes(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        per_folder = int(body.get("items_per_folder", 0))
+        made = [self.sim.add_mailbox(a).address for a in body.get("addresses", [])]
+        for address in made:
+            self.sim.seed(self.sim.mailboxes[address], per_folder)
+        if "count" in body:
+            first = int(body.get("first", len(self.sim.mailboxes) + 1))
+            made += self.sim.add_numbered(int(body["count"]), per_folder, first)
+        return web.json_response({"created": made})
+
+    async def list_items(self, request: web.Request) -> web.Response:
+        box = self._box(request)
+        folders = {f.id: f.name for f in box.folders.values()}
+        items = [dict(item_json(i), folder=folders[i.folder_id]) for i in box.items.values()]
+        configs = [{"folder": folders[k[0]], "name": k[1]} for k in box.configs]
+        return web.json_response({"items": items, "configurations": configs})
+
+    async def owner_create(self, request: web.Request) -> web.Response:
+        box = self._box(request)
+        body = await request.json()
+        folder = box.folder(body.get("folder", "contacts"))
+        kind = FOLDER_ITEM_KIND[folder.folder_class]
+        try:
+            props = simple_props(kind, body.get("fields", {}))
+        except WriteError as exc:
+            return _problem(400, str(exc))
+        item = box.add(folder, kind, props)
+        return web.json_response(item_json(item), status=201)
+
+    async def owner_update(self, request: web.Request) -> web.Response:
+        box = self._box(request)
+        item = box.items.get(request.match_info["item_id"])
+        if item is None:
+            return _problem(404, "no such item")
+        body = await request.json()
+        try:
+            changed = simple_props(item.kind, body.get("fields", {}))
+        except WriteError as exc:
+            return _problem(400, str(exc))
+        for child in list(changed):
+            insert_ordered(item.props, child, ITEM_TYPES[item.kind])
+        for name in body.get("delete", []):
+            node = item.props.find(t(name))
+            if node is not None:
+                item.props.remove(node)
+        box.touch(item)
+        return web.json_response(item_json(item))
+
+    async def owner_delete(self, request: web.Request) -> web.Response:
+        box = self._box(request)
+        item = box.items.get(request.match_info["item_id"])
+        if item is None:
+            return _problem(404, "no such item")
+        box.remove(item)
+        return web.json_response({"deleted": item.id})
+
+    async def snapshot(self, request: web.Request) -> web.Response:
+        box = self._box(request)
+        name = (await request.json()).get("name", "default")
+        self.sim.snapshots.setdefault(box.address, {})[name] = box.snapshot()
+        return web.json_response({"snapshot": name, "items": len(box.items)})
+
+    async def restore(self, request: web.Request) -> web.Response:
+        box = self._box(request)
+        name = (await request.json()).get("name", "default")
+        snap = self.sim.snapshots.get(box.address, {}).get(name)
+        if snap is None:
+            return _problem(404, "no such snapshot")
+        box.restore(snap)
+        return web.json_response({"restored": name, "items": len(box.items), "epoch": box.epoch})
+
+    async def counters(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.counters())
+
+    async def break_streams(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        self.sim.hub.break_all(bool(body.get("forget", False)))
+        return web.json_response({"broken": True})
+
+    async def reset(self, request: web.Request) -> web.Response:
+        self.sim.reset()
+        return web.json_response({"reset": True})

@@ -1,0 +1,73 @@
+"""Simulator configuration: throttling policy, latency and fault probabilities.
+
+Default throttling numbers (per target mailbox, as Exchange Online counts them):
+- 27 concurrent requests (`EWSMaxConcurrency`), else a SOAP fault `ErrorExceededConnectionCount`.
+- 5 concurrent SyncFolderItems (`ConcurrentSyncCalls`), else a per-message `ErrorServerBusy`.
+- A recharging budget of request units: `burst` 200 units, recharging at 40 units/s; each
+  request costs 1 unit plus 0.05 per item it returns or writes. A client that spreads its work
+  (an express pass is a handful of requests; an initial sync of 1,000 items in 50-item GetItem
+  batches costs ~70 units) never runs dry; one that hammers a single mailbox with hundreds of
+  requests per second does, and gets `ErrorServerBusy` with the time to recharge
+  `backoff_units` (20 units = 0.5 s) as `BackOffMilliseconds`.
+- A request that arrives while its mailbox is backing off is refused again and counted as an
+  early retry (requests arriving within `early_retry_grace_s` of the back-off being handed out
+  are refused but not counted: they were already on the wire).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FAULT_KINDS = ("soap_fault", "http_503", "reset", "slow", "truncated", "invalid_xml")
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlePolicy:
+    enabled: bool = True
+    max_concurrency: int = 27
+    max_sync_concurrency: int = 5
+    burst: float = 200.0
+    recharge_per_s: float = 40.0
+    item_cost: float = 0.05
+    backoff_units: float = 20.0
+    sync_busy_backoff_ms: int = 250
+    early_retry_grace_s: float = 0.05
+    # Front end: more than this many requests in flight server-wide answer 503 + Retry-After.
+    frontend_max_inflight: int | None = None
+    frontend_retry_after_s: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyConfig:
+    base_s: float = 0.0
+    per_item_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultConfig:
+    probabilities: dict[str, float] = field(default_factory=dict)  # kind -> 0..1
+    slow_s: float = 120.0  # "slower than the client's timeout"
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    username: str = "svc-sync@sim.example"
+    password: str = "sim-password"  # noqa: S105 - a test double's well-known credential
+    # None: the service account may impersonate every mailbox.
+    impersonable: frozenset[str] | None = None
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    validate_requests: bool = True
+    # Tests: check every response child against the XSD and count failures.
+    validate_responses: bool = False
+    # Named-property definitions per mailbox per property-set GUID, and in all.
+    named_props_per_guid: int = 3277
+    named_props_total: int = 16384
+    max_subscriptions_per_mailbox: int = 20
+    max_ids_per_stream: int = 200
+    heartbeat_s: float = 5.0
+    # Length of one "minute" of GetStreamingEvents' ConnectionTimeout (tests shrink it).
+    stream_minute_s: float = 60.0
+    secret: bytes = b"ews-simulator"

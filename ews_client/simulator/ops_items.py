@@ -1,0 +1,184 @@
+"""GetItem, CreateItem, UpdateItem, DeleteItem."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+
+from lxml import etree
+
+from . import calendar as cal
+from . import soap
+from .context import Ctx, OpError, resolve_folder, resolve_item
+from .paths import PathError, parse_shape
+from .render import render_item, render_occurrence
+from .store import FOLDER_ITEM_KIND, ITEM_TYPES, StoredItem, now_utc
+from .writes import OCCURRENCE_FIELDS, WriteError, apply_change, new_props
+from .xmlutil import insert_ordered, kids, local, m, sub, t
+
+_DEFAULT_FOLDER = {"Contact": "contacts", "CalendarItem": "calendar", "Task": "tasks"}
+_ERRORS = (OpError, WriteError, PathError, cal.CalendarError)
+
+
+def _fail(messages: etree._Element, op: str, exc: Exception) -> None:
+    msg = soap.error(messages, op, getattr(exc, "code", "ErrorInvalidRequest"), str(exc))
+    if op != "DeleteItem":
+        sub(msg, m("Items"))
+
+
+def get_item(ctx: Ctx, req: etree._Element) -> etree._Element:
+    root, messages = soap.response_root("GetItem")
+    shape = parse_shape(req.find(m("ItemShape")))
+    for ref in kids(req, m("ItemIds")):
+        try:
+            item, index = resolve_item(ctx, ref)
+            rendered = (
+                render_item(ctx.box, item, shape)
+                if index is None
+                else render_occurrence(ctx.box, item, index, shape)
+            )
+        except _ERRORS as exc:
+            _fail(messages, "GetItem", exc)
+            continue
+        ctx.items += 1
+        sub(soap.success(messages, "GetItem"), m("Items")).append(rendered)
+    return root
+
+
+def create_item(ctx: Ctx, req: etree._Element) -> etree._Element:
+    root, messages = soap.response_root("CreateItem")
+    target = req.find(f"{m('SavedItemFolderId')}/*")
+    for element in kids(req, m("Items")):
+        try:
+            item = _create_one(ctx, req, element, target)
+        except _ERRORS as exc:
+            _fail(messages, "CreateItem", exc)
+            continue
+        ctx.items += 1
+        out = sub(sub(soap.success(messages, "CreateItem"), m("Items")), element.tag)
+        sub(out, t("ItemId"), Id=item.id, ChangeKey=item.change_key)
+    return root
+
+
+def _create_one(
+    ctx: Ctx, req: etree._Element, element: etree._Element, target: etree._Element | None
+) -> StoredItem:
+    kind = local(element.tag)
+    if kind not in ITEM_TYPES:
+        raise OpError("ErrorInvalidItemForOperationCreateItem", f"{kind} is not supported")
+    if kind == "CalendarItem" and req.get("SendMeetingInvitations") is None:
+        raise OpError("ErrorSendMeetingInvitationsRequired", "SendMeetingInvitations required")
+    folder = (
+        resolve_folder(ctx, target) if target is not None else ctx.box.folder(_DEFAULT_FOLDER[kind])
+    )
+    if FOLDER_ITEM_KIND.get(folder.folder_class) != kind:
+        raise OpError("ErrorInvalidItemForOperationCreateItem", "wrong folder for this item")
+    props, ext = new_props(element, ctx.box, ctx.quota)
+    if kind == "CalendarItem" and props.find(t("UID")) is None:
+        uid = etree.Element(t("UID"))
+        uid.text = uuid.uuid4().hex.upper()
+        insert_ordered(props, uid, ITEM_TYPES[kind])
+    probe = StoredItem("", folder.id, kind, props, ext, 0, 0, now_utc(), now_utc())
+    if kind == "CalendarItem":
+        cal.iana_zone(props)
+        cal.validate_series(probe)
+    item = ctx.box.add(folder, kind, props)
+    item.ext = ext
+    return item
+
+
+def update_item(ctx: Ctx, req: etree._Element) -> etree._Element:
+    root, messages = soap.response_root("UpdateItem")
+    policy = req.get("ConflictResolution", "AutoResolve")
+    for change in kids(req, m("ItemChanges")):
+        try:
+            item, index = _update_one(ctx, req, change, policy)
+        except _ERRORS as exc:
+            _fail(messages, "UpdateItem", exc)
+            continue
+        ctx.items += 1
+        msg = soap.success(messages, "UpdateItem")
+        out = sub(sub(msg, m("Items")), t(item.kind))
+        item_id = item.id if index is None else cal.occurrence_id(item.id, index)
+        sub(out, t("ItemId"), Id=item_id, ChangeKey=item.change_key)
+        sub(sub(msg, m("ConflictResults")), t("Count"), "0")
+    return root
+
+
+def _update_one(
+    ctx: Ctx, req: etree._Element, change: etree._Element, policy: str
+) -> tuple[StoredItem, int | None]:
+    ref = change[0]
+    item, index = resolve_item(ctx, ref)
+    key = ref.get("ChangeKey")
+    if policy != "AlwaysOverwrite":
+        if key is None:
+            raise OpError("ErrorChangeKeyRequiredForWriteOperations", "ChangeKey required")
+        if key != item.change_key:
+            # A stale change key: the item changed since the client read it.
+            raise OpError("ErrorIrresolvableConflict", "The change key is out of date.")
+    if item.kind == "CalendarItem" and req.get("SendMeetingInvitationsOrCancellations") is None:
+        raise OpError("ErrorSendMeetingInvitationsOrCancellationsRequired", "attribute required")
+    work = copy.deepcopy(item.props if index is None else _exception(item, index))
+    ext_before = dict(item.ext)
+    try:
+        for update in kids(change, t("Updates")):
+            if index is not None and local(update[0].get("FieldURI", ":")).split(":")[-1] not in (
+                OCCURRENCE_FIELDS
+            ):
+                raise OpError("ErrorInvalidPropertyForOperation", "not settable on an occurrence")
+            apply_change(ctx.box, item, update, ctx.quota, work)
+        _commit(item, index, work)
+    except _ERRORS:
+        item.ext = ext_before
+        raise
+    ctx.box.touch(item)
+    return item, index
+
+
+def _exception(item: StoredItem, index: int) -> etree._Element:
+    return item.exceptions.get(index, etree.Element(t("CalendarItem")))
+
+
+def _commit(item: StoredItem, index: int | None, work: etree._Element) -> None:
+    if index is not None:
+        item.exceptions[index] = work
+        return
+    old, item.props = item.props, work
+    if item.kind == "CalendarItem":
+        try:
+            cal.iana_zone(work)
+            cal.validate_series(item)
+        except cal.CalendarError:
+            item.props = old
+            raise
+        if work.find(t("Recurrence")) is None:
+            item.exceptions.clear()
+            item.deleted_occurrences.clear()
+
+
+def delete_item(ctx: Ctx, req: etree._Element) -> etree._Element:
+    root, messages = soap.response_root("DeleteItem")
+    for ref in kids(req, m("ItemIds")):
+        try:
+            _delete_one(ctx, req, ref)
+        except _ERRORS as exc:
+            _fail(messages, "DeleteItem", exc)
+            continue
+        ctx.items += 1
+        soap.success(messages, "DeleteItem")
+    return root
+
+
+def _delete_one(ctx: Ctx, req: etree._Element, ref: etree._Element) -> None:
+    item, index = resolve_item(ctx, ref)
+    if item.kind == "CalendarItem" and req.get("SendMeetingCancellations") is None:
+        raise OpError("ErrorSendMeetingCancellationsRequired", "SendMeetingCancellations required")
+    if item.kind == "Task" and req.get("AffectedTaskOccurrences") is None:
+        raise OpError("ErrorAffectedTaskOccurrencesRequired", "AffectedTaskOccurrences required")
+    if index is None:
+        ctx.box.remove(item)
+        return
+    item.exceptions.pop(index, None)
+    item.deleted_occurrences.add(index)
+    ctx.box.touch(item)

@@ -1,0 +1,209 @@
+"""Items and folders as EWS XML, honouring the requested shape exactly, in schema order."""
+
+from __future__ import annotations
+
+import copy
+
+from lxml import etree
+
+from . import calendar as cal
+from .paths import Path, Shape, ext_uri_element
+from .store import ITEM_CLASSES, ITEM_TYPES, Folder, Mailbox, StoredItem
+from .xmlutil import child_order, local, sub, t
+
+_COMMON_DEFAULT = (
+    "ItemId",
+    "ParentFolderId",
+    "ItemClass",
+    "Subject",
+    "Sensitivity",
+    "Body",
+    "Categories",
+    "Importance",
+    "DateTimeCreated",
+    "ReminderIsSet",
+    "HasAttachments",
+    "LastModifiedTime",
+)
+# What `BaseShape=Default` returns, per item type (documented subset of Exchange's defaults).
+DEFAULT_FIELDS = {
+    "Contact": frozenset(
+        (*_COMMON_DEFAULT, "FileAs", "DisplayName", "GivenName", "Surname", "CompanyName")
+    ).union(("EmailAddresses", "PhysicalAddresses", "PhoneNumbers", "JobTitle", "Birthday")),
+    "CalendarItem": frozenset(
+        (*_COMMON_DEFAULT, "UID", "Start", "End", "IsAllDayEvent", "Location", "IsMeeting")
+    ).union(("IsRecurring", "CalendarItemType", "Organizer", "LegacyFreeBusyStatus")),
+    "Task": frozenset(
+        (*_COMMON_DEFAULT, "DueDate", "StartDate", "Status", "PercentComplete", "IsComplete")
+    ).union(("CompleteDate",)),
+}
+
+
+def render_item(box: Mailbox, item: StoredItem, shape: Shape) -> etree._Element:
+    """The item element for `item` in `shape` (a series master when it has a recurrence)."""
+    props = {local(c.tag): c for c in item.props}
+    computed = _computed(box, item)
+    return _assemble(item, props, computed, shape)
+
+
+def render_occurrence(box: Mailbox, item: StoredItem, index: int, shape: Shape) -> etree._Element:
+    """One occurrence of a series (CalendarItemType Occurrence, or Exception when modified)."""
+    original, start, end = cal.occurrence_window(item, index)
+    props = {local(c.tag): c for c in item.props if local(c.tag) != "Recurrence"}
+    override = item.exceptions.get(index)
+    if override is not None:
+        props.update({local(c.tag): c for c in override})
+    props["Start"] = _text(t("Start"), cal.format_datetime(start))
+    props["End"] = _text(t("End"), cal.format_datetime(end))
+    computed = _computed(box, item)
+    for name in ("ModifiedOccurrences", "DeletedOccurrences", "FirstOccurrence"):
+        computed.pop(name, None)
+    computed["ItemId"] = _item_id(cal.occurrence_id(item.id, index), item.change_key)
+    computed["OriginalStart"] = _text(t("OriginalStart"), cal.format_datetime(original))
+    computed["IsRecurring"] = _text(t("IsRecurring"), "true")
+    kind = "Exception" if override is not None else "Occurrence"
+    computed["CalendarItemType"] = _text(t("CalendarItemType"), kind)
+    return _assemble(item, props, computed, shape)
+
+
+def _assemble(
+    item: StoredItem,
+    props: dict[str, etree._Element],
+    computed: dict[str, etree._Element],
+    shape: Shape,
+) -> etree._Element:
+    wanted = _wanted(item.kind, shape)
+    indexed = {p.name: p for p in shape.extra if p.kind == "indexed"}
+    out = etree.Element(t(item.kind))
+    for name in child_order(ITEM_TYPES[item.kind]):
+        if name == "ExtendedProperty":
+            _append_ext(out, item, shape.extra)
+        elif wanted is None or name in wanted:
+            source = computed.get(name, props.get(name))
+            if source is not None:
+                out.append(copy.deepcopy(source))
+        elif name in indexed and name in props:
+            _append_indexed(out, props[name], [p for p in shape.extra if p.name == name])
+    return out
+
+
+def _wanted(kind: str, shape: Shape) -> frozenset[str] | None:
+    if shape.base == "AllProperties":
+        return None
+    base = {"ItemId"} if shape.base == "IdOnly" else set(DEFAULT_FIELDS[kind])
+    base.update(p.name for p in shape.extra if p.kind == "field")
+    return frozenset(base)
+
+
+def _append_indexed(out: etree._Element, container: etree._Element, paths: list[Path]) -> None:
+    keys = {p.index for p in paths}
+    entries = [e for e in container if e.get("Key") in keys]
+    if entries:
+        holder = sub(out, container.tag)
+        for entry in entries:
+            holder.append(copy.deepcopy(entry))
+
+
+def _append_ext(out: etree._Element, item: StoredItem, extra: tuple[Path, ...]) -> None:
+    # Exchange returns extended properties only when asked for by path, even for AllProperties.
+    for path in extra:
+        if path.kind != "ext" or path.name not in item.ext:
+            continue
+        attrs, value = item.ext[path.name]
+        prop = sub(out, t("ExtendedProperty"))
+        prop.append(ext_uri_element(attrs))
+        if isinstance(value, tuple):
+            values = sub(prop, t("Values"))
+            for v in value:
+                sub(values, t("Value"), v)
+        else:
+            sub(prop, t("Value"), value)
+
+
+def _computed(box: Mailbox, item: StoredItem) -> dict[str, etree._Element]:
+    out = {
+        "ItemId": _item_id(item.id, item.change_key),
+        "ParentFolderId": _folder_id(item.folder_id, box),
+        "DateTimeCreated": _text(t("DateTimeCreated"), cal.format_datetime(item.created)),
+        "LastModifiedTime": _text(t("LastModifiedTime"), cal.format_datetime(item.modified)),
+        "HasAttachments": _text(t("HasAttachments"), "false"),
+    }
+    if item.props.find(t("ItemClass")) is None:
+        out["ItemClass"] = _text(t("ItemClass"), ITEM_CLASSES[item.kind])
+    if item.kind == "CalendarItem":
+        out.update(_calendar_computed(item))
+    elif item.kind == "Task":
+        status = item.props.findtext(t("Status"))
+        out["IsComplete"] = _text(t("IsComplete"), "true" if status == "Completed" else "false")
+    return out
+
+
+def _calendar_computed(item: StoredItem) -> dict[str, etree._Element]:
+    recurring = item.props.find(t("Recurrence")) is not None
+    kind = "RecurringMaster" if recurring else "Single"
+    # Exchange quirk kept on purpose: a series master reports IsRecurring false.
+    out = {
+        "IsRecurring": _text(t("IsRecurring"), "false"),
+        "CalendarItemType": _text(t("CalendarItemType"), kind),
+    }
+    if not recurring:
+        return out
+    if item.exceptions:
+        modified = etree.Element(t("ModifiedOccurrences"))
+        for index in sorted(item.exceptions):
+            original, start, end = cal.occurrence_window(item, index)
+            occ = sub(modified, t("Occurrence"))
+            occ.append(_item_id(cal.occurrence_id(item.id, index), item.change_key))
+            sub(occ, t("Start"), cal.format_datetime(start))
+            sub(occ, t("End"), cal.format_datetime(end))
+            sub(occ, t("OriginalStart"), cal.format_datetime(original))
+        out["ModifiedOccurrences"] = modified
+    if item.deleted_occurrences:
+        deleted = etree.Element(t("DeletedOccurrences"))
+        starts = cal.occurrence_starts(item, limit=max(item.deleted_occurrences))
+        for index in sorted(item.deleted_occurrences):
+            node = sub(deleted, t("DeletedOccurrence"))
+            sub(node, t("Start"), cal.format_datetime(starts[index - 1]))
+        out["DeletedOccurrences"] = deleted
+    return out
+
+
+def _item_id(item_id: str, change_key: str) -> etree._Element:
+    return etree.Element(t("ItemId"), {"Id": item_id, "ChangeKey": change_key})
+
+
+def _folder_id(folder_id: str, box: Mailbox) -> etree._Element:
+    return etree.Element(t("ParentFolderId"), {"Id": folder_id, "ChangeKey": folder_ck(box)})
+
+
+def folder_ck(box: Mailbox) -> str:
+    return f"AQAAAB{box.epoch}"
+
+
+def _text(tag: str, value: str) -> etree._Element:
+    element = etree.Element(tag)
+    element.text = value
+    return element
+
+
+_FOLDER_ELEMENTS = {
+    "IPF.Contact": "ContactsFolder",
+    "IPF.Appointment": "CalendarFolder",
+    "IPF.Task": "TasksFolder",
+}
+
+
+def render_folder(box: Mailbox, folder: Folder, base: str) -> etree._Element:
+    out = etree.Element(t(_FOLDER_ELEMENTS.get(folder.folder_class, "Folder")))
+    sub(out, t("FolderId"), Id=folder.id, ChangeKey=folder_ck(box))
+    if base == "IdOnly":
+        return out
+    if folder.parent_id:
+        sub(out, t("ParentFolderId"), Id=folder.parent_id, ChangeKey=folder_ck(box))
+    if folder.folder_class:
+        sub(out, t("FolderClass"), folder.folder_class)
+    sub(out, t("DisplayName"), folder.display_name)
+    sub(out, t("TotalCount"), str(len(folder.items)))
+    children = sum(1 for f in box.folders.values() if f.parent_id == folder.id)
+    sub(out, t("ChildFolderCount"), str(children))
+    return out

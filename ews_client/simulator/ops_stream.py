@@ -19,7 +19,7 @@ Writer = Callable[[etree._Element], Awaitable[None]]
 
 def subscribe(ctx: Ctx, req: etree._Element, sim: SimState) -> etree._Element:
     root, messages = soap.response_root("Subscribe")
-    request = req.find(t("StreamingSubscriptionRequest"))
+    request = req.find(m("StreamingSubscriptionRequest"))
     try:
         if request is None:
             raise OpError("ErrorInvalidSubscriptionRequest", "only streaming subscriptions")

@@ -157,9 +157,13 @@ class Transport:
         if status == 503:
             backoff = _retry_after(resp.headers.get("Retry-After"))
             raise ThrottledError("server unavailable (HTTP 503)", code="HTTP503", backoff_s=backoff)
-        if status == 500 and data:
-            body_child(data)  # raises the fault's mapped error (ErrorServerBusy, ...)
-            raise TransientError("HTTP 500 without a SOAP fault", code="HTTP500")
+        if status == 500 and data.lstrip().startswith(b"<"):
+            # A SOAP fault: raise its mapped error (ErrorServerBusy with its back-off, ...).
+            try:
+                body_child(data)
+            except ProtocolError as exc:
+                if exc.code:  # a real fault without an EWS code (schema validation)
+                    raise
         if status >= 500:
             raise TransientError(f"server error (HTTP {status})", code=f"HTTP{status}")
         raise ProtocolError(f"unexpected HTTP {status}", code=f"HTTP{status}")

@@ -138,8 +138,10 @@ def parse_streaming_events(doc: bytes) -> StreamBatch:
         if err is not None:
             errors.append(err)
         container = msg.find(m("Notifications"))
-        for el in [] if container is None else container.iterfind(m("Notification")):
-            notes.append(_notification(el))
+        # NonEmptyArrayOfNotificationsType holds t:Notification elements.
+        for el in [] if container is None else container:
+            if el.tag in (t("Notification"), m("Notification")):
+                notes.append(_notification(el))
         bad = msg.find(m("ErrorSubscriptionIds"))
         dead.extend(s.text or "" for s in ([] if bad is None else bad))
         closed = closed or msg.findtext(m("ConnectionStatus")) == "Closed"

@@ -1,0 +1,272 @@
+"""Pure conversions between CRM records and the rows of the bundled schema.
+
+Column names are the attribute names of the record dataclasses. Recurrence patterns and
+exceptions live in jsonb columns: dates as ISO dates, datetimes as ISO-8601 UTC strings.
+No I/O here: the adapter binds `write_params` to named queries and feeds rows to `to_record`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import fields, replace
+from datetime import UTC, date, datetime
+from typing import Any, TypeAlias
+
+from ews_client.models import (
+    EntityKind,
+    Importance,
+    ModifiedOccurrence,
+    Recurrence,
+    Sensitivity,
+    TaskStatus,
+)
+from sync_service.crm.port import CrmRejected
+from sync_service.engine.records import (
+    CrmAppointment,
+    CrmAttendee,
+    CrmContact,
+    CrmRecord,
+    CrmTask,
+)
+
+Json: TypeAlias = Any
+# A database row: an asyncpg Record or any mapping of column name to value.
+Row: TypeAlias = Any
+
+RECORD_TYPES: dict[EntityKind, type[CrmRecord]] = {
+    EntityKind.CONTACT: CrmContact,
+    EntityKind.APPOINTMENT: CrmAppointment,
+    EntityKind.TASK: CrmTask,
+}
+
+# Written by the adapter, in the order of the $3.. parameters of the insert/update queries
+# ($1 = id, $2 = owner_id on insert). id, owner_id, updated_at and version are the CRM's own.
+WRITE_COLUMNS: dict[EntityKind, tuple[str, ...]] = {
+    EntityKind.CONTACT: (
+        "first_name", "last_name", "email", "email2", "email3", "company", "job_title",
+        "business_phone", "mobile_phone", "home_phone", "street", "city", "state",
+        "postal_code", "country", "birthday", "categories", "notes",
+    ),
+    EntityKind.APPOINTMENT: (
+        "subject", "starts_at", "ends_at", "time_zone", "all_day", "location", "notes",
+        "organizer_email", "is_meeting", "sensitivity", "reminder_minutes", "categories",
+        "recurrence", "modified_occurrences", "deleted_occurrences",
+    ),
+    EntityKind.TASK: (
+        "subject", "notes", "starts_at", "due_at", "completed_at", "status",
+        "percent_complete", "importance", "reminder_at", "categories",
+    ),
+}  # fmt: skip
+
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def entity_of(record: CrmRecord) -> EntityKind:
+    for entity, kind in RECORD_TYPES.items():
+        if isinstance(record, kind):
+            return entity
+    raise TypeError(f"not a CRM record: {type(record).__name__}")
+
+
+def parse_uuid(value: str) -> str | None:
+    """The canonical text of a uuid, or None for anything else (ids may come from mailboxes)."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+# -- values going in --------------------------------------------------------------------------
+
+
+def check_value(field: str, value: object) -> None:
+    """Reject what PostgreSQL would refuse with an unhelpful message, naming the field."""
+    if isinstance(value, str):
+        _check_text(field, value)
+    elif isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise CrmRejected(field, "datetime without a time zone")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not _INT32[0] <= value <= _INT32[1]:
+            raise CrmRejected(field, "integer out of range")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_value(f"{field}[{index}]", item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_value(f"{field}.{key}", item)
+
+
+def _check_text(field: str, value: str) -> None:
+    # PostgreSQL text (and jsonb) cannot hold NUL; lone surrogates are not encodable UTF-8.
+    if "\x00" in value:
+        raise CrmRejected(field, "contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CrmRejected(field, "is not valid Unicode text") from None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def recurrence_to_json(value: Recurrence) -> dict[str, Json]:
+    return {
+        "kind": value.kind,
+        "interval": value.interval,
+        "days_of_week": list(value.days_of_week),
+        "day_of_month": value.day_of_month,
+        "month": value.month,
+        "week_index": value.week_index,
+        "start_date": value.start_date.isoformat() if value.start_date else None,
+        "end_date": value.end_date.isoformat() if value.end_date else None,
+        "occurrences": value.occurrences,
+    }
+
+
+def occurrence_to_json(value: ModifiedOccurrence) -> dict[str, Json]:
+    return {
+        "original_start": _iso(value.original_start),
+        "start": _iso(value.start),
+        "end": _iso(value.end),
+        "subject": value.subject,
+        "location": value.location,
+        "notes": value.notes,
+    }
+
+
+def _column_value(record: CrmRecord, column: str) -> object:
+    value = getattr(record, column)
+    if column == "recurrence":
+        return None if value is None else recurrence_to_json(value)
+    if column == "modified_occurrences":
+        return [occurrence_to_json(o) for o in value]
+    if column == "deleted_occurrences":
+        return [_iso(d) for d in value]
+    if column == "categories":
+        return list(value)
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, Sensitivity | TaskStatus | Importance):
+        return value.value
+    return value
+
+
+def write_params(record: CrmRecord) -> list[object]:
+    """The values of WRITE_COLUMNS for `record`, checked and converted for the driver."""
+    for column in WRITE_COLUMNS[entity_of(record)]:
+        check_value(column, getattr(record, column))
+    return [_column_value(record, c) for c in WRITE_COLUMNS[entity_of(record)]]
+
+
+def attendee_params(record: CrmAppointment) -> tuple[list[str], list[str | None], list[bool]]:
+    """Attendees as three parallel arrays (one INSERT ... unnest for the whole list)."""
+    for index, attendee in enumerate(record.attendees):
+        check_value(f"attendees[{index}].email", attendee.email)
+        check_value(f"attendees[{index}].name", attendee.name)
+    return (
+        [a.email for a in record.attendees],
+        [a.name for a in record.attendees],
+        [bool(a.required) for a in record.attendees],
+    )
+
+
+# -- rows coming out --------------------------------------------------------------------------
+
+
+def _date(value: Json) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _datetime(value: Json) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def recurrence_from_json(value: Mapping[str, Json]) -> Recurrence:
+    return Recurrence(
+        kind=value["kind"],
+        interval=int(value.get("interval") or 1),
+        days_of_week=tuple(value.get("days_of_week") or ()),
+        day_of_month=value.get("day_of_month"),
+        month=value.get("month"),
+        week_index=value.get("week_index"),
+        start_date=_date(value.get("start_date")),
+        end_date=_date(value.get("end_date")),
+        occurrences=value.get("occurrences"),
+    )
+
+
+def occurrence_from_json(value: Mapping[str, Json]) -> ModifiedOccurrence:
+    return ModifiedOccurrence(
+        original_start=_datetime(value["original_start"]),
+        start=_datetime(value["start"]),
+        end=_datetime(value["end"]),
+        subject=value.get("subject"),
+        location=value.get("location"),
+        notes=value.get("notes"),
+    )
+
+
+_ENUMS: dict[str, type[Sensitivity | TaskStatus | Importance]] = {
+    "sensitivity": Sensitivity,
+    "status": TaskStatus,
+    "importance": Importance,
+}
+
+
+def _field_value(name: str, value: Json) -> object:
+    if name in ("id", "owner_id"):
+        return str(value)
+    if name == "categories":
+        return tuple(value or ())
+    if name == "recurrence":
+        return None if value is None else recurrence_from_json(value)
+    if name == "modified_occurrences":
+        return tuple(occurrence_from_json(o) for o in value or ())
+    if name == "deleted_occurrences":
+        return tuple(_datetime(d) for d in value or ())
+    if name in _ENUMS:
+        return _ENUMS[name](value)
+    return value
+
+
+def to_record(entity: EntityKind, row: Row, attendees: tuple[CrmAttendee, ...] = ()) -> CrmRecord:
+    """A record from a row of its table (plus, for appointments, its attendees in order)."""
+    kind = RECORD_TYPES[entity]
+    columns = set(row.keys())
+    values: dict[str, Any] = {
+        f.name: _field_value(f.name, row[f.name]) for f in fields(kind) if f.name in columns
+    }
+    record = kind(**values)
+    if isinstance(record, CrmAppointment):
+        return replace(record, attendees=attendees)
+    return record
+
+
+def attendee_from_row(row: Row) -> CrmAttendee:
+    return CrmAttendee(email=row["email"], name=row["name"], required=bool(row["required"]))
+
+
+def rejected_field(table: str | None, constraint: str | None, column: str | None) -> str:
+    """The record field a constraint or column error is about (constraints are named
+    `<table>_<column>_check`, PostgreSQL's default for column CHECKs)."""
+    prefix = "attendees." if table == "appointment_attendees" else ""
+    if column:
+        return prefix + column
+    name = constraint or "record"
+    if name.endswith("_pkey"):
+        return prefix + "id"
+    if table and name.startswith(f"{table}_"):
+        name = name[len(table) + 1 :]
+    for suffix in ("_check", "_fkey", "_key"):
+        name = name.removesuffix(suffix)
+    return prefix + name

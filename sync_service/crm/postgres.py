@@ -1,0 +1,261 @@
+"""The bundled PostgreSQL CRM: the `crm` schema of schema/0002_crm.sql behind the CRM port.
+
+Every method is one short statement or one transaction over named queries; values are always
+bound parameters. Writes made for a mailbox user first set `crm.sync_origin` so that the
+change-capture trigger marks them and they are not sent back to that mailbox (no echo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+
+from ews_client.models import EntityKind
+from sync_service.crm.codec import (
+    RECORD_TYPES,
+    attendee_from_row,
+    attendee_params,
+    entity_of,
+    parse_uuid,
+    rejected_field,
+    to_record,
+    write_params,
+)
+from sync_service.crm.log import reduce_changes
+from sync_service.crm.port import (
+    ChangeBatch,
+    CrmRejected,
+    CrmUser,
+    PendingChanges,
+    RecordGone,
+    VersionConflict,
+)
+from sync_service.db.pool import Conn
+from sync_service.db.queries import load_queries
+from sync_service.engine.records import CrmAppointment, CrmAttendee, CrmRecord
+
+# PostgreSQL errors that mean "this value does not fit": reported as CrmRejected.
+_VALUE_ERRORS = (
+    asyncpg.CheckViolationError,
+    asyncpg.NotNullViolationError,
+    asyncpg.ForeignKeyViolationError,
+    asyncpg.UniqueViolationError,
+    asyncpg.DataError,
+)
+
+
+class PostgresCrm:
+    """CrmPort over the bundled `crm` schema, on a pool from `sync_service.db.pool`."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._q = load_queries()
+
+    # -- change log ---------------------------------------------------------------------------
+
+    async def current_seq(self) -> int:
+        async with self._pool.acquire() as conn:
+            return int(await conn.fetchval(self._q["crm_safe_position"]))
+
+    async def changes_since(
+        self, user_id: str, entity: EntityKind, after_seq: int, limit: int = 10_000
+    ) -> ChangeBatch:
+        user = _user_uuid(user_id)
+        entity = EntityKind(entity)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                self._q["crm_changes_since"], user, entity.value, after_seq, limit
+            )
+            safe = max(after_seq, int(rows[0]["safe"]))
+            found = [r for r in rows if r["seq"] is not None]
+            if len(found) < limit:
+                return ChangeBatch(reduce_changes(found), safe)
+            # Cut at a transaction boundary: finish the last transaction, stop after it.
+            last = found[-1]
+            rest = await conn.fetch(
+                self._q["crm_changes_of_xact"], user, entity.value, last["pos"], last["seq"]
+            )
+        return ChangeBatch(reduce_changes([*found, *rest]), int(last["pos"]), complete=False)
+
+    async def pending_users(
+        self, after_seq: int, up_to: int | None = None
+    ) -> dict[str, PendingChanges]:
+        async with self._pool.acquire() as conn:
+            safe = int(await conn.fetchval(self._q["crm_safe_position"]))
+            bound = safe if up_to is None else min(up_to, safe)
+            rows = await conn.fetch(self._q["crm_pending_users"], after_seq, bound)
+        return {r["user_id"]: PendingChanges(int(r["max_seq"]), r["oldest"]) for r in rows}
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def get_records(self, entity: EntityKind, ids: Sequence[str]) -> dict[str, CrmRecord]:
+        entity = EntityKind(entity)
+        wanted = sorted({u for u in map(parse_uuid, ids) if u is not None})
+        if not wanted:
+            return {}
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(self._q[f"crm_{entity.value}_get"], wanted)
+            records = await self._assemble(conn, entity, rows)
+        return {r.id: r for r in records}
+
+    async def list_records(self, user_id: str, entity: EntityKind) -> list[CrmRecord]:
+        entity = EntityKind(entity)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(self._q[f"crm_{entity.value}_list"], _user_uuid(user_id))
+            return await self._assemble(conn, entity, rows)
+
+    async def list_users(self) -> list[CrmUser]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(self._q["crm_users_list"])
+        return [CrmUser(r["id"], r["email"], r["display_name"]) for r in rows]
+
+    async def _assemble(
+        self, conn: Conn, entity: EntityKind, rows: Sequence[asyncpg.Record]
+    ) -> list[CrmRecord]:
+        if entity is not EntityKind.APPOINTMENT or not rows:
+            return [to_record(entity, row) for row in rows]
+        found = await conn.fetch(self._q["crm_attendees_get"], [r["id"] for r in rows])
+        attendees: dict[Any, list[CrmAttendee]] = {}
+        for row in found:
+            attendees.setdefault(row["appointment_id"], []).append(attendee_from_row(row))
+        return [to_record(entity, r, tuple(attendees.get(r["id"], ()))) for r in rows]
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def create_record(self, record: CrmRecord, origin_user_id: str) -> CrmRecord:
+        entity = entity_of(record)
+        record_id = None
+        if record.id:
+            record_id = parse_uuid(record.id)
+            if record_id is None:
+                raise CrmRejected("id", "is not a uuid")
+        params = write_params(record)
+        async with self._writing(origin_user_id) as conn:
+            row = await conn.fetchrow(
+                self._q[f"crm_{entity.value}_insert"], record_id, origin_user_id, *params
+            )
+            assert row is not None
+            return await self._finish_write(conn, entity, record, row)
+
+    async def update_record(
+        self, record: CrmRecord, expected_version: int, origin_user_id: str
+    ) -> CrmRecord:
+        entity = entity_of(record)
+        params = write_params(record)
+        async with self._writing(origin_user_id) as conn:
+            record_id = await self._lock(conn, entity, record.id, expected_version)
+            if record_id is None:
+                raise RecordGone(entity, record.id)
+            row = await conn.fetchrow(self._q[f"crm_{entity.value}_update"], record_id, *params)
+            assert row is not None
+            return await self._finish_write(conn, entity, record, row)
+
+    async def delete_for_user(
+        self,
+        entity: EntityKind,
+        record_id: str,
+        user_id: str,
+        expected_version: int,
+        origin_user_id: str | None,
+    ) -> None:
+        entity = EntityKind(entity)
+        user = _user_uuid(user_id)
+        async with self._writing(origin_user_id) as conn:
+            locked = await self._lock(conn, entity, record_id, expected_version, with_owner=True)
+            if locked is None:
+                return  # already gone: a retried delete is not an error
+            if locked == user:
+                await conn.execute(self._q[f"crm_{entity.value}_delete"], record_id)
+            else:
+                # Only this user's copy goes: the record stays for its owner and other users.
+                await conn.execute(self._q["crm_link_delete"], entity.value, record_id, user)
+
+    async def link_user(self, entity: EntityKind, record_id: str, user_id: str) -> None:
+        await self._link("crm_link_insert", EntityKind(entity), record_id, user_id)
+
+    async def unlink_user(self, entity: EntityKind, record_id: str, user_id: str) -> None:
+        await self._link("crm_link_delete", EntityKind(entity), record_id, user_id)
+
+    async def _link(self, query: str, entity: EntityKind, record_id: str, user_id: str) -> None:
+        rid = parse_uuid(record_id)
+        if rid is None:
+            raise RecordGone(entity, record_id)
+        async with self._writing(None) as conn:
+            await conn.execute(self._q[query], entity.value, rid, _user_uuid(user_id))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _writing(self, origin_user_id: str | None) -> AsyncIterator[Conn]:
+        """One transaction, marked with the mailbox user it writes for; value errors of
+        PostgreSQL become CrmRejected naming the field."""
+        origin = None if origin_user_id is None else _user_uuid(origin_user_id)
+        conn: Conn
+        async with self._pool.acquire() as conn, conn.transaction():
+            try:
+                if origin is not None:
+                    await conn.execute(self._q["crm_set_origin"], origin)
+                yield conn
+            except _VALUE_ERRORS as exc:
+                field = rejected_field(
+                    getattr(exc, "table_name", None),
+                    getattr(exc, "constraint_name", None),
+                    getattr(exc, "column_name", None),
+                )
+                raise CrmRejected(field, _reason(exc)) from exc
+
+    async def _lock(
+        self,
+        conn: Conn,
+        entity: EntityKind,
+        record_id: str,
+        expected_version: int,
+        with_owner: bool = False,
+    ) -> str | None:
+        """Lock the row and check its version; the canonical id (or the owner), None if gone."""
+        rid = parse_uuid(record_id)
+        if rid is None:
+            return None
+        row = await conn.fetchrow(self._q[f"crm_{entity.value}_lock"], rid)
+        if row is None:
+            return None
+        if row["version"] != expected_version:
+            raise VersionConflict(entity, record_id, expected_version, row["version"])
+        return str(row["owner_id"]) if with_owner else rid
+
+    async def _finish_write(
+        self, conn: Conn, entity: EntityKind, record: CrmRecord, row: asyncpg.Record
+    ) -> CrmRecord:
+        if not isinstance(record, CrmAppointment):
+            return to_record(entity, row)
+        emails, names, required = attendee_params(record)
+        await conn.execute(self._q["crm_attendees_delete"], row["id"])
+        await conn.execute(self._q["crm_attendees_insert"], row["id"], emails, names, required)
+        # The attendee triggers saw this transaction already wrote the row: version unchanged.
+        stored = to_record(entity, row)
+        assert isinstance(stored, CrmAppointment)
+        return replace(stored, attendees=record.attendees)
+
+
+def _user_uuid(user_id: str) -> str:
+    parsed = parse_uuid(user_id)
+    if parsed is None:
+        raise CrmRejected("user_id", "is not a uuid")
+    return parsed
+
+
+def _reason(exc: asyncpg.PostgresError) -> str:
+    if isinstance(exc, asyncpg.CheckViolationError):
+        return "value not accepted (too long, out of range or not an allowed value)"
+    if isinstance(exc, asyncpg.NotNullViolationError):
+        return "is required"
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return "refers to something that does not exist"
+    return str(exc.args[0]) if exc.args else type(exc).__name__
+
+
+__all__ = ["RECORD_TYPES", "PostgresCrm"]

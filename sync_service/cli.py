@@ -11,11 +11,14 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import asyncpg
 import uvloop
 
+from sync_service.cli_operator import add_operator_commands
 from sync_service.config import ConfigError, Settings, load_settings
 from sync_service.db.migrations import MigrationError
 from sync_service.logs import setup_logging
+from sync_service.operations import Conflict, InvalidInput, NotFound
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("sync_service")
@@ -57,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply pending database migrations and exit")
     migrate.add_argument("--json", action="store_true", help="machine-readable output")
     migrate.set_defaults(handler=cmd_migrate)
+    add_operator_commands(sub)
     return parser
 
 
@@ -71,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return uvloop.run(handler(settings, args))
-    except MigrationError as exc:
+    except (InvalidInput, NotFound) as exc:
+        print(f"sync-service: {exc.field}: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except Conflict as exc:
+        print(f"sync-service: {exc.field}: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except (MigrationError, asyncpg.PostgresError) as exc:
         print(f"sync-service: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

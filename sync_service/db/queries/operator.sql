@@ -1,0 +1,73 @@
+-- Queries of the operator surface (CLI and admin API), see sync_service/operations.py.
+
+-- name: op_server_update
+-- Replace every setting of a server (the caller merged and validated the changes).
+UPDATE sync.servers SET backend = $2, url = $3, auth_kind = $4, username = $5, tenant = $6,
+    client_id = $7, authority = $8, secret_env = $9, secret_file = $10, ca_file = $11,
+    time_zone = $12, express_interval = $13, complete_at = $14, max_concurrency = $15,
+    rate_per_second = $16, updated_at = now()
+WHERE name = $1
+RETURNING *
+
+-- name: op_mailbox_owners
+-- Which CRM user owns each of these addresses now (import: an address belongs to one user).
+SELECT crm_user_id, email FROM sync.mailboxes WHERE email = ANY($1::text[])
+
+-- name: op_mailbox_item_counts
+SELECT entity, count(*) AS n FROM sync.item_links WHERE mailbox_id = $1 GROUP BY entity
+
+-- name: op_mailbox_item_errors
+SELECT entity, crm_id, exchange_id, direction, reason, created_at FROM sync.item_errors
+WHERE mailbox_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2
+
+-- name: op_mailbox_open_job
+SELECT id, kind, status, priority, source, dry_run, run_after, requested_at, rerun_kind
+FROM sync.jobs WHERE mailbox_id = $1 AND status IN ('queued', 'running')
+
+-- name: op_runs
+-- Runs, newest first, optionally of one mailbox and since a time.
+SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
+    r.finished_at, r.outcome, r.counts, r.requests, r.throttled, r.error
+FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
+WHERE ($1::bigint IS NULL OR r.mailbox_id = $1)
+  AND ($2::timestamptz IS NULL OR r.started_at >= $2)
+ORDER BY r.started_at DESC, r.id DESC LIMIT $3
+
+-- name: op_runs_of_jobs
+SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
+    r.finished_at, r.outcome, r.counts, r.requests, r.throttled, r.error
+FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
+WHERE r.job_id = ANY($1::bigint[]) AND r.started_at >= $2
+ORDER BY r.started_at, r.id
+
+-- name: op_jobs_status
+SELECT id, mailbox_id, status, outcome FROM sync.jobs WHERE id = ANY($1::bigint[])
+
+-- name: op_runs_summary
+-- Passes, requests and throttled answers since $1, by outcome.
+SELECT COALESCE(outcome, 'running') AS outcome, count(*) AS passes,
+    COALESCE(sum(requests), 0) AS requests, COALESCE(sum(throttled), 0) AS throttled
+FROM sync.runs WHERE started_at >= $1 GROUP BY 1 ORDER BY 1
+
+-- name: op_items_summary
+-- Items written since $1 (not dry runs) by entity, direction and operation; counts are
+-- {entity: {direction: {operation: n}}}.
+SELECT e.key AS entity, d.key AS direction, o.key AS operation, sum((o.value)::bigint) AS n
+FROM sync.runs r
+CROSS JOIN LATERAL jsonb_each(r.counts) e
+CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(e.value) = 'object' THEN e.value
+                                   ELSE '{}'::jsonb END) d
+CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(d.value) = 'object' THEN d.value
+                                   ELSE '{}'::jsonb END) o
+WHERE r.started_at >= $1 AND NOT r.dry_run AND jsonb_typeof(o.value) = 'number'
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+
+-- name: op_queue_depth
+SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+       count(*) FILTER (WHERE status = 'running') AS running,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(requested_at) FILTER (WHERE status = 'queued')),
+                0)::float8 AS oldest_queued_seconds
+FROM sync.jobs
+
+-- name: op_leader_table
+SELECT to_regclass('sync.dispatcher_leader') IS NOT NULL AS present

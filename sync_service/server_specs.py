@@ -1,0 +1,221 @@
+"""Validation of a sync target's settings (pure): what `servers add|update` and the API accept.
+
+Secrets are never stored: a server names the environment variable or the file that holds its
+password or client secret, and the service reads it when it connects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import time, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sync_service.config import parse_duration
+from sync_service.db.store import NewServer, Server
+
+BACKENDS = ("ews", "graph")
+AUTH_KINDS = ("basic", "ntlm", "oauth")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+# Fields an operator may give; anything else (a `password`, a typo) is refused by name.
+SPEC_FIELDS = tuple(f.name for f in fields(NewServer))
+
+
+class InvalidInput(Exception):
+    """Bad input from the operator; `field` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ServerChanges:
+    """Settings given by the operator; None means "not given" (keep / default)."""
+
+    backend: str | None = None
+    url: str | None = None
+    auth_kind: str | None = None
+    username: str | None = None
+    tenant: str | None = None
+    client_id: str | None = None
+    authority: str | None = None
+    secret_env: str | None = None
+    secret_file: str | None = None
+    ca_file: str | None = None
+    time_zone: str | None = None
+    express_interval: str | None = None
+    complete_at: str | None = None
+    max_concurrency: int | None = None
+    rate_per_second: float | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ServerChanges:
+        """From an API body: unknown fields and inline secrets are refused by name."""
+        allowed = {f.name for f in fields(cls)}
+        for key in body:
+            if key in {"password", "secret", "client_secret", "token"}:
+                raise InvalidInput(key, "secrets are never stored: give secret_env or secret_file")
+            if key not in allowed and key != "name":
+                raise InvalidInput(key, "unknown field")
+        values = {k: v for k, v in body.items() if k in allowed and v is not None}
+        for key, value in values.items():
+            if key in {"max_concurrency"} and (
+                isinstance(value, bool) or not isinstance(value, int)
+            ):
+                raise InvalidInput(key, "must be an integer")
+            if key == "rate_per_second" and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise InvalidInput(key, "must be a number")
+            if key not in {"max_concurrency", "rate_per_second"} and not isinstance(value, str):
+                raise InvalidInput(key, "must be a string")
+        return cls(**values)
+
+
+def new_server(name: str, changes: ServerChanges) -> NewServer:
+    """A validated server from the operator's settings (defaults for what was not given)."""
+    if not _NAME.match(name):
+        raise InvalidInput("name", "use 1-63 letters, digits, '.', '_' or '-'")
+    if changes.backend is None:
+        raise InvalidInput("backend", "required: ews or graph")
+    if changes.url is None:
+        raise InvalidInput("url", "required")
+    base = NewServer(name=name, backend=changes.backend, url=changes.url, auth_kind="basic")
+    return _apply(base, changes, fresh=True)
+
+
+def updated_server(current: Server, changes: ServerChanges) -> NewServer:
+    """`current` with the given changes applied, validated as a whole."""
+    kept = {f.name: getattr(current, f.name) for f in fields(NewServer)}
+    return _apply(NewServer(**kept), changes, fresh=False)
+
+
+def _apply(base: NewServer, changes: ServerChanges, *, fresh: bool) -> NewServer:
+    given = {k: v for k, v in asdict(changes).items() if v is not None}
+    typed = {k: _CONVERT.get(k, _same)(k, v) for k, v in given.items()}
+    server = replace(base, **typed)
+    if "auth_kind" not in given and (fresh or "tenant" in given or "client_id" in given):
+        server = replace(server, auth_kind=_implied_auth(server))
+    return _check(_drop_unused_auth(server))
+
+
+def _implied_auth(server: NewServer) -> str:
+    if server.tenant or server.client_id or server.backend == "graph":
+        return "oauth"
+    return "basic" if server.auth_kind == "oauth" else server.auth_kind
+
+
+def _drop_unused_auth(server: NewServer) -> NewServer:
+    if server.auth_kind == "oauth":
+        return replace(server, username=None)
+    return replace(server, tenant=None, client_id=None, authority=None)
+
+
+def _check(server: NewServer) -> NewServer:
+    if server.backend not in BACKENDS:
+        raise InvalidInput("backend", f"{server.backend!r} is not one of ews, graph")
+    if server.auth_kind not in AUTH_KINDS:
+        raise InvalidInput("auth_kind", f"{server.auth_kind!r} is not one of basic, ntlm, oauth")
+    if server.backend == "graph" and server.auth_kind != "oauth":
+        raise InvalidInput("auth_kind", "Microsoft Graph needs oauth (--tenant, --client-id)")
+    _check_url("url", server.url)
+    if server.authority is not None:
+        _check_url("authority", server.authority)
+    if server.auth_kind == "oauth":
+        for name in ("tenant", "client_id"):
+            if not getattr(server, name):
+                raise InvalidInput(name, "required for oauth")
+    elif not server.username:
+        raise InvalidInput("username", f"required for {server.auth_kind} authentication")
+    if server.secret_env and server.secret_file:
+        raise InvalidInput("secret_env", "give either an environment variable or a file, not both")
+    if not (server.secret_env or server.secret_file):
+        raise InvalidInput("secret_env", "name the environment variable (or file) of the secret")
+    return server
+
+
+def _check_url(field: str, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(field, f"{value!r} is not an http(s) URL")
+
+
+def _same(_: str, value: Any) -> Any:
+    return value
+
+
+def _env_name(field: str, value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise InvalidInput(field, f"{value!r} is not an environment variable name")
+    return value
+
+
+def _time_zone(field: str, value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            field, f"{value!r} is not an IANA time zone (e.g. Europe/Paris)"
+        ) from None
+    return value
+
+
+def _interval(field: str, value: str | float) -> timedelta:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise InvalidInput(field, str(exc)) from None
+    if not 60 <= seconds <= 86400:
+        raise InvalidInput(field, "must be between 1m and 1d")
+    return timedelta(seconds=seconds)
+
+
+def _local_time(field: str, value: str) -> time:
+    match = _HHMM.match(value.strip())
+    if not match:
+        raise InvalidInput(field, f"{value!r} is not a local time HH:MM")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _positive(field: str, value: float) -> float:
+    if not value > 0:
+        raise InvalidInput(field, "must be greater than 0")
+    return value
+
+
+def _concurrency(field: str, value: int) -> int:
+    if not 1 <= value <= 10_000:
+        raise InvalidInput(field, "must be between 1 and 10000")
+    return value
+
+
+_CONVERT: dict[str, Any] = {
+    "secret_env": _env_name,
+    "time_zone": _time_zone,
+    "express_interval": _interval,
+    "complete_at": _local_time,
+    "max_concurrency": _concurrency,
+    "rate_per_second": lambda f, v: float(_positive(f, v)),
+}
+
+
+def describe(server: Server) -> dict[str, Any]:
+    """A server as JSON-ready values (no secret: only where it comes from)."""
+    out = {f.name: getattr(server, f.name) for f in fields(Server)}
+    out["express_interval"] = _format_interval(server.express_interval)
+    out["complete_at"] = server.complete_at.strftime("%H:%M")
+    return out
+
+
+def _format_interval(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,79 @@
+"""Fixtures of the operator-surface tests: the CLI in-process on a fresh test database."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from sync_service import cli
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging() -> Iterator[None]:
+    """`cli.main` installs its own log handler on the root logger; put pytest's back after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name in list(os.environ):
+        if name.startswith("SYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SYNC_DATABASE_URL", db_url)
+    return db_url
+
+
+@pytest.fixture
+def run_cli(
+    cli_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Cli:
+    """`sync-service ARGS` in this process: exit code, stdout and stderr."""
+
+    def run(*args: str, stdin: str | None = None) -> Result:
+        capsys.readouterr()
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def add_server_args(name: str = "ex1", *extra: str) -> list[str]:
+    return [
+        "servers",
+        "add",
+        name,
+        "--backend",
+        "ews",
+        "--url",
+        "https://ex1.example.com/EWS/Exchange.asmx",
+        "--username",
+        "svc-sync",
+        "--password-env",
+        "EX1_PASSWORD",
+        *extra,
+    ]

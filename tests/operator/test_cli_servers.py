@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import time, timedelta
+
+import asyncpg
+
+from tests.operator.conftest import Cli, add_server_args
+
+
+async def _server_rows(url: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch("SELECT * FROM sync.servers ORDER BY name")
+    finally:
+        await conn.close()
+
+
+def servers(url: str) -> list[asyncpg.Record]:
+    return asyncio.run(_server_rows(url))
+
+
+def test_add_list_update_server(run_cli: Cli, cli_env: str) -> None:
+    added = run_cli(*add_server_args("ex1", "--timezone", "Europe/Paris", "--complete-at", "03:30"))
+    assert added.code == 0, added.err
+    assert "server ex1 added" in added.out
+    (row,) = servers(cli_env)
+    assert row["auth_kind"] == "basic" and row["secret_env"] == "EX1_PASSWORD"
+    assert row["time_zone"] == "Europe/Paris" and row["complete_at"] == time(3, 30)
+
+    listed = run_cli("servers", "list")
+    header, line = listed.out.splitlines()
+    assert header.split() == [
+        "NAME",
+        "BACKEND",
+        "URL",
+        "AUTH",
+        "TIMEZONE",
+        "EXPRESS",
+        "COMPLETE",
+        "CONCURRENCY",
+    ]
+    assert line.split()[0:2] == ["ex1", "ews"] and "03:30" in line
+    # columns are aligned: every value starts where its header starts
+    assert line.index("ews") == header.index("BACKEND")
+
+    updated = run_cli(
+        "servers", "update", "ex1", "--express-interval", "5m", "--rate", "20", "--json"
+    )
+    assert updated.code == 0, updated.err
+    body = json.loads(updated.out)
+    assert body["express_interval"] == "5m" and body["rate_per_second"] == 20.0
+    (row,) = servers(cli_env)
+    assert row["express_interval"] == timedelta(minutes=5)
+    assert row["time_zone"] == "Europe/Paris"  # untouched settings are kept
+
+    as_json = json.loads(run_cli("servers", "list", "--json").out)
+    assert [s["name"] for s in as_json] == ["ex1"]
+
+
+def test_oauth_server_stores_only_where_the_secret_is(run_cli: Cli, cli_env: str) -> None:
+    result = run_cli(
+        "servers",
+        "add",
+        "online",
+        "--backend",
+        "graph",
+        "--url",
+        "https://graph.microsoft.com",
+        "--tenant",
+        "contoso.onmicrosoft.com",
+        "--client-id",
+        "1234",
+        "--secret-file",
+        "/run/secrets/graph",
+    )
+    assert result.code == 0, result.err
+    (row,) = servers(cli_env)
+    assert row["auth_kind"] == "oauth" and row["secret_file"] == "/run/secrets/graph"
+    assert row["secret_env"] is None and row["username"] is None
+
+
+def test_bad_server_input_exits_2_naming_the_field(run_cli: Cli, cli_env: str) -> None:
+    cases = [
+        (add_server_args("ex1", "--timezone", "Mars/Olympus"), "time_zone"),
+        (add_server_args("ex1", "--complete-at", "25:00"), "complete_at"),
+        (add_server_args("ex1", "--express-interval", "soon"), "express_interval"),
+        (add_server_args("ex1", "--max-concurrency", "0"), "max_concurrency"),
+        (add_server_args("bad name"), "name"),
+        (
+            [
+                "servers",
+                "add",
+                "ex1",
+                "--backend",
+                "ews",
+                "--url",
+                "ftp://x",
+                "--username",
+                "u",
+                "--password-env",
+                "P",
+            ],
+            "url",
+        ),
+        (
+            [
+                "servers",
+                "add",
+                "ex1",
+                "--backend",
+                "ews",
+                "--url",
+                "https://x.example",
+                "--password-env",
+                "P",
+            ],
+            "username",
+        ),
+        (
+            [
+                "servers",
+                "add",
+                "ex1",
+                "--backend",
+                "ews",
+                "--url",
+                "https://x.example",
+                "--username",
+                "u",
+            ],
+            "secret_env",
+        ),
+        (
+            [
+                "servers",
+                "add",
+                "g",
+                "--backend",
+                "graph",
+                "--url",
+                "https://graph.example",
+                "--auth",
+                "basic",
+                "--username",
+                "u",
+                "--password-env",
+                "P",
+            ],
+            "auth_kind",
+        ),
+    ]
+    for args, field in cases:
+        result = run_cli(*args)
+        assert result.code == 2, (args, result)
+        assert result.err.startswith(f"sync-service: {field}:"), (args, result.err)
+    assert servers(cli_env) == []
+
+
+def test_usage_errors_and_conflicts(run_cli: Cli, cli_env: str) -> None:
+    assert run_cli("servers", "add", "ex1", "--backend", "imap", "--url", "https://x").code == 2
+    assert run_cli(*add_server_args("ex1")).code == 0
+    duplicate = run_cli(*add_server_args("ex1"))
+    assert duplicate.code == 1 and "already exists" in duplicate.err
+    unknown = run_cli("servers", "update", "nope", "--rate", "3")
+    assert unknown.code == 2 and "no server named 'nope'" in unknown.err
+    both = run_cli(*add_server_args("ex2", "--password-file", "/x"))
+    assert both.code == 2 and "not allowed with" in both.err
+    assert len(servers(cli_env)) == 1
+
+
+def test_every_command_has_help(run_cli: Cli) -> None:
+    commands = [
+        [],
+        ["run"],
+        ["migrate"],
+        ["servers"],
+        ["servers", "add"],
+        ["servers", "list"],
+        ["servers", "update"],
+        ["servers", "test"],
+        ["mailboxes"],
+        ["mailboxes", "import"],
+        ["mailboxes", "list"],
+        ["mailboxes", "show"],
+        ["mailboxes", "enable"],
+        ["mailboxes", "disable"],
+        ["mailboxes", "set"],
+        ["sync"],
+        ["recover"],
+        ["runs"],
+        ["status"],
+    ]
+    for words in commands:
+        result = run_cli(*words, "--help")
+        assert result.code == 0, words
+        assert result.out.startswith("usage: sync-service"), words

@@ -9,16 +9,23 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import asyncpg
 from aiohttp import web
 
 from sync_service import api
+from sync_service.backends import Backends
 from sync_service.config import Role, Settings
+from sync_service.crm.postgres import PostgresCrm
 from sync_service.db import migrations
 from sync_service.db.embedded import embedded_postgres
 from sync_service.db.pool import connect, create_pool
 from sync_service.db.queries import load_queries
+from sync_service.db.queue import JobQueue
+from sync_service.db.store import Store
+from sync_service.runner import PassRunner
+from sync_service.worker import Worker
 
 log = logging.getLogger("sync_service")
 HEARTBEAT_SECONDS = 10.0
@@ -56,6 +63,7 @@ class Service:
         self.name = engine_name(settings)
         self.stop = asyncio.Event()
         self._queries = load_queries()
+        self.worker: Worker | None = None
 
     async def ready_problems(self) -> list[str]:
         try:
@@ -63,7 +71,12 @@ class Service:
                 pending = await migrations.pending(conn)
         except (OSError, asyncpg.PostgresError, migrations.MigrationError) as exc:
             return [f"database: {exc}"]
-        return [f"migration pending: {name}" for name in pending]
+        problems = [f"migration pending: {name}" for name in pending]
+        if Role.ENGINE in self.settings.process.role_set and not (
+            self.worker and self.worker.alive
+        ):
+            problems.append("engine: the worker loop is not running")
+        return problems
 
     async def heartbeat(self) -> None:
         """Keep this replica listed as live; removed again on a clean stop."""
@@ -86,10 +99,30 @@ class Service:
         finally:
             await runner.cleanup()
 
+    async def run_engine(self) -> None:
+        """Claim and run passes until stopped; Exchange clients are closed afterwards."""
+        limits = self.settings.limits
+        queue = JobQueue(self.pool, timedelta(seconds=limits.job_lease))
+        async with Backends(self.settings) as backends:
+            runner = PassRunner(
+                Store(self.pool), queue, backends, PostgresCrm(self.pool), self.settings, self.name
+            )
+            self.worker = Worker(
+                queue,
+                self.name,
+                runner,
+                capacity=limits.max_concurrent_mailboxes,
+                lease_seconds=limits.job_lease,
+                pass_timeout=limits.pass_timeout,
+            )
+            await self.worker.run(self.stop)
+
     async def run(self) -> None:
         roles = self.settings.process.role_set
         async with asyncio.TaskGroup() as group:
             group.create_task(self.heartbeat(), name="heartbeat")
+            if Role.ENGINE in roles:
+                group.create_task(self.run_engine(), name="engine")
             if Role.API in roles:
                 group.create_task(self.serve_api(), name="api")
 

@@ -117,6 +117,29 @@ class ScheduleSettings(_Group):
     auto_recover: bool = False
 
 
+class ConflictPolicyName(StrEnum):
+    CRM_WINS = "crm_wins"
+    EXCHANGE_WINS = "exchange_wins"
+    NEWEST_WINS = "newest_wins"
+    MERGE = "merge"
+
+
+class ConflictSettings(_Group):
+    """How a change made on both sides is resolved, per entity (merge uses the fallback)."""
+
+    contacts_policy: ConflictPolicyName = ConflictPolicyName.CRM_WINS
+    appointments_policy: ConflictPolicyName = ConflictPolicyName.CRM_WINS
+    tasks_policy: ConflictPolicyName = ConflictPolicyName.CRM_WINS
+    merge_fallback: ConflictPolicyName = ConflictPolicyName.CRM_WINS
+
+    @field_validator("merge_fallback")
+    @classmethod
+    def _not_merge(cls, value: ConflictPolicyName) -> ConflictPolicyName:
+        if value == ConflictPolicyName.MERGE:
+            raise ValueError("the merge fallback must be crm_wins, exchange_wins or newest_wins")
+        return value
+
+
 class RetentionSettings(_Group):
     retention_days: int = Field(default=14, ge=1)
 
@@ -158,6 +181,7 @@ class Settings:
     api: ApiSettings
     limits: LimitsSettings
     schedule: ScheduleSettings
+    conflicts: ConflictSettings
     retention: RetentionSettings
     logging: LoggingSettings
     process: ProcessSettings
@@ -168,6 +192,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "api": ApiSettings,
     "limits": LimitsSettings,
     "schedule": ScheduleSettings,
+    "conflicts": ConflictSettings,
     "retention": RetentionSettings,
     "logging": LoggingSettings,
     "process": ProcessSettings,
@@ -212,3 +237,25 @@ def documented_settings() -> list[tuple[str, str]]:
             default = "" if info.default is None else str(info.default)
             rows.append((f"{ENV_PREFIX}{field.upper()}", default))
     return rows
+
+
+def read_named_secret(env_name: str | None, file: str | None) -> str:
+    """A server's secret, from the environment variable or file its configuration names.
+
+    Servers store where their secret lives, never the secret; this is where it is read.
+    """
+    import os
+
+    if env_name:
+        value = os.environ.get(env_name)
+        if value is None:
+            raise ConfigError(f"{env_name}: the environment variable named by the server is unset")
+        return value
+    if file:
+        try:
+            return Path(file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{file}: cannot read the server's secret file: {exc.strerror}"
+            ) from None
+    raise ConfigError("the server names no secret (secret_env or secret_file)")

@@ -1,0 +1,288 @@
+"""Passes over one mailbox: read both sides, plan (pure), apply, commit states after the writes.
+
+Kinds: `express` (changes since the stored sync state and CRM watermark), `complete` (both
+sides listed in full: repairs any drift), `initial` (complete + matching of items that already
+exist on both sides), `recover` (complete + matching, never deletes). Every kind can run as a
+dry run: the plan is computed and reported, nothing is written and no state advances.
+
+Crash safety: each action commits its link row right after its write succeeded; the folder's
+sync state and the CRM watermark are committed last, and only when no item of the entity was
+left behind by a conflict, so that a replay sees those changes again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ews_client.errors import InvalidSyncStateError
+from ews_client.models import EntityKind, ExchangeBackend, Item, Removal, SyncMarker, Upsert
+from sync_service.applier import Applier, EntityOutcome
+from sync_service.crm.port import ChangeOp, CrmPort
+from sync_service.db.queue import PassKind
+from sync_service.db.store import LinkRow, Mailbox, Store
+from sync_service.engine import planner
+from sync_service.engine.actions import PassKind as PlanKind
+from sync_service.engine.actions import Plan
+from sync_service.engine.appointments import APPOINTMENTS
+from sync_service.engine.contacts import CONTACTS
+from sync_service.engine.guards import GuardLimits
+from sync_service.engine.mapping import Binding, Direction, EntityMap, bind
+from sync_service.engine.policy import ConflictPolicy
+from sync_service.engine.records import CrmRecord
+from sync_service.engine.state import SyncedRow, snapshot_crm, snapshot_exchange
+from sync_service.engine.tasks import TASKS
+
+log = logging.getLogger("sync_service.passes")
+
+ENTITY_MAPS: dict[EntityKind, EntityMap] = {
+    EntityKind.CONTACT: CONTACTS,
+    EntityKind.APPOINTMENT: APPOINTMENTS,
+    EntityKind.TASK: TASKS,
+}
+MODE_DIRECTIONS = {
+    "two-way": Direction.TWO_WAY,
+    "crm-to-exchange": Direction.CRM_TO_EXCHANGE,
+    "exchange-to-crm": Direction.EXCHANGE_TO_CRM,
+    "off": Direction.OFF,
+}
+
+
+class MarkerMismatch(Exception):
+    """The mailbox's hidden marker disagrees with the database: a restore happened."""
+
+
+@dataclass(frozen=True, slots=True)
+class PassOptions:
+    kind: PassKind
+    dry_run: bool = False
+    forced: bool = False
+    limits: GuardLimits = field(default_factory=GuardLimits)
+    policies: dict[EntityKind, ConflictPolicy] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PassReport:
+    kind: PassKind
+    entities: dict[str, EntityOutcome] = field(default_factory=dict)
+    plans: list[Plan] = field(default_factory=list)
+
+    @property
+    def needs_rerun(self) -> bool:
+        return any(outcome.conflicts for outcome in self.entities.values())
+
+    def counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        return {name: outcome.counts for name, outcome in self.entities.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Sides:
+    """What one entity's pass read: snapshots' sources and how to advance the states."""
+
+    crm: dict[str, CrmRecord]
+    exchange: list[Item]
+    deleted_crm: frozenset[str]
+    deleted_exchange: frozenset[str]
+    sync_state: str
+    watermark: int
+    kind: PlanKind
+
+
+class MailboxPass:
+    """One pass over one mailbox: the I/O shell around the pure planner."""
+
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        backend: ExchangeBackend,
+        crm: CrmPort,
+        store: Store,
+        options: PassOptions,
+    ) -> None:
+        self.mailbox = mailbox
+        self.backend = backend
+        self.crm = crm
+        self.store = store
+        self.options = options
+
+    async def run(self) -> PassReport:
+        kind = self.options.kind
+        if kind == PassKind.EXPRESS and not self.mailbox.initial_done:
+            kind = PassKind.INITIAL  # a mailbox's first pass always matches before creating
+        await self._check_marker(kind)
+        report = PassReport(kind)
+        for entity, entity_map in ENTITY_MAPS.items():
+            direction = MODE_DIRECTIONS[self.mailbox.mode(entity.value)]
+            if direction == Direction.OFF:
+                continue
+            binding = bind(entity_map, direction)
+            outcome = await self._entity(binding, kind, report)
+            report.entities[entity.value] = outcome
+        if not self.options.dry_run:
+            await self._commit_marker(kind)
+        return report
+
+    async def _entity(self, binding: Binding, kind: PassKind, report: PassReport) -> EntityOutcome:
+        entity = binding.entity
+        rows = await self._links(entity)
+        sides = await self._read(binding, kind, rows)
+        plan = planner.plan(
+            binding,
+            [snapshot_crm(binding, record) for record in sides.crm.values()],
+            [snapshot_exchange(binding, item) for item in sides.exchange],
+            rows,
+            kind=sides.kind,
+            policy=self.options.policies.get(entity, ConflictPolicy()),
+            deleted_crm=sides.deleted_crm,
+            deleted_exchange=sides.deleted_exchange,
+            limits=self.options.limits,
+            force=self.options.forced,
+        )
+        report.plans.append(plan)
+        if self.options.dry_run:
+            return EntityOutcome.from_plan(plan)
+        applier = Applier(self.mailbox, self.backend, self.crm, self.store, binding, sides.crm)
+        outcome = await applier.apply(plan)
+        if not outcome.conflicts:
+            await self._advance(entity, sides)
+        return outcome
+
+    async def _links(self, entity: EntityKind) -> list[SyncedRow]:
+        rows = await self.store.pool.fetch(
+            self.store.q["item_links_list"], self.mailbox.id, entity.value
+        )
+        return [_synced(LinkRow.of(r)) for r in rows]
+
+    async def _read(self, binding: Binding, kind: PassKind, rows: list[SyncedRow]) -> _Sides:
+        entity = binding.entity
+        if kind == PassKind.EXPRESS:
+            state = await self._sync_state(entity)
+            if state is not None:
+                try:
+                    return await self._read_changes(binding, state, rows)
+                except InvalidSyncStateError:
+                    log.info(
+                        "sync state rejected; reconciling with a complete read",
+                        extra={"mailbox": self.mailbox.email, "entity": entity.value},
+                    )
+            kind = PassKind.COMPLETE
+        return await self._read_all(entity, kind)
+
+    async def _read_all(self, entity: EntityKind, kind: PassKind) -> _Sides:
+        # The watermark is taken before the listing: a change made while we list is read
+        # again by the next express pass, which is harmless (replays plan nothing).
+        watermark = await self.crm.current_seq()
+        records = await self.crm.list_records(self.mailbox.crm_user_id, entity)
+        result = await self.backend.sync_changes(self.mailbox.email, entity, None)
+        items = [change.item for change in result.changes if isinstance(change, Upsert)]
+        return _Sides(
+            crm={record.id: record for record in records},
+            exchange=items,
+            deleted_crm=frozenset(),
+            deleted_exchange=frozenset(),
+            sync_state=result.sync_state,
+            watermark=watermark,
+            kind=PlanKind(kind.value),
+        )
+
+    async def _read_changes(self, binding: Binding, state: str, rows: list[SyncedRow]) -> _Sides:
+        entity = binding.entity
+        result = await self.backend.sync_changes(self.mailbox.email, entity, state)
+        if result.restarted:
+            raise InvalidSyncStateError("the server restarted the synchronization")
+        items = [c.item for c in result.changes if isinstance(c, Upsert)]
+        removed = frozenset(c.item_id for c in result.changes if isinstance(c, Removal))
+        upserted, crm_removed, watermark = await self._crm_changes(entity)
+        wanted = set(upserted)
+        wanted |= planner.referenced_crm_ids(
+            [snapshot_exchange(binding, item) for item in items], rows
+        )
+        records = await self.crm.get_records(entity, sorted(wanted)) if wanted else {}
+        mine = {rid: rec for rid, rec in records.items() if rid not in crm_removed}
+        return _Sides(
+            crm=mine,
+            exchange=items,
+            deleted_crm=crm_removed | (upserted - set(records)),
+            deleted_exchange=removed,
+            sync_state=result.sync_state,
+            watermark=watermark,
+            kind=PlanKind.EXPRESS,
+        )
+
+    async def _crm_changes(self, entity: EntityKind) -> tuple[frozenset[str], frozenset[str], int]:
+        """(upserted ids, removed ids, new watermark) of the user's CRM changes."""
+        seq = await self._watermark(entity)
+        last_op: dict[str, ChangeOp] = {}
+        while True:
+            batch = await self.crm.changes_since(self.mailbox.crm_user_id, entity, seq)
+            last_op.update((c.record_id, c.op) for c in batch.changes)
+            seq = batch.last_seq
+            if batch.complete:
+                break
+        upserted = frozenset(rid for rid, op in last_op.items() if op == ChangeOp.UPSERT)
+        return upserted, frozenset(last_op) - upserted, seq
+
+    async def _sync_state(self, entity: EntityKind) -> str | None:
+        row = await self.store.pool.fetchrow(
+            self.store.q["folder_link_get"], self.mailbox.id, entity.value
+        )
+        return row["sync_state"] if row else None
+
+    async def _watermark(self, entity: EntityKind) -> int:
+        value = await self.store.pool.fetchval(
+            self.store.q["watermark_get"], self.mailbox.id, entity.value
+        )
+        return int(value or 0)
+
+    async def _advance(self, entity: EntityKind, sides: _Sides) -> None:
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                self.store.q["folder_link_set"],
+                self.mailbox.id,
+                entity.value,
+                None,
+                sides.sync_state,
+            )
+            await conn.execute(
+                self.store.q["watermark_set"], self.mailbox.id, entity.value, sides.watermark
+            )
+
+    # -- the last-synchronization marker ----------------------------------------------------
+
+    async def _check_marker(self, kind: PassKind) -> None:
+        """Compare the mailbox's hidden marker with the database before touching anything.
+
+        The marker is written to the mailbox before the database commits it, so a crash in
+        between leaves the mailbox exactly one generation ahead: that is tolerated. Any other
+        difference means one side was restored from a backup.
+        """
+        if kind == PassKind.RECOVER or self.mailbox.marker_generation == 0:
+            return
+        marker = await self.backend.read_marker(self.mailbox.email)
+        expected = self.mailbox.marker_generation
+        if marker is None or marker.generation not in (expected, expected + 1):
+            found = "no marker" if marker is None else f"generation {marker.generation}"
+            raise MarkerMismatch(
+                f"mailbox marker disagrees with the database: {found} in the mailbox, "
+                f"generation {expected} in the database"
+            )
+
+    async def _commit_marker(self, kind: PassKind) -> None:
+        marker = SyncMarker(self.mailbox.marker_generation + 1, datetime.now(UTC))
+        await self.backend.write_marker(self.mailbox.email, marker)
+        async with self.store.pool.acquire() as conn:
+            await self.store.pass_succeeded(
+                conn, self.mailbox.id, kind.value, marker.generation, marker.synced_at
+            )
+
+
+def _synced(row: LinkRow) -> SyncedRow:
+    return SyncedRow(
+        crm_id=row.crm_id,
+        exchange_id=row.exchange_id,
+        change_key=row.change_key,
+        crm_hash=row.crm_hash,
+        exchange_hash=row.exchange_hash,
+        fields=row.synced_fields,
+    )

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import asyncpg
+
+from sync_service.db.queue import PassKind
+from sync_service.worker import Done
+from tests.e2e.harness import harness
+
+
+async def test_contacts_flow_both_ways_without_echo(pool: asyncpg.Pool) -> None:
+    async with harness(pool) as h:
+        user, _ = await h.add_user("alice@sim.example")
+        crm_id = await pool.fetchval(
+            "INSERT INTO crm.contacts (owner_id, first_name, last_name, email, company) "
+            "VALUES ($1, 'Ada', 'Lovelace', 'ada@example.com', 'Analytical') RETURNING id",
+            user,
+        )
+        result = await h.sync("alice@sim.example", PassKind.INITIAL)
+        assert result == Done("ok"), result
+        [item] = await h.items("alice@sim.example", "contacts")
+        assert item["fields"]["Surname"] == "Lovelace"
+        assert item["fields"]["CompanyName"] == "Analytical"
+
+        # Outlook side: the owner creates a contact; an express pass brings it to the CRM.
+        await h.owner(
+            "POST",
+            "/mailboxes/alice@sim.example/items",
+            {
+                "folder": "contacts",
+                "fields": {
+                    "GivenName": "Grace",
+                    "Surname": "Hopper",
+                    "EmailAddresses": {"EmailAddress1": "grace@example.com"},
+                },
+            },
+        )
+        assert await h.sync("alice@sim.example") == Done("ok")
+        rows = await pool.fetch(
+            "SELECT first_name, last_name, email FROM crm.contacts "
+            "WHERE owner_id = $1 ORDER BY last_name",
+            user,
+        )
+        assert [(r["first_name"], r["last_name"]) for r in rows] == [
+            ("Grace", "Hopper"),
+            ("Ada", "Lovelace"),
+        ]
+
+        # CRM update reaches the mailbox.
+        await pool.execute("UPDATE crm.contacts SET job_title = 'Countess' WHERE id = $1", crm_id)
+        assert await h.sync("alice@sim.example") == Done("ok")
+        ada = [
+            i
+            for i in await h.items("alice@sim.example", "contacts")
+            if i["fields"].get("Surname") == "Lovelace"
+        ]
+        assert ada[0]["fields"]["JobTitle"] == "Countess"
+
+        # Outlook update reaches the CRM.
+        await h.owner(
+            "PATCH",
+            f"/mailboxes/alice@sim.example/items/{ada[0]['id']}",
+            {"fields": {"CompanyName": "Babbage & Co"}},
+        )
+        assert await h.sync("alice@sim.example") == Done("ok")
+        assert (
+            await pool.fetchval("SELECT company FROM crm.contacts WHERE id = $1", crm_id)
+            == "Babbage & Co"
+        )
+
+        # No echo: another pass writes nothing on either side.
+        before = h.sim.sim.counters()
+        assert await h.sync("alice@sim.example") == Done("ok")
+        after = h.sim.sim.counters()
+        writes = ("CreateItem", "UpdateItem", "DeleteItem")
+        assert {k: v for k, v in after["requests"].items() if k in writes} == {
+            k: v for k, v in before["requests"].items() if k in writes
+        }
+
+        # Deletes both ways.
+        await pool.execute("DELETE FROM crm.contacts WHERE id = $1", crm_id)
+        assert await h.sync("alice@sim.example") == Done("ok")
+        remaining = await h.items("alice@sim.example", "contacts")
+        assert [i["fields"]["Surname"] for i in remaining] == ["Hopper"]
+        await h.owner("DELETE", f"/mailboxes/alice@sim.example/items/{remaining[0]['id']}")
+        assert await h.sync("alice@sim.example") == Done("ok")
+        assert await pool.fetchval("SELECT count(*) FROM crm.contacts") == 0
+        assert await h.links("alice@sim.example") == 0

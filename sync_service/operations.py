@@ -308,7 +308,7 @@ class Operations:
             targets = [target]
         else:
             targets = await self._targets(groups, server)
-        request = SyncRequest(mode, dry_run, [], [])
+        request = SyncRequest(mode, dry_run, [], [], await self._now())
         for box in targets:
             if box.state != "active":
                 request.skipped.append({"mailbox": box.email, "state": box.state})
@@ -341,11 +341,16 @@ class Operations:
         box = await self.mailbox(email)
         if box.state not in ("active", "needs_recovery"):
             raise Conflict("mailbox", f"{box.email} is {box.state}; enable it first")
-        request = SyncRequest(
-            "recover", dry_run, [await self._enqueue(box, PassKind.RECOVER, dry_run)]
-        )
+        now = await self._now()
+        job = await self._enqueue(box, PassKind.RECOVER, dry_run)
+        request = SyncRequest("recover", dry_run, [job], [], now)
         log.info("recover requested", extra={"mailbox": box.email})
         return request
+
+    async def _now(self) -> datetime:
+        """Database time: runs are compared with it, not with this host's clock."""
+        now: datetime = await self.pool.fetchval(self.q["op_now"])
+        return now
 
     async def job_states(self, job_ids: list[int]) -> dict[int, str]:
         rows = await self.pool.fetch(self.q["op_jobs_status"], job_ids)

@@ -47,8 +47,11 @@ async def probe(server: Server, mailbox: str, settings: Settings, opener: Opener
             await _steps(backend, mailbox, steps)
     except _Reported:
         pass
-    except (ExchangeError, OSError, TimeoutError, ValueError) as exc:
-        steps.append(Step(STEPS[len(steps)], "failed", _reason(exc)))
+    except Exception as exc:
+        # A diagnostic reports every failure as a step (an unset secret variable, an
+        # unsupported backend, a refused connection) instead of crashing with a traceback.
+        name = STEPS[len(steps)] if len(steps) < len(STEPS) else "disconnect"
+        steps.append(Step(name, "failed", _reason(exc)))
     done = {s.name for s in steps}
     steps.extend(Step(name, "skipped") for name in STEPS if name not in done)
     return steps

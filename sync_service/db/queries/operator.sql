@@ -34,10 +34,11 @@ WHERE ($1::bigint IS NULL OR r.mailbox_id = $1)
 ORDER BY r.started_at DESC, r.id DESC LIMIT $3
 
 -- name: op_runs_of_jobs
+-- The passes of these jobs that ended after the request ($2, database time) or still run.
 SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
     r.finished_at, r.outcome, r.counts, r.requests, r.throttled, r.error
 FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
-WHERE r.job_id = ANY($1::bigint[]) AND r.started_at >= $2
+WHERE r.job_id = ANY($1::bigint[]) AND (r.finished_at IS NULL OR r.finished_at >= $2)
 ORDER BY r.started_at, r.id
 
 -- name: op_jobs_status
@@ -71,3 +72,6 @@ FROM sync.jobs
 
 -- name: op_leader_table
 SELECT to_regclass('sync.dispatcher_leader') IS NOT NULL AS present
+
+-- name: op_now
+SELECT now()

@@ -108,21 +108,27 @@ class Harness:
         )
 
 
-def e2e_settings() -> Settings:
+def e2e_settings(env: dict[str, str] | None = None) -> Settings:
+    """Settings from defaults plus `env`, whatever the surrounding environment holds."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("SYNC_")}
+    os.environ.update(env or {})
     try:
         return load_settings()
     finally:
+        for key in env or {}:
+            os.environ.pop(key, None)
         os.environ.update(saved)
 
 
 @asynccontextmanager
 async def harness(
-    pool: asyncpg.Pool, config: SimulatorConfig | None = None
+    pool: asyncpg.Pool,
+    config: SimulatorConfig | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Harness]:
     async with running_simulator(config) as sim:
         os.environ[SECRET_ENV] = sim.password
-        settings = e2e_settings()
+        settings = e2e_settings(env)
         store = Store(pool)
         server = await store.add_server(
             NewServer(

@@ -164,11 +164,27 @@ BEGIN
 END
 $$;
 
--- The log position up to which everything is final: the oldest transaction id still running
--- (or the next one to run). No row with a smaller xid can appear any more, committed or not.
+-- The log position up to which everything is final: the oldest transaction still running (or
+-- the next one to start). No row with a smaller xid can appear any more, committed or not.
+-- Snapshots span the whole cluster; transactions known to run in another database cannot write
+-- this log and are left out, so that a long transaction elsewhere does not hold delivery back.
+-- Anything not known to be elsewhere (ended meanwhile, hidden by privileges, prepared) counts.
 CREATE FUNCTION crm.safe_position() RETURNS bigint
-LANGUAGE sql STABLE
-RETURN pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
+LANGUAGE sql STABLE AS $$
+    WITH snap AS (
+        SELECT pg_current_snapshot() AS s
+    ), elsewhere AS (
+        SELECT a.backend_xid::text::bigint AS xid32 FROM pg_stat_activity AS a
+        WHERE a.backend_xid IS NOT NULL
+          AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
+    )
+    SELECT least(
+        pg_snapshot_xmax(snap.s)::text::bigint,
+        (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x
+         WHERE (x::text::bigint & 4294967295) NOT IN (SELECT xid32 FROM elsewhere))
+    )
+    FROM snap
+$$;
 
 -- Every record write bumps its version and its timestamp.
 CREATE FUNCTION crm.bump_version() RETURNS trigger

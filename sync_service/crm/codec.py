@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import fields, replace
+from dataclasses import fields, is_dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
 
@@ -98,6 +98,9 @@ def check_value(field: str, value: object) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             check_value(f"{field}.{key}", item)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for member in fields(value):
+            check_value(f"{field}.{member.name}", getattr(value, member.name))
 
 
 def _check_text(field: str, value: str) -> None:

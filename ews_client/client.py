@@ -86,7 +86,13 @@ class EwsClient:
         marker_folder: str = "root",
     ) -> None:
         self.transport = Transport(url, auth, limits=transport_limits, ca_file=ca_file)
-        self.throttle = Throttle(throttle_limits, on_backoff=on_backoff)
+        limits = throttle_limits or ThrottleLimits()
+        # A request admitted by the throttle must find a pooled connection at once: one that
+        # queued inside aiohttp could be sent after a back-off arrived meanwhile.
+        ceiling = min(limits.max_concurrency, self.transport.limits.connections)
+        limits = replace(limits, max_concurrency=ceiling,
+                         min_concurrency=min(limits.min_concurrency, ceiling))  # fmt: skip
+        self.throttle = Throttle(limits, on_backoff=on_backoff)
         self._on_request = on_request
         self._batch = max(1, min(50, get_item_batch))
         self._delete_type: DeleteType = delete_type
@@ -110,6 +116,7 @@ class EwsClient:
         parse: Callable[[bytes], R],
         *,
         sync_call: bool = False,
+        idempotent: bool = False,
     ) -> R:
         async def attempt() -> R:
             started = time.perf_counter()
@@ -126,23 +133,28 @@ class EwsClient:
                 if self._on_request is not None:
                     self._on_request(operation, outcome, time.perf_counter() - started)
 
-        return await self.throttle.run(mailbox, attempt, sync=sync_call)
+        return await self.throttle.run(mailbox, attempt, sync=sync_call, idempotent=idempotent)
 
     # -- operations -----------------------------------------------------------------------------
     async def get_folder(self, mailbox: str, folders: Sequence[FolderRef]) -> list[FolderInfo]:
         body = find.build_get_folder(mailbox, folders)
-        return await self._call(mailbox, "GetFolder", body, find.parse_get_folder)
+        return await self._call(mailbox, "GetFolder", body, find.parse_get_folder, idempotent=True)
 
     async def find_folder(self, mailbox: str, parent: FolderRef, name: str) -> list[FolderInfo]:
         body = find.build_find_folder(mailbox, parent, name)
-        return await self._call(mailbox, "FindFolder", body, find.parse_find_folder)
+        return await self._call(
+            mailbox, "FindFolder", body, find.parse_find_folder, idempotent=True
+        )
 
     async def sync_folder_items(
         self, mailbox: str, folder: FolderRef, sync_state: str | None
     ) -> SyncPage:
         body = sync.build_sync_folder_items(mailbox, folder, sync_state)
         parse = sync.parse_sync_folder_items
-        return await self._call(mailbox, "SyncFolderItems", body, parse, sync_call=True)
+        # Reading a page does not consume the state: a lost answer can be asked for again.
+        return await self._call(
+            mailbox, "SyncFolderItems", body, parse, sync_call=True, idempotent=True
+        )
 
     async def _get_batch(
         self, mailbox: str, ids: Sequence[AnyItemId], kind: EntityKind
@@ -153,7 +165,7 @@ class EwsClient:
             return results
 
         body = items.build_get_item(mailbox, ids, READ_PATHS[kind])
-        return await self._call(mailbox, "GetItem", body, parse)
+        return await self._call(mailbox, "GetItem", body, parse, idempotent=True)
 
     async def get_items(
         self, mailbox: str, refs: Sequence[ItemRef], kind: EntityKind
@@ -178,7 +190,9 @@ class EwsClient:
         self, mailbox: str, ids: Sequence[ItemRef]
     ) -> list[ModifiedOccurrence | ExchangeError]:
         body = items.build_get_item(mailbox, ids, OCCURRENCE_READ)
-        return await self._call(mailbox, "GetItem", body, items.parse_get_occurrences)
+        return await self._call(
+            mailbox, "GetItem", body, items.parse_get_occurrences, idempotent=True
+        )
 
     async def create_items(
         self, mailbox: str, folder: FolderRef, new: Sequence[Item]
@@ -198,20 +212,22 @@ class EwsClient:
         self, mailbox: str, ids: Sequence[AnyItemId], *, delete_type: DeleteType | None = None
     ) -> list[ExchangeError | None]:
         body = items.build_delete_item(mailbox, ids, delete_type=delete_type or self._delete_type)
-        return await self._call(mailbox, "DeleteItem", body, items.parse_delete_item)
+        return await self._call(
+            mailbox, "DeleteItem", body, items.parse_delete_item, idempotent=True
+        )
 
     async def find_items_by_crm_id(
         self, mailbox: str, folder: FolderRef, crm_id: str
     ) -> list[ItemRef]:
         body = find.build_find_by_crm_id(mailbox, folder, crm_id)
-        return await self._call(mailbox, "FindItem", body, find.parse_find_item)
+        return await self._call(mailbox, "FindItem", body, find.parse_find_item, idempotent=True)
 
     async def get_user_configuration(
         self, mailbox: str, folder: FolderRef, name: str
     ) -> dict[str, str]:
         body = userconfig.build_get_user_configuration(mailbox, folder, name)
         parse = userconfig.parse_get_user_configuration
-        return await self._call(mailbox, "GetUserConfiguration", body, parse)
+        return await self._call(mailbox, "GetUserConfiguration", body, parse, idempotent=True)
 
     async def create_user_configuration(
         self, mailbox: str, folder: FolderRef, name: str, entries: dict[str, str]
@@ -233,7 +249,9 @@ class EwsClient:
 
     async def unsubscribe(self, mailbox: str, subscription_id: str) -> None:
         body = notifications.build_unsubscribe(mailbox, subscription_id)
-        await self._call(mailbox, "Unsubscribe", body, notifications.parse_unsubscribe)
+        await self._call(
+            mailbox, "Unsubscribe", body, notifications.parse_unsubscribe, idempotent=True
+        )
 
     async def streaming_events(
         self, subscription_ids: Sequence[str], *, anchor_mailbox: str, timeout_minutes: int = 30
@@ -322,18 +340,24 @@ class EwsClient:
         plan = plan_exceptions(ref.id, wanted, current)
         if not plan.updates and not plan.deletes:
             return ref
-        if plan.updates:
-            _ok(await self.update_items(mailbox, plan.updates, calendar=True))
+        for change in plan.updates:
+            # One occurrence per request: each write moves the master's change key, and an
+            # AutoResolve update must carry the current one.
+            occ = replace(change.ref, change_key=ref.change_key)
+            _ok(await self.update_items(mailbox, [ItemChange(occ, change.updates)], calendar=True))
+            ref = await self._current_ref(mailbox, ref, EntityKind.APPOINTMENT)
         if plan.deletes:
             for err in await self.delete_items(mailbox, plan.deletes, delete_type="HardDelete"):
                 if err is not None and not isinstance(err, ItemNotFoundError):
                     raise err
-        return await self._current_ref(mailbox, ref, EntityKind.APPOINTMENT)
+            ref = await self._current_ref(mailbox, ref, EntityKind.APPOINTMENT)
+        return ref
 
     async def _current_ref(self, mailbox: str, ref: ItemRef, kind: EntityKind) -> ItemRef:
         """The master's change key moved with each occurrence write: read it back."""
         body = items.build_get_item(mailbox, [ItemRef(ref.id)], [])
-        res = _ok(await self._call(mailbox, "GetItem", body, items.parse_get_item))
+        parse = items.parse_get_item
+        res = _ok(await self._call(mailbox, "GetItem", body, parse, idempotent=True))
         fetched = res[0]
         if isinstance(fetched, FetchedItem) and fetched.item.ref is not None:
             return fetched.item.ref
@@ -387,8 +411,16 @@ class EwsClient:
         entries = {"generation": str(marker.generation), "synced_at": marker.synced_at.isoformat()}
         try:
             await self.update_user_configuration(mailbox, folder, MARKER_CONFIG_NAME, entries)
+            return
         except ItemNotFoundError:
+            pass
+        try:
             await self.create_user_configuration(mailbox, folder, MARKER_CONFIG_NAME, entries)
+        except ExchangeError as exc:
+            if exc.code != "ErrorItemSave":
+                raise
+            # Created meanwhile (or by our own attempt whose answer was lost): update it.
+            await self.update_user_configuration(mailbox, folder, MARKER_CONFIG_NAME, entries)
 
 
 def _replace_occurrences(item: Appointment, occ: tuple[ModifiedOccurrence, ...]) -> Appointment:

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from aiolimiter import AsyncLimiter
 
-from ews_client.errors import ThrottledError, TransientError
+from ews_client.errors import ExchangeError, ProtocolError, ThrottledError, TransientError
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -188,9 +188,13 @@ class Throttle:
         else:
             state = self.mailbox(smtp)
             state.backoff_until = max(state.backoff_until, until)
-        if exc.code == "ErrorExceededConnectionCount":
+        if exc.code not in SERVER_SCOPE_CODES:
+            # Fewer requests in flight to a mailbox that is out of budget or connections:
+            # each one already on the wire when a back-off is handed out arrives early.
             gate = self.mailbox(smtp).gate
-            gate.limit = max(1, gate.limit - 2)
+            gate.limit = max(
+                1, gate.limit // 2 if exc.code == "ErrorServerBusy" else gate.limit - 2
+            )
         self.server.throttled()
         if self._on_backoff is not None:
             self._on_backoff(delay)
@@ -239,8 +243,19 @@ class Throttle:
             state.gate.limit += 1
             state.gate.wake()
 
-    async def run(self, smtp: str, call: Callable[[], Awaitable[T]], *, sync: bool = False) -> T:
-        """Run `call` for `smtp` under the limits; retry transient errors within the budget."""
+    async def run(
+        self,
+        smtp: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        sync: bool = False,
+        idempotent: bool = False,
+    ) -> T:
+        """Run `call` for `smtp` under the limits; retry transient errors within the budget.
+
+        `idempotent` calls (reads) also retry a malformed answer (ProtocolError other than
+        the size cap): asking again cannot do harm, whereas a write may already have happened.
+        """
         start = self._clock()
         attempt = 0
         while True:
@@ -253,7 +268,9 @@ class Throttle:
                 wait = self.record_backoff(smtp, exc)
                 self._give_up_if(exc, attempt, start, wait)
                 continue  # the deadline is waited out inside the next attempt
-            except TransientError as exc:
+            except (TransientError, ProtocolError) as exc:
+                if isinstance(exc, ProtocolError) and not (idempotent and exc.code != "Size"):
+                    raise
                 wait = self._exp_delay(attempt)
                 self._give_up_if(exc, attempt, start, wait)
                 await self._sleep(wait)
@@ -261,7 +278,7 @@ class Throttle:
             self._recover(state)
             return result
 
-    def _give_up_if(self, exc: TransientError, attempt: int, start: float, wait: float) -> None:
+    def _give_up_if(self, exc: ExchangeError, attempt: int, start: float, wait: float) -> None:
         spent = self._clock() - start
         if attempt >= self.limits.max_attempts or spent + wait > self.limits.budget_s:
             raise exc

@@ -29,10 +29,12 @@ FolderRef = DistinguishedFolder | FolderId
 
 @dataclass(frozen=True, slots=True)
 class OccurrenceRef:
-    """One occurrence of a recurring series: master id + 1-based instance index."""
+    """One occurrence of a recurring series: master id + 1-based instance index (+ the
+    change key of the version seen, which AutoResolve updates require)."""
 
     master_id: str
     index: int
+    change_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +76,10 @@ def add_folder_id(parent: Element, folder: FolderRef) -> Element:
 
 def add_item_id(parent: Element, ref: ItemRef | OccurrenceRef) -> Element:
     if isinstance(ref, OccurrenceRef):
-        return sub(
-            parent,
-            t("OccurrenceItemId"),
-            RecurringMasterId=ref.master_id,
-            InstanceIndex=str(ref.index),
-        )
+        attrs = {"RecurringMasterId": ref.master_id, "InstanceIndex": str(ref.index)}
+        if ref.change_key:
+            attrs["ChangeKey"] = ref.change_key
+        return sub(parent, t("OccurrenceItemId"), **attrs)
     attrs = {"Id": ref.id}
     if ref.change_key:
         attrs["ChangeKey"] = ref.change_key

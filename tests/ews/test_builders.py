@@ -50,7 +50,8 @@ APPOINTMENT = Appointment(
     location="Room 1", notes="Agenda", required_attendees=(Attendee("bob@example.org", "Bob"),),
     optional_attendees=(Attendee("eve@example.org"),), sensitivity=Sensitivity.PRIVATE,
     reminder_minutes=15, categories=("Team",), crm_id="crm-7",
-    recurrence=Recurrence(kind="weekly", days_of_week=("monday",), occurrences=5),
+    recurrence=Recurrence(kind="weekly", days_of_week=("monday",), occurrences=5,
+                          start_date=date(2024, 3, 4)),
 )  # fmt: skip
 TASK = Task(
     subject="Call back", notes="About the offer", start=START, due=START.replace(day=8),

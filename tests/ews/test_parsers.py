@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -284,17 +285,4 @@ def test_item_xml_round_trip(item: Contact | Appointment | Task) -> None:
     el = item_to_xml(item)
     el.insert(0, etree.Element(t("ItemId"), Id="X", ChangeKey="Y"))
     back = item_from_xml(el)
-    assert back == type(item)(
-        **{
-            **{f: getattr(item, f) for f in item.__slots__},
-            "ref": ItemRef("X", "Y"),
-            **({"recurrence": _with_start(item)} if isinstance(item, Appointment) else {}),
-        }
-    )
-
-
-def _with_start(item: Appointment) -> Recurrence | None:
-    from dataclasses import replace
-
-    assert item.recurrence is not None
-    return replace(item.recurrence, start_date=date(2024, 3, 4))
+    assert back == dataclasses.replace(item, ref=ItemRef("X", "Y"))

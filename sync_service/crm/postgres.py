@@ -16,7 +16,6 @@ import asyncpg
 
 from ews_client.models import EntityKind
 from sync_service.crm.codec import (
-    RECORD_TYPES,
     attendee_from_row,
     attendee_params,
     entity_of,
@@ -256,6 +255,3 @@ def _reason(exc: asyncpg.PostgresError) -> str:
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         return "refers to something that does not exist"
     return str(exc.args[0]) if exc.args else type(exc).__name__
-
-
-__all__ = ["RECORD_TYPES", "PostgresCrm"]

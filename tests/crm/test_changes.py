@@ -239,3 +239,38 @@ async def test_notify_reaches_a_listener(crm: PostgresCrm, users: Users, db_url:
         assert (channel, payload) == ("crm_changes", "task")
     finally:
         await listener.close()
+
+
+async def test_crm_edit_between_echoes_is_still_delivered(
+    crm: PostgresCrm, users: Users, pool: asyncpg.Pool
+) -> None:
+    task = await crm.create_record(CrmTask("", users.alice, subject="a"), users.alice)
+    start = await crm.current_seq()
+    await pool.execute("UPDATE crm.tasks SET notes = 'from the CRM' WHERE id = $1", task.id)
+    stored = (await crm.get_records(EntityKind.TASK, [task.id]))[task.id]
+    await crm.update_record(replace(stored, subject="b"), stored.version, users.alice)
+    # Alice's own write does not come back, but it does not hide the CRM's edit either.
+    assert await changes(crm, users.alice, EntityKind.TASK, start) == [(task.id, UPSERT)]
+
+
+async def test_pending_users_reports_newest_position_and_oldest_time(
+    crm: PostgresCrm, users: Users, pool: asyncpg.Pool
+) -> None:
+    start = await crm.current_seq()
+    await pool.execute(ADD_TASK, users.alice, "one")
+    middle = await crm.current_seq()
+    await pool.execute(ADD_TASK, users.alice, "two")
+    await pool.execute(ADD_TASK, users.bob, "three")
+
+    pending = await crm.pending_users(start)
+    assert set(pending) == {users.alice, users.bob}
+    newest = await crm.current_seq()
+    assert start < middle <= pending[users.alice].max_seq <= newest
+    oldest = await pool.fetchval("SELECT min(changed_at) FROM crm.change_log")
+    assert pending[users.alice].oldest_changed_at == oldest
+
+    assert set(await crm.pending_users(start, up_to=middle)) == {users.alice}
+    assert await crm.pending_users(newest) == {}
+    # A user's batch from the dispatcher's position sees the same changes.
+    batch = await crm.changes_since(users.bob, EntityKind.TASK, middle)
+    assert len(batch.changes) == 1 and batch.last_seq >= pending[users.bob].max_seq

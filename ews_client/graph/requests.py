@@ -1,0 +1,189 @@
+"""Graph request builders: pure functions from arguments to `GraphRequest` values.
+
+URLs are relative to the version root (`/users/...`), which is also what `$batch` wants for
+its inner requests; `@odata.nextLink` / `@odata.deltaLink` values are absolute and used as is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote, urlencode
+
+from ews_client.graph.wire import CRM_PROP_ID, LINK_APPLICATION, Json, fmt_utc
+from ews_client.models import EntityKind
+
+Headers = tuple[tuple[str, str], ...]
+# "Prefer: IdType="ImmutableId"" keeps item ids stable when an item moves between folders.
+IMMUTABLE = 'IdType="ImmutableId"'
+EVENT_PREFER = f'{IMMUTABLE}, outlook.timezone="UTC", outlook.body-content-type="text"'
+MARKER_EXTENSION = "com.crmsync.marker"
+EXPAND_CRM = f"singleValueExtendedProperties($filter=id eq '{CRM_PROP_ID}')"
+BATCH_MAX = 20  # "$batch: at most 20 requests"
+
+
+@dataclass(frozen=True, slots=True)
+class GraphRequest:
+    method: str
+    url: str
+    body: Json | None = None
+    headers: Headers = ()
+
+
+def _query(params: dict[str, str]) -> str:
+    return "?" + urlencode(params, quote_via=quote, safe="$'(),:/")
+
+
+def user(mailbox: str) -> str:
+    return f"/users/{quote(mailbox, safe='@')}"
+
+
+def _prefer(kind: EntityKind) -> Headers:
+    return (("Prefer", EVENT_PREFER if kind is EntityKind.APPOINTMENT else IMMUTABLE),)
+
+
+def _odata(value: str) -> str:
+    return value.replace("'", "''")  # OData string literal: a quote is doubled
+
+
+def collection(mailbox: str, kind: EntityKind, list_id: str = "") -> str:
+    if kind is EntityKind.CONTACT:
+        return f"{user(mailbox)}/contacts"
+    if kind is EntityKind.APPOINTMENT:
+        return f"{user(mailbox)}/events"
+    return f"{user(mailbox)}/todo/lists/{quote(list_id, safe='')}/tasks"
+
+
+def item_url(mailbox: str, kind: EntityKind, item_id: str, list_id: str = "") -> str:
+    return f"{collection(mailbox, kind, list_id)}/{quote(item_id, safe='')}"
+
+
+def contacts_delta(mailbox: str) -> GraphRequest:
+    url = f"{user(mailbox)}/contacts/delta"
+    return GraphRequest("GET", url, headers=_prefer(EntityKind.CONTACT))
+
+
+def events_delta(mailbox: str, start: datetime, end: datetime) -> GraphRequest:
+    query = _query({"startDateTime": fmt_utc(start), "endDateTime": fmt_utc(end)})
+    url = f"{user(mailbox)}/calendarView/delta{query}"
+    return GraphRequest("GET", url, headers=_prefer(EntityKind.APPOINTMENT))
+
+
+def tasks_delta(mailbox: str, list_id: str) -> GraphRequest:
+    url = f"{collection(mailbox, EntityKind.TASK, list_id)}/delta"
+    return GraphRequest("GET", url, headers=_prefer(EntityKind.TASK))
+
+
+def follow(link: str, kind: EntityKind) -> GraphRequest:
+    """The next page (`@odata.nextLink`) or the next round (`@odata.deltaLink`)."""
+    return GraphRequest("GET", link, headers=_prefer(kind))
+
+
+def todo_lists(mailbox: str) -> GraphRequest:
+    return GraphRequest("GET", f"{user(mailbox)}/todo/lists")
+
+
+def get_item(mailbox: str, kind: EntityKind, item_id: str, list_id: str = "") -> GraphRequest:
+    expand = "linkedResources" if kind is EntityKind.TASK else EXPAND_CRM
+    url = item_url(mailbox, kind, item_id, list_id) + _query({"$expand": expand})
+    return GraphRequest("GET", url, headers=_prefer(kind))
+
+
+def instances(mailbox: str, master_id: str, start: datetime, end: datetime) -> GraphRequest:
+    query = _query({"startDateTime": fmt_utc(start), "endDateTime": fmt_utc(end), "$top": "999"})
+    url = f"{item_url(mailbox, EntityKind.APPOINTMENT, master_id)}/instances{query}"
+    return GraphRequest("GET", url, headers=_prefer(EntityKind.APPOINTMENT))
+
+
+def create(mailbox: str, kind: EntityKind, body: Json, list_id: str = "") -> GraphRequest:
+    return GraphRequest("POST", collection(mailbox, kind, list_id), body, _prefer(kind))
+
+
+def update(
+    mailbox: str, kind: EntityKind, item_id: str, etag: str, body: Json, list_id: str = ""
+) -> GraphRequest:
+    """PATCH with `If-Match`: a 412 answer means the item changed since we read it."""
+    headers = _prefer(kind) + ((("If-Match", etag),) if etag else ())
+    return GraphRequest("PATCH", item_url(mailbox, kind, item_id, list_id), body, headers)
+
+
+def delete(mailbox: str, kind: EntityKind, item_id: str, list_id: str = "") -> GraphRequest:
+    return GraphRequest("DELETE", item_url(mailbox, kind, item_id, list_id), None, _prefer(kind))
+
+
+def add_link(mailbox: str, list_id: str, task_id: str, crm_id: str) -> GraphRequest:
+    url = f"{item_url(mailbox, EntityKind.TASK, task_id, list_id)}/linkedResources"
+    body = {"applicationName": LINK_APPLICATION, "externalId": crm_id, "displayName": "CRM"}
+    return GraphRequest("POST", url, body, _prefer(EntityKind.TASK))
+
+
+def find_by_crm_id(mailbox: str, kind: EntityKind, crm_id: str, list_id: str = "") -> GraphRequest:
+    if kind is EntityKind.TASK:
+        flt = (
+            f"linkedResources/any(r: r/applicationName eq '{LINK_APPLICATION}'"
+            f" and r/externalId eq '{_odata(crm_id)}')"
+        )
+    else:
+        flt = (
+            f"singleValueExtendedProperties/any(ep: ep/id eq '{CRM_PROP_ID}'"
+            f" and ep/value eq '{_odata(crm_id)}')"
+        )
+    url = collection(mailbox, kind, list_id) + _query({"$filter": flt, "$select": "id"})
+    return GraphRequest("GET", url, headers=_prefer(kind))
+
+
+def marker_get(mailbox: str) -> GraphRequest:
+    return GraphRequest("GET", f"{user(mailbox)}/extensions/{MARKER_EXTENSION}")
+
+
+def marker_update(mailbox: str, values: Json) -> GraphRequest:
+    return GraphRequest("PATCH", f"{user(mailbox)}/extensions/{MARKER_EXTENSION}", values)
+
+
+def marker_create(mailbox: str, values: Json) -> GraphRequest:
+    body = {"@odata.type": "microsoft.graph.openTypeExtension",
+            "extensionName": MARKER_EXTENSION, **values}  # fmt: skip
+    return GraphRequest("POST", f"{user(mailbox)}/extensions", body)
+
+
+def subscription_resource(mailbox: str, kind: EntityKind, list_id: str = "") -> str:
+    return collection(mailbox, kind, list_id).lstrip("/")
+
+
+def subscribe(
+    resource: str, notification_url: str, client_state: str, expires: datetime
+) -> GraphRequest:
+    body = {
+        "changeType": "created,updated,deleted",
+        "notificationUrl": notification_url,
+        "resource": resource,
+        "expirationDateTime": fmt_utc(expires),
+        "clientState": client_state,
+    }
+    return GraphRequest("POST", "/subscriptions", body)
+
+
+def renew(subscription_id: str, expires: datetime) -> GraphRequest:
+    body = {"expirationDateTime": fmt_utc(expires)}
+    return GraphRequest("PATCH", f"/subscriptions/{quote(subscription_id, safe='')}", body)
+
+
+def unsubscribe(subscription_id: str) -> GraphRequest:
+    return GraphRequest("DELETE", f"/subscriptions/{quote(subscription_id, safe='')}")
+
+
+def batch_body(requests: list[GraphRequest], ids: list[str]) -> Json:
+    """A JSON `$batch` body; each inner request carries its own headers."""
+    if len(requests) > BATCH_MAX:
+        raise ValueError(f"at most {BATCH_MAX} requests per batch")
+    out = []
+    for rid, req in zip(ids, requests, strict=True):
+        inner: Json = {"id": rid, "method": req.method, "url": req.url}
+        headers = dict(req.headers)
+        if req.body is not None:
+            inner["body"] = req.body
+            headers["Content-Type"] = "application/json"
+        if headers:
+            inner["headers"] = headers
+        out.append(inner)
+    return {"requests": out}

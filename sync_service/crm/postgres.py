@@ -65,6 +65,7 @@ class PostgresCrm:
     ) -> ChangeBatch:
         user = _user_uuid(user_id)
         entity = EntityKind(entity)
+        limit = max(1, limit)
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 self._q["crm_changes_since"], user, entity.value, after_seq, limit

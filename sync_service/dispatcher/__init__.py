@@ -1,0 +1,10 @@
+"""The dispatcher: decides which mailbox needs which pass and when (one leader per deployment).
+
+`run_dispatcher(pool, settings, stop)` is the whole role; the pieces are usable alone:
+`schedule` (pure rules), `sweeps.Sweeper` (schedule tick), `crm_feed.CrmFeed` (CRM changes),
+`push.PushManager` (EWS streaming), `sweeps.request_passes` (group-limited operator requests).
+"""
+
+from sync_service.dispatcher.leader import run_dispatcher
+
+__all__ = ["run_dispatcher"]

@@ -1,0 +1,99 @@
+"""CRM changes -> express jobs: LISTEN crm_changes, with polling because notifications get lost.
+
+The cursor (a change-log position) advances in the same transaction as the jobs it produced,
+and only from the value read in that transaction: a leader change neither loses changes (the
+new leader starts where the committed cursor is) nor lets a deposed leader move it. Repeats
+are harmless anyway, since jobs coalesce per mailbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import asyncpg
+
+from sync_service.crm.port import CrmPort
+from sync_service.db.queries import load_queries
+from sync_service.db.queue import PassKind, Priority
+from sync_service.dispatcher.sweeps import JobRequest, enqueue_many
+
+log = logging.getLogger("sync_service.dispatcher")
+CHANNEL = "crm_changes"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStep:
+    """What one read of the change feed did."""
+
+    cursor: int
+    users: int
+    mailboxes: tuple[int, ...]
+    committed: bool
+
+
+class CrmFeed:
+    def __init__(self, pool: asyncpg.Pool, crm: CrmPort) -> None:
+        self.pool = pool
+        self.crm = crm
+        self._q = load_queries()
+
+    async def step(self) -> FeedStep:
+        """Turn every final change after the cursor into one express job per mailbox.
+
+        A burst of 10,000 changes for one user is one row of `pending_users`, hence one job.
+        """
+        upto = await self.crm.current_seq()
+        async with self.pool.acquire() as conn, conn.transaction():
+            cursor = await conn.fetchval(self._q["dispatcher_cursor"])
+            if cursor is None:
+                # First leader ever: the mailboxes' own watermarks cover the past.
+                await conn.execute(self._q["dispatcher_set_cursor"], None, upto)
+                return FeedStep(upto, 0, (), True)
+            if upto <= cursor:
+                return FeedStep(cursor, 0, (), False)
+            pending = await self.crm.pending_users(cursor, upto)
+            rows = await conn.fetch(self._q["dispatcher_mailboxes_of_users"], list(pending))
+            requests = [
+                JobRequest(
+                    r["id"],
+                    PassKind.EXPRESS,
+                    Priority.PUSH,
+                    "crm",
+                    pending[r["crm_user_id"]].oldest_changed_at,
+                )
+                for r in rows
+            ]
+            await enqueue_many(conn, requests)
+            status = await conn.execute(self._q["dispatcher_set_cursor"], cursor, upto)
+            if not status.endswith(" 1"):
+                raise asyncpg.exceptions.SerializationError("the CRM cursor moved under us")
+        return FeedStep(upto, len(pending), tuple(r.mailbox_id for r in requests), True)
+
+    async def run(self, poll_seconds: float) -> None:
+        """Wake on NOTIFY or every `poll_seconds`, whichever comes first, forever."""
+        wake = asyncio.Event()
+
+        def on_notify(*_: object) -> None:
+            wake.set()
+
+        async with self.pool.acquire() as listener:
+            await listener.add_listener(CHANNEL, on_notify)
+            try:
+                while True:
+                    wake.clear()
+                    try:
+                        await self.step()
+                    except asyncpg.exceptions.SerializationError:
+                        log.warning("CRM cursor moved by another dispatcher; re-reading")
+                    try:
+                        async with asyncio.timeout(poll_seconds):
+                            await wake.wait()
+                        # A notified change may still be behind an older open transaction:
+                        # give it a moment to become final before reading.
+                        await asyncio.sleep(0.05)
+                    except TimeoutError:
+                        pass
+            finally:
+                await listener.remove_listener(CHANNEL, on_notify)

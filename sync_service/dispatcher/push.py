@@ -1,0 +1,152 @@
+"""Exchange changes -> express jobs: streaming subscriptions for every active EWS mailbox.
+
+New, disabled or re-configured mailboxes are picked up by a periodic refresh; events are
+debounced per mailbox so that a burst becomes one job (source "push", Priority.PUSH).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+
+import asyncpg
+
+from sync_service.backends import build_backend
+from sync_service.config import Settings
+from sync_service.db.queries import load_queries
+from sync_service.db.queue import PassKind, Priority
+from sync_service.db.store import Server
+from sync_service.dispatcher.debounce import Debouncer
+from sync_service.dispatcher.schedule import watched_entities
+from sync_service.dispatcher.streams import ServerStreams, Watch
+from sync_service.dispatcher.sweeps import JobRequest, enqueue_many, server_of
+
+log = logging.getLogger("sync_service.dispatcher.push")
+Clock = Callable[[], datetime]
+
+
+class PushManager:
+    """All servers' streams of this (leading) dispatcher; `covered()` feeds the sweeps."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        *,
+        clock: Clock = lambda: datetime.now(UTC),
+        refresh_seconds: float = 30.0,
+        timeout_minutes: int = 30,
+        debouncer: Debouncer | None = None,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.clock = clock
+        self.refresh_seconds = refresh_seconds
+        self.timeout_minutes = timeout_minutes
+        self.debouncer = debouncer or Debouncer()
+        self.streams: dict[int, tuple[Server, ServerStreams]] = {}
+        self._catch_up: set[int] = set()
+        self._wake = asyncio.Event()
+        self._q = load_queries()
+
+    def covered(self) -> frozenset[int]:
+        return frozenset(m for _, s in self.streams.values() for m in s.covered())
+
+    def _on_event(self, mailbox_id: int) -> None:
+        self.debouncer.record(mailbox_id, self.clock())
+        self._wake.set()
+
+    def _on_catch_up(self, mailbox_ids: Iterable[int]) -> None:
+        self._catch_up.update(mailbox_ids)
+        self._wake.set()
+
+    async def run(self) -> None:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self._close_all)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._flush_loop(), name="push-flush")
+                while True:
+                    await self.refresh(stack)
+                    await asyncio.sleep(self.refresh_seconds)
+
+    async def refresh(self, stack: AsyncExitStack) -> None:
+        """Bring every server's subscriptions in line with the database."""
+        servers = {
+            s.id: s
+            for s in map(server_of, await self.pool.fetch(self._q["dispatcher_enabled_servers"]))
+            if s.backend == "ews"
+        }
+        wanted: dict[int, dict[int, Watch]] = {sid: {} for sid in servers}
+        for row in await self.pool.fetch(self._q["dispatcher_push_mailboxes"]):
+            entities = watched_entities(
+                row["contacts_mode"], row["calendar_mode"], row["tasks_mode"]
+            )
+            wanted.setdefault(row["server_id"], {})[row["id"]] = Watch(
+                row["id"], row["email"], entities
+            )
+        for sid in list(self.streams):
+            known, streams = self.streams[sid]
+            if servers.get(sid) != known:  # disabled, removed or re-configured: start over
+                await streams.close()
+                await streams.reconcile({})
+                del self.streams[sid]
+        for sid, server in servers.items():
+            if sid not in self.streams:
+                try:
+                    client = await stack.enter_async_context(build_backend(server, self.settings))
+                except Exception as exc:  # a bad server must not stop the others
+                    log.warning(
+                        "no push for server", extra={"server": server.name, "error": str(exc)}
+                    )
+                    continue
+                self.streams[sid] = (
+                    server,
+                    ServerStreams(
+                        client,
+                        self._on_event,
+                        self._on_catch_up,
+                        timeout_minutes=self.timeout_minutes,
+                    ),
+                )
+            await self.streams[sid][1].reconcile(wanted.get(sid, {}))
+
+    async def flush(self) -> list[int]:
+        """Queue the debounced bursts and the catch-up passes; the mailbox ids queued."""
+        now = self.clock()
+        bursts = self.debouncer.release(now)
+        catch_up, self._catch_up = self._catch_up, set()
+        requests = [
+            JobRequest(b.mailbox_id, PassKind.EXPRESS, Priority.PUSH, "push", b.first_at)
+            for b in bursts
+        ]
+        requests += [
+            JobRequest(m, PassKind.EXPRESS, Priority.PUSH, "push-catch-up")
+            for m in sorted(catch_up)
+        ]
+        if not requests:
+            return []
+        async with self.pool.acquire() as conn, conn.transaction():
+            await enqueue_many(conn, requests)
+            if bursts:
+                ids = [b.mailbox_id for b in bursts]
+                await conn.execute(self._q["dispatcher_mark_push"], ids, now)
+        return [r.mailbox_id for r in requests]
+
+    async def _flush_loop(self) -> None:
+        while True:
+            if not len(self.debouncer) and not self._catch_up:
+                self._wake.clear()
+                await self._wake.wait()
+            await asyncio.sleep(0.1)
+            try:
+                await self.flush()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("push flush failed", extra={"error": str(exc)})
+
+    async def _close_all(self) -> None:
+        for _, streams in self.streams.values():
+            await streams.close()
+        self.streams.clear()

@@ -1,0 +1,217 @@
+"""EWS streaming subscriptions of one server: subscribe, group, stream, recover.
+
+Protocol rules this follows (docs/protocol-notes.md, "Notifications"):
+- "GetStreamingEvents ... carrying up to 200 subscription ids per connection": groups of at
+  most `MAX_IDS_PER_CONNECTION` subscriptions share one long-lived connection.
+- "ConnectionTimeout 1..30 minutes": each connection asks for `timeout_minutes` (30 by
+  default) and is reopened at once when the server closes it; a subscription lives as long
+  as a connection keeps reading it, so reopening is also what renews it.
+- "Subscriptions are charged to the target mailbox (EWSMaxSubscriptions 20)": one
+  subscription per mailbox covers all its watched folders, and a replaced one is
+  unsubscribed first, so a mailbox never holds more than one of ours.
+- "hanging-connection limit (10)": each connection is anchored on a different mailbox (its
+  first member), so no anchor ever holds more than one of our hanging connections.
+- "ErrorSubscriptionNotFound ... resubscribe and run an express pass to catch up;
+  ErrorMissedNotificationEvents likewise": and so after any broken connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ews_client.client import EwsClient
+from ews_client.errors import ExchangeError, ItemNotFoundError
+from ews_client.ews.convert import folder_for
+from ews_client.ews.notifications import StreamBatch
+from ews_client.models import EntityKind
+
+log = logging.getLogger("sync_service.dispatcher.push")
+MAX_IDS_PER_CONNECTION = 200
+SUBSCRIBE_CONCURRENCY = 16
+_CHANGE_EVENTS = frozenset({"created", "modified", "deleted", "moved", "copied"})
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """What one mailbox's subscription must cover."""
+
+    mailbox_id: int
+    email: str
+    entities: tuple[EntityKind, ...]
+
+
+@dataclass(slots=True)
+class _Group:
+    members: list[int] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    healthy: bool = False
+
+
+OnEvent = Callable[[int], None]
+OnCatchUp = Callable[[Iterable[int]], None]
+
+
+class ServerStreams:
+    """Subscriptions and streaming connections of one server (client already open)."""
+
+    def __init__(
+        self,
+        client: EwsClient,
+        on_event: OnEvent,
+        on_catch_up: OnCatchUp,
+        *,
+        timeout_minutes: int = 30,
+        group_size: int = MAX_IDS_PER_CONNECTION,
+    ) -> None:
+        self.client = client
+        self.on_event = on_event
+        self.on_catch_up = on_catch_up
+        self.timeout_minutes = timeout_minutes
+        self.group_size = min(group_size, MAX_IDS_PER_CONNECTION)
+        self.subs: dict[int, tuple[Watch, str]] = {}
+        self.groups: list[_Group] = []
+        self._gate = asyncio.Semaphore(SUBSCRIBE_CONCURRENCY)
+
+    # -- what is watched ---------------------------------------------------------------------
+
+    def covered(self) -> set[int]:
+        """Mailboxes whose connection is open and read: push brings their changes."""
+        return {m for g in self.groups if g.healthy for m in g.members if m in self.subs}
+
+    async def reconcile(self, desired: dict[int, Watch]) -> None:
+        """Subscribe new mailboxes, drop gone or disabled ones, follow changed modes."""
+        stale = [m for m, (w, _) in self.subs.items() if desired.get(m) != w]
+        dirty: set[int] = set()
+        for m in stale:
+            await self._unsubscribe(m)
+            dirty |= self._leave(m)
+        added = [w for m, w in desired.items() if m not in self.subs and w.entities]
+        async with asyncio.TaskGroup() as tg:
+            for watch in added:
+                tg.create_task(self._subscribe(watch))
+        for watch in added:
+            if watch.mailbox_id in self.subs:
+                dirty.add(self._join(watch.mailbox_id))
+        for index in sorted(dirty):
+            self._restart(self.groups[index])
+        self.groups = [g for g in self.groups if g.members]
+
+    async def close(self) -> None:
+        tasks = [g.task for g in self.groups if g.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.groups.clear()
+
+    # -- subscriptions -----------------------------------------------------------------------
+
+    async def _subscribe(self, watch: Watch) -> bool:
+        folders = [folder_for(e, watch.email) for e in watch.entities]
+        async with self._gate:
+            try:
+                sub_id = await self.client.subscribe(watch.email, folders)
+            except ExchangeError as exc:
+                # Not covered: the express sweep polls it until a later refresh succeeds.
+                log.warning("subscribe failed", extra={"mailbox": watch.email, "error": str(exc)})
+                return False
+        self.subs[watch.mailbox_id] = (watch, sub_id)
+        return True
+
+    async def _unsubscribe(self, mailbox_id: int) -> None:
+        watch, sub_id = self.subs.pop(mailbox_id)
+        # Already gone (expired, or forgotten by the server): nothing left to free.
+        with contextlib.suppress(ExchangeError):
+            await self.client.unsubscribe(watch.email, sub_id)
+
+    async def _resubscribe(self, mailbox_ids: Iterable[int]) -> None:
+        watches = [self.subs.pop(m)[0] for m in list(mailbox_ids) if m in self.subs]
+        async with asyncio.TaskGroup() as tg:
+            for watch in watches:
+                tg.create_task(self._subscribe(watch))
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def _leave(self, mailbox_id: int) -> set[int]:
+        for index, group in enumerate(self.groups):
+            if mailbox_id in group.members:
+                group.members.remove(mailbox_id)
+                return {index}
+        return set()
+
+    def _join(self, mailbox_id: int) -> int:
+        for index, group in enumerate(self.groups):
+            if mailbox_id in group.members:  # resubscribed after a refusal: same connection
+                return index
+        for index, group in enumerate(self.groups):
+            if len(group.members) < self.group_size:
+                group.members.append(mailbox_id)
+                return index
+        self.groups.append(_Group([mailbox_id]))
+        return len(self.groups) - 1
+
+    def _restart(self, group: _Group) -> None:
+        """Reopen the group's connection with its current subscriptions.
+
+        Events that arrive meanwhile wait on the subscriptions at the server, so a restart
+        loses nothing.
+        """
+        if group.task is not None:
+            group.task.cancel()
+        group.healthy = False
+        if group.members:
+            group.task = asyncio.create_task(self._stream(group), name="push-stream")
+
+    # -- one connection ------------------------------------------------------------------------
+
+    async def _stream(self, group: _Group) -> None:
+        backoff = 1.0
+        while True:
+            ids = {self.subs[m][1]: m for m in group.members if m in self.subs}
+            if not ids:
+                return
+            anchor = self.subs[next(iter(ids.values()))][0].email
+            reopen = False
+            try:
+                async for batch in self.client.streaming_events(
+                    list(ids), anchor_mailbox=anchor, timeout_minutes=self.timeout_minutes
+                ):
+                    if not await self._handle(group, ids, batch):
+                        reopen = True
+                        break
+                    backoff = 1.0
+                if not reopen:  # ended without `Closed`: treat as broken
+                    raise ExchangeError("stream ended without a Closed status")
+            except ExchangeError as exc:
+                # A broken connection: events may have been lost with it.
+                group.healthy = False
+                log.warning("stream broken", extra={"anchor": anchor, "error": str(exc)})
+                self.on_catch_up(ids.values())
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+            # Closed at ConnectionTimeout (or after a recovery): reopen at once.
+
+    async def _handle(self, group: _Group, ids: dict[str, int], batch: StreamBatch) -> bool:
+        """Deliver one envelope; False when the connection must be reopened."""
+        for note in batch.notifications:
+            mailbox = ids.get(note.subscription_id)
+            if mailbox is not None and any(e.kind in _CHANGE_EVENTS for e in note.events):
+                self.on_event(mailbox)
+        dead = [ids[s] for s in batch.error_subscription_ids if s in ids]
+        lost = any(isinstance(e, ItemNotFoundError) for e in batch.errors)
+        missed = any(e.code == "ErrorMissedNotificationEvents" for e in batch.errors)
+        if lost and not dead:
+            dead = list(ids.values())
+        if dead or missed or batch.errors:
+            group.healthy = False
+            log.info("resubscribing", extra={"mailboxes": len(dead), "missed": missed})
+            await self._resubscribe(dead)
+            self.on_catch_up(dead if dead else ids.values())
+            if any(m not in self.subs for m in dead):
+                await asyncio.sleep(1.0)  # a refused subscribe: do not spin
+            return False
+        group.healthy = not batch.closed
+        return not batch.closed

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from ews_client.simulator.config import SimulatorConfig
+from ews_client.simulator.testing import RunningSimulator, running_simulator
 from sync_service import cli
 
 
@@ -77,3 +81,30 @@ def add_server_args(name: str = "ex1", *extra: str) -> list[str]:
         "EX1_PASSWORD",
         *extra,
     ]
+
+
+@pytest.fixture
+def simulator_config() -> SimulatorConfig:
+    return SimulatorConfig()
+
+
+@pytest.fixture
+def simulator_thread(simulator_config: SimulatorConfig) -> Iterator[RunningSimulator]:
+    """A simulator on its own event loop, for the CLI (which runs its own loop)."""
+    ready: list[RunningSimulator] = []
+    started, stop = threading.Event(), threading.Event()
+
+    async def serve() -> None:
+        async with running_simulator(simulator_config) as sim:
+            sim.sim.add_mailbox("alice@sim.example")
+            ready.append(sim)
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    assert started.wait(30)
+    yield ready[0]
+    stop.set()
+    thread.join(10)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -94,28 +91,6 @@ async def test_probe_reports_the_failing_step(
             "/api/v1/servers/sim/test", json={"mailbox": "x@y.example"}, headers=AUTH
         )
         assert unknown.status == 404
-
-
-@pytest.fixture
-def simulator_thread() -> Iterator[RunningSimulator]:
-    """A simulator on its own event loop, for the CLI (which runs its own loop)."""
-    ready: list[RunningSimulator] = []
-    started, stop = threading.Event(), threading.Event()
-
-    async def serve() -> None:
-        async with running_simulator() as sim:
-            sim.sim.add_mailbox("alice@sim.example")
-            ready.append(sim)
-            started.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
-
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    assert started.wait(30)
-    yield ready[0]
-    stop.set()
-    thread.join(10)
 
 
 def test_cli_servers_test(

@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import msal
+import requests
+
 from ews_client.errors import AuthError, TransientError
 
 EWS_SCOPE = "https://outlook.office365.com/.default"
@@ -25,6 +28,10 @@ class Auth(Protocol):
 
     def invalidate(self) -> None:
         """The server answered 401: drop anything cached."""
+        ...
+
+    def close(self) -> None:
+        """Release HTTP resources (msal's session); the object is not used afterwards."""
         ...
 
 
@@ -44,15 +51,16 @@ class BasicAuth:
     def invalidate(self) -> None:
         """Nothing is cached: a refused password stays refused."""
 
+    def close(self) -> None:
+        """Nothing to release."""
+
     def __repr__(self) -> str:
         return f"BasicAuth(username={self.username!r}, password=<hidden>)"
 
 
-def _requests_session(ca_file: str | None) -> Any:
+def _requests_session(ca_file: str | None) -> requests.Session:
     """msal's own HTTP session: `trust_env=False` so REQUESTS_CA_BUNDLE cannot override
     `verify` (protocol-notes, "Testing msal against the simulator")."""
-    import requests
-
     session = requests.Session()
     session.trust_env = False
     session.verify = ca_file if ca_file else True
@@ -82,6 +90,7 @@ class OAuthClientCredentials:
         self._margin = refresh_margin_s
         self._clock = clock
         self._app: Any = None
+        self._http: requests.Session | None = None
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
@@ -91,13 +100,12 @@ class OAuthClientCredentials:
         return f"OAuthClientCredentials(authority={self.authority!r}, client_id={self.client_id!r})"
 
     def _build_app(self) -> Any:
-        import msal
-
+        self._http = _requests_session(self._ca_file)
         return msal.ConfidentialClientApplication(
             self.client_id,
             client_credential=self._secret,
             authority=self.authority,
-            http_client=_requests_session(self._ca_file),
+            http_client=self._http,
             instance_discovery=False,
         )
 
@@ -132,3 +140,9 @@ class OAuthClientCredentials:
     def invalidate(self) -> None:
         self._token = None
         self._expires_at = 0.0
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()  # keep-alive sockets would otherwise linger until GC
+            self._http = None
+        self._app = None

@@ -106,6 +106,7 @@ class EwsClient:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.transport.close()
+        self.transport.auth.close()
 
     # -- plumbing -------------------------------------------------------------------------------
     async def _call(

@@ -246,7 +246,7 @@ async def test_tight_budget_throttles_and_is_honoured() -> None:
     by when its handler admits them, so requests already on the wire when the back-off was
     issued but admitted > 50 ms later under load are counted too; see the report.)
     """
-    policy = ThrottlePolicy(burst=8.0, recharge_per_s=10.0, backoff_units=2.0)
+    policy = ThrottlePolicy(burst=4.0, recharge_per_s=8.0, backoff_units=2.0)
     early_sends = 0
     async with running_simulator(SimulatorConfig(throttle=policy)) as sim:
         boxes = sim.sim.add_numbered(20, items_per_folder=2)
@@ -262,9 +262,13 @@ async def test_tight_budget_throttles_and_is_honoured() -> None:
                 return await post(body, mailbox)
 
             client.transport.post = observed  # type: ignore[method-assign]
-            await asyncio.gather(*(_mailbox_work(client, b) for b in boxes))
-        counters = sim.sim.counters()
-    throttled = counters["throttled"]
+            # 12 lookups at once per mailbox against a burst of 4: throttled by construction.
+            found = await asyncio.gather(
+                *(client.find_by_crm_id(b, EntityKind.CONTACT, f"c{i}")
+                  for b in boxes for i in range(12))
+            )  # fmt: skip
+        throttled = sim.sim.counters()["throttled"]
+    assert found == [None] * 240
     assert isinstance(throttled, dict) and throttled.get("busy_fault", 0) > 0
     assert early_sends == 0
 

@@ -14,6 +14,7 @@ from . import ops_config, ops_find, ops_items, ops_stream, ops_sync, soap
 from .admin import add_admin_routes
 from .context import Ctx
 from .faults import post_fault, pre_fault
+from .graph.routes import add_graph_routes
 from .state import SimState
 from .throttle import Refusal
 from .xmlutil import XmlError, m, parse, validation_error
@@ -43,6 +44,7 @@ def make_app(sim: SimState) -> web.Application:
     app[SIM_KEY] = sim
     app.router.add_post("/EWS/Exchange.asmx", ews)
     add_admin_routes(app, sim)
+    add_graph_routes(app, sim)  # Graph (/v1.0) and its token endpoint, same mailboxes
     return app
 
 

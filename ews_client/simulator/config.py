@@ -38,6 +38,27 @@ class ThrottlePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class GraphPolicy:
+    """Microsoft Graph (Outlook resources): per app per mailbox 4 concurrent requests and
+    10,000 requests per 10 minutes, else 429 with Retry-After; delta tokens expire."""
+
+    throttle: bool = True
+    max_concurrency: int = 4
+    window_requests: int = 10_000
+    window_s: float = 600.0
+    concurrency_retry_after_s: float = 1.0
+    early_retry_grace_s: float = 0.05
+    delta_max_age_s: float = 7 * 86400.0
+    page_size: int = 100
+    tenant: str = "sim-tenant"
+    client_id: str = "00000000-0000-4000-8000-00000000c11e"
+    client_secret: str = "sim-graph-secret"  # noqa: S105 - a test double's credential
+    token_lifetime_s: int = 3600
+    max_subscription_minutes: int = 10080  # Outlook resources: at most 7 days
+    validation_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class LatencyConfig:
     base_s: float = 0.0
     per_item_s: float = 0.0
@@ -71,3 +92,4 @@ class SimulatorConfig:
     # Length of one "minute" of GetStreamingEvents' ConnectionTimeout (tests shrink it).
     stream_minute_s: float = 60.0
     secret: bytes = b"ews-simulator"
+    graph: GraphPolicy = field(default_factory=GraphPolicy)

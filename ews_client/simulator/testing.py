@@ -1,16 +1,25 @@
-"""Run the simulator in-process for tests: `async with running_simulator() as sim: ...`."""
+"""Run the simulator in-process for tests: `async with running_simulator() as sim: ...`.
+
+`tls=True` serves everything over HTTPS with a throwaway certificate authority (trustme):
+msal accepts only an https:// authority, so Graph tests need it (protocol-notes, "Testing
+msal against the simulator"); `ca_file` is the CA's PEM for clients to trust.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import ssl
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
 from .app import make_app
 from .config import SimulatorConfig
+from .graph.routes import GRAPH_KEY, GraphState
 from .state import SimState
 
 
@@ -22,11 +31,29 @@ class RunningSimulator:
     username: str
     password: str
     sim: SimState  # the in-memory state and counters, for direct assertions
+    graph: GraphState | None = None  # the Graph endpoint's state (throttling, subscriptions)
+    graph_url: str = ""  # e.g. https://127.0.0.1:PORT/v1.0
+    authority: str = ""  # msal authority: https://127.0.0.1:PORT/<tenant>
+    client_id: str = ""
+    client_secret: str = ""
+    ca_file: str | None = None  # PEM of the test CA when served over TLS
+
+
+def _server_tls(directory: Path) -> tuple[ssl.SSLContext, str]:
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    ca_file = directory / "sim-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return context, str(ca_file)
 
 
 @asynccontextmanager
 async def running_simulator(
-    config: SimulatorConfig | None = None,
+    config: SimulatorConfig | None = None, *, tls: bool = False
 ) -> AsyncIterator[RunningSimulator]:
     """Serve a simulator on 127.0.0.1 (a free port) for the duration of the block.
 
@@ -36,24 +63,35 @@ async def running_simulator(
     config = config or SimulatorConfig()
     config = dataclasses.replace(config, validate_responses=True)
     state = SimState(config)
-    runner = web.AppRunner(make_app(state), shutdown_timeout=1.0, access_log=None)
+    app = make_app(state)
+    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = _bound_port(runner)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        yield RunningSimulator(
-            base,
-            f"{base}/EWS/Exchange.asmx",
-            f"{base}/_sim",
-            config.username,
-            config.password,
-            state,
-        )
-    finally:
-        state.hub.break_all(forget=False)
-        await runner.cleanup()
+    with tempfile.TemporaryDirectory(prefix="sim-tls-") as tmp:
+        context, ca_file = _server_tls(Path(tmp)) if tls else (None, None)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        port = _bound_port(runner)
+        base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        graph = app[GRAPH_KEY]
+        policy = config.graph
+        try:
+            yield RunningSimulator(
+                base,
+                f"{base}/EWS/Exchange.asmx",
+                f"{base}/_sim",
+                config.username,
+                config.password,
+                state,
+                graph,
+                f"{base}/v1.0",
+                f"{base}/{policy.tenant}",
+                policy.client_id,
+                policy.client_secret,
+                ca_file,
+            )
+        finally:
+            state.hub.break_all(forget=False)
+            await runner.cleanup()
 
 
 def _bound_port(runner: web.AppRunner) -> int:

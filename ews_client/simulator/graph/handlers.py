@@ -1,0 +1,254 @@
+"""Graph resource handlers: one function per route, on the parsed request (pure-ish: they
+touch only the in-memory store; `routes.py` owns HTTP, auth, throttling and `$batch`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import unquote
+
+from ews_client.graph.tasks import read_link
+from ews_client.models import EntityKind
+
+from .. import calendar as cal
+from ..store import Folder, Mailbox, UserConfig, encode_id
+from ..writes import Quota
+from . import delta, edit
+from .errors import GraphError, bad_request, not_found
+from .ids import etag, ews_id, graph_id
+from .notify import Notifier
+from .view import FOLDER_OF, crm_of, item_json, occurrence_json, occurrences_in
+
+Json = dict[str, Any]
+_CRM_FILTER = re.compile(r"(?:ep/value|r/externalId) eq '((?:[^']|'')*)'")
+
+
+@dataclass(frozen=True, slots=True)
+class GReq:
+    method: str
+    path: str  # after /v1.0/, without the query
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: Json | None
+    base: str  # scheme://host/v1.0
+
+
+@dataclass(slots=True)
+class GResp:
+    status: int
+    body: Json | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Env:
+    """What a handler needs besides the request."""
+
+    mailboxes: dict[str, Mailbox]
+    quota: Quota
+    notifier: Notifier
+    secret: bytes
+    page_size: int
+    delta_max_age_s: float
+
+
+def mailbox(env: Env, user: str) -> Mailbox:
+    box = env.mailboxes.get(unquote(user).lower())
+    if box is None:
+        raise GraphError(404, "ErrorInvalidUser", "The requested user is invalid.")
+    return box
+
+
+def _folder(box: Mailbox, kind: EntityKind, list_id: str | None) -> Folder:
+    folder = box.folder(FOLDER_OF[kind])
+    if list_id is not None and ews_id(list_id) != folder.id:
+        raise not_found("task list")
+    return folder
+
+
+def _item(box: Mailbox, folder: Folder, raw_id: str) -> tuple[Any, int | None]:
+    value = ews_id(unquote(raw_id))
+    occ = cal.parse_occurrence_id(value)
+    if occ is not None and occ[0] in folder.items:
+        master = box.items[occ[0]]
+        if occ[1] in master.deleted_occurrences or cal.series(master) is None:
+            raise not_found("occurrence")
+        return master, occ[1]
+    if value not in folder.items:
+        raise not_found()
+    return box.items[value], None
+
+
+# -- collections and items ----------------------------------------------------------------------
+def list_items(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | None) -> GResp:
+    folder = _folder(box, kind, lid)
+    flt = req.query.get("$filter")
+    if flt is not None:
+        found = _CRM_FILTER.search(flt)
+        if found is None:
+            raise bad_request("unsupported $filter", "ErrorInvalidUrlQueryFilter")
+        wanted = found.group(1).replace("''", "'")
+        hits = [box.items[i] for i in folder.items if crm_of(box.items[i]) == wanted]
+        return GResp(200, {"value": [{"id": graph_id(i.id), "@odata.etag": etag(i)} for i in hits]})
+    return GResp(200, {"value": [item_json(box, box.items[i]) for i in folder.items]})
+
+
+def create_item(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | None) -> GResp:
+    if not isinstance(req.body, dict):
+        raise bad_request("a JSON object is required")
+    item = edit.create(box, _folder(box, kind, lid), kind, req.body, env.quota)
+    return GResp(201, item_json(box, item, expand=True))
+
+
+def get_item(
+    env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | None, raw: str
+) -> GResp:
+    item, index = _item(box, _folder(box, kind, lid), raw)
+    if index is not None:
+        return GResp(200, occurrence_json(box, item, index))
+    return GResp(200, item_json(box, item, expand="$expand" in req.query))
+
+
+def patch_item(
+    env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | None, raw: str
+) -> GResp:
+    item, index = _item(box, _folder(box, kind, lid), raw)
+    if not isinstance(req.body, dict):
+        raise bad_request("a JSON object is required")
+    wanted = req.headers.get("if-match")
+    if wanted and wanted != "*" and wanted != etag(item):
+        raise GraphError(412, "ErrorIrresolvableConflict", "The item changed (If-Match).")
+    if index is not None:
+        edit.patch_occurrence(box, item, index, req.body)
+        return GResp(200, occurrence_json(box, item, index))
+    edit.patch(box, item, req.body, env.quota)
+    return GResp(200, item_json(box, item, expand=True))
+
+
+def delete_item(
+    env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | None, raw: str
+) -> GResp:
+    item, index = _item(box, _folder(box, kind, lid), raw)
+    if index is not None:
+        edit.delete_occurrence(box, item, index)
+    else:
+        box.remove(item)
+    return GResp(204)
+
+
+def instances(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:
+    item, index = _item(box, box.folder("calendar"), raw)
+    start, end = _range(req)
+    if index is not None or cal.series(item) is None:
+        return GResp(200, {"value": []})
+    found = occurrences_in(item, start, end)
+    return GResp(200, {"value": [occurrence_json(box, item, i) for i in found]})
+
+
+def _range(req: GReq) -> tuple[Any, Any]:
+    try:
+        start = cal.parse_datetime(req.query["startDateTime"])
+        end = cal.parse_datetime(req.query["endDateTime"])
+    except (KeyError, ValueError, cal.CalendarError) as exc:
+        raise bad_request(
+            "startDateTime and endDateTime are required", "ErrorInvalidParameter"
+        ) from exc
+    return start, end
+
+
+def add_link(env: Env, req: GReq, box: Mailbox, lid: str, raw: str) -> GResp:
+    item, _ = _item(box, _folder(box, EntityKind.TASK, lid), raw)
+    body = req.body or {}
+    _, crm = read_link({"linkedResources": [body]})
+    if crm is None:
+        raise bad_request("applicationName and externalId are required")
+    edit.link_task(box, item, crm, env.quota)
+    return GResp(201, dict(body, id=graph_id(item.id) + "-crm"))
+
+
+def todo_lists(env: Env, req: GReq, box: Mailbox) -> GResp:
+    folder = box.folder("tasks")
+    default = {"id": graph_id(folder.id), "displayName": "Tasks",
+               "wellknownListName": "defaultList", "isOwner": True}  # fmt: skip
+    return GResp(200, {"value": [default]})
+
+
+# -- delta ----------------------------------------------------------------------------------------
+def delta_query(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | None) -> GResp:
+    folder = _folder(box, kind, lid)
+    link = f"{req.base}/{req.path}"
+    text = req.query.get("$skiptoken") or req.query.get("$deltatoken")
+    if text is None:
+        window = None
+        if kind is EntityKind.APPOINTMENT:
+            start, end = _range(req)
+            window = (cal.format_datetime(start), cal.format_datetime(end))
+        token = delta.DeltaToken(box.address, folder.id, 0, box.seq, box.epoch, time.time(),
+                                 window=window)  # fmt: skip
+    else:
+        token = delta.decode(text, env.secret)
+        delta.check(token, box, folder, env.delta_max_age_s)
+        if "$deltatoken" in req.query:
+            token = replace(token, upto=box.seq)
+    return GResp(200, delta.page(box, folder, token, link, env.secret, env.page_size))
+
+
+# -- the marker's home: an open extension on the user -------------------------------------------
+def _ext_key(box: Mailbox, name: str) -> tuple[str, str]:
+    # Stored beside the EWS user configurations, so a mailbox restore restores it too.
+    return box.folder("root").id, f"Graph.{name}"
+
+
+def get_extension(env: Env, req: GReq, box: Mailbox, name: str) -> GResp:
+    config = box.configs.get(_ext_key(box, name))
+    if config is None or config.xml_data is None:
+        raise not_found("extension")
+    return GResp(200, dict(json.loads(config.xml_data), id=name, extensionName=name))
+
+
+def _save(box: Mailbox, name: str, values: Json) -> GResp:
+    key = _ext_key(box, name)
+    values = {k: v for k, v in values.items() if not k.startswith("@") and k != "extensionName"}
+    item_id = encode_id("AAMkExt", box.number, box.next_seq())
+    box.configs[key] = UserConfig(key[1], item_id, None, json.dumps(values), None, box.seq)
+    return GResp(200, dict(values, id=name, extensionName=name))
+
+
+def create_extension(env: Env, req: GReq, box: Mailbox) -> GResp:
+    body = req.body or {}
+    name = str(body.get("extensionName") or "")
+    if not name:
+        raise bad_request("extensionName is required")
+    if _ext_key(box, name) in box.configs:
+        raise GraphError(409, "NameAlreadyExists", "The extension exists.")
+    resp = _save(box, name, body)
+    return GResp(201, resp.body)
+
+
+def patch_extension(env: Env, req: GReq, box: Mailbox, name: str) -> GResp:
+    config = box.configs.get(_ext_key(box, name))
+    if config is None or config.xml_data is None:
+        raise not_found("extension")
+    return _save(box, name, {**json.loads(config.xml_data), **(req.body or {})})
+
+
+# -- subscriptions --------------------------------------------------------------------------------
+_RESOURCE = re.compile(r"^/?users/([^/]+)/(contacts|events|todo/lists/([^/]+)/tasks)$", re.I)
+
+
+async def create_subscription(env: Env, req: GReq) -> GResp:
+    body = req.body or {}
+    found = _RESOURCE.match(str(body.get("resource") or ""))
+    if found is None:
+        raise bad_request("unsupported resource", "InvalidRequest")
+    box = mailbox(env, found.group(1))
+    kind = {"contacts": EntityKind.CONTACT, "events": EntityKind.APPOINTMENT}.get(
+        found.group(2).lower(), EntityKind.TASK
+    )
+    folder = _folder(box, kind, found.group(3))
+    resource = str(body["resource"]).lstrip("/")
+    created = await env.notifier.create(box, folder.name, resource, body)
+    return GResp(201, created)

@@ -1,0 +1,227 @@
+"""The Graph endpoint: `/v1.0/{path}` with bearer auth, per-mailbox throttling and `$batch`
+(inner requests run one after another, each admitted by the throttle on its own, so an inner
+request can be a 429 of its own inside a 200 batch)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from aiohttp import web
+
+from ews_client.models import EntityKind
+
+from ..state import SimState
+from . import auth, handlers
+from .errors import GraphError, bad_request
+from .handlers import Env, GReq, GResp
+from .notify import Notifier
+from .throttle import GraphThrottler
+
+Json = dict[str, Any]
+Route = Callable[..., GResp | Awaitable[GResp]]
+BATCH_MAX = 20
+U = r"users/(?P<user>[^/]+)"
+C = r"(?P<coll>contacts|events|todo/lists/(?P<lid>[^/]+)/tasks)"
+KINDS = {"contacts": EntityKind.CONTACT, "events": EntityKind.APPOINTMENT}
+
+
+@dataclass(slots=True)
+class GraphState:
+    sim: SimState
+    throttler: GraphThrottler
+    notifier: Notifier
+    requests: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def create(cls, sim: SimState) -> GraphState:
+        policy = sim.config.graph
+        return cls(sim, GraphThrottler(policy), Notifier(policy))
+
+    def env(self) -> Env:
+        cfg = self.sim.config
+        return Env(self.sim.mailboxes, self.sim.quota, self.notifier, cfg.secret,
+                   cfg.graph.page_size, cfg.graph.delta_max_age_s)  # fmt: skip
+
+    def counters(self) -> Json:
+        return {
+            "requests": dict(self.requests),
+            "admitted": self.throttler.admitted,
+            "throttled": dict(self.throttler.throttled),
+            "early_retries": self.throttler.early_retries,
+            "subscriptions": len(self.notifier.subscriptions),
+            "notifications": dict(self.notifier.counters),
+        }
+
+
+GRAPH_KEY = web.AppKey("graph", GraphState)
+
+
+def _kind(coll: str) -> EntityKind:
+    return KINDS.get(coll, EntityKind.TASK)
+
+
+def _coll(fn: Callable[..., GResp]) -> Route:
+    def call(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+        box = handlers.mailbox(env, m["user"])
+        args = [m[k] for k in ("id",) if m.groupdict().get(k)]
+        return fn(env, req, box, _kind(m["coll"]), m["lid"], *args)
+
+    return call
+
+
+def _delta(kind: EntityKind | None) -> Route:
+    def call(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+        box = handlers.mailbox(env, m["user"])
+        lid = m.groupdict().get("lid")
+        return handlers.delta_query(env, req, box, kind or EntityKind.TASK, lid)
+
+    return call
+
+
+def _user(fn: Callable[..., GResp], *names: str) -> Route:
+    def call(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+        return fn(env, req, handlers.mailbox(env, m["user"]), *(m[n] for n in names))
+
+    return call
+
+
+async def _subscribe(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+    return await handlers.create_subscription(env, req)
+
+
+def _renew(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+    return GResp(200, env.notifier.renew(unquote(m["sid"]), req.body or {}))
+
+
+def _unsubscribe(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+    env.notifier.delete(unquote(m["sid"]))
+    return GResp(204)
+
+
+ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
+    (meth, re.compile(f"^{pattern}$"), fn)
+    for meth, pattern, fn in (
+        ("GET", f"{U}/contacts/delta", _delta(EntityKind.CONTACT)),
+        ("GET", f"{U}/contactFolders/[^/]+/contacts/delta", _delta(EntityKind.CONTACT)),
+        ("GET", f"{U}/calendarView/delta", _delta(EntityKind.APPOINTMENT)),
+        ("GET", f"{U}/todo/lists/(?P<lid>[^/]+)/tasks/delta", _delta(None)),
+        ("GET", f"{U}/todo/lists", _user(handlers.todo_lists)),
+        ("GET", f"{U}/events/(?P<id>[^/]+)/instances", _user(handlers.instances, "id")),
+        (
+            "POST",
+            f"{U}/todo/lists/(?P<lid>[^/]+)/tasks/(?P<id>[^/]+)/linkedResources",
+            _user(handlers.add_link, "lid", "id"),
+        ),
+        ("GET", f"{U}/{C}", _coll(handlers.list_items)),
+        ("POST", f"{U}/{C}", _coll(handlers.create_item)),
+        ("GET", f"{U}/{C}/(?P<id>[^/]+)", _coll(handlers.get_item)),
+        ("PATCH", f"{U}/{C}/(?P<id>[^/]+)", _coll(handlers.patch_item)),
+        ("DELETE", f"{U}/{C}/(?P<id>[^/]+)", _coll(handlers.delete_item)),
+        ("POST", f"{U}/extensions", _user(handlers.create_extension)),
+        ("GET", f"{U}/extensions/(?P<name>[^/]+)", _user(handlers.get_extension, "name")),
+        ("PATCH", f"{U}/extensions/(?P<name>[^/]+)", _user(handlers.patch_extension, "name")),
+        ("POST", "subscriptions", _subscribe),
+        ("PATCH", "subscriptions/(?P<sid>[^/]+)", _renew),
+        ("DELETE", "subscriptions/(?P<sid>[^/]+)", _unsubscribe),
+    )
+]
+_USER = re.compile(r"^users/([^/]+)")
+
+
+async def _dispatch(graph: GraphState, req: GReq) -> GResp:
+    for method, pattern, fn in ROUTES:
+        m = pattern.match(req.path)
+        if m is not None and method == req.method:
+            graph.requests[f"{req.method} {pattern.pattern[:40]}"] += 1
+            result = fn(graph.env(), req, m)
+            return await result if asyncio.iscoroutine(result) else result  # type: ignore[return-value]
+    raise GraphError(400, "BadRequest", f"unsupported request {req.method} /{req.path}")
+
+
+async def run_one(graph: GraphState, req: GReq) -> GResp:
+    """One request (top level or inside a batch) under the mailbox's throttling rules."""
+    user = _USER.match(req.path)
+    box = graph.sim.mailboxes.get(unquote(user.group(1)).lower()) if user else None
+    if box is not None:
+        retry = graph.throttler.admit(box.address)
+        if retry is not None:
+            # Graph: "429 Too Many Requests" with Retry-After (seconds, may be fractional).
+            err = GraphError(429, "ApplicationThrottled", "Application is over its limit.")
+            return GResp(429, err.body(), {"Retry-After": f"{retry:g}"})
+    try:
+        if graph.sim.config.latency.base_s:
+            await asyncio.sleep(graph.sim.config.latency.base_s)
+        return await _dispatch(graph, req)
+    except GraphError as exc:
+        return GResp(exc.status, exc.body(), exc.headers)
+    finally:
+        if box is not None:
+            graph.throttler.release(box.address)
+
+
+async def run_batch(graph: GraphState, req: GReq) -> GResp:
+    inner = (req.body or {}).get("requests")
+    if not isinstance(inner, list) or not inner or len(inner) > BATCH_MAX:
+        raise bad_request(f"a batch holds 1..{BATCH_MAX} requests")
+    out = []
+    for one in inner:
+        url = urlsplit(str(one.get("url", "")))
+        headers = {str(k).lower(): str(v) for k, v in (one.get("headers") or {}).items()}
+        sub = GReq(str(one.get("method", "GET")).upper(), url.path.lstrip("/"),
+                   dict(parse_qsl(url.query)), headers, one.get("body"), req.base)  # fmt: skip
+        res = await run_one(graph, sub)
+        out.append({"id": one.get("id"), "status": res.status, "headers": res.headers,
+                    "body": res.body})  # fmt: skip
+    return GResp(200, {"responses": out})
+
+
+async def graph_endpoint(request: web.Request) -> web.StreamResponse:
+    graph = request.app[GRAPH_KEY]
+    header = request.headers.get("Authorization", "")
+    if not auth.valid(graph.sim.config.graph, header, time.time()):
+        err = GraphError(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
+        return web.json_response(err.body(), status=401)
+    try:
+        body = json.loads(await request.read() or b"null")
+    except ValueError:
+        return web.json_response(bad_request("the body is not JSON").body(), status=400)
+    req = GReq(request.method, request.match_info["tail"], dict(request.query),
+               {k.lower(): v for k, v in request.headers.items()}, body,
+               f"{request.scheme}://{request.host}/v1.0")  # fmt: skip
+    try:
+        res = await (run_batch(graph, req) if req.path == "$batch" else run_one(graph, req))
+    except GraphError as exc:
+        res = GResp(exc.status, exc.body())
+    if res.body is None:
+        return web.Response(status=res.status, headers=res.headers)
+    return web.json_response(res.body, status=res.status, headers=res.headers)
+
+
+async def _counters(request: web.Request) -> web.Response:
+    return web.json_response(request.app[GRAPH_KEY].counters())
+
+
+def add_graph_routes(app: web.Application, sim: SimState, graph: GraphState | None = None) -> None:
+    """Mount Graph, the token endpoint and `/_sim/graph/counters`; run the notifier."""
+    state = graph or GraphState.create(sim)
+    app[GRAPH_KEY] = state
+    auth.add_auth_routes(app, sim.config.graph)
+    app.router.add_route("*", "/v1.0/{tail:.*}", graph_endpoint)
+    app.router.add_get("/_sim/graph/counters", _counters)
+
+    async def notifier(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(state.notifier.run(), name="graph-notifier")
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await state.notifier.close()
+
+    app.cleanup_ctx.append(notifier)

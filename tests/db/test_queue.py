@@ -132,3 +132,14 @@ async def test_retry_later_delays_the_same_job(pool: asyncpg.Pool, queue: JobQue
     assert await queue.claim("engine-a", 1) == []
     depth = await queue.depth()
     assert (depth.queued, depth.running) == (1, 0)
+
+
+async def test_consecutive_transient_failures_disable_the_mailbox(pool: asyncpg.Pool) -> None:
+    [mb] = await _mailboxes(pool, 1)
+    store = Store(pool)
+    assert await store.pass_failed(mb, "TransientError: timeout", 3) == "active"
+    assert await store.pass_failed(mb, "TransientError: timeout", 3) == "active"
+    assert await store.pass_failed(mb, "TransientError: reset", 3) == "disabled"
+    mailbox = await store.mailbox(mb)
+    assert mailbox is not None and mailbox.failure_count == 3
+    assert mailbox.state_reason == "3 consecutive transient failures; last: TransientError: reset"

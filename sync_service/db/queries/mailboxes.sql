@@ -61,10 +61,10 @@ WHERE id = $1
 
 -- name: mailbox_pass_failed
 -- A transient failure: count it; past the limit the mailbox is disabled until an operator acts.
-UPDATE sync.mailboxes SET failure_count = failure_count + 1, last_error = $2,
+UPDATE sync.mailboxes SET failure_count = failure_count + 1, last_error = $2::text,
     state = CASE WHEN failure_count + 1 >= $3 THEN 'disabled' ELSE state END,
     state_reason = CASE WHEN failure_count + 1 >= $3
-        THEN format('%s consecutive transient failures; last: %s', failure_count + 1, $2)
+        THEN format('%s consecutive transient failures; last: %s', failure_count + 1, $2::text)
         ELSE state_reason END,
     updated_at = now()
 WHERE id = $1

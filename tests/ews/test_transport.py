@@ -251,3 +251,27 @@ async def test_get_item_halves_batch_on_timeout() -> None:
         refs = [ItemRef(f"id{i}") for i in range(45)]
         results = await client.get_items("a@x.org", refs, EntityKind.CONTACT)
     assert len(results) == 45 and sizes[:3] == [45, 25, 12]
+
+
+async def test_request_and_backoff_hooks() -> None:
+    calls: list[tuple[str, str]] = []
+    backoffs: list[float] = []
+    answers = [
+        scaled("server_busy_message", b">1750<", b">100<"),
+        lambda: xml(response("sync_last")),
+    ]
+
+    async def handler(request: web.Request) -> web.Response:
+        return answers.pop(0)()
+
+    async with serve(handler) as url:
+        client = EwsClient(
+            url,
+            BasicAuth("s", "p"),
+            on_request=lambda op, outcome, secs: calls.append((op, outcome)),
+            on_backoff=backoffs.append,
+        )
+        async with client:
+            await client.sync_folder_items("a@x.org", FOLDER, None)
+    assert calls == [("SyncFolderItems", "ThrottledError"), ("SyncFolderItems", "ok")]
+    assert backoffs == [0.1]

@@ -23,7 +23,7 @@ JsonValue: TypeAlias = "str | int | bool | list[JsonValue] | dict[str, JsonValue
 Fields: TypeAlias = Mapping[str, JsonValue]
 E = TypeVar("E", bound=StrEnum)
 
-_SPACES = re.compile(r"\s+")
+_NON_DIGITS = re.compile(r"\D+")
 _TRAILING = re.compile(r"[ \t]+\n")
 
 
@@ -44,7 +44,7 @@ def norm_line(raw: object) -> JsonValue:
     """One-line text: whitespace runs collapse to one space; empty means absent."""
     if raw is None:
         return None
-    text = _SPACES.sub(" ", str(raw)).strip()
+    text = " ".join(str(raw).split())
     return text or None
 
 
@@ -65,7 +65,7 @@ def key_phone(value: JsonValue) -> JsonValue:
     """Digits only, with a leading + kept: formatting is not content."""
     if not isinstance(value, str):
         return value
-    digits = "".join(ch for ch in value if ch.isdigit())
+    digits = _NON_DIGITS.sub("", value)
     if not digits:
         return value.casefold()
     return ("+" if value.startswith("+") else "") + digits

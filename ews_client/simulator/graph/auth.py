@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -42,7 +43,7 @@ def add_auth_routes(app: web.Application, policy: GraphPolicy) -> None:
 
     async def openid(request: web.Request) -> web.Response:
         base = f"{request.scheme}://{request.host}/{tenant}"
-        return web.json_response(
+        return _closing(
             {
                 "issuer": f"{base}/v2.0",
                 "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
@@ -66,7 +67,7 @@ def add_auth_routes(app: web.Application, policy: GraphPolicy) -> None:
         if not str(form.get("scope", "")).endswith("/.default"):
             return _oauth_error(400, "invalid_scope", "AADSTS1002012: scope must be /.default")
         life = policy.token_lifetime_s
-        return web.json_response(
+        return _closing(
             {
                 "token_type": "Bearer",
                 "expires_in": life,
@@ -79,6 +80,14 @@ def add_auth_routes(app: web.Application, policy: GraphPolicy) -> None:
     app.router.add_post(f"/{tenant}/oauth2/v2.0/token", token)
 
 
+def _closing(body: Mapping[str, object], status: int = 200) -> web.Response:
+    # msal's blocking requests session would keep an idle connection that outlives the
+    # simulator: these rare calls close theirs.
+    resp = web.json_response(body, status=status)
+    resp.force_close()
+    return resp
+
+
 def _oauth_error(status: int, error: str, description: str) -> web.Response:
     body = {"error": error, "error_description": description, "error_codes": [status]}
-    return web.json_response(body, status=status)
+    return _closing(body, status)

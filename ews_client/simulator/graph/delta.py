@@ -50,7 +50,8 @@ def decode(text: str, secret: bytes) -> DeltaToken:
         if not hmac.compare_digest(tag, hmac.new(secret, payload, hashlib.sha256).digest()[:12]):
             raise ValueError("bad signature")
         obj = json.loads(payload)
-        window = tuple(obj.pop("window")) if obj.get("window") else None
+        raw_window = obj.pop("window", None)
+        window = (str(raw_window[0]), str(raw_window[1])) if raw_window else None
         return DeltaToken(**obj, window=window)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise GraphError(410, "syncStateNotFound", "The sync state is not valid.") from exc

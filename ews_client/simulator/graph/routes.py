@@ -175,7 +175,7 @@ async def run_batch(graph: GraphState, req: GReq) -> GResp:
     for one in inner:
         url = urlsplit(str(one.get("url", "")))
         headers = {str(k).lower(): str(v) for k, v in (one.get("headers") or {}).items()}
-        sub = GReq(str(one.get("method", "GET")).upper(), url.path.lstrip("/"),
+        sub = GReq(str(one.get("method", "GET")).upper(), unquote(url.path).lstrip("/"),
                    dict(parse_qsl(url.query)), headers, one.get("body"), req.base)  # fmt: skip
         res = await run_one(graph, sub)
         out.append({"id": one.get("id"), "status": res.status, "headers": res.headers,

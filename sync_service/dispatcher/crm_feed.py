@@ -21,6 +21,7 @@ from sync_service.dispatcher.sweeps import JobRequest, enqueue_many
 
 log = logging.getLogger("sync_service.dispatcher")
 CHANNEL = "crm_changes"
+NOTIFY_RETRIES = (0.05, 0.2, 0.5, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +84,24 @@ class CrmFeed:
             try:
                 while True:
                     wake.clear()
-                    try:
-                        await self.step()
-                    except asyncpg.exceptions.SerializationError:
-                        log.warning("CRM cursor moved by another dispatcher; re-reading")
+                    await self._guarded_step()
                     try:
                         async with asyncio.timeout(poll_seconds):
                             await wake.wait()
-                        # A notified change may still be behind an older open transaction:
-                        # give it a moment to become final before reading.
-                        await asyncio.sleep(0.05)
                     except TimeoutError:
-                        pass
+                        continue
+                    # A notified change becomes readable only once every older transaction
+                    # of the cluster has ended: read again shortly if it was not there yet.
+                    for delay in NOTIFY_RETRIES:
+                        if (await self._guarded_step()).mailboxes:
+                            break
+                        await asyncio.sleep(delay)
             finally:
                 await listener.remove_listener(CHANNEL, on_notify)
+
+    async def _guarded_step(self) -> FeedStep:
+        try:
+            return await self.step()
+        except asyncpg.exceptions.SerializationError:
+            log.warning("CRM cursor moved by another dispatcher; re-reading")
+            return FeedStep(0, 0, (), False)

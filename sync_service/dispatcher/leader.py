@@ -37,8 +37,11 @@ CHECK_TIMEOUT = 3.0
 SCHEDULE_TICK_SECONDS = 5.0
 # Ask the server to notice a vanished leader quickly too (the lock is freed only when the
 # server ends the session): TCP keepalives after 3 s idle, then every second, 3 probes.
-_KEEPALIVE = {"tcp_keepalives_idle": "3", "tcp_keepalives_interval": "1",
-              "tcp_keepalives_count": "3"}  # fmt: skip
+_KEEPALIVE = {
+    "tcp_keepalives_idle": "3",
+    "tcp_keepalives_interval": "1",
+    "tcp_keepalives_count": "3",
+}
 
 
 def _utcnow() -> datetime:

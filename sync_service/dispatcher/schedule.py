@@ -119,8 +119,11 @@ _READS_EXCHANGE = frozenset({"two-way", "exchange-to-crm"})
 
 def watched_entities(contacts: str, calendar: str, tasks: str) -> tuple[EntityKind, ...]:
     """The entities whose Exchange folder a streaming subscription must cover."""
-    modes = ((EntityKind.CONTACT, contacts), (EntityKind.APPOINTMENT, calendar),
-             (EntityKind.TASK, tasks))  # fmt: skip
+    modes = (
+        (EntityKind.CONTACT, contacts),
+        (EntityKind.APPOINTMENT, calendar),
+        (EntityKind.TASK, tasks),
+    )
     return tuple(entity for entity, mode in modes if mode in _READS_EXCHANGE)
 
 

@@ -169,22 +169,29 @@ $$;
 -- the next one to start). No row with a smaller xid can appear any more, committed or not.
 -- Snapshots span the whole cluster; transactions known to run in another database cannot write
 -- this log and are left out, so that a long transaction elsewhere does not hold delivery back.
--- Anything not known to be elsewhere (ended meanwhile, hidden by privileges, prepared) counts.
+-- The other databases' transactions are listed first and the snapshot is taken after (a new
+-- statement takes a new snapshot under read committed): whatever runs at snapshot time and
+-- began before the listing is in it; anything newer counts, which only errs on the safe side.
+-- The snapshot is newer than the caller's: read the log in a later statement, never in the
+-- same one, and not inside a repeatable read transaction.
 CREATE FUNCTION crm.safe_position() RETURNS bigint
-LANGUAGE sql STABLE AS $$
-    WITH snap AS (
-        SELECT pg_current_snapshot() AS s
-    ), elsewhere AS (
-        SELECT a.backend_xid::text::bigint AS xid32 FROM pg_stat_activity AS a
-        WHERE a.backend_xid IS NOT NULL
-          AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
-    )
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_elsewhere bigint[];
+    v_position bigint;
+BEGIN
+    SELECT coalesce(array_agg(a.backend_xid::text::bigint), '{}') INTO v_elsewhere
+    FROM pg_stat_activity AS a
+    WHERE a.backend_xid IS NOT NULL
+      AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database());
     SELECT least(
         pg_snapshot_xmax(snap.s)::text::bigint,
         (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x
-         WHERE (x::text::bigint & 4294967295) NOT IN (SELECT xid32 FROM elsewhere))
-    )
-    FROM snap
+         WHERE (x::text::bigint & 4294967295) <> ALL (v_elsewhere))
+    ) INTO v_position
+    FROM (SELECT pg_current_snapshot() AS s) AS snap;
+    RETURN v_position;
+END
 $$;
 
 -- Every record write bumps its version and its timestamp.

@@ -58,7 +58,11 @@ class PostgresCrm:
 
     async def current_seq(self) -> int:
         async with self._pool.acquire() as conn:
-            return int(await conn.fetchval(self._q["crm_safe_position"]))
+            return await self._safe_position(conn)
+
+    async def _safe_position(self, conn: Conn) -> int:
+        """Below this position every change is final; read the log in a later statement."""
+        return int(await conn.fetchval(self._q["crm_safe_position"]))
 
     async def changes_since(
         self, user_id: str, entity: EntityKind, after_seq: int, limit: int = 10_000
@@ -67,25 +71,25 @@ class PostgresCrm:
         entity = EntityKind(entity)
         limit = max(1, limit)
         async with self._pool.acquire() as conn:
+            # Two statements: the log is read on a snapshot newer than the position's.
+            safe = max(after_seq, await self._safe_position(conn))
             rows = await conn.fetch(
-                self._q["crm_changes_since"], user, entity.value, after_seq, limit
+                self._q["crm_changes_since"], user, entity.value, after_seq, limit, safe
             )
-            safe = max(after_seq, int(rows[0]["safe"]))
-            found = [r for r in rows if r["seq"] is not None]
-            if len(found) < limit:
-                return ChangeBatch(reduce_changes(found), safe)
+            if len(rows) < limit:
+                return ChangeBatch(reduce_changes(rows), safe)
             # Cut at a transaction boundary: finish the last transaction, stop after it.
-            last = found[-1]
+            last = rows[-1]
             rest = await conn.fetch(
                 self._q["crm_changes_of_xact"], user, entity.value, last["pos"], last["seq"]
             )
-        return ChangeBatch(reduce_changes([*found, *rest]), int(last["pos"]), complete=False)
+        return ChangeBatch(reduce_changes([*rows, *rest]), int(last["pos"]), complete=False)
 
     async def pending_users(
         self, after_seq: int, up_to: int | None = None
     ) -> dict[str, PendingChanges]:
         async with self._pool.acquire() as conn:
-            safe = int(await conn.fetchval(self._q["crm_safe_position"]))
+            safe = await self._safe_position(conn)
             bound = safe if up_to is None else min(up_to, safe)
             rows = await conn.fetch(self._q["crm_pending_users"], after_seq, bound)
         return {r["user_id"]: PendingChanges(int(r["max_seq"]), r["oldest"]) for r in rows}

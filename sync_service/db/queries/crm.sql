@@ -10,22 +10,18 @@ SELECT crm.safe_position()
 SELECT set_config('crm.sync_origin', $1::uuid::text, true)
 
 -- name: crm_changes_since
--- $1 user, $2 entity, $3 after position, $4 limit. Ordered by transaction so that a page ends
--- on a transaction boundary (crm_changes_of_xact completes the last one).
-WITH upto AS (SELECT crm.safe_position() AS pos)
-SELECT upto.pos AS safe, l.seq, l.record_id, l.op, l.xid::text::bigint + 1 AS pos
-FROM upto
-LEFT JOIN LATERAL (
-    SELECT c.seq, c.record_id, c.op, c.xid FROM crm.change_log AS c
-    WHERE c.xid >= $3::bigint::text::xid8
-      AND c.xid < upto.pos::text::xid8
-      AND c.entity = $2
-      AND c.user_ids @> ARRAY[$1::uuid]
-      AND c.origin_user_id IS DISTINCT FROM $1::uuid
-    ORDER BY c.xid, c.seq
-    LIMIT $4
-) AS l ON true
-ORDER BY l.xid, l.seq
+-- $1 user, $2 entity, positions in ($3, $5] ($5 from crm_safe_position, read in an earlier
+-- statement so that this one's snapshot shows every transaction below it), $4 limit.
+-- Ordered by transaction so that a page ends on a transaction boundary (crm_changes_of_xact
+-- completes the last one).
+SELECT c.seq, c.record_id, c.op, c.xid::text::bigint + 1 AS pos FROM crm.change_log AS c
+WHERE c.xid >= $3::bigint::text::xid8
+  AND c.xid < $5::bigint::text::xid8
+  AND c.entity = $2
+  AND c.user_ids @> ARRAY[$1::uuid]
+  AND c.origin_user_id IS DISTINCT FROM $1::uuid
+ORDER BY c.xid, c.seq
+LIMIT $4
 
 -- name: crm_changes_of_xact
 -- The rest of one transaction's changes for a user ($3: that transaction's position).
@@ -38,7 +34,8 @@ WHERE c.xid = ($3::bigint - 1)::text::xid8
 ORDER BY c.seq
 
 -- name: crm_pending_users
--- Users with changes at positions in ($1, $2], skipping each change's own origin (no echo).
+-- Users with changes at positions in ($1, $2], skipping each change's own origin (no echo);
+-- $2 from crm_safe_position, read in an earlier statement.
 SELECT u.user_id::text AS user_id, max(c.xid::text::bigint) + 1 AS max_seq,
        min(c.changed_at) AS oldest
 FROM crm.change_log AS c

@@ -23,7 +23,15 @@ from ews_client.ews.calendar import OCCURRENCE_READ
 from ews_client.ews.convert import READ_PATHS, folder_for, item_to_xml, item_updates
 from ews_client.ews.find import FolderInfo
 from ews_client.ews.ids import DistinguishedFolder, FolderRef, OccurrenceRef
-from ews_client.ews.items import AnyItemId, DeleteType, FetchedItem, ItemChange
+from ews_client.ews.items import (
+    AnyItemId,
+    BatchTooLarge,
+    DeleteType,
+    FetchedItem,
+    ItemChange,
+    raise_retryable,
+    successes,
+)
 from ews_client.ews.occurrences import plan_exceptions
 from ews_client.ews.sync import SyncPage
 from ews_client.models import (
@@ -44,28 +52,6 @@ from ews_client.transport import Transport, TransportLimits
 T = TypeVar("T")
 R = TypeVar("R")
 OnRequest = Callable[[str, str, float], None]
-
-
-class _BatchTooLarge(Exception):
-    """GetItem answered ErrorTimeoutExpired: "smaller batches" (protocol-notes)."""
-
-
-def _first_retryable(results: Sequence[object]) -> None:
-    """Per-message throttling inside a batch answer retries the whole request."""
-    for res in results:
-        if isinstance(res, TransientError):
-            if res.code == "ErrorTimeoutExpired":
-                raise _BatchTooLarge()
-            raise res
-
-
-def _ok(results: Sequence[T | ExchangeError]) -> list[T]:
-    out = []
-    for res in results:
-        if isinstance(res, ExchangeError):
-            raise res
-        out.append(res)
-    return out
 
 
 class EwsClient:
@@ -127,7 +113,7 @@ class EwsClient:
             except ExchangeError as exc:
                 outcome = type(exc).__name__
                 raise
-            except _BatchTooLarge:
+            except BatchTooLarge:
                 outcome = "TimeoutExpired"
                 raise
             finally:
@@ -162,7 +148,7 @@ class EwsClient:
     ) -> list[FetchedItem | ExchangeError]:
         def parse(data: bytes) -> list[FetchedItem | ExchangeError]:
             results = items.parse_get_item(data)
-            _first_retryable(results)
+            raise_retryable(results)
             return results
 
         body = items.build_get_item(mailbox, ids, READ_PATHS[kind])
@@ -178,7 +164,7 @@ class EwsClient:
             batch = pending[:size]
             try:
                 out.extend(await self._get_batch(mailbox, batch, kind))
-            except _BatchTooLarge:
+            except BatchTooLarge:
                 if size == 1:
                     msg = "GetItem timed out for one item"
                     raise TransientError(msg, code="ErrorTimeoutExpired") from None
@@ -304,33 +290,42 @@ class EwsClient:
     async def _fetch_full(
         self, mailbox: str, refs: list[ItemRef], entity: EntityKind
     ) -> list[Item]:
-        out: list[Item] = []
+        fetched: list[FetchedItem] = []
         for res in await self.get_items(mailbox, refs, entity):
             if isinstance(res, ItemNotFoundError):
                 continue  # deleted since the sync page; the next sync reports the deletion
             if isinstance(res, ExchangeError):
                 raise res
-            out.append(await self._with_occurrences(mailbox, res))
-        return out
+            fetched.append(res)
+        return await self._with_occurrences(mailbox, fetched)
 
-    async def _with_occurrences(self, mailbox: str, fetched: FetchedItem) -> Item:
-        item = fetched.item
-        if not isinstance(item, Appointment) or not fetched.occurrences:
-            return item
-        got = _ok(await self.get_occurrences(mailbox, [o.ref for o in fetched.occurrences]))
+    async def _with_occurrences(self, mailbox: str, fetched: list[FetchedItem]) -> list[Item]:
+        """Fill in the modified occurrences of every master, <= 50 occurrences per GetItem."""
+        infos = [info for f in fetched for info in f.occurrences]
+        got: list[ModifiedOccurrence] = []
+        for start in range(0, len(infos), self._batch):
+            chunk = infos[start : start + self._batch]
+            got.extend(successes(await self.get_occurrences(mailbox, [o.ref for o in chunk])))
         # The master's OriginalStart is authoritative for identifying the occurrence.
-        merged = tuple(
-            ModifiedOccurrence(info.original_start, o.start, o.end, o.subject, o.location, o.notes)
-            for info, o in zip(fetched.occurrences, got, strict=True)
+        merged = iter(
+            replace(occ, original_start=info.original_start)
+            for info, occ in zip(infos, got, strict=True)
         )
-        return _replace_occurrences(item, merged)
+        out: list[Item] = []
+        for f in fetched:
+            item = f.item
+            if isinstance(item, Appointment) and f.occurrences:
+                mine = tuple(next(merged) for _ in f.occurrences)
+                item = replace(item, modified_occurrences=mine)
+            out.append(item)
+        return out
 
     async def list_items(self, mailbox: str, entity: EntityKind) -> list[Item]:
         result = await self.sync_changes(mailbox, entity, None)
         return [c.item for c in result.changes if isinstance(c, Upsert)]
 
     async def create_item(self, mailbox: str, item: Item) -> ItemRef:
-        ref = _ok(await self.create_items(mailbox, folder_for(item.kind, mailbox), [item]))[0]
+        ref = successes(await self.create_items(mailbox, folder_for(item.kind, mailbox), [item]))[0]
         if isinstance(item, Appointment) and item.recurrence is not None:
             ref = await self._write_exceptions(mailbox, ref, item, None)
         return ref
@@ -345,7 +340,9 @@ class EwsClient:
             # One occurrence per request: each write moves the master's change key, and an
             # AutoResolve update must carry the current one.
             occ = replace(change.ref, change_key=ref.change_key)
-            _ok(await self.update_items(mailbox, [ItemChange(occ, change.updates)], calendar=True))
+            successes(
+                await self.update_items(mailbox, [ItemChange(occ, change.updates)], calendar=True)
+            )
             ref = await self._current_ref(mailbox, ref, EntityKind.APPOINTMENT)
         if plan.deletes:
             for err in await self.delete_items(mailbox, plan.deletes, delete_type="HardDelete"):
@@ -358,7 +355,7 @@ class EwsClient:
         """The master's change key moved with each occurrence write: read it back."""
         body = items.build_get_item(mailbox, [ItemRef(ref.id)], [])
         parse = items.parse_get_item
-        res = _ok(await self._call(mailbox, "GetItem", body, parse, idempotent=True))
+        res = successes(await self._call(mailbox, "GetItem", body, parse, idempotent=True))
         fetched = res[0]
         if isinstance(fetched, FetchedItem) and fetched.item.ref is not None:
             return fetched.item.ref
@@ -371,7 +368,7 @@ class EwsClient:
         calendar = isinstance(item, Appointment)
         if updates:
             change = ItemChange(ref, updates)
-            ref = _ok(await self.update_items(mailbox, [change], calendar=calendar))[0]
+            ref = successes(await self.update_items(mailbox, [change], calendar=calendar))[0]
         wants = {"modified_occurrences", "deleted_occurrences", "recurrence"}
         if isinstance(item, Appointment) and item.recurrence is not None and fields & wants:
             current = await self._read_one(mailbox, ref, EntityKind.APPOINTMENT)
@@ -380,8 +377,8 @@ class EwsClient:
         return ref
 
     async def _read_one(self, mailbox: str, ref: ItemRef, kind: EntityKind) -> Item:
-        fetched = _ok(await self.get_items(mailbox, [ref], kind))
-        return await self._with_occurrences(mailbox, fetched[0])
+        fetched = successes(await self.get_items(mailbox, [ref], kind))
+        return (await self._with_occurrences(mailbox, fetched))[0]
 
     async def delete_item(self, mailbox: str, ref: ItemRef, entity: EntityKind) -> None:
         [err] = await self.delete_items(mailbox, [ItemRef(ref.id)])
@@ -422,10 +419,6 @@ class EwsClient:
                 raise
             # Created meanwhile (or by our own attempt whose answer was lost): update it.
             await self.update_user_configuration(mailbox, folder, MARKER_CONFIG_NAME, entries)
-
-
-def _replace_occurrences(item: Appointment, occ: tuple[ModifiedOccurrence, ...]) -> Appointment:
-    return replace(item, modified_occurrences=occ)
 
 
 __all__ = ["EwsClient", "OccurrenceRef"]

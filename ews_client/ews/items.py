@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
-from ews_client.errors import ExchangeError, ProtocolError
+from ews_client.errors import ExchangeError, ProtocolError, TransientError
 from ews_client.ews.calendar import OccurrenceInfo, occurrence_from_xml, read_occurrence_infos
 from ews_client.ews.convert import ITEM_TAGS, item_from_xml
 from ews_client.ews.ids import (
@@ -28,6 +28,7 @@ from ews_client.ews.soap import envelope, message_error, response_messages
 from ews_client.ews.xml import Element, m, new, sub, t
 from ews_client.models import Item, ItemRef, ModifiedOccurrence
 
+T = TypeVar("T")
 AnyItemId = ItemRef | OccurrenceRef
 DeleteType = Literal["HardDelete", "SoftDelete", "MoveToDeletedItems"]
 
@@ -176,3 +177,26 @@ def build_delete_item(
 def parse_delete_item(data: bytes) -> list[ExchangeError | None]:
     """None per deleted id, or that id's error."""
     return [message_error(msg) for msg in response_messages(data, "DeleteItem")]
+
+
+class BatchTooLarge(Exception):
+    """GetItem answered ErrorTimeoutExpired: "smaller batches" (protocol-notes)."""
+
+
+def raise_retryable(results: Sequence[object]) -> None:
+    """Per-message throttling inside a batch answer makes the whole request retryable."""
+    for res in results:
+        if isinstance(res, TransientError):
+            if res.code == "ErrorTimeoutExpired":
+                raise BatchTooLarge()
+            raise res
+
+
+def successes(results: Sequence[T | ExchangeError]) -> list[T]:
+    """The results of a batch in which every entry must have succeeded."""
+    out = []
+    for res in results:
+        if isinstance(res, ExchangeError):
+            raise res
+        out.append(res)
+    return out

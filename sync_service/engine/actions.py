@@ -88,6 +88,8 @@ class Update:
     `crm_changes` are canonical names to write on the CRM record (optimistic check against
     `crm_version`); `model_fields` are the model field names for `update_item` (empty: no
     Exchange write). `stamp`: the Exchange item does not carry `crm_id` yet; write it too.
+    Order: commit `intent` (when set: the old row plus the target's hash), write the CRM, write
+    Exchange, commit `row` with the item's new change key.
     """
 
     crm_id: str
@@ -99,6 +101,7 @@ class Update:
     crm_version: int | None
     stamp: bool
     row: SyncedRow
+    intent: SyncedRow | None = None
     conflict: Conflict | None = None
     title: str = ""
 

@@ -290,7 +290,7 @@ class _Pass:
         e_changed = base is None or e.hash != row.exchange_hash
         if not (c_changed or e_changed):
             if e.crm_id != c.id:
-                self._sync(c, e, row.fields, None, "stamp")
+                self._sync(c, e, row.fields, None, "stamp", row)
             elif (e.id, e.ref.change_key) != (row.exchange_id, row.change_key):
                 self.actions.append(
                     Link(
@@ -300,7 +300,7 @@ class _Pass:
                     )
                 )
             return
-        self._pair(c, e, base, c_changed, e_changed)
+        self._pair(c, e, base, c_changed, e_changed, row)
 
     def _pair(
         self,
@@ -309,6 +309,7 @@ class _Pass:
         base: Fields | None,
         c_changed: bool = True,
         e_changed: bool = True,
+        old: SyncedRow | None = None,
     ) -> None:
         self.used_crm.add(c.id)
         self.used_ex.add(e.id)
@@ -320,7 +321,7 @@ class _Pass:
             self.policy,
         )
         reason = "identical content" if base is None or (c_changed and e_changed) else "synced"
-        self._sync(c, e, resolution.target, resolution.conflict, reason)
+        self._sync(c, e, resolution.target, resolution.conflict, reason, old)
 
     def _sync(
         self,
@@ -329,6 +330,7 @@ class _Pass:
         target: Fields,
         conflict: Conflict | None,
         reason: str,
+        old: SyncedRow | None = None,
     ) -> None:
         crm_changes = differing(self.binding, target, c.fields)
         ex_changes = differing(self.binding, target, e.fields)
@@ -349,13 +351,14 @@ class _Pass:
                 crm_version=c.version,
                 stamp=stamp,
                 row=row,
+                intent=None if old is None else replace(old, intent_hash=row.crm_hash),
                 conflict=conflict,
                 title=title,
             )
         )
 
     def _crm_gone(self, row: SyncedRow, e: ExchangeSnapshot) -> None:
-        e_changed = e.hash != row.exchange_hash
+        e_changed = e.hash not in (row.exchange_hash, row.intent_hash)
         source_wins = not self.direction.from_exchange or not e_changed
         if self.direction.from_crm and source_wins and self.kind != PassKind.RECOVER:
             self.actions.append(DeleteExchange(row.crm_id, e.ref, self._title(e.fields)))
@@ -365,7 +368,7 @@ class _Pass:
             self.actions.append(Unlink(row.crm_id, row.exchange_id, self._title(e.fields)))
 
     def _exchange_gone(self, row: SyncedRow, c: CrmSnapshot) -> None:
-        c_changed = c.hash != row.crm_hash
+        c_changed = c.hash not in (row.crm_hash, row.intent_hash)
         source_wins = not self.direction.from_crm or not c_changed
         if self.direction.from_exchange and source_wins and self.kind != PassKind.RECOVER:
             self.actions.append(DeleteCrm(c.id, row.exchange_id, self._title(c.fields)))

@@ -32,24 +32,28 @@ def render(plan: Plan) -> str:
 
 
 def describe(action: Action) -> str:
-    """A single line for one action."""
-    title = f'"{action.title}"' if action.title else ""
+    """A single line for one action: an aligned verb, the item's title, the details."""
+    verb, detail = _parts(action)
+    title = f'"{action.title}" ' if action.title else ""
+    return f"{verb:<19}{title}{detail}"
+
+
+def _parts(action: Action) -> tuple[str, str]:
     match action:
         case CreateCrm():
-            return f"create in CRM     {title} from exchange {action.source.id} as {action.crm_id}"
+            return "create in CRM", f"from exchange {action.source.id} as {action.crm_id}"
         case CreateExchange():
-            return f"create in Exchange {title} from crm {action.crm_id}"
+            return "create in Exchange", f"from crm {action.crm_id}"
         case Update():
-            return f"update            {title} crm {action.crm_id}: {_update(action)}"
+            return "update", f"crm {action.crm_id}: {_update(action)}"
         case DeleteCrm():
-            return f"delete in CRM     {title} crm {action.crm_id}"
+            return "delete in CRM", f"crm {action.crm_id}"
         case DeleteExchange():
-            return f"delete in Exchange {title} exchange {action.ref.id} (crm {action.crm_id})"
+            return "delete in Exchange", f"exchange {action.ref.id} (crm {action.crm_id})"
         case Link():
-            extra = _conflict(action.conflict)
-            return f"link              {title} crm {action.row.crm_id}: {action.reason}{extra}"
+            return "link", f"crm {action.row.crm_id}: {action.reason}{_conflict(action.conflict)}"
         case Unlink():
-            return f"unlink            {title} crm {action.crm_id} (deleted on both sides)"
+            return "unlink", f"crm {action.crm_id} (deleted on both sides)"
 
 
 def _update(action: Update) -> str:

@@ -54,6 +54,10 @@ class SyncedRow:
     "exchange"; "" for a confirmed row). The applier commits such an intent row BEFORE a
     create and the confirmed row after it, so a crash in between is recognised: the missing
     side of a pending row was never created (create again), it was not deleted.
+
+    `intent_hash` is the hash of the content an in-flight Update is writing (committed before
+    the writes, see `Update.intent`): a side found holding it after a crash was written by the
+    service, not modified by a user, so it does not win against a deletion on the other side.
     """
 
     crm_id: str
@@ -63,6 +67,7 @@ class SyncedRow:
     exchange_hash: str
     fields: Fields
     pending: str = ""
+    intent_hash: str = ""
 
 
 def snapshot_crm(binding: Binding, record: CrmRecord) -> CrmSnapshot:

@@ -185,6 +185,8 @@ class World:
                     wrote()
                 self._commit(replace(action.row, change_key=change_key))
             case Update():
+                if action.intent is not None:
+                    self._commit(action.intent)
                 change_key = self._update(action, wrote)
                 self._commit(replace(action.row, change_key=change_key))
             case DeleteCrm():

@@ -31,6 +31,7 @@ from .actions import (
 from .appointments import APPOINTMENTS
 from .contacts import CONTACTS
 from .guards import GuardError, GuardLimits
+from .links import derive_crm_id, referenced_crm_ids, row_for
 from .mapping import (
     Binding,
     Direction,
@@ -43,7 +44,7 @@ from .mapping import (
     new_record,
     updated_record,
 )
-from .planner import derive_crm_id, plan, referenced_crm_ids, row_for
+from .planner import plan
 from .policy import ConflictPolicy, Policy
 from .records import CrmAppointment, CrmAttendee, CrmContact, CrmRecord, CrmTask
 from .render import render

@@ -33,7 +33,9 @@ def key_attendees(value: JsonValue) -> JsonValue:
 
 
 ATTENDEES = v.Codec("attendees", norm_attendees, key_attendees)
-SENSITIVITY = v.enum_codec("sensitivity", Sensitivity, Sensitivity.NORMAL)
+SENSITIVITY = v.enum_codec(
+    "sensitivity", Sensitivity, Sensitivity.NORMAL, {"public": "normal", "secret": "private"}
+)
 
 
 def _item_attendees(item: Appointment) -> list[tuple[str, str | None, bool]]:

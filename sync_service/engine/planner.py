@@ -33,7 +33,6 @@ deletions re-created, source deletions propagated, and unlinked target-side item
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import replace
 
@@ -55,38 +54,14 @@ from .actions import (
     Unlink,
     Update,
 )
-from .mapping import Binding, Direction, content_hash, differing, model_fields
+from .links import derive_crm_id, row_for
+from .mapping import Binding, Direction, differing, model_fields
 from .policy import ConflictPolicy, Side3, resolve
 from .state import CrmSnapshot, ExchangeSnapshot, SyncedRow
 from .values import Fields
 
-# Fixed namespace of the CRM ids the planner derives for records created from Exchange items.
-CRM_ID_NAMESPACE = uuid.UUID("5d0b8f0e-4c61-4d2a-9f3e-7a1c2b3d4e5f")
 DEFAULT_POLICY = ConflictPolicy()
 DEFAULT_LIMITS = guards.GuardLimits()
-
-
-def derive_crm_id(ref: ItemRef) -> str:
-    """The CRM id for a record created from this version of an Exchange item.
-
-    Deterministic, so a replay after a crash between the CRM create and the link commit
-    names the same record and pairs with it instead of creating a second one.
-    """
-    return str(uuid.uuid5(CRM_ID_NAMESPACE, f"{ref.id}\n{ref.change_key}"))
-
-
-def referenced_crm_ids(
-    exchange: Iterable[ExchangeSnapshot], synced: Iterable[SyncedRow]
-) -> set[str]:
-    """CRM ids an EXPRESS pass must load besides its changes: those named by unlinked items."""
-    linked = {row.exchange_id for row in synced}
-    out: set[str] = set()
-    for snap in exchange:
-        if snap.id not in linked:
-            out.add(derive_crm_id(snap.ref))
-            if snap.crm_id:
-                out.add(snap.crm_id)
-    return out
 
 
 def plan(
@@ -285,9 +260,9 @@ class _Pass:
         return None
 
     def _both(self, row: SyncedRow, c: CrmSnapshot, e: ExchangeSnapshot) -> None:
-        base = row.fields if c.id == row.crm_id else None
-        c_changed = base is None or c.hash != row.crm_hash
-        e_changed = base is None or e.hash != row.exchange_hash
+        base = row.fields
+        c_changed = c.hash != row.crm_hash
+        e_changed = e.hash != row.exchange_hash
         if not (c_changed or e_changed):
             if e.crm_id != c.id:
                 self._sync(c, e, row.fields, None, "stamp", row)
@@ -416,9 +391,3 @@ class _Pass:
 
     def _title(self, fields: Fields) -> str:
         return self.binding.map.title(fields)
-
-
-def row_for(binding: Binding, crm_id: str, ref: ItemRef, fields: Fields) -> SyncedRow:
-    """The link row to commit once both sides hold `fields`."""
-    digest = content_hash(binding, fields)
-    return SyncedRow(crm_id, ref.id, ref.change_key, digest, digest, dict(fields))

@@ -11,8 +11,20 @@ from .mapping import EntityMap, FieldSpec
 from .records import CrmTask
 from .values import Fields
 
-STATUS = v.enum_codec("status", TaskStatus, TaskStatus.NOT_STARTED)
-IMPORTANCE = v.enum_codec("importance", Importance, Importance.NORMAL)
+STATUS = v.enum_codec(
+    "status",
+    TaskStatus,
+    TaskStatus.NOT_STARTED,
+    {
+        "open": "not_started",
+        "done": "completed",
+        "complete": "completed",
+        "waiting": "waiting_on_others",
+    },
+)
+IMPORTANCE = v.enum_codec(
+    "importance", Importance, Importance.NORMAL, {"urgent": "high", "medium": "normal"}
+)
 
 
 def _simple(

@@ -154,13 +154,20 @@ def _iterable(raw: object) -> Iterable[object]:
     return raw
 
 
-def enum_codec(name: str, enum: type[StrEnum], default: StrEnum) -> Codec:
-    """A pick list: the canonical value is the enum's value; an unknown value maps to default."""
-    values = {member.value for member in enum}
+def enum_codec(
+    name: str, enum: type[StrEnum], default: StrEnum, aliases: Mapping[str, str] | None = None
+) -> Codec:
+    """A pick list (value map): canonical values are the enum's values.
+
+    `aliases` maps other spellings a CRM may hold (case-insensitive) to canonical values; an
+    unknown value maps to `default` rather than failing the item.
+    """
+    table = {member.value: member.value for member in enum}
+    table.update({key.lower(): value for key, value in (aliases or {}).items()})
 
     def normalize(raw: object) -> JsonValue:
-        text = raw.value if isinstance(raw, StrEnum) else str(raw or "").strip().lower()
-        return text if text in values else default.value
+        text = raw.value if isinstance(raw, StrEnum) else " ".join(str(raw or "").lower().split())
+        return table.get(text, table.get(text.replace(" ", "_"), default.value))
 
     return Codec(name, normalize, _same)
 

@@ -66,6 +66,8 @@ def test_pick_list_value_map_defaults_unknown_values() -> None:
     assert status.name == "status"
     assert status.codec.normalize(TaskStatus.DEFERRED) == "deferred"
     assert status.codec.normalize("bogus") == "not_started"
+    assert status.codec.normalize(" Done ") == "completed"
+    assert status.codec.normalize("In Progress") == "in_progress"
 
 
 def test_exchange_noise_does_not_change_the_hash() -> None:

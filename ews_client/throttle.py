@@ -2,8 +2,9 @@
 and when it does, honour its back-off exactly.
 
 Per server: an aiolimiter rate limit plus a concurrency limit that adapts (multiplicative
-decrease on throttling answers, slow additive recovery). Per mailbox: at most ~10 requests
-open and at most 4 concurrent SyncFolderItems (Exchange allows about 5 "ConcurrentSyncCalls"),
+decrease on server-wide trouble: 503s, timeouts, 5xx; slow additive recovery). Per mailbox:
+at most ~10 requests open (halved on ErrorServerBusy, recovering slowly) and at most 4
+concurrent SyncFolderItems (Exchange allows about 5 "ConcurrentSyncCalls"),
 and a back-off deadline that every request to that mailbox waits out: protocol-notes,
 "Honour the back-off exactly". Per-mailbox state is a few small fields and is evicted when
 idle, so thousands of mailboxes cost little.
@@ -27,6 +28,7 @@ T = TypeVar("T")
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 SERVER_SCOPE_CODES = frozenset({"HTTP503"})  # front-end answers: the whole server backs off
+OVERLOAD_CODES = frozenset({"Timeout", "ErrorInternalServerTransientError"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +197,10 @@ class Throttle:
             gate.limit = max(
                 1, gate.limit // 2 if exc.code == "ErrorServerBusy" else gate.limit - 2
             )
-        self.server.throttled()
+        if exc.code in SERVER_SCOPE_CODES:
+            # Mailbox budgets are the mailbox's business; only a front end that refuses work
+            # says the server as a whole is overloaded.
+            self.server.throttled()
         if self._on_backoff is not None:
             self._on_backoff(delay)
         return until - now
@@ -271,6 +276,8 @@ class Throttle:
             except (TransientError, ProtocolError) as exc:
                 if isinstance(exc, ProtocolError) and not (idempotent and exc.code != "Size"):
                     raise
+                if exc.code in OVERLOAD_CODES or exc.code.startswith("HTTP5"):
+                    self.server.throttled()  # timeouts and 5xx: the server is struggling
                 wait = self._exp_delay(attempt)
                 self._give_up_if(exc, attempt, start, wait)
                 await self._sleep(wait)

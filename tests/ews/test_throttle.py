@@ -175,3 +175,13 @@ def test_server_limit_adapts() -> None:
     for _ in range(50):
         throttle.server.succeeded()
     assert throttle.server.gate.limit == 71
+
+
+def test_only_server_wide_answers_cut_the_server_limit() -> None:
+    clock = FakeClock()
+    throttle = make(clock, max_concurrency=100)
+    throttle.record_backoff("a@x", ThrottledError("busy", code="ErrorServerBusy", backoff_s=1))
+    assert throttle.server.gate.limit == 100  # one mailbox's budget: that mailbox slows down
+    assert throttle.mailbox("a@x").gate.limit == 5
+    throttle.record_backoff("a@x", ThrottledError("503", code="HTTP503", backoff_s=1))
+    assert throttle.server.gate.limit == 70

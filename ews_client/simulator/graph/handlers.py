@@ -64,7 +64,7 @@ def mailbox(env: Env, user: str) -> Mailbox:
 
 def _folder(box: Mailbox, kind: EntityKind, list_id: str | None) -> Folder:
     folder = box.folder(FOLDER_OF[kind])
-    if list_id is not None and ews_id(list_id) != folder.id:
+    if list_id is not None and ews_id(unquote(list_id)) != folder.id:
         raise not_found("task list")
     return folder
 

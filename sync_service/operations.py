@@ -7,13 +7,9 @@ current state: exit 1 / HTTP 409).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import dataclasses
-import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -23,12 +19,13 @@ from sync_service.csv_import import RowError, parse_csv, valid_email
 from sync_service.db.queries import load_queries
 from sync_service.db.queue import JobQueue, PassKind, Priority
 from sync_service.db.store import ENTITY_MODES, MAILBOX_STATES, Mailbox, NewServer, Server, Store
+from sync_service.jsonable import decode_cursor, encode_cursor, to_jsonable
 from sync_service.server_specs import InvalidInput, ServerChanges, new_server, updated_server
 
 log = logging.getLogger("sync_service.operations")
 SYNC_MODES = ("express", "complete", "initial")
 MAX_PAGE = 1000
-__all__ = ["Conflict", "InvalidInput", "NotFound", "Operations"]
+__all__ = ["Conflict", "InvalidInput", "NotFound", "Operations", "to_jsonable"]
 
 
 class NotFound(Exception):
@@ -91,40 +88,6 @@ def mailbox_json(mailbox: Mailbox, server: str) -> dict[str, Any]:
         "last_express_at": mailbox.last_express_at,
         "last_complete_at": mailbox.last_complete_at,
     }
-
-
-def to_jsonable(value: Any) -> Any:
-    """JSON-ready values: datetimes as ISO 8601, durations in seconds, times as HH:MM."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, time):
-        return value.strftime("%H:%M")
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return value
-
-
-def encode_cursor(after_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": after_id}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        after = json.loads(raw)["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise InvalidInput("cursor", "not a cursor returned by this API") from None
-    if not isinstance(after, int) or after < 0:
-        raise InvalidInput("cursor", "not a cursor returned by this API")
-    return after
 
 
 def check_choice(field_name: str, value: str | None, choices: tuple[str, ...]) -> None:

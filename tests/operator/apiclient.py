@@ -22,7 +22,10 @@ async def _ready() -> list[str]:
 
 @asynccontextmanager
 async def api_client(
-    pool: asyncpg.Pool, env: dict[str, str] | None = None, opener: Any = None
+    pool: asyncpg.Pool,
+    env: dict[str, str] | None = None,
+    opener: Any = None,
+    ready: api.ReadyCheck = _ready,
 ) -> AsyncIterator[TestClient[Any, Any]]:
     """A client of the API built with the settings of `env` (plus nothing else from SYNC_)."""
     saved = {k: v for k, v in os.environ.items() if k.startswith("SYNC_")}
@@ -35,7 +38,7 @@ async def api_client(
         for name in [k for k in os.environ if k.startswith("SYNC_")]:
             del os.environ[name]
         os.environ.update(saved)
-    app = api.build_app(_ready, pool=pool, settings=settings, opener=opener)
+    app = api.build_app(ready, pool=pool, settings=settings, opener=opener)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client
 

@@ -26,6 +26,13 @@ async def test_without_a_token_configured_the_api_is_closed(pool: asyncpg.Pool) 
         assert (await client.get("/readyz")).status == 200
         assert (await client.get("/metrics")).status == 200
 
+    # with a token, /metrics can be made private too
+    env = {"SYNC_API_TOKEN": TOKEN, "SYNC_METRICS_PUBLIC": "false"}
+    async with api_client(pool, env=env) as client:
+        await _problem(await client.get("/metrics"), 401)
+        assert (await client.get("/metrics", headers=AUTH)).status == 200
+        assert (await client.get("/healthz")).status == 200
+
 
 async def test_bearer_token_is_required_and_checked(pool: asyncpg.Pool) -> None:
     async with api_client(pool) as client:
@@ -44,14 +51,6 @@ async def test_bearer_token_is_required_and_checked(pool: asyncpg.Pool) -> None:
         await _problem(unknown, 404)
         wrong_method = await client.delete("/api/v1/status", headers=AUTH)
         await _problem(wrong_method, 405)
-
-
-async def test_metrics_can_be_made_private(pool: asyncpg.Pool) -> None:
-    env = {"SYNC_API_TOKEN": TOKEN, "SYNC_METRICS_PUBLIC": "false"}
-    async with api_client(pool, env=env) as client:
-        await _problem(await client.get("/metrics"), 401)
-        assert (await client.get("/metrics", headers=AUTH)).status == 200
-        assert (await client.get("/healthz")).status == 200
 
 
 async def test_request_bodies_are_capped(pool: asyncpg.Pool) -> None:

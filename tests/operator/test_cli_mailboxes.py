@@ -136,9 +136,7 @@ def test_list_show_enable_disable_set(run_cli: Cli, cli_env: str) -> None:
     assert detail["items"] == {"contact": 0, "appointment": 0, "task": 0}
     assert detail["last_runs"] == [] and detail["open_job"] is None
 
-
-def test_mailbox_errors(run_cli: Cli, cli_env: str) -> None:
-    _setup(run_cli)
+    # errors
     unknown = run_cli("mailboxes", "show", "nobody@example.com")
     assert unknown.code == 2 and "no mailbox 'nobody@example.com'" in unknown.err
     malformed = run_cli("mailboxes", "enable", "nobody")

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from datetime import time, timedelta
 
 import asyncpg
+import pytest
 
+from sync_service import cli
+from sync_service.cli_output import Progress
 from tests.operator.conftest import Cli, add_server_args
 
 
@@ -170,29 +174,34 @@ def test_usage_errors_and_conflicts(run_cli: Cli, cli_env: str) -> None:
     assert len(servers(cli_env)) == 1
 
 
-def test_every_command_has_help(run_cli: Cli) -> None:
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help needs no database: it answers before any connection is made."""
     commands = [
-        [],
-        ["run"],
-        ["migrate"],
-        ["servers"],
-        ["servers", "add"],
-        ["servers", "list"],
-        ["servers", "update"],
-        ["servers", "test"],
-        ["mailboxes"],
-        ["mailboxes", "import"],
-        ["mailboxes", "list"],
-        ["mailboxes", "show"],
-        ["mailboxes", "enable"],
-        ["mailboxes", "disable"],
-        ["mailboxes", "set"],
-        ["sync"],
-        ["recover"],
-        ["runs"],
+        [], ["run"], ["migrate"], ["servers"], ["servers", "add"], ["servers", "list"],
+        ["servers", "update"], ["servers", "test"], ["mailboxes"], ["mailboxes", "import"],
+        ["mailboxes", "list"], ["mailboxes", "show"], ["mailboxes", "enable"],
+        ["mailboxes", "disable"], ["mailboxes", "set"], ["sync"], ["recover"], ["runs"],
         ["status"],
-    ]
+    ]  # fmt: skip
     for words in commands:
-        result = run_cli(*words, "--help")
-        assert result.code == 0, words
-        assert result.out.startswith("usage: sync-service"), words
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([*words, "--help"])
+        assert exit_info.value.code == 0, words
+        assert capsys.readouterr().out.startswith("usage: sync-service"), words
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, pipe = Terminal(), io.StringIO()
+    for stream in (tty, pipe):
+        progress = Progress(4, "passes", stream)
+        for done in (0, 1, 1, 4):
+            progress.update(done)
+        progress.close()
+    assert pipe.getvalue() == "0/4 passes\n1/4 passes\n4/4 passes\n"
+    frames = tty.getvalue().split("\r")[1:]
+    assert len(frames) == 3 and frames[1].startswith("[#######.......")
+    assert frames[2] == "[" + "#" * 30 + "] 4/4 passes\n"

@@ -81,9 +81,21 @@ def snapshot_crm(binding: Binding, record: CrmRecord) -> CrmSnapshot:
     )
 
 
-def snapshot_exchange(binding: Binding, item: Item) -> ExchangeSnapshot:
+def snapshot_exchange(
+    binding: Binding, item: Item, row: SyncedRow | None = None
+) -> ExchangeSnapshot:
+    """The item's snapshot; with its link `row`, an unchanged change key skips normalizing.
+
+    A change key changes with every modification of the item on the server, so an item still
+    at the change key of its last sync holds the row's content. The shortcut is taken only for
+    a settled row (no pending create, no in-flight update) hashed over the same fields.
+    """
     if item.ref is None:
         raise ValueError("an Exchange item read from the server must carry its ref")
+    if row is not None and _settled(binding, row, item.ref):
+        return ExchangeSnapshot(
+            item.ref, item.crm_id, row.fields, row.exchange_hash, item.last_modified
+        )
     fields = exchange_fields(binding, item)
     return ExchangeSnapshot(
         ref=item.ref,
@@ -91,4 +103,14 @@ def snapshot_exchange(binding: Binding, item: Item) -> ExchangeSnapshot:
         fields=fields,
         hash=content_hash(binding, fields),
         modified=item.last_modified,
+    )
+
+
+def _settled(binding: Binding, row: SyncedRow, ref: ItemRef) -> bool:
+    return (
+        (row.exchange_id, row.change_key) == (ref.id, ref.change_key)
+        and not row.pending
+        and not row.intent_hash
+        and len(row.fields) == len(binding.specs)
+        and all(spec.name in row.fields for spec in binding.specs)
     )

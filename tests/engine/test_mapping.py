@@ -186,3 +186,19 @@ def test_task_round_trip() -> None:
         50,
         "t1",
     )
+
+
+def test_unchanged_change_key_reuses_the_synced_row() -> None:
+    from sync_service.engine import row_for
+
+    item = Contact(given_name="Ann", ref=REF, crm_id="c1")
+    row = row_for(CONTACT_B, "c1", REF, snapshot_exchange(CONTACT_B, item).fields)
+    # The row says "Ann" at ck1; content is not read again at the same change key.
+    lying = replace(item, given_name="Changed without a new change key")
+    assert snapshot_exchange(CONTACT_B, lying, row).hash == row.exchange_hash
+    moved = replace(lying, ref=ItemRef("item1", "ck2"))
+    assert snapshot_exchange(CONTACT_B, moved, row).hash != row.exchange_hash
+    in_flight = replace(row, intent_hash="x")
+    assert snapshot_exchange(CONTACT_B, lying, in_flight).hash != row.exchange_hash
+    narrower = replace(row, fields={"first_name": "Ann"})
+    assert snapshot_exchange(CONTACT_B, lying, narrower).hash != row.exchange_hash

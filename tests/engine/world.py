@@ -105,10 +105,11 @@ class World:
     def plan(self, kind: PassKind, policy: ConflictPolicy, *, force: bool = True) -> Plan:
         if kind == PassKind.EXPRESS:
             return self._plan_express(policy, self.crm_mark, self.ex_mark, force)
+        by_item = {row.exchange_id: row for row in self.links.values()}
         return plan(
             self.binding,
             [snapshot_crm(self.binding, r) for r in self.crm.values()],
-            [snapshot_exchange(self.binding, i) for i in self.ex.values()],
+            [snapshot_exchange(self.binding, i, by_item.get(k)) for k, i in self.ex.items()],
             list(self.links.values()),
             kind=kind,
             policy=policy,

@@ -1,6 +1,7 @@
 """`sync-service`: one entry point with subcommands.
 
-Exit codes: 0 success, 1 the operation failed, 2 bad usage or input.
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or input. Operator commands log
+warnings and errors only (their result is their output) unless SYNC_LOG_LEVEL=DEBUG.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--json", action="store_true", help="machine-readable output")
     migrate.set_defaults(handler=cmd_migrate)
     add_operator_commands(sub)
+    for name, command in sub.choices.items():
+        if name not in ("run", "migrate"):
+            command.set_defaults(operator=True)
     return parser
 
 
@@ -71,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sync-service: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(settings.logging.log_level, settings.logging.log_format)
+    level = settings.logging.log_level
+    if getattr(args, "operator", False) and level != "DEBUG":
+        # An operator command prints its own result; its INFO events would only repeat it.
+        level = max(level, "WARNING", key=logging.getLevelName)
+    setup_logging(level, settings.logging.log_format)
     handler: Command = args.handler
     try:
         return uvloop.run(handler(settings, args))

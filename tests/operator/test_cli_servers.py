@@ -29,6 +29,7 @@ def test_add_list_update_server(run_cli: Cli, cli_env: str) -> None:
     added = run_cli(*add_server_args("ex1", "--timezone", "Europe/Paris", "--complete-at", "03:30"))
     assert added.code == 0, added.err
     assert "server ex1 added" in added.out
+    assert "level=info" not in added.err  # the result is the output; INFO events stay quiet
     (row,) = servers(cli_env)
     assert row["auth_kind"] == "basic" and row["secret_env"] == "EX1_PASSWORD"
     assert row["time_zone"] == "Europe/Paris" and row["complete_at"] == time(3, 30)

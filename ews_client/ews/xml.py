@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from lxml import etree
 
-from ews_client.errors import ProtocolError
+from ews_client.errors import ItemRejectedError, ProtocolError
 
 NS_M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 NS_T = "http://schemas.microsoft.com/exchange/services/2006/types"
@@ -33,10 +33,17 @@ def t(tag: str) -> str:
 
 
 def sub(parent: Element, tag: str, text: str | None = None, **attrib: str) -> Element:
-    """Append a child (tag in Clark notation) with optional text and attributes."""
-    child = etree.SubElement(parent, tag, attrib)
-    if text is not None:
-        child.text = text
+    """Append a child (tag in Clark notation) with optional text and attributes.
+
+    Text that XML 1.0 cannot carry (control characters other than tab/CR/LF) makes the item
+    unwritable: ItemRejectedError, so that this one item is skipped, not the whole pass.
+    """
+    try:
+        child = etree.SubElement(parent, tag, attrib)
+        if text is not None:
+            child.text = text
+    except ValueError as exc:
+        raise ItemRejectedError(f"value not representable in XML: {exc}", code="XmlChar") from exc
     return child
 
 
@@ -51,7 +58,6 @@ def _parser() -> etree.XMLParser:
         load_dtd=False,
         dtd_validation=False,
         huge_tree=False,
-        remove_blank_text=True,
     )
 
 

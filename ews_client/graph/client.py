@@ -14,6 +14,7 @@ from types import TracebackType
 
 from ews_client.auth import Auth
 from ews_client.errors import (
+    AuthError,
     ExchangeError,
     InvalidSyncStateError,
     ItemNotFoundError,
@@ -122,11 +123,18 @@ class GraphClient:
                 raise
             finally:
                 if self._on_request is not None:
-                    name = f"{req.method} {req.url.split('?')[0].rsplit('/', 1)[-1]}"
+                    name = rq.operation_name(req)
                     self._on_request(name, outcome, time.perf_counter() - started)
 
         safe = idempotent or req.method in ("GET", "DELETE")
-        return await self.throttle.run(mailbox, attempt, idempotent=safe)
+        try:
+            return await self.throttle.run(mailbox, attempt, idempotent=safe)
+        except AuthError as exc:
+            if exc.code != "HTTP401":
+                raise
+            # The token was refused (expired early, revoked): the transport dropped it; one
+            # more try with a fresh one, then the refusal stands.
+            return await self.throttle.run(mailbox, attempt, idempotent=safe)
 
     async def batch(self, mailbox: str, reqs: list[rq.GraphRequest]) -> list[InnerResponse]:
         """`$batch` in chunks of <= 20; an inner 429 is retried after its own Retry-After

@@ -30,6 +30,29 @@ class GraphRequest:
     headers: Headers = ()
 
 
+_OPERATIONS = (  # path fragment -> bounded operation name (metrics labels never hold ids)
+    ("$batch", "batch"),
+    ("/delta", "delta"),
+    ("/instances", "instances"),
+    ("/linkedResources", "linked_resource"),
+    ("/extensions", "marker"),
+    ("/subscriptions", "subscription"),
+    ("/tasks", "task"),
+    ("/todo/lists", "task_lists"),
+    ("/contacts", "contact"),
+    ("/events", "event"),
+)
+
+
+def operation_name(req: GraphRequest) -> str:
+    """A bounded name for metrics and logs, e.g. "GET delta", "PATCH event"."""
+    path = req.url.split("?", 1)[0]
+    for fragment, name in _OPERATIONS:
+        if fragment in path:
+            return f"{req.method} {name}"
+    return f"{req.method} other"
+
+
 def _query(params: dict[str, str]) -> str:
     return "?" + urlencode(params, quote_via=quote, safe="$'(),:/")
 

@@ -46,15 +46,15 @@ class CrmFeed:
         A burst of 10,000 changes for one user is one row of `pending_users`, hence one job.
         """
         upto = await self.crm.current_seq()
+        cursor = await self.pool.fetchval(self._q["dispatcher_cursor"])
+        if cursor is None:
+            # First leader ever: the mailboxes' own watermarks cover the past.
+            await self.pool.execute(self._q["dispatcher_set_cursor"], None, upto)
+            return FeedStep(upto, 0, (), True)
+        if upto <= cursor:
+            return FeedStep(cursor, 0, (), False)
+        pending = await self.crm.pending_users(cursor, upto)
         async with self.pool.acquire() as conn, conn.transaction():
-            cursor = await conn.fetchval(self._q["dispatcher_cursor"])
-            if cursor is None:
-                # First leader ever: the mailboxes' own watermarks cover the past.
-                await conn.execute(self._q["dispatcher_set_cursor"], None, upto)
-                return FeedStep(upto, 0, (), True)
-            if upto <= cursor:
-                return FeedStep(cursor, 0, (), False)
-            pending = await self.crm.pending_users(cursor, upto)
             rows = await conn.fetch(self._q["dispatcher_mailboxes_of_users"], list(pending))
             requests = [
                 JobRequest(
@@ -67,6 +67,8 @@ class CrmFeed:
                 for r in rows
             ]
             await enqueue_many(conn, requests)
+            # Conditional on the cursor read above: if another dispatcher moved it meanwhile,
+            # this transaction (jobs included) is rolled back and the step starts over.
             status = await conn.execute(self._q["dispatcher_set_cursor"], cursor, upto)
             if not status.endswith(" 1"):
                 raise asyncpg.exceptions.SerializationError("the CRM cursor moved under us")

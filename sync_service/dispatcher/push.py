@@ -26,6 +26,7 @@ from sync_service.dispatcher.sweeps import JobRequest, enqueue_many, server_of
 
 log = logging.getLogger("sync_service.dispatcher.push")
 Clock = Callable[[], datetime]
+UNSUBSCRIBE_SECONDS = 3.0  # on the way out, free subscriptions for at most this long
 
 
 class PushManager:
@@ -90,8 +91,7 @@ class PushManager:
         for sid in list(self.streams):
             known, streams = self.streams[sid]
             if servers.get(sid) != known:  # disabled, removed or re-configured: start over
-                await streams.close()
-                await streams.reconcile({})
+                await streams.close(unsubscribe_within=UNSUBSCRIBE_SECONDS)
                 del self.streams[sid]
         for sid, server in servers.items():
             if sid not in self.streams:
@@ -148,5 +148,5 @@ class PushManager:
 
     async def _close_all(self) -> None:
         for _, streams in self.streams.values():
-            await streams.close()
+            await streams.close(unsubscribe_within=UNSUBSCRIBE_SECONDS)
         self.streams.clear()

@@ -100,12 +100,22 @@ class ServerStreams:
             self._restart(self.groups[index])
         self.groups = [g for g in self.groups if g.members]
 
-    async def close(self) -> None:
+    async def close(self, *, unsubscribe_within: float = 0.0) -> None:
+        """Stop every connection; optionally free the subscriptions (best effort, bounded).
+
+        Exchange expires an unread subscription by itself, but until then it counts against
+        the mailbox's 20, and the next leader subscribes anew.
+        """
         tasks = [g.task for g in self.groups if g.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.groups.clear()
+        if unsubscribe_within > 0 and self.subs:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(unsubscribe_within), asyncio.TaskGroup() as tg:
+                    for mailbox_id in list(self.subs):
+                        tg.create_task(self._unsubscribe(mailbox_id))
 
     # -- subscriptions -----------------------------------------------------------------------
 
@@ -124,8 +134,9 @@ class ServerStreams:
     async def _unsubscribe(self, mailbox_id: int) -> None:
         watch, sub_id = self.subs.pop(mailbox_id)
         # Already gone (expired, or forgotten by the server): nothing left to free.
-        with contextlib.suppress(ExchangeError):
-            await self.client.unsubscribe(watch.email, sub_id)
+        async with self._gate:
+            with contextlib.suppress(ExchangeError):
+                await self.client.unsubscribe(watch.email, sub_id)
 
     async def _resubscribe(self, mailbox_ids: Iterable[int]) -> None:
         watches = [self.subs.pop(m)[0] for m in list(mailbox_ids) if m in self.subs]

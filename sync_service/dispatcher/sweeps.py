@@ -185,12 +185,12 @@ async def request_passes(
     pool: asyncpg.Pool,
     kind: PassKind,
     *,
-    server_id: int,
+    server_id: int | None = None,
     groups: Collection[str] | None = None,
     priority: int = Priority.OPERATOR,
     source: str = "operator",
 ) -> list[int]:
-    """An operator's request for a whole server, limited to `groups` when given.
+    """An operator's request for a server (None: every server), limited to `groups` if given.
 
     Only mailboxes in those groups are touched (pure filter over one query's rows).
     """

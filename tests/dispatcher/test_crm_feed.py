@@ -7,6 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
+from sync_service.crm.port import PendingChanges
 from sync_service.crm.postgres import PostgresCrm
 from sync_service.dispatcher.crm_feed import CrmFeed
 from tests.dispatcher.conftest import add_mailboxes, add_server, open_jobs
@@ -64,16 +65,32 @@ async def test_burst_for_one_user_is_one_job_and_cursor_advances(pool: asyncpg.P
     assert step.mailboxes == () and await open_jobs(pool) == {}
 
 
-async def test_a_deposed_leader_cannot_move_the_cursor(pool: asyncpg.Pool) -> None:
+class _RivalMovesCursor(PostgresCrm):
+    """Another leader advances the cursor while this one is between its read and its commit."""
+
+    async def pending_users(
+        self, after_seq: int, up_to: int | None = None
+    ) -> dict[str, PendingChanges]:
+        found = await super().pending_users(after_seq, up_to)
+        await self._pool.execute("UPDATE sync.dispatcher SET crm_cursor = crm_cursor + 1")
+        return found
+
+
+async def test_a_deposed_leader_neither_moves_the_cursor_nor_queues(pool: asyncpg.Pool) -> None:
     [alice] = await _users(pool, "a@x.example")
     server = await add_server(pool)
     await add_mailboxes(pool, server, ["a@x.example"], user_ids=[alice])
-    feed = CrmFeed(pool, PostgresCrm(pool))
-    await feed.step()
-    q = "UPDATE sync.dispatcher SET crm_cursor = $2 WHERE crm_cursor IS NOT DISTINCT FROM $1"
+    await CrmFeed(pool, PostgresCrm(pool)).step()
     before = await pool.fetchval("SELECT crm_cursor FROM sync.dispatcher")
-    assert await pool.execute(q, before - 1, before + 100) == "UPDATE 0"
-    assert await pool.fetchval("SELECT crm_cursor FROM sync.dispatcher") == before
+    await pool.execute("INSERT INTO crm.contacts (owner_id, last_name) VALUES ($1, 'x')", alice)
+    feed = CrmFeed(pool, _RivalMovesCursor(pool))
+    async with asyncio.timeout(20):
+        while await PostgresCrm(pool).current_seq() <= before:
+            await asyncio.sleep(0.05)
+    with pytest.raises(asyncpg.exceptions.SerializationError):
+        await feed.step()
+    assert await pool.fetchval("SELECT crm_cursor FROM sync.dispatcher") == before + 1
+    assert await open_jobs(pool) == {}  # rolled back with the cursor update
 
 
 async def test_notification_wakes_the_feed_before_the_poll(pool: asyncpg.Pool) -> None:

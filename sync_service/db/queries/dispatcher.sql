@@ -10,7 +10,7 @@ UPDATE sync.dispatcher SET heartbeat_at = now() WHERE leader = $1
 SELECT leader, leader_since, heartbeat_at, crm_cursor, last_retention_at FROM sync.dispatcher
 
 -- name: dispatcher_cursor
-SELECT crm_cursor FROM sync.dispatcher FOR UPDATE
+SELECT crm_cursor FROM sync.dispatcher
 
 -- name: dispatcher_set_cursor
 -- Advance only from the value read in the same transaction: a deposed leader that read an
@@ -23,10 +23,11 @@ SELECT id, crm_user_id FROM sync.mailboxes
 WHERE crm_user_id = ANY($1::text[]) AND state = 'active'
 
 -- name: dispatcher_schedule_mailboxes
--- Mailboxes a schedule may touch: active ones of one server, optionally limited to groups.
+-- Mailboxes a schedule or request may touch: active ones of one server (NULL: every server),
+-- optionally limited to groups.
 SELECT id, server_group, last_express_at, last_complete_at, initial_done
 FROM sync.mailboxes
-WHERE server_id = $1 AND state = 'active'
+WHERE ($1::bigint IS NULL OR server_id = $1) AND state = 'active'
   AND ($2::text[] IS NULL OR server_group = ANY($2))
 ORDER BY id
 

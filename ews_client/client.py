@@ -241,7 +241,12 @@ class EwsClient:
         )
 
     async def streaming_events(
-        self, subscription_ids: Sequence[str], *, anchor_mailbox: str, timeout_minutes: int = 30
+        self,
+        subscription_ids: Sequence[str],
+        *,
+        anchor_mailbox: str,
+        timeout_minutes: int = 30,
+        idle_timeout_s: float | None = None,
     ) -> AsyncIterator[notifications.StreamBatch]:
         """One GetStreamingEvents connection; yields each envelope's batch as it arrives.
 
@@ -253,7 +258,10 @@ class EwsClient:
         )
         splitter = notifications.EnvelopeSplitter()
         read_s = timeout_minutes * 60 + 30
-        async for chunk in self.transport.stream(body, anchor_mailbox, read_timeout_s=read_s):
+        chunks = self.transport.stream(
+            body, anchor_mailbox, read_timeout_s=read_s, idle_timeout_s=idle_timeout_s
+        )
+        async for chunk in chunks:
             for doc in splitter.feed(chunk):
                 batch = notifications.parse_streaming_events(doc)
                 yield batch

@@ -104,10 +104,11 @@ class Transport:
             headers["X-AnchorMailbox"] = mailbox  # protocol-notes: on every impersonated call
         return headers
 
-    def _timeout(self, read_s: float | None) -> aiohttp.ClientTimeout:
+    def _timeout(self, read_s: float | None, idle_s: float | None = None) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(
             total=read_s or self.limits.read_timeout_s,
             sock_connect=self.limits.connect_timeout_s,
+            sock_read=idle_s,
         )
 
     async def post(self, body: bytes, mailbox: str | None) -> bytes:
@@ -169,9 +170,17 @@ class Transport:
         raise ProtocolError(f"unexpected HTTP {status}", code=f"HTTP{status}")
 
     async def stream(
-        self, body: bytes, mailbox: str | None, *, read_timeout_s: float
+        self,
+        body: bytes,
+        mailbox: str | None,
+        *,
+        read_timeout_s: float,
+        idle_timeout_s: float | None = None,
     ) -> AsyncIterator[bytes]:
-        """A long-lived POST (GetStreamingEvents): yields body chunks as they arrive."""
+        """A long-lived POST (GetStreamingEvents): yields body chunks as they arrive.
+
+        `idle_timeout_s` bounds the silence between chunks (a dead connection that sends no
+        keep-alive is noticed), `read_timeout_s` the whole connection."""
         if self._session is None:
             raise RuntimeError("Transport is not open")
         try:
@@ -179,7 +188,7 @@ class Transport:
                 self.url,
                 data=body,
                 headers=await self._headers(mailbox),
-                timeout=self._timeout(read_timeout_s),
+                timeout=self._timeout(read_timeout_s, idle_timeout_s),
             ) as resp:
                 if resp.status != 200:
                     self._check(resp, await self._read_capped(resp))

@@ -17,6 +17,7 @@ from ews_client.client import EwsClient
 from ews_client.errors import (
     ConflictError,
     ExchangeError,
+    ItemNotFoundError,
     MailboxError,
     ProtocolError,
     TransientError,
@@ -206,6 +207,12 @@ async def test_streaming_notification() -> None:
         assert sorted(seen) == sorted([(subs[0], "created"), (subs[1], "created")])
         for sid in subs:
             await client.unsubscribe(MBX, sid)
+        # An unsubscribed (or expired) id comes back as a dead subscription to resubscribe.
+        stream = client.streaming_events(subs[:1], anchor_mailbox=MBX, timeout_minutes=1)
+        async with aclosing(stream) as batches:
+            first = await anext(batches)
+        assert first.error_subscription_ids == (subs[0],)
+        assert isinstance(first.errors[0], ItemNotFoundError)
 
 
 async def test_mailbox_errors() -> None:

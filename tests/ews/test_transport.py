@@ -275,3 +275,23 @@ async def test_request_and_backoff_hooks() -> None:
             await client.sync_folder_items("a@x.org", FOLDER, None)
     assert calls == [("SyncFolderItems", "ThrottledError"), ("SyncFolderItems", "ok")]
     assert backoffs == [0.1]
+
+
+async def test_silent_stream_is_cut_by_the_idle_timeout() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/xml"})
+        await resp.prepare(request)
+        await resp.write(response("streaming_events"))
+        await asyncio.sleep(5)  # then silence: no keep-alive, no Closed
+        return resp
+
+    batches = []
+    async with serve(handler) as url, EwsClient(url, BasicAuth("s", "p")) as client:
+        started = time.perf_counter()
+        with pytest.raises(TransientError):
+            async for batch in client.streaming_events(
+                ["JABzdWIx"], anchor_mailbox="a@x.org", timeout_minutes=1, idle_timeout_s=0.3
+            ):
+                batches.append(batch)
+    assert len(batches) == 1 and len(batches[0].notifications) == 1
+    assert time.perf_counter() - started < 2

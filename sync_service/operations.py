@@ -148,9 +148,20 @@ class Operations:
                 if problem:
                     invalid.append(RowError(row.line, problem))
                     continue
-                _, new = await self.store.upsert_mailbox(
-                    conn, row.crm_user_id, row.email, servers[row.server], row.group, row.modes
-                )
+                try:  # a savepoint: a row that collides is skipped, not the whole file
+                    async with conn.transaction():
+                        _, new = await self.store.upsert_mailbox(
+                            conn,
+                            row.crm_user_id,
+                            row.email,
+                            servers[row.server],
+                            row.group,
+                            row.modes,
+                        )
+                except asyncpg.UniqueViolationError:
+                    # e.g. two users swap addresses: the other row still holds this one.
+                    invalid.append(RowError(row.line, "address is held by another CRM user"))
+                    continue
                 inserted, updated = inserted + new, updated + (not new)
         invalid.sort(key=lambda e: e.line)
         log.info(

@@ -96,6 +96,11 @@ def test_an_address_owned_by_another_user_is_refused(run_cli: Cli, cli_env: str)
     clash = "crm_user_id,email,server\nu9,bob@example.com,ex1\nu10,zoe@example.com,ex1\n"
     result = run_cli("mailboxes", "import", "-", stdin=clash)
     assert result.code == 1 and "-:2: address already belongs to CRM user 'u2'" in result.err
+    # two users swapping addresses cannot be one import: both rows are refused, nothing moves
+    swap = "crm_user_id,email,server\nu1,carol@example.com,ex1\nu3,alice@example.com,ex1\n"
+    swapped = run_cli("mailboxes", "import", "-", stdin=swap)
+    assert swapped.code == 1 and "0 new, 0 updated, 2 invalid" in swapped.out
+    assert "-:3: address already belongs to CRM user 'u1'" in swapped.err
     emails = [r["email"] for r in fetch(cli_env, "SELECT email FROM sync.mailboxes ORDER BY id")]
     assert emails[-1] == "zoe@example.com" and emails.count("bob@example.com") == 1
 

@@ -78,6 +78,26 @@ def test_dashboard_panels_use_known_metrics() -> None:
     assert shown == families, families - shown
 
 
+def _summed(expr: str) -> list[str]:
+    return [
+        m.group(1) for m in re.finditer(r"\bsum(?:\s*by\s*\([^)]*\))?\s*\((sync_[a-z_]+)", expr)
+    ]
+
+
+def test_database_gauges_are_not_summed_over_replicas() -> None:
+    """Every replica exports the same database-wide gauges: a sum would count them N times."""
+    shared = ("sync_mailboxes", "sync_jobs_queued", "sync_jobs_running", "sync_job_oldest")
+    exprs = dashboard_expressions() + list(
+        rule_expressions((OPS / "alerts.yml").read_text()).values()
+    )
+    assert _summed("sum(sync_mailboxes{state='x'})") == ["sync_mailboxes"]
+    assert _summed("sum by (state) (sync_jobs_queued)") == ["sync_jobs_queued"]
+    assert _summed("sum(rate(sync_passes_total[5m]))") == []
+    for expr in exprs:
+        for name in _summed(expr):
+            assert not name.startswith(shared), expr
+
+
 def test_the_checks_would_catch_a_misspelt_metric() -> None:
     assert "sync_passes_totl" not in exported_names()
     assert "sync_mailboxes_bucket" not in exported_names()

@@ -216,7 +216,9 @@ class _Pass:
         e, c = self._exchange_of(row), self.crm.get(row.crm_id)
         if c is not None:
             self.used_crm.add(c.id)
-        created = row.crm_id in self.deleted_crm or (e is not None and e.crm_id == row.crm_id)
+        # A stamp seen on the item as read now is evidence; an unread (express) item is not.
+        stamped = e is not None and e.id in self.ex and e.crm_id == row.crm_id
+        created = row.crm_id in self.deleted_crm or stamped
         if e is None and c is None:
             self.actions.append(Unlink(row.crm_id, row.exchange_id, self._title(row.fields)))
         elif c is None and created:

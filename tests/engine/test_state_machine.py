@@ -184,7 +184,7 @@ class SyncMachine(RuleBasedStateMachine):
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("ENGINE_EXAMPLES", "60")),
-    stateful_step_count=25,
+    stateful_step_count=int(os.environ.get("ENGINE_STEPS", "25")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

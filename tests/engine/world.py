@@ -57,6 +57,8 @@ class World:
     ex_mark: int = 0
     tick: int = 0
     serial: int = 0
+    # The service's own CRM writes are not logged as changes (no echo), as in the bundled CRM.
+    applying: bool = False
 
     # -- clocks and ids ----------------------------------------------------------------------
 
@@ -75,12 +77,16 @@ class World:
         record = new_record(self.binding, fields, crm_id, "owner")
         version = 1 if old is None else (old.version + 1)
         self.crm[crm_id] = replace(record, updated_at=self.now(), version=version)
-        self.crm_log.append(crm_id)
+        self._log_crm(crm_id)
 
     def crm_delete(self, crm_id: str) -> None:
         del self.crm[crm_id]
         self.tombstones.add(crm_id)
-        self.crm_log.append(crm_id)
+        self._log_crm(crm_id)
+
+    def _log_crm(self, crm_id: str) -> None:
+        if not self.applying:
+            self.crm_log.append(crm_id)
 
     def ex_put(self, item_id: str, fields: Fields, crm_id: str | None) -> None:
         item = new_item(self.binding, fields, crm_id or "")
@@ -167,8 +173,12 @@ class World:
             if crash_at is not None and writes[0] > crash_at:
                 raise Crash
 
-        for action in result.actions:
-            self._apply_one(action, wrote)
+        self.applying = True
+        try:
+            for action in result.actions:
+                self._apply_one(action, wrote)
+        finally:
+            self.applying = False
 
     def _apply_one(self, action: Any, wrote: Any) -> None:
         match action:
@@ -226,7 +236,7 @@ class World:
             assert action.crm_version in (None, old.version), "stale optimistic version"
             new = updated_record(self.binding, old, action.target, action.crm_changes)
             self.crm[action.crm_id] = replace(new, updated_at=self.now(), version=old.version + 1)
-            self.crm_log.append(action.crm_id)
+            self._log_crm(action.crm_id)
             wrote()
         if not (action.model_fields or action.stamp):
             return action.ref.change_key

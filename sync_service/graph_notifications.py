@@ -103,8 +103,15 @@ class Receiver:
         target = self._registry.by_id.get(str(note.get("subscriptionId")))
         if target is None:
             target = resource_target(str(note.get("resource") or ""))
-        if target is not None:
-            self._on_change(target[0], target[1])
+        if target is None:
+            return
+        if note.get("lifecycleEvent") == "subscriptionRemoved":
+            # Graph dropped it: forget it so that the manager's next `ensure` re-creates it;
+            # meanwhile the mailbox is not `covered()` and stays on the express sweep.
+            self._registry.drop(target[0], target[1])
+        # A change, or a lifecycle event ("missed", "subscriptionRemoved"): either way an
+        # express pass catches up.
+        self._on_change(target[0], target[1])
 
 
 def add_routes(

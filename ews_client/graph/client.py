@@ -50,7 +50,8 @@ from ews_client.models import (
 from ews_client.throttle import Throttle, ThrottleLimits
 from ews_client.transport import TransportLimits
 
-GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
+GRAPH_ROOT = "https://graph.microsoft.com/v1.0"  # national clouds have their own roots
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"  # OAuthClientCredentials(scope=...)
 # Graph: "per app per mailbox ... 4 concurrent requests".
 GRAPH_LIMITS = ThrottleLimits(per_mailbox=4, per_mailbox_sync=4)
 OCCURRENCE_FIELDS = frozenset({"recurrence", "modified_occurrences", "deleted_occurrences"})
@@ -69,8 +70,8 @@ class GraphClient:
 
     def __init__(
         self,
-        base_url: str = GRAPH_ROOT,
-        auth: Auth | None = None,
+        base_url: str,
+        auth: Auth,
         *,
         transport_limits: TransportLimits | None = None,
         throttle_limits: ThrottleLimits | None = None,
@@ -81,8 +82,6 @@ class GraphClient:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_batch_rounds: int = 8,
     ) -> None:
-        if auth is None:
-            raise ValueError("GraphClient needs an Auth (OAuthClientCredentials)")
         self.transport = GraphTransport(base_url, auth, limits=transport_limits, ca_file=ca_file)
         limits = throttle_limits or GRAPH_LIMITS
         # An admitted request must find a pooled connection at once (see EwsClient).

@@ -114,3 +114,41 @@ async def test_handshake_and_client_state(client: GraphClient, service: Service)
             assert resp.content_type == "text/plain"
     assert service.changes == [] and service.receiver is not None
     assert service.receiver.rejected == 1
+
+
+async def test_lifecycle_removal_uncovers_the_mailbox(
+    client: GraphClient, service: Service
+) -> None:
+    manager = SubscriptionManager(
+        client, service.url + NOTIFICATION_PATH, STATE, entities=(EntityKind.CONTACT,)
+    )
+    receiver = Receiver(service.on_change, STATE, manager.registry)
+    await manager.ensure(BOX)
+    [sub_id] = manager.registry.by_id
+    app = web.Application()
+    app.router.add_post("/n", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    note = {
+        "value": [
+            {
+                "subscriptionId": sub_id,
+                "clientState": STATE,
+                "lifecycleEvent": "subscriptionRemoved",
+                "resource": "",
+            }
+        ]
+    }
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}/n"
+            async with http.post(url, json=note) as resp:
+                assert resp.status == 202
+    finally:
+        await runner.cleanup()
+    assert service.changes == [(BOX, EntityKind.CONTACT)]
+    assert not manager.covered(BOX)
+    await manager.ensure(BOX)  # re-created
+    assert manager.covered(BOX) and sub_id not in manager.registry.by_id

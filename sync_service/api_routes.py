@@ -89,6 +89,11 @@ async def update_server(request: web.Request) -> web.Response:
     return ok(describe(await _ops(request).update_server(request.match_info["name"], changes)))
 
 
+async def remove_server(request: web.Request) -> web.Response:
+    await _ops(request).remove_server(request.match_info["name"])
+    return web.Response(status=204)
+
+
 async def test_server(request: web.Request) -> web.Response:
     body = await _json_body(request)
     _only(body, {"mailbox"})
@@ -235,6 +240,7 @@ ROUTES = (
     ("POST", "/servers", add_server),
     ("GET", "/servers/{name}", get_server),
     ("PATCH", "/servers/{name}", update_server),
+    ("DELETE", "/servers/{name}", remove_server),
     ("POST", "/servers/{name}/test", test_server),
     ("POST", "/mailboxes/import", import_mailboxes),
     ("GET", "/mailboxes", list_mailboxes),

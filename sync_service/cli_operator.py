@@ -81,6 +81,13 @@ async def cmd_servers_update(settings: Settings, args: argparse.Namespace) -> in
     return EXIT_OK
 
 
+async def cmd_servers_remove(settings: Settings, args: argparse.Namespace) -> int:
+    async with operations(settings) as ops:
+        await ops.remove_server(args.name)
+    print(f"server {args.name} removed")
+    return EXIT_OK
+
+
 async def cmd_servers_list(settings: Settings, args: argparse.Namespace) -> int:
     async with operations(settings) as ops:
         servers = [describe(s) for s in await ops.servers()]
@@ -271,7 +278,7 @@ def _server_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
 
 
 def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    servers = sub.add_parser("servers", help="sync targets: add, list, update, test")
+    servers = sub.add_parser("servers", help="sync targets: add, list, update, remove, test")
     ssub = servers.add_subparsers(dest="servers_command", required=True, metavar="COMMAND")
     add = ssub.add_parser("add", help="register an Exchange server (EWS or Graph)")
     _server_options(add, adding=True)
@@ -279,6 +286,9 @@ def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     update = ssub.add_parser("update", help="change a server's settings")
     _server_options(update, adding=False)
     update.set_defaults(handler=cmd_servers_update)
+    remove = ssub.add_parser("remove", help="remove a server that has no mailboxes")
+    remove.add_argument("name")
+    remove.set_defaults(handler=cmd_servers_remove)
     lst = ssub.add_parser("list", help="list servers")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(handler=cmd_servers_list)

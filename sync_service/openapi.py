@@ -147,7 +147,9 @@ def _op(
     op: dict[str, Any] = {
         "summary": summary,
         "responses": {
-            status: {
+            status: {"description": "no content"}
+            if status == "204"
+            else {
                 "description": "success",
                 "content": {"application/json": {"schema": ok or _OBJ}},
             },
@@ -197,6 +199,7 @@ def _paths() -> dict[str, Any]:
             "parameters": [name],
             "get": _op("one server", _ref("Server")),
             "patch": _op("change a server's settings", _ref("Server"), body=_ref("ServerInput")),
+            "delete": _op("remove a server that has no mailboxes", status="204"),
         },
         "/api/v1/servers/{name}/test": {
             "parameters": [name],

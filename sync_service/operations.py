@@ -125,6 +125,16 @@ class Operations:
         log.info("server updated", extra={"server": name})
         return await self.server(name)
 
+    async def remove_server(self, name: str) -> None:
+        """Delete a server that no mailbox uses any more."""
+        await self.server(name)
+        if await self.pool.fetchval(self.q["op_server_delete"], name) is None:
+            count = await self.pool.fetchval(self.q["op_server_mailbox_count"], name)
+            raise Conflict(
+                "name", f"server {name!r} still has {count} mailbox(es); move them first"
+            )
+        log.info("server removed", extra={"server": name})
+
     async def server(self, name: str) -> Server:
         server = await self.store.server_by_name(name)
         if server is None:

@@ -66,6 +66,19 @@ async def test_servers_crud_and_bad_input(pool: asyncpg.Pool) -> None:
         renamed = await _call(c, "PATCH", "/api/v1/servers/ex1", 400, json={"name": "ex2"})
         assert renamed["field"] == "name"
         await _call(c, "PATCH", "/api/v1/servers/nope", 404, json={"rate_per_second": 3})
+        await _call(
+            c,
+            "POST",
+            "/api/v1/mailboxes/import",
+            200,
+            data="crm_user_id,email,server\nu1,a@b.example,ex1\n",
+        )
+        busy = await _call(c, "DELETE", "/api/v1/servers/ex1", 409)
+        assert "still has 1 mailbox(es)" in busy["detail"]
+        await pool.execute("DELETE FROM sync.mailboxes")
+        gone = await c.delete("/api/v1/servers/ex1", headers=AUTH)
+        assert gone.status == 204 and await pool.fetchval("SELECT count(*) FROM sync.servers") == 0
+        await _call(c, "DELETE", "/api/v1/servers/ex1", 404)
 
 
 async def test_import_list_and_paginate(pool: asyncpg.Pool) -> None:

@@ -173,13 +173,23 @@ def test_usage_errors_and_conflicts(run_cli: Cli, cli_env: str) -> None:
     both = run_cli(*add_server_args("ex2", "--password-file", "/x"))
     assert both.code == 2 and "not allowed with" in both.err
     assert len(servers(cli_env)) == 1
+    assert (
+        run_cli(
+            "mailboxes", "import", "-", stdin="crm_user_id,email,server\nu1,a@b.example,ex1\n"
+        ).code
+        == 0
+    )
+    busy = run_cli("servers", "remove", "ex1")
+    assert busy.code == 1 and "still has 1 mailbox(es)" in busy.err
+    assert run_cli("servers", "remove", "nope").code == 2
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     """--help needs no database: it answers before any connection is made."""
     commands = [
         [], ["run"], ["migrate"], ["servers"], ["servers", "add"], ["servers", "list"],
-        ["servers", "update"], ["servers", "test"], ["mailboxes"], ["mailboxes", "import"],
+        ["servers", "update"], ["servers", "remove"], ["servers", "test"], ["mailboxes"],
+        ["mailboxes", "import"],
         ["mailboxes", "list"], ["mailboxes", "show"], ["mailboxes", "enable"],
         ["mailboxes", "disable"], ["mailboxes", "set"], ["sync"], ["recover"], ["runs"],
         ["status"],

@@ -75,3 +75,12 @@ SELECT to_regclass('sync.dispatcher_leader') IS NOT NULL AS present
 
 -- name: op_now
 SELECT now()
+
+-- name: op_server_mailbox_count
+SELECT count(*) FROM sync.mailboxes m JOIN sync.servers s ON s.id = m.server_id WHERE s.name = $1
+
+-- name: op_server_delete
+-- Only a server without mailboxes can go (their links and history refer to it).
+DELETE FROM sync.servers s WHERE s.name = $1
+  AND NOT EXISTS (SELECT 1 FROM sync.mailboxes m WHERE m.server_id = s.id)
+RETURNING s.id

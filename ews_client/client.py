@@ -46,7 +46,7 @@ from ews_client.models import (
     SyncResult,
     Upsert,
 )
-from ews_client.throttle import Throttle, ThrottleLimits
+from ews_client.throttle import AMBIGUOUS_CODES, Throttle, ThrottleLimits
 from ews_client.transport import Transport, TransportLimits
 
 T = TypeVar("T")
@@ -104,6 +104,7 @@ class EwsClient:
         *,
         sync_call: bool = False,
         idempotent: bool = False,
+        retry_ambiguous: bool = True,
     ) -> R:
         async def attempt() -> R:
             started = time.perf_counter()
@@ -120,7 +121,9 @@ class EwsClient:
                 if self._on_request is not None:
                     self._on_request(operation, outcome, time.perf_counter() - started)
 
-        return await self.throttle.run(mailbox, attempt, sync=sync_call, idempotent=idempotent)
+        return await self.throttle.run(
+            mailbox, attempt, sync=sync_call, idempotent=idempotent, retry_ambiguous=retry_ambiguous
+        )
 
     # -- operations -----------------------------------------------------------------------------
     async def get_folder(self, mailbox: str, folders: Sequence[FolderRef]) -> list[FolderInfo]:
@@ -182,12 +185,15 @@ class EwsClient:
         )
 
     async def create_items(
-        self, mailbox: str, folder: FolderRef, new: Sequence[Item]
+        self, mailbox: str, folder: FolderRef, new: Sequence[Item], *, blind_retry: bool = True
     ) -> list[ItemRef | ExchangeError]:
+        """CreateItem. `blind_retry=False`: a lost answer is raised, not retried (the caller
+        looks the CRM id up first, so that a retry never creates a duplicate)."""
         calendar = any(isinstance(i, Appointment) for i in new)
         elements = [item_to_xml(i) for i in new]
         body = items.build_create_item(mailbox, folder, elements, calendar=calendar)
-        return await self._call(mailbox, "CreateItem", body, items.parse_create_item)
+        parse = items.parse_create_item
+        return await self._call(mailbox, "CreateItem", body, parse, retry_ambiguous=blind_retry)
 
     async def update_items(
         self, mailbox: str, changes: Sequence[ItemChange], *, calendar: bool = False
@@ -333,10 +339,28 @@ class EwsClient:
         return [c.item for c in result.changes if isinstance(c, Upsert)]
 
     async def create_item(self, mailbox: str, item: Item) -> ItemRef:
-        ref = successes(await self.create_items(mailbox, folder_for(item.kind, mailbox), [item]))[0]
+        ref = await self._create_once(mailbox, item)
         if isinstance(item, Appointment) and item.recurrence is not None:
             ref = await self._write_exceptions(mailbox, ref, item, None)
         return ref
+
+    async def _create_once(self, mailbox: str, item: Item, attempts: int = 3) -> ItemRef:
+        """Create, and after a lost answer look the CRM id up before creating again
+        (architecture: "before creating, a retry ... looks the id up")."""
+        folder = folder_for(item.kind, mailbox)
+        if item.crm_id is None:
+            return successes(await self.create_items(mailbox, folder, [item]))[0]
+        for attempt in range(1, attempts + 1):
+            try:
+                res = await self.create_items(mailbox, folder, [item], blind_retry=False)
+                return successes(res)[0]
+            except TransientError as exc:
+                if exc.code not in AMBIGUOUS_CODES or attempt == attempts:
+                    raise
+            found = await self.find_by_crm_id(mailbox, item.kind, item.crm_id)
+            if found is not None:
+                return found
+        raise AssertionError("unreachable")
 
     async def _write_exceptions(
         self, mailbox: str, ref: ItemRef, wanted: Appointment, current: Appointment | None

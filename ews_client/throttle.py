@@ -29,6 +29,8 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 SERVER_SCOPE_CODES = frozenset({"HTTP503"})  # front-end answers: the whole server backs off
 OVERLOAD_CODES = frozenset({"Timeout", "ErrorInternalServerTransientError"})
+# Failures after the request went out: a write may have happened although we got no answer.
+AMBIGUOUS_CODES = frozenset({"Timeout", "Network", "PayloadError", "HTTP500"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,11 +257,14 @@ class Throttle:
         *,
         sync: bool = False,
         idempotent: bool = False,
+        retry_ambiguous: bool = True,
     ) -> T:
         """Run `call` for `smtp` under the limits; retry transient errors within the budget.
 
         `idempotent` calls (reads) also retry a malformed answer (ProtocolError other than
         the size cap): asking again cannot do harm, whereas a write may already have happened.
+        With `retry_ambiguous=False` a failure after sending (AMBIGUOUS_CODES) is raised so
+        that the caller can check what happened before writing again.
         """
         start = self._clock()
         attempt = 0
@@ -275,6 +280,8 @@ class Throttle:
                 continue  # the deadline is waited out inside the next attempt
             except (TransientError, ProtocolError) as exc:
                 if isinstance(exc, ProtocolError) and not (idempotent and exc.code != "Size"):
+                    raise
+                if not retry_ambiguous and exc.code in AMBIGUOUS_CODES:
                     raise
                 if exc.code in OVERLOAD_CODES or exc.code.startswith("HTTP5"):
                     self.server.throttled()  # timeouts and 5xx: the server is struggling

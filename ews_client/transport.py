@@ -130,10 +130,13 @@ class Transport:
             raise TransientError("request timed out", code="Timeout") from exc
         except aiohttp.ClientPayloadError as exc:
             raise TransientError(f"truncated answer: {exc}", code="PayloadError") from exc
+        except aiohttp.ClientConnectorError as exc:
+            # Nothing was sent: always safe to retry.
+            raise TransientError(f"cannot connect: {exc.os_error}", code="Connect") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise TransientError(
-                f"connection failed: {type(exc).__name__}", code="Network"
-            ) from exc
+            # Sent, answer lost: the server may have acted on it (see AMBIGUOUS_CODES).
+            name = type(exc).__name__
+            raise TransientError(f"connection failed: {name}", code="Network") from exc
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         cap = self.limits.max_response_bytes

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 
 from ews_client.auth import BasicAuth
@@ -286,6 +288,18 @@ async def test_tight_budget_throttles_and_is_honoured() -> None:
     assert counters["early_retries"] == 0
 
 
+async def _duplicate_crm_ids(sim: RunningSimulator, boxes: list[str]) -> list[str]:
+    """CRM ids carried by more than one item of a mailbox (read through the admin API)."""
+    dups = []
+    async with aiohttp.ClientSession() as http:
+        for box in boxes:
+            async with http.get(f"{sim.admin_url}/mailboxes/{box}/items") as resp:
+                listing = await resp.json()
+            ids = Counter(v for i in listing["items"] for v in i["extended"].values())
+            dups += [f"{box}:{crm}" for crm, n in ids.items() if n > 1]
+    return dups
+
+
 ALL_FAULTS = ("soap_fault", "http_503", "reset", "slow", "truncated", "invalid_xml")
 
 
@@ -311,6 +325,8 @@ async def test_faults_end_in_success_or_typed_errors(kinds: tuple[str, ...]) -> 
 
             await asyncio.gather(*(one(b) for b in boxes))
         injected = sim.sim.counters()["faults"]
+        duplicates = await _duplicate_crm_ids(sim, boxes)
+    assert duplicates == []  # lost CreateItem answers were checked by CRM id, not re-sent
     assert isinstance(injected, dict) and sum(injected.values()) > 0 and len(outcomes) == 10
     # A lost answer to a write leaves it ambiguous: the retried UpdateItem then carries a
     # change key the first attempt already consumed -> ConflictError ("re-read and re-plan").

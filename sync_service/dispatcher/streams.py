@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 
 from ews_client.client import EwsClient
 from ews_client.errors import ExchangeError, ItemNotFoundError
@@ -185,28 +186,29 @@ class ServerStreams:
             if not ids:
                 return
             anchor = self.subs[next(iter(ids.values()))][0].email
-            reopen = False
+            outcome = _Outcome.FAILED  # a stream that ends without `Closed` was broken
             try:
                 async for batch in self.client.streaming_events(
                     list(ids), anchor_mailbox=anchor, timeout_minutes=self.timeout_minutes
                 ):
-                    if not await self._handle(group, ids, batch):
-                        reopen = True
+                    outcome = await self._handle(group, ids, batch)
+                    if outcome != _Outcome.OPEN:
                         break
                     backoff = 1.0
-                if not reopen:  # ended without `Closed`: treat as broken
-                    raise ExchangeError("stream ended without a Closed status")
             except ExchangeError as exc:
                 # A broken connection: events may have been lost with it.
-                group.healthy = False
                 log.warning("stream broken", extra={"anchor": anchor, "error": str(exc)})
                 self.on_catch_up(ids.values())
+                outcome = _Outcome.FAILED
+            group.healthy = False
+            if outcome == _Outcome.FAILED:  # do not hammer a server that keeps failing
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
-            # Closed at ConnectionTimeout (or after a recovery): reopen at once.
+            # Closed at ConnectionTimeout: reopen at once, which also keeps the
+            # subscriptions alive.
 
-    async def _handle(self, group: _Group, ids: dict[str, int], batch: StreamBatch) -> bool:
-        """Deliver one envelope; False when the connection must be reopened."""
+    async def _handle(self, group: _Group, ids: dict[str, int], batch: StreamBatch) -> _Outcome:
+        """Deliver one envelope; anything but OPEN ends this connection."""
         for note in batch.notifications:
             mailbox = ids.get(note.subscription_id)
             if mailbox is not None and any(e.kind in _CHANGE_EVENTS for e in note.events):
@@ -217,12 +219,17 @@ class ServerStreams:
         if lost and not dead:
             dead = list(ids.values())
         if dead or missed or batch.errors:
-            group.healthy = False
             log.info("resubscribing", extra={"mailboxes": len(dead), "missed": missed})
             await self._resubscribe(dead)
             self.on_catch_up(dead if dead else ids.values())
-            if any(m not in self.subs for m in dead):
-                await asyncio.sleep(1.0)  # a refused subscribe: do not spin
-            return False
+            # Resubscribed: reopen at once. Any other error (or a refused subscribe): back off.
+            recovered = dead and all(m in self.subs for m in dead)
+            return _Outcome.CLOSED if recovered else _Outcome.FAILED
         group.healthy = not batch.closed
-        return not batch.closed
+        return _Outcome.CLOSED if batch.closed else _Outcome.OPEN
+
+
+class _Outcome(Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+    FAILED = "failed"

@@ -49,7 +49,9 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout: float, what: str
 async def test_outlook_edit_reaches_crm_by_push_also_after_a_broken_stream(
     pool: asyncpg.Pool,
 ) -> None:
-    config = SimulatorConfig(heartbeat_s=0.5)
+    # A "minute" of ConnectionTimeout lasts 50 ms: every stream closes after 1.5 s and must
+    # be reopened (which is also what keeps its subscriptions alive).
+    config = SimulatorConfig(heartbeat_s=0.5, stream_minute_s=0.05)
     async with harness(pool, config) as h:
         user, _ = await h.add_user(EMAIL)
         assert await h.sync(EMAIL, PassKind.INITIAL) == Done("ok")
@@ -79,6 +81,9 @@ async def test_outlook_edit_reaches_crm_by_push_also_after_a_broken_stream(
 
         async with dispatching(h):
             await _until(streaming, 10, "a subscription and an open stream")
+            streams_before = h.sim.sim.requests["GetStreamingEvents"]
+            await _until(streaming, 10, "the stream reopened after its ConnectionTimeout")
+            assert h.sim.sim.counters()["subscriptions"] == 1  # the same subscription
             await asyncio.sleep(0.3)
             sync_requests = h.sim.sim.requests["SyncFolderItems"]
             await h.owner(

@@ -38,6 +38,7 @@ from ews_client.models import (
     MARKER_CONFIG_NAME,
     Appointment,
     EntityKind,
+    ExchangeBackend,
     Item,
     ItemRef,
     ModifiedOccurrence,
@@ -451,6 +452,10 @@ class EwsClient:
                 raise
             # Created meanwhile (or by our own attempt whose answer was lost): update it.
             await self.update_user_configuration(mailbox, folder, MARKER_CONFIG_NAME, entries)
+
+
+def _conforms(client: EwsClient) -> ExchangeBackend:
+    return client  # mypy proves EwsClient implements the engine's ExchangeBackend Protocol
 
 
 __all__ = ["EwsClient", "OccurrenceRef"]

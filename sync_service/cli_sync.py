@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sync_service.cli_output import Progress, items_written, print_json, table
+from sync_service.cli_output import Progress, cell, items_written, print_json, table
 from sync_service.config import Settings, parse_duration
 from sync_service.operations import InvalidInput, Operations, SyncRequest
 
@@ -179,7 +179,9 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     print(f"throttling:  {hour['throttled']} throttled answer(s) in the last hour")
     engines = ", ".join(f"{e['name']} [{e['roles']}]" for e in status["engines"]) or "none"
     print(f"engines:     {engines}")
-    print(f"leader:      {status['leader']}")
+    leader = status["leader"]
+    since = f" (since {cell(leader['since'])})" if leader["since"] else ""
+    print(f"leader:      {leader['name']}{since}")
     return EXIT_OK
 
 

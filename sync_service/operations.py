@@ -24,6 +24,8 @@ from sync_service.server_specs import InvalidInput, ServerChanges, new_server, u
 
 log = logging.getLogger("sync_service.operations")
 SYNC_MODES = ("express", "complete", "initial")
+# The leader heartbeats every second or so; after this long without one it is not leading.
+LEADER_STALE_AFTER = timedelta(seconds=30)
 MAX_PAGE = 1000
 __all__ = ["Conflict", "InvalidInput", "NotFound", "Operations", "to_jsonable"]
 
@@ -378,20 +380,22 @@ class Operations:
             "leader": await self._leader(),
         }
 
-    async def _leader(self) -> str:
-        """The active dispatcher, when the dispatcher records it; else "unknown"."""
+    async def _leader(self) -> dict[str, Any]:
+        """The active dispatcher as recorded by it (sync.dispatcher), if its heartbeat is recent.
+
+        "unknown" before the dispatcher's migration exists; "none" when no replica leads.
+        """
         if not await self.pool.fetchval(self.q["op_leader_table"]):
-            return "unknown"
-        try:
-            row = await self.pool.fetchrow("SELECT * FROM sync.dispatcher_leader LIMIT 1")
-        except asyncpg.PostgresError:
-            return "unknown"
-        if row is None:
-            return "none"
-        for key in ("engine", "name", "leader", "owner"):
-            if row.get(key):
-                return str(row[key])
-        return str(row[0])
+            return {"name": "unknown", "since": None, "heartbeat_at": None}
+        row = await self.pool.fetchrow(self.q["op_leader"], LEADER_STALE_AFTER)
+        if row is None or not row["leader"] or not row["fresh"]:
+            last = row["leader"] if row else None
+            return {"name": "none", "since": None, "heartbeat_at": None, "last": last}
+        return {
+            "name": row["leader"],
+            "since": row["leader_since"],
+            "heartbeat_at": row["heartbeat_at"],
+        }
 
     async def refresh_gauges(self) -> None:
         """Queue and mailbox gauges from the database, for a scrape of /metrics."""

@@ -50,36 +50,61 @@ async def _drop(admin_url: str, name: str) -> None:
         await conn.close()
 
 
-async def _truncate(url: str) -> None:
-    """Empty every table of the migrated schemas (the migration record stays)."""
+_TABLES = (
+    "SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables"
+    " WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'public') ORDER BY 1"
+)
+Seeds = dict[str, str]  # table -> its rows as a JSON array, as the migrations left them
+
+
+async def _seeds(url: str) -> Seeds:
+    """Rows the migrations themselves insert (e.g. a singleton state row)."""
     conn = await asyncpg.connect(url)
     try:
-        tables = await conn.fetch(
-            "SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables"
-            " WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'public')"
-        )
-        if tables:
-            names = ", ".join(r["t"] for r in tables)
+        seeds = {}
+        for row in await conn.fetch(_TABLES):
+            rows = await conn.fetchval(f"SELECT json_agg(t)::text FROM {row['t']} t")
+            if rows:
+                seeds[row["t"]] = rows
+        return seeds
+    finally:
+        await conn.close()
+
+
+async def _reset(url: str, seeds: Seeds) -> None:
+    """Empty every table of the migrated schemas, then put the migrations' own rows back."""
+    conn = await asyncpg.connect(url)
+    try:
+        names = ", ".join(r["t"] for r in await conn.fetch(_TABLES))
+        async with conn.transaction():
             await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            for table, rows in seeds.items():
+                await conn.execute(
+                    f"INSERT INTO {table} OVERRIDING SYSTEM VALUE"
+                    f" SELECT * FROM json_populate_recordset(NULL::{table}, $1::json)",
+                    rows,
+                )
     finally:
         await conn.close()
 
 
 @pytest.fixture(scope="module")
-def _module_db(pg_admin_url: str, template_db: str) -> Iterator[str]:
+def _module_db(pg_admin_url: str, template_db: str) -> Iterator[tuple[str, Seeds]]:
     """One migrated database per test module: creating one per test costs a second each on a
-    busy machine; emptying the tables between tests costs milliseconds."""
+    busy machine; resetting the tables between tests costs milliseconds."""
     name = f"sync_op_{uuid.uuid4().hex[:12]}"
     asyncio.run(_create(pg_admin_url, name, template_db))
-    yield with_database(pg_admin_url, name)
+    url = with_database(pg_admin_url, name)
+    yield url, asyncio.run(_seeds(url))
     asyncio.run(_drop(pg_admin_url, name))
 
 
 @pytest.fixture
-def db_url(_module_db: str) -> str:
-    """Overrides the per-test database: the module's database, emptied."""
-    asyncio.run(_truncate(_module_db))
-    return _module_db
+def db_url(_module_db: tuple[str, Seeds]) -> str:
+    """Overrides the per-test database: the module's database, as freshly migrated."""
+    url, seeds = _module_db
+    asyncio.run(_reset(url, seeds))
+    return url
 
 
 @pytest.fixture(autouse=True)

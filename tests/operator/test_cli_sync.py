@@ -132,9 +132,18 @@ def test_status_and_runs_input(run_cli: Cli, cli_env: str) -> None:
         ("contact", "exchange_to_crm", "update", 3),
     }
     assert [e["name"] for e in status["engines"]] == ["a", "b"]
-    assert status["dispatchers"] == ["a"] and status["leader"] == "unknown"
+    assert status["dispatchers"] == ["a"] and status["leader"]["name"] == "none"
     text = run_cli("status").out
     assert "mailboxes:   3 active, 1 disabled, 0 quarantined, 0 needs_recovery" in text
-    assert "3 throttled answer(s)" in text and "leader:      unknown" in text
+    assert "3 throttled answer(s)" in text and "leader:      none" in text
+    fetch(
+        cli_env,
+        "UPDATE sync.dispatcher SET leader = 'a', leader_since = now(), heartbeat_at = now()",
+    )
+    assert json.loads(run_cli("status", "--json").out)["leader"]["name"] == "a"
+    assert "leader:      a (since " in run_cli("status").out
+    fetch(cli_env, "UPDATE sync.dispatcher SET heartbeat_at = now() - interval '5 minutes'")
+    stale = json.loads(run_cli("status", "--json").out)["leader"]
+    assert stale["name"] == "none" and stale["last"] == "a"
     bad = run_cli("runs", "--since", "yesterday")
     assert bad.code == 2 and "since:" in bad.err

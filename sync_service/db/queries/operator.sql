@@ -71,7 +71,13 @@ SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
 FROM sync.jobs
 
 -- name: op_leader_table
-SELECT to_regclass('sync.dispatcher_leader') IS NOT NULL AS present
+SELECT to_regclass('sync.dispatcher') IS NOT NULL AS present
+
+-- name: op_leader
+-- The leader the dispatcher recorded, and whether its heartbeat is recent ($1).
+SELECT leader, leader_since, heartbeat_at, COALESCE(heartbeat_at > now() - $1::interval, false)
+    AS fresh
+FROM sync.dispatcher
 
 -- name: op_now
 SELECT now()

@@ -76,10 +76,17 @@ CREATE TABLE sync.item_links (
     crm_hash        text NOT NULL,
     exchange_hash   text NOT NULL,
     synced_fields   jsonb NOT NULL,
+    -- A create committed as intended before it is made ('crm' or 'exchange'; '' = confirmed),
+    -- and the hash an in-flight update is writing: a crash between intent and confirmation is
+    -- then told apart from a user's deletion or edit.
+    pending         text NOT NULL DEFAULT '' CHECK (pending IN ('', 'crm', 'exchange')),
+    intent_hash     text NOT NULL DEFAULT '',
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (mailbox_id, entity, crm_id)
 );
-CREATE UNIQUE INDEX item_links_exchange_idx ON sync.item_links (mailbox_id, entity, exchange_id);
+-- An intended Exchange create has no item id yet ('').
+CREATE UNIQUE INDEX item_links_exchange_idx ON sync.item_links (mailbox_id, entity, exchange_id)
+    WHERE exchange_id <> '';
 
 CREATE TABLE sync.crm_watermarks (
     mailbox_id      bigint NOT NULL REFERENCES sync.mailboxes (id) ON DELETE CASCADE,

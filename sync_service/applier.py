@@ -136,6 +136,7 @@ class Applier:
     async def _create_exchange(self, action: CreateExchange) -> None:
         email = self.mailbox.email
         item = new_item(self.binding, action.fields, action.crm_id)
+        await self._link(action.intent)
         # Idempotent create: a crash after an earlier create left the item behind.
         ref = await self.backend.find_by_crm_id(email, self.entity, action.crm_id)
         if ref is None:
@@ -148,6 +149,7 @@ class Applier:
     async def _create_crm(self, action: CreateCrm) -> None:
         user = self.mailbox.crm_user_id
         record = new_record(self.binding, action.fields, action.crm_id, user)
+        await self._link(action.intent)
         existing = await self.crm.get_records(self.entity, [action.crm_id])
         if action.crm_id in existing:  # a replay after a crash: the record is already there
             old = existing[action.crm_id]
@@ -165,6 +167,8 @@ class Applier:
 
     async def _update(self, action: Update) -> None:
         user = self.mailbox.crm_user_id
+        if action.intent is not None:
+            await self._link(action.intent)
         if action.crm_changes:
             old = await self._record(action.crm_id)
             record = updated_record(self.binding, old, action.target, action.crm_changes)
@@ -199,6 +203,8 @@ class Applier:
             row.crm_hash,
             row.exchange_hash,
             dict(row.fields),
+            row.pending,
+            row.intent_hash,
         )
 
     async def _unlink(self, crm_id: str) -> None:

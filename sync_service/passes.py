@@ -22,7 +22,7 @@ from sync_service.applier import Applier, EntityOutcome
 from sync_service.crm.port import ChangeOp, CrmPort
 from sync_service.db.queue import PassKind
 from sync_service.db.store import LinkRow, Mailbox, Store
-from sync_service.engine import planner
+from sync_service.engine import links, planner
 from sync_service.engine.actions import PassKind as PlanKind
 from sync_service.engine.actions import Plan
 from sync_service.engine.appointments import APPOINTMENTS
@@ -195,7 +195,7 @@ class MailboxPass:
         removed = frozenset(c.item_id for c in result.changes if isinstance(c, Removal))
         upserted, crm_removed, watermark = await self._crm_changes(entity)
         wanted = set(upserted)
-        wanted |= planner.referenced_crm_ids(
+        wanted |= links.referenced_crm_ids(
             [snapshot_exchange(binding, item) for item in items], rows
         )
         records = await self.crm.get_records(entity, sorted(wanted)) if wanted else {}
@@ -285,4 +285,6 @@ def _synced(row: LinkRow) -> SyncedRow:
         crm_hash=row.crm_hash,
         exchange_hash=row.exchange_hash,
         fields=row.synced_fields,
+        pending=row.pending,
+        intent_hash=row.intent_hash,
     )

@@ -81,6 +81,8 @@ class LinkRow:
     crm_hash: str
     exchange_hash: str
     synced_fields: dict[str, Any]
+    pending: str = ""
+    intent_hash: str = ""
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Self:

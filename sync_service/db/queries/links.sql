@@ -8,30 +8,34 @@ ON CONFLICT (mailbox_id, entity) DO UPDATE SET
     folder_id = EXCLUDED.folder_id, sync_state = EXCLUDED.sync_state, updated_at = now()
 
 -- name: item_links_list
-SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields
+SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, pending,
+       intent_hash
 FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2
 
 -- name: item_links_by_crm_ids
-SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields
+SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, pending,
+       intent_hash
 FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND crm_id = ANY($3::text[])
 
 -- name: item_links_by_exchange_ids
-SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields
+SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, pending,
+       intent_hash
 FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND exchange_id = ANY($3::text[])
 
 -- name: item_link_upsert
--- A link is keyed by CRM id; a stale row holding the same Exchange id is replaced first.
+-- A link is keyed by CRM id; a row holding the same Exchange item id is replaced.
 WITH gone AS (
     DELETE FROM sync.item_links
-    WHERE mailbox_id = $1 AND entity = $2 AND exchange_id = $4 AND crm_id <> $3
+    WHERE mailbox_id = $1 AND entity = $2 AND exchange_id = $4 AND $4 <> '' AND crm_id <> $3
 )
 INSERT INTO sync.item_links (mailbox_id, entity, crm_id, exchange_id, change_key, crm_hash,
-    exchange_hash, synced_fields)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    exchange_hash, synced_fields, pending, intent_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (mailbox_id, entity, crm_id) DO UPDATE SET
     exchange_id = EXCLUDED.exchange_id, change_key = EXCLUDED.change_key,
     crm_hash = EXCLUDED.crm_hash, exchange_hash = EXCLUDED.exchange_hash,
-    synced_fields = EXCLUDED.synced_fields, updated_at = now()
+    synced_fields = EXCLUDED.synced_fields, pending = EXCLUDED.pending,
+    intent_hash = EXCLUDED.intent_hash, updated_at = now()
 
 -- name: item_link_delete
 DELETE FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND crm_id = $3

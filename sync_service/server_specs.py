@@ -91,8 +91,15 @@ def new_server(name: str, changes: ServerChanges) -> NewServer:
 
 
 def updated_server(current: Server, changes: ServerChanges) -> NewServer:
-    """`current` with the given changes applied, validated as a whole."""
+    """`current` with the given changes applied, validated as a whole.
+
+    Naming a new secret source replaces the old one (an env var replaces a file and back).
+    """
     kept = {f.name: getattr(current, f.name) for f in fields(NewServer)}
+    if changes.secret_env is not None:
+        kept["secret_file"] = None
+    if changes.secret_file is not None:
+        kept["secret_env"] = None
     return _apply(NewServer(**kept), changes, fresh=False)
 
 
@@ -152,7 +159,8 @@ def _same(_: str, value: Any) -> Any:
 
 def _env_name(field: str, value: str) -> str:
     if not _ENV_NAME.match(value):
-        raise InvalidInput(field, f"{value!r} is not an environment variable name")
+        # The value is not echoed: a password typed here by mistake must not be printed back.
+        raise InvalidInput(field, "is not an environment variable name (letters, digits, _)")
     return value
 
 

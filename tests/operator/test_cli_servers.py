@@ -60,6 +60,13 @@ def test_add_list_update_server(run_cli: Cli, cli_env: str) -> None:
     assert row["express_interval"] == timedelta(minutes=5)
     assert row["time_zone"] == "Europe/Paris"  # untouched settings are kept
 
+    switched = run_cli("servers", "update", "ex1", "--password-file", "/run/secrets/ex1")
+    assert switched.code == 0, switched.err
+    (row,) = servers(cli_env)
+    assert (row["secret_env"], row["secret_file"]) == (None, "/run/secrets/ex1")
+    typo = run_cli("servers", "update", "ex1", "--password-env", "S3cret!pass")
+    assert typo.code == 2 and "S3cret!pass" not in typo.err + typo.out
+
     as_json = json.loads(run_cli("servers", "list", "--json").out)
     assert [s["name"] for s in as_json] == ["ex1"]
 

@@ -36,9 +36,7 @@ def test_sync_requests_queue_operator_jobs(run_cli: Cli, cli_env: str) -> None:
     assert "queued express for 1 mailbox(es): 1 new job(s)" in one.out
     assert _jobs(cli_env) == [("alice@example.com", "express", 10, "operator", False, "queued")]
 
-    groups = run_cli(
-        "sync", "--group", "paris", "--group", "london", "--mode", "complete", "--json"
-    )
+    groups = run_cli("sync", "--group", "paris", "london", "--mode", "complete", "--json")
     body = json.loads(groups.out)
     assert [(j["mailbox"], j["coalesced"]) for j in body["jobs"]] == [
         ("alice@example.com", True),

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from ews_client.client import EwsClient
 from sync_service.backends import build_backend
 from sync_service.config import Settings
 from sync_service.db.queries import load_queries
@@ -96,7 +97,10 @@ class PushManager:
         for sid, server in servers.items():
             if sid not in self.streams:
                 try:
-                    client = await stack.enter_async_context(build_backend(server, self.settings))
+                    backend = build_backend(server, self.settings)
+                    if not isinstance(backend, EwsClient):  # streaming is an EWS operation
+                        continue
+                    client = await stack.enter_async_context(backend)
                 except Exception as exc:  # a bad server must not stop the others
                     log.warning(
                         "no push for server", extra={"server": server.name, "error": str(exc)}
@@ -145,6 +149,10 @@ class PushManager:
                 await self.flush()
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("push flush failed", extra={"error": str(exc)})
+
+    async def close(self) -> None:
+        """Stop every stream and free the subscriptions (bounded); `run` does it on exit."""
+        await self._close_all()
 
     async def _close_all(self) -> None:
         for _, streams in self.streams.values():

@@ -6,10 +6,11 @@ import contextvars
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ews_client.auth import Auth, BasicAuth, OAuthClientCredentials
+from ews_client.auth import EWS_SCOPE, Auth, BasicAuth, OAuthClientCredentials
 from ews_client.client import EwsClient
+from ews_client.graph.client import GRAPH_LIMITS, GRAPH_SCOPE, GraphClient
 from ews_client.models import ExchangeBackend
 from ews_client.throttle import ThrottleLimits
 from ews_client.transport import TransportLimits
@@ -38,7 +39,7 @@ class UnsupportedBackend(Exception):
     """The server's backend or auth kind is not available in this build."""
 
 
-def _auth(server: Server) -> Auth:
+def _auth(server: Server, scope: str = EWS_SCOPE) -> Auth:
     secret = read_named_secret(server.secret_env, server.secret_file)
     if server.auth_kind == "basic":
         return BasicAuth(server.username or "", secret)
@@ -72,17 +73,30 @@ def _hooks(server_name: str) -> dict[str, object]:
     return {"on_request": on_request, "on_backoff": on_backoff}
 
 
-def build_backend(server: Server, settings: Settings) -> EwsClient:
+def build_backend(server: Server, settings: Settings) -> EwsClient | GraphClient:
     """An unopened client for `server` (use it as an async context manager)."""
+    transport = TransportLimits(
+        connections=max(10, server.max_concurrency), read_timeout_s=settings.limits.http_timeout
+    )
+    if server.backend == "graph":
+        return GraphClient(
+            server.url,
+            _auth(server, GRAPH_SCOPE),
+            transport_limits=transport,
+            throttle_limits=replace(
+                GRAPH_LIMITS,
+                rate_per_s=server.rate_per_second,
+                max_concurrency=server.max_concurrency,
+            ),
+            ca_file=server.ca_file,
+            **_hooks(server.name),  # type: ignore[arg-type]
+        )
     if server.backend != "ews":
-        raise UnsupportedBackend(f"server {server.name}: backend {server.backend} is not available")
+        raise UnsupportedBackend(f"server {server.name}: backend {server.backend} is unknown")
     return EwsClient(
         server.url,
         _auth(server),
-        transport_limits=TransportLimits(
-            connections=max(10, server.max_concurrency),
-            read_timeout_s=settings.limits.http_timeout,
-        ),
+        transport_limits=transport,
         throttle_limits=ThrottleLimits(
             rate_per_s=server.rate_per_second, max_concurrency=server.max_concurrency
         ),
@@ -110,7 +124,8 @@ class Backends:
         known = self._open.get(server.id)
         if known is not None and known[0] == server:
             return known[1]
-        client = await self._stack.enter_async_context(build_backend(server, self.settings))
+        backend = build_backend(server, self.settings)
+        client: ExchangeBackend = await self._stack.enter_async_context(backend)
         self._open[server.id] = (server, client)
         return client
 

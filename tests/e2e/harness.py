@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -120,24 +121,45 @@ def e2e_settings(env: dict[str, str] | None = None) -> Settings:
         os.environ.update(saved)
 
 
+def _new_server(sim: RunningSimulator, backend: str) -> NewServer:
+    if backend == "graph":
+        return NewServer(
+            "sim",
+            "graph",
+            sim.graph_url,
+            "oauth",
+            tenant="sim",
+            client_id=sim.client_id,
+            authority=sim.authority,
+            secret_env=SECRET_ENV,
+            ca_file=sim.ca_file,
+        )
+    return NewServer(
+        "sim", "ews", sim.ews_url, "basic", username=sim.username, secret_env=SECRET_ENV
+    )
+
+
 @asynccontextmanager
 async def harness(
     pool: asyncpg.Pool,
     config: SimulatorConfig | None = None,
     env: dict[str, str] | None = None,
+    backend: str = "ews",
 ) -> AsyncIterator[Harness]:
-    async with running_simulator(config) as sim:
-        os.environ[SECRET_ENV] = sim.password
+    """A service for `backend` ("ews" or "graph") against a fresh simulator."""
+    async with running_simulator(config, tls=backend == "graph") as sim:
+        os.environ[SECRET_ENV] = sim.client_secret if backend == "graph" else sim.password
         settings = e2e_settings(env)
         store = Store(pool)
-        server = await store.add_server(
-            NewServer(
-                "sim", "ews", sim.ews_url, "basic", username=sim.username, secret_env=SECRET_ENV
-            )
-        )
+        server = await store.add_server(_new_server(sim, backend))
         queue = JobQueue(pool, timedelta(seconds=60))
         crm = PostgresCrm(pool)
-        async with Backends(settings) as backends, aiohttp.ClientSession() as http:
+        tls = ssl.create_default_context(cafile=sim.ca_file) if sim.ca_file else None
+        connector = aiohttp.TCPConnector(ssl=tls) if tls else None
+        async with (
+            Backends(settings) as backends,
+            aiohttp.ClientSession(connector=connector) as http,
+        ):
             runner = PassRunner(store, queue, backends, crm, settings, "e2e")
             yield Harness(pool, sim, store, queue, crm, runner, server, http)
         assert sim.sim.invalid_responses == []

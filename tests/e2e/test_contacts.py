@@ -7,8 +7,8 @@ from sync_service.worker import Done
 from tests.e2e.harness import harness
 
 
-async def test_contacts_flow_both_ways_without_echo(pool: asyncpg.Pool) -> None:
-    async with harness(pool) as h:
+async def test_contacts_flow_both_ways_without_echo(pool: asyncpg.Pool, backend: str) -> None:
+    async with harness(pool, backend=backend) as h:
         user, _ = await h.add_user("alice@sim.example")
         crm_id = await pool.fetchval(
             "INSERT INTO crm.contacts (owner_id, first_name, last_name, email, company) "

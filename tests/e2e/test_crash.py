@@ -78,10 +78,10 @@ async def _queue_empty(pool: asyncpg.Pool) -> bool:
 
 
 async def test_sigkill_during_initial_passes_loses_and_duplicates_nothing(
-    pool: asyncpg.Pool, db_url: str, tmp_path: Path
+    pool: asyncpg.Pool, db_url: str, tmp_path: Path, backend: str
 ) -> None:
     config = SimulatorConfig(latency=LatencyConfig(base_s=0.01, per_item_s=0.002))
-    async with harness(pool, config) as h:
+    async with harness(pool, config, backend=backend) as h:
         emails = await _seed(h)
         env = service_env(
             SYNC_DATABASE_URL=db_url,

@@ -20,7 +20,14 @@ from sync_service.engine.records import CrmAppointment
 from sync_service.worker import Done
 from tests.e2e.harness import harness
 
-START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday, 09:00 in Berlin (winter time)
+
+def _next_monday() -> datetime:
+    """08:00 UTC on a Monday two weeks ahead: inside Graph's calendar window."""
+    today = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=14 - today.weekday())
+
+
+START = _next_monday()
 WEEKLY = Recurrence(
     kind="weekly", interval=1, days_of_week=("monday",), start_date=START.date(), occurrences=6
 )
@@ -57,15 +64,15 @@ async def _crm_series(crm: CrmPort, owner: str) -> str:
 
 
 async def test_recurring_appointment_with_exceptions_reaches_the_mailbox_and_back(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, backend: str
 ) -> None:
-    async with harness(pool) as h:
+    async with harness(pool, backend=backend) as h:
         user, _ = await h.add_user("bob@sim.example")
         crm_id = await _crm_series(h.crm, user)
         assert await h.sync("bob@sim.example", PassKind.INITIAL) == Done("ok")
 
-        backend = await h.runner.backends.get(h.server)
-        result = await backend.sync_changes("bob@sim.example", EntityKind.APPOINTMENT, None)
+        client = await h.runner.backends.get(h.server)
+        result = await client.sync_changes("bob@sim.example", EntityKind.APPOINTMENT, None)
         [item] = [c.item for c in result.changes if isinstance(c, Upsert)]
         assert isinstance(item, Appointment) and item.crm_id == crm_id
         moved, cancelled = _series()
@@ -90,7 +97,7 @@ async def test_recurring_appointment_with_exceptions_reaches_the_mailbox_and_bac
             time_zone="UTC",
             recurrence=daily,
         )
-        await backend.create_item("bob@sim.example", created)
+        await client.create_item("bob@sim.example", created)
         assert await h.sync("bob@sim.example") == Done("ok")
         row = await pool.fetchrow(
             "SELECT recurrence, starts_at FROM crm.appointments WHERE subject = 'Stand-up'"
@@ -99,8 +106,8 @@ async def test_recurring_appointment_with_exceptions_reaches_the_mailbox_and_bac
         assert row["recurrence"]["kind"] == "daily" and row["recurrence"]["interval"] == 2
 
 
-async def test_tasks_flow_both_ways(pool: asyncpg.Pool) -> None:
-    async with harness(pool) as h:
+async def test_tasks_flow_both_ways(pool: asyncpg.Pool, backend: str) -> None:
+    async with harness(pool, backend=backend) as h:
         user, _ = await h.add_user("carol@sim.example")
         due = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
         task_id = await pool.fetchval(

@@ -38,9 +38,9 @@ async def _linked_contact(h: Harness, user: str) -> tuple[str, str]:
     ],
 )
 async def test_conflict_resolved_by_policy(
-    pool: asyncpg.Pool, policy: str, company: str, title: str
+    pool: asyncpg.Pool, policy: str, company: str, title: str, backend: str
 ) -> None:
-    async with harness(pool, env={"SYNC_CONTACTS_POLICY": policy}) as h:
+    async with harness(pool, env={"SYNC_CONTACTS_POLICY": policy}, backend=backend) as h:
         user, _ = await h.add_user(BOX)
         crm_id, item_id = await _linked_contact(h, user)
         crm_title = "Cryptanalyst" if policy == "merge" else "CRM title"
@@ -66,9 +66,9 @@ async def test_conflict_resolved_by_policy(
 
 
 async def test_initial_pass_over_50_shared_contacts_creates_no_duplicates(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, backend: str
 ) -> None:
-    async with harness(pool) as h:
+    async with harness(pool, backend=backend) as h:
         user, _ = await h.add_user(BOX)
         for i in range(50):
             await pool.execute(
@@ -102,6 +102,7 @@ async def test_initial_pass_over_50_shared_contacts_creates_no_duplicates(
 async def test_a_mailbox_that_may_not_be_impersonated_is_disabled_while_others_sync(
     pool: asyncpg.Pool,
 ) -> None:
+    """EWS only: Graph has no impersonation (app permissions cover every mailbox)."""
     config = SimulatorConfig(impersonable=frozenset({"ok@sim.example"}))
     async with harness(pool, config) as h:
         ok_user, _ = await h.add_user("ok@sim.example")
@@ -134,8 +135,10 @@ async def _snapshot_tables(pool: asyncpg.Pool) -> dict[str, list[str]]:
     }
 
 
-async def test_dry_run_changes_nothing_and_reports_the_plan(pool: asyncpg.Pool) -> None:
-    async with harness(pool) as h:
+async def test_dry_run_changes_nothing_and_reports_the_plan(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
         user, _ = await h.add_user(BOX)
         await pool.execute(
             "INSERT INTO crm.contacts (owner_id, last_name) VALUES ($1, 'Dry')", user
@@ -171,8 +174,8 @@ async def test_dry_run_changes_nothing_and_reports_the_plan(pool: asyncpg.Pool) 
         assert "Wet" in plan
 
 
-async def test_a_mass_deletion_quarantines_the_mailbox(pool: asyncpg.Pool) -> None:
-    async with harness(pool, env={"SYNC_DELETE_GUARD_COUNT": "5"}) as h:
+async def test_a_mass_deletion_quarantines_the_mailbox(pool: asyncpg.Pool, backend: str) -> None:
+    async with harness(pool, env={"SYNC_DELETE_GUARD_COUNT": "5"}, backend=backend) as h:
         user, _ = await h.add_user(BOX)
         for i in range(10):
             await pool.execute(

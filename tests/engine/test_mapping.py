@@ -202,3 +202,26 @@ def test_unchanged_change_key_reuses_the_synced_row() -> None:
     assert snapshot_exchange(CONTACT_B, lying, in_flight).hash != row.exchange_hash
     narrower = replace(row, fields={"first_name": "Ann"})
     assert snapshot_exchange(CONTACT_B, lying, narrower).hash != row.exchange_hash
+
+
+def test_fields_survive_a_jsonb_round_trip_exactly() -> None:
+    import json
+
+    start = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    appointment = CrmAppointment(
+        "a1",
+        "u1",
+        subject="S",
+        starts_at=start,
+        attendees=(CrmAttendee("b@x.com", None, False),),
+        recurrence=Recurrence("relative_monthly", week_index="last", days_of_week=("friday",)),
+        modified_occurrences=(ModifiedOccurrence(start, start, start),),
+        deleted_occurrences=(start,),
+    )
+    for binding, record in (
+        (bind(APPOINTMENTS), appointment),
+        (CONTACT_B, CrmContact("c1", "u1", first_name="Ann", birthday=date(1990, 1, 2))),
+        (bind(TASKS), CrmTask("t1", "u1", subject="T", due_at=start)),
+    ):
+        fields = snapshot_crm(binding, record).fields
+        assert json.loads(json.dumps(fields)) == fields

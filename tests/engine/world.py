@@ -165,7 +165,8 @@ class World:
     # -- applying --------------------------------------------------------------------------
 
     def apply(self, result: Plan, crash_at: int | None = None) -> None:
-        """Apply every action; `crash_at` counts writes, the crash follows that write."""
+        """Apply every action; `crash_at` counts steps (writes and intent commits): the crash
+        follows that step, before anything else is written or committed."""
         writes = [0]
 
         def wrote() -> None:
@@ -184,11 +185,13 @@ class World:
         match action:
             case CreateExchange():
                 self._commit(action.intent)
+                wrote()
                 ref = self._create_exchange(action)
                 wrote()
                 self._commit(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
             case CreateCrm():
                 self._commit(action.intent)
+                wrote()
                 self._create_crm(action)
                 wrote()
                 change_key = self._stamp(action.source.id, action.crm_id, action.source)
@@ -198,6 +201,7 @@ class World:
             case Update():
                 if action.intent is not None:
                     self._commit(action.intent)
+                    wrote()
                 change_key = self._update(action, wrote)
                 self._commit(replace(action.row, change_key=change_key))
             case DeleteCrm():

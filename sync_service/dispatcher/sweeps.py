@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
@@ -100,7 +100,12 @@ class Sweeper:
         servers = [server_of(r) for r in rows]
         covered = frozenset(self.covered())
         for server in servers:
-            e, c = await self._server_tick(server, now, covered)
+            try:
+                e, c = await self._server_tick(server, now, covered)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                # One misconfigured server (e.g. an unknown time zone) must not stop the others.
+                log.error("schedule skipped", extra={"server": server.name, "error": str(exc)})
+                continue
             express += e
             complete += c
         recover = await self._auto_recover() if self.settings.schedule.auto_recover else []

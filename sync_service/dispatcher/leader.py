@@ -5,6 +5,12 @@ leadership. PostgreSQL releases the lock when that session ends (process killed,
 gone), so another replica, retrying every `RETRY_SECONDS`, takes over within seconds. The
 leader in turn checks its connection every `CHECK_SECONDS` and stops all its loops at the
 first failure: it cannot know whether it still holds the lock, so it must assume it does not.
+
+Timing under a network partition: the leader gives up after at most CHECK_SECONDS +
+CHECK_TIMEOUT (4 s) without an answer, while the server frees the lock only once its TCP
+keepalives (3 s idle + 3 probes 1 s apart) declare the session dead, some 6 s later; so the
+old leader has stopped before a new one can start. The CRM cursor is moreover advanced only
+from the value its transaction read, so even an overlap could not lose or skip changes.
 """
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ _KEEPALIVE = {
     "tcp_keepalives_idle": "3",
     "tcp_keepalives_interval": "1",
     "tcp_keepalives_count": "3",
+    # and data the server sends but the client never acknowledges: give up after 5 s
+    "tcp_user_timeout": "5000",
 }
 
 

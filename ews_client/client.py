@@ -345,7 +345,7 @@ class EwsClient:
             ref = await self._write_exceptions(mailbox, ref, item, None)
         return ref
 
-    async def _create_once(self, mailbox: str, item: Item, attempts: int = 3) -> ItemRef:
+    async def _create_once(self, mailbox: str, item: Item, attempts: int = 4) -> ItemRef:
         """Create, and after a lost answer look the CRM id up before creating again
         (architecture: "before creating, a retry ... looks the id up")."""
         folder = folder_for(item.kind, mailbox)

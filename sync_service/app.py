@@ -89,7 +89,8 @@ class Service:
             await self.pool.execute(self._queries["engine_remove"], self.name)
 
     async def serve_api(self) -> None:
-        runner = web.AppRunner(api.build_app(self.ready_problems), handle_signals=False)
+        app = api.build_app(self.ready_problems, pool=self.pool, settings=self.settings)
+        runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.api.host, self.settings.api.port)
         await site.start()

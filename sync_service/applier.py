@@ -65,8 +65,12 @@ class Applier:
         store: Store,
         binding: Binding,
         records: dict[str, CrmRecord],
+        pending: dict[str, str] | None = None,
     ) -> None:
         self.mailbox = mailbox
+        # Creates intended by an earlier pass that may have happened before a crash: only
+        # those need a look-up first (every create commits its intent before it is made).
+        self.pending = pending or {}
         self.backend = backend
         self.crm = crm
         self.store = store
@@ -138,7 +142,9 @@ class Applier:
         item = new_item(self.binding, action.fields, action.crm_id)
         await self._link(action.intent)
         # Idempotent create: a crash after an earlier create left the item behind.
-        ref = await self.backend.find_by_crm_id(email, self.entity, action.crm_id)
+        ref = None
+        if self.pending.get(action.crm_id) == "exchange":
+            ref = await self.backend.find_by_crm_id(email, self.entity, action.crm_id)
         if ref is None:
             ref = await self.backend.create_item(email, item)
         else:
@@ -150,7 +156,9 @@ class Applier:
         user = self.mailbox.crm_user_id
         record = new_record(self.binding, action.fields, action.crm_id, user)
         await self._link(action.intent)
-        existing = await self.crm.get_records(self.entity, [action.crm_id])
+        existing = {}
+        if self.pending.get(action.crm_id) == "crm":
+            existing = await self.crm.get_records(self.entity, [action.crm_id])
         if action.crm_id in existing:  # a replay after a crash: the record is already there
             old = existing[action.crm_id]
             await self.crm.update_record(replace(record, version=old.version), old.version, user)

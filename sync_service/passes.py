@@ -142,7 +142,10 @@ class MailboxPass:
         report.plans.append(plan)
         if self.options.dry_run:
             return EntityOutcome.from_plan(plan)
-        applier = Applier(self.mailbox, self.backend, self.crm, self.store, binding, sides.crm)
+        pending = {row.crm_id: row.pending for row in rows if row.pending}
+        applier = Applier(
+            self.mailbox, self.backend, self.crm, self.store, binding, sides.crm, pending
+        )
         outcome = await applier.apply(plan)
         if not outcome.conflicts:
             await self._advance(entity, sides)

@@ -24,6 +24,7 @@ from sync_service.db.pool import connect, create_pool
 from sync_service.db.queries import load_queries
 from sync_service.db.queue import JobQueue
 from sync_service.db.store import Store
+from sync_service.dispatcher.leader import run_dispatcher
 from sync_service.runner import PassRunner
 from sync_service.worker import Worker
 
@@ -124,6 +125,11 @@ class Service:
             group.create_task(self.heartbeat(), name="heartbeat")
             if Role.ENGINE in roles:
                 group.create_task(self.run_engine(), name="engine")
+            if Role.DISPATCHER in roles:
+                group.create_task(
+                    run_dispatcher(self.pool, self.settings, self.stop, name=self.name),
+                    name="dispatcher",
+                )
             if Role.API in roles:
                 group.create_task(self.serve_api(), name="api")
 

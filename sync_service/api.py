@@ -18,8 +18,9 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sync_service import metrics
+from sync_service import graph_notifications, metrics
 from sync_service.config import Settings
+from sync_service.graph_notifications import OnChange
 from sync_service.operations import Conflict, InvalidInput, NotFound, Operations, to_jsonable
 
 log = logging.getLogger("sync_service.api")
@@ -146,6 +147,7 @@ def build_app(
     pool: asyncpg.Pool | None = None,
     settings: Settings | None = None,
     opener: Any = None,
+    on_graph_change: OnChange | None = None,
 ) -> web.Application:
     """The API application; without a pool only the probes and /metrics are useful."""
     from sync_service import api_routes
@@ -162,6 +164,12 @@ def build_app(
     public = {"/healthz", "/readyz"}
     if settings is None or settings.api.metrics_public:
         public.add("/metrics")
+    if settings is not None and settings.push.graph_notification_url and on_graph_change:
+        # Graph cannot send our bearer token; clientState authenticates its notifications.
+        state = settings.push.resolved_client_state()
+        assert state is not None
+        graph_notifications.add_routes(app, on_graph_change, client_state=state.get_secret_value())
+        public.add(graph_notifications.NOTIFICATION_PATH)
     app[PUBLIC_PATHS] = frozenset(public)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

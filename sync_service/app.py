@@ -9,11 +9,12 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiohttp import web
 
+from ews_client.models import EntityKind
 from sync_service import api
 from sync_service.backends import Backends
 from sync_service.config import Role, Settings
@@ -22,7 +23,7 @@ from sync_service.db import migrations
 from sync_service.db.embedded import embedded_postgres
 from sync_service.db.pool import connect, create_pool
 from sync_service.db.queries import load_queries
-from sync_service.db.queue import JobQueue
+from sync_service.db.queue import JobQueue, PassKind, Priority
 from sync_service.db.store import Store
 from sync_service.dispatcher.leader import run_dispatcher
 from sync_service.runner import PassRunner
@@ -65,6 +66,7 @@ class Service:
         self.stop = asyncio.Event()
         self._queries = load_queries()
         self.worker: Worker | None = None
+        self.push_requests: asyncio.Queue[str] = asyncio.Queue(maxsize=100_000)
 
     async def ready_problems(self) -> list[str]:
         try:
@@ -90,7 +92,12 @@ class Service:
             await self.pool.execute(self._queries["engine_remove"], self.name)
 
     async def serve_api(self) -> None:
-        app = api.build_app(self.ready_problems, pool=self.pool, settings=self.settings)
+        app = api.build_app(
+            self.ready_problems,
+            pool=self.pool,
+            settings=self.settings,
+            on_graph_change=self.graph_changed,
+        )
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.api.host, self.settings.api.port)
@@ -100,6 +107,28 @@ class Service:
             await self.stop.wait()
         finally:
             await runner.cleanup()
+
+    def graph_changed(self, mailbox: str, entity: EntityKind | None) -> None:
+        """A Graph notification (inside its request): only record it, never wait."""
+        self.push_requests.put_nowait(mailbox)
+
+    async def enqueue_pushes(self) -> None:
+        """Turn recorded notifications into express jobs (coalesced per mailbox)."""
+        queue = JobQueue(self.pool, timedelta(seconds=self.settings.limits.job_lease))
+        store = Store(self.pool)
+        while True:
+            email = await self.push_requests.get()
+            mailbox = await store.mailbox_by_email(email)
+            if mailbox is None or mailbox.state != "active":
+                continue
+            await queue.enqueue(
+                mailbox.id,
+                PassKind.EXPRESS,
+                priority=Priority.PUSH,
+                source="push",
+                oldest_change_at=datetime.now(UTC),
+            )
+            await self.pool.execute(self._queries["mailbox_pushed"], mailbox.id)
 
     async def run_engine(self) -> None:
         """Claim and run passes until stopped; Exchange clients are closed afterwards."""
@@ -132,6 +161,9 @@ class Service:
                 )
             if Role.API in roles:
                 group.create_task(self.serve_api(), name="api")
+                if self.settings.push.graph_notification_url:
+                    pusher = group.create_task(self.enqueue_pushes(), name="graph-push")
+                    group.create_task(_cancel_on(self.stop, pusher), name="graph-push-stop")
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
@@ -140,6 +172,11 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
             await stop.wait()
     except TimeoutError:
         pass
+
+
+async def _cancel_on(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
+    await stop.wait()
+    task.cancel()
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

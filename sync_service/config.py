@@ -99,6 +99,34 @@ class ApiSettings(_Group):
         return _read_secret(self.api_token, self.api_token_file, "SYNC_API_TOKEN")
 
 
+class PushSettings(_Group):
+    """Graph change notifications: where Graph can reach this service, and the shared secret.
+
+    Unset URL: no Graph subscriptions; Graph mailboxes are kept fresh by the express sweep.
+    """
+
+    graph_notification_url: str | None = None
+    graph_client_state: SecretStr | None = None
+    graph_client_state_file: Path | None = None
+
+    @field_validator("graph_notification_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    def resolved_client_state(self) -> SecretStr | None:
+        state = _read_secret(
+            self.graph_client_state, self.graph_client_state_file, "SYNC_GRAPH_CLIENT_STATE"
+        )
+        if self.graph_notification_url and state is None:
+            raise ValueError(
+                "SYNC_GRAPH_CLIENT_STATE: required when SYNC_GRAPH_NOTIFICATION_URL is set"
+            )
+        return state
+
+
 class LimitsSettings(_Group):
     max_concurrent_mailboxes: int = Field(default=500, ge=1, le=100_000)
     max_consecutive_failures: int = Field(default=10, ge=1)
@@ -179,6 +207,7 @@ class ProcessSettings(_Group):
 class Settings:
     database: DatabaseSettings
     api: ApiSettings
+    push: PushSettings
     limits: LimitsSettings
     schedule: ScheduleSettings
     conflicts: ConflictSettings
@@ -190,6 +219,7 @@ class Settings:
 _GROUPS: dict[str, type[_Group]] = {
     "database": DatabaseSettings,
     "api": ApiSettings,
+    "push": PushSettings,
     "limits": LimitsSettings,
     "schedule": ScheduleSettings,
     "conflicts": ConflictSettings,
@@ -215,6 +245,7 @@ def load_settings() -> Settings:
     try:  # secret files are read now, so that a missing file fails at start-up
         settings.database.resolved_url()
         settings.api.resolved_token()
+        settings.push.resolved_client_state()
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return settings

@@ -82,3 +82,7 @@ RETURNING *
 
 -- name: mailbox_counts_by_state
 SELECT state, count(*) AS n FROM sync.mailboxes GROUP BY state
+
+-- name: mailbox_pushed
+-- A push (notification) asked for a pass: the express sweep can skip this mailbox meanwhile.
+UPDATE sync.mailboxes SET last_push_at = now() WHERE id = $1

@@ -87,9 +87,14 @@ class Applier:
             async with limit:
                 await self._guarded(action)
 
-        async with asyncio.TaskGroup() as group:
-            for action in plan.actions:
-                group.create_task(one(action))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for action in plan.actions:
+                    group.create_task(one(action))
+        except ExceptionGroup as group:
+            # A pass-ending error (transient, mailbox-wide) stopped the other writes: the pass
+            # ends with it; what was committed so far stays committed.
+            raise group.exceptions[0] from None
         return self.outcome
 
     async def _guarded(self, action: Action) -> None:

@@ -95,6 +95,11 @@ class PassRunner:
             return await self._end(run, "failed", reason, failed=True)
         except (ExchangeError, OSError, TimeoutError) as exc:
             return await self._transient(run, mailbox.id, exc)
+        except Exception as exc:
+            # Not an expected failure (a bug, a CRM error): counted like a transient one, so the
+            # pass is retried and a mailbox that keeps failing ends disabled with the reason.
+            log.exception("pass failed unexpectedly", extra={"mailbox": mailbox.email})
+            return await self._transient(run, mailbox.id, exc)
         finally:
             PASS_STATS.reset(token)
         if report.needs_rerun:

@@ -79,5 +79,21 @@ async def test_200_mailboxes_converge_with_faults_and_throttling(pool: asyncpg.P
             assert len(contacts) == crm == 5, (email, names)
             assert len(set(names)) == 5, (email, names)
             tasks = await h.items(email, "tasks")
-            assert len(tasks) == 3, email
+            crm_tasks = await pool.fetch(
+                "SELECT t.subject FROM crm.tasks t JOIN crm.users u ON u.id = t.owner_id "
+                "WHERE u.email = $1",
+                email,
+            )
+            subjects = sorted(i["fields"].get("Subject", "") for i in tasks)
+            assert len(tasks) == 3 and len(crm_tasks) == 3, (
+                email,
+                subjects,
+                sorted(r["subject"] for r in crm_tasks),
+                await pool.fetch(
+                    "SELECT kind, outcome, error, counts FROM sync.runs r JOIN "
+                    "sync.mailboxes m ON m.id = r.mailbox_id WHERE m.email = $1",
+                    email,
+                ),
+                await pool.fetch("SELECT reason FROM sync.item_errors"),
+            )
         assert (await worker.queue.depth()).queued == 0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,18 +20,7 @@ USERS = [f"fo{n}@sim.example" for n in range(4)]
 
 
 class Replica(ServiceProcess):
-    """`python -m sync_service.dispatcher`: the service with the dispatcher role wired in."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = int(env["SYNC_API_BIND"].rsplit(":", 1)[1])
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sync_service.dispatcher"],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+    """`python -m sync_service run` with the dispatcher role among others."""
 
     def leader_gauge(self) -> float:
         status, body = self.get("/metrics")

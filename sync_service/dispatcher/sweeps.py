@@ -132,10 +132,17 @@ class Sweeper:
             ]
             through = await conn.fetchval(self._q["dispatcher_complete_through"], server.id)
             sched = complete_schedule(server, self.settings)
+            # A mailbox without its initial pass gets that one (an express request becomes
+            # initial), never a complete pass that would skip the matching.
+            matched = {r["id"] for r in rows if r["initial_done"]}
             complete = (
                 []
                 if through is None
-                else [m.id for m in mailboxes if schedule.complete_due(sched, m.id, through, now)]
+                else [
+                    m.id
+                    for m in mailboxes
+                    if m.id in matched and schedule.complete_due(sched, m.id, through, now)
+                ]
             )
             if through is None or now > through:
                 # The first tick of a new server starts its schedule now: no back-filling.

@@ -19,23 +19,30 @@ def utc(*args: int) -> datetime:
 
 async def _set_last_pass(pool: asyncpg.Pool, ids: list[int], at: datetime) -> None:
     await pool.execute(
-        "UPDATE sync.mailboxes SET last_express_at = $2 WHERE id = ANY($1::bigint[])", ids, at
+        "UPDATE sync.mailboxes SET last_express_at = $2, initial_done = true "
+        "WHERE id = ANY($1::bigint[])",
+        ids,
+        at,
     )
 
 
 async def test_complete_pass_at_local_time_across_dst(pool: asyncpg.Pool) -> None:
     """Berlin, 02:30 local, no spread: the night of the spring change runs at 03:30 CEST."""
     server = await add_server(pool, time_zone="Europe/Berlin", complete_at=time(2, 30))
-    [box] = await add_mailboxes(pool, server, ["a@x.example"])
+    box, new = await add_mailboxes(pool, server, ["a@x.example", "new@x.example"])
     sweeper = Sweeper(pool, make_settings(SYNC_COMPLETE_WINDOW="1"))
     zone = ZoneInfo("Europe/Berlin")
     await _set_last_pass(pool, [box], utc(2030, 1, 1))  # keep the express sweep quiet
+    # `new` never had its initial pass: it is asked for an express (which becomes the
+    # initial pass), never a complete one
 
     async def tick_local(*wall: int) -> tuple[int, ...]:
         now = datetime(*wall, tzinfo=zone).astimezone(UTC)  # type: ignore[misc]
         report = await sweeper.tick(now)
         if report.complete:
-            await pool.execute("UPDATE sync.jobs SET status = 'done', finished_at = now()")
+            await pool.execute(
+                "UPDATE sync.jobs SET status = 'done', finished_at = now() WHERE kind = 'complete'"
+            )
         return report.complete
 
     assert await tick_local(2026, 3, 27, 23, 0) == ()  # first tick: the schedule starts here
@@ -48,8 +55,10 @@ async def test_complete_pass_at_local_time_across_dst(pool: asyncpg.Pool) -> Non
     assert await tick_local(2026, 3, 30, 2, 29) == ()
     assert await tick_local(2026, 3, 30, 2, 31) == (box,)  # CEST night, 00:31 UTC
     assert await tick_local(2026, 3, 30, 12, 0) == ()
-    kinds = await pool.fetch("SELECT kind, source FROM sync.jobs ORDER BY id")
-    assert [(r["kind"], r["source"]) for r in kinds] == [("complete", "schedule")] * 3
+    kinds = await pool.fetch("SELECT mailbox_id, kind FROM sync.jobs ORDER BY id")
+    assert [(r["mailbox_id"], r["kind"]) for r in kinds] == [(new, "express")] + [
+        (box, "complete")
+    ] * 3
 
 
 async def test_complete_passes_spread_over_the_window(pool: asyncpg.Pool) -> None:

@@ -1,0 +1,1 @@
+"""Benchmark harnesses against the EWS simulator (see benchmarks/RESULTS.md)."""

@@ -1,0 +1,159 @@
+"""Benchmark (1): the initial sync of N mailboxes x (200 contacts + 100 appointments + 50 tasks).
+
+The simulator runs with its default (Exchange Online) throttling and 20 ms + 1 ms/item latency;
+the CRM overlaps half of each folder and holds CRM-only records. The service (`python -m
+sync_service run`, roles api,engine) runs every initial pass the CLI requested; figures come
+from the simulator's counters, the service's /proc entries and its own `sync.runs` table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from benchmarks import crm_seed, profiling, stack
+
+ITEMS = (200, 100, 50)
+SHAPE = crm_seed.CrmShape(
+    overlap_contacts=100,
+    overlap_appointments=50,
+    overlap_tasks=25,
+    crm_only_contacts=20,
+    crm_only_appointments=10,
+    crm_only_tasks=5,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InitialConfig:
+    mailboxes: int
+    timeout_s: float = 1200.0
+    rate: float = 2000.0
+    concurrency: int = 200
+    max_concurrent_mailboxes: int = 500
+    latency: str = "20,1"
+    profile: str | None = None  # path prefix for a py-spy profile of the service
+
+
+async def run_stats(url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(url)
+    try:
+        outcomes = await stack.group_counts(
+            conn, "SELECT coalesce(outcome, 'unfinished'), count(*) FROM sync.runs GROUP BY 1"
+        )
+        totals = await conn.fetchrow(
+            "SELECT coalesce(sum(requests), 0) AS requests, "
+            "coalesce(sum(throttled), 0) AS throttled FROM sync.runs"
+        )
+        links = await conn.fetchval("SELECT count(*) FROM sync.item_links")
+        done = await conn.fetchval("SELECT count(*) FROM sync.mailboxes WHERE initial_done")
+        states = await stack.group_counts(
+            conn, "SELECT state, count(*) FROM sync.mailboxes GROUP BY 1"
+        )
+        writes: dict[str, int] = {}
+        for (counts,) in await conn.fetch("SELECT counts FROM sync.runs"):
+            data = json.loads(counts) if isinstance(counts, str) else counts
+            for entity, directions in data.items():
+                for direction, ops in directions.items():
+                    key = f"{entity} {direction}"
+                    writes[key] = writes.get(key, 0) + sum(ops.values())
+    finally:
+        await conn.close()
+    return {
+        "run_outcomes": outcomes,
+        "service_requests": int(totals["requests"]) if totals else 0,
+        "service_throttled": int(totals["throttled"]) if totals else 0,
+        "item_links": int(links),
+        "initial_done": int(done),
+        "mailbox_states": states,
+        "writes": writes,
+    }
+
+
+async def run(cfg: InitialConfig) -> dict[str, Any]:
+    n = cfg.mailboxes
+    t0 = time.monotonic()
+    sim, base = await stack.start_simulator(n, ITEMS, latency=cfg.latency)
+    seeded_s = time.monotonic() - t0
+    service = None
+    try:
+        async with stack.fresh_database("bench_initial") as url:
+            env = stack.service_env(
+                url,
+                stack.free_port(),
+                SYNC_ROLES="api,engine",
+                SYNC_MAX_CONCURRENT_MAILBOXES=str(cfg.max_concurrent_mailboxes),
+                SYNC_DATABASE_POOL_SIZE="40",
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                csv_path = Path(tmp) / "mailboxes.csv"
+                await stack.cli(env, "migrate")
+                await crm_seed.seed(url, n, SHAPE, csv_path)
+                await stack.register(env, base, csv_path, cfg.rate, cfg.concurrency)
+            await stack.cli(env, "sync", "--server", "sim", "--mode", "initial")
+            before = await stack.sim_counters(base)
+            sim_before = sim.sample()
+            service = await stack.start_service(env)
+            started = time.monotonic()
+            svc_before = service.sample()
+            spy = profiling.attach(service.pid, cfg.profile) if cfg.profile else None
+            drained = await stack.wait_drained(url, cfg.timeout_s)
+            wall = time.monotonic() - started
+            svc_after, sim_after = service.sample(), sim.sample()
+            after = await stack.sim_counters(base)
+            profile = profiling.finish(spy) if spy else None
+            stats = await run_stats(url)
+    finally:
+        if service is not None:
+            service.stop()
+        sim.stop()
+    delta = stack.counter_delta(after, before)
+    requests = sum(delta["requests"].values())
+    throttled = sum(delta["throttled"].values())
+    items = stats["item_links"]
+    cpu = svc_after.cpu_s - svc_before.cpu_s
+    failed = sum(v for k, v in stats["run_outcomes"].items() if k != "ok")
+    return {
+        "benchmark": "initial_sync",
+        "mailboxes": n,
+        "exchange_items_per_mailbox": dict(
+            zip(("contacts", "appointments", "tasks"), ITEMS, strict=True)
+        ),
+        "crm_records_per_mailbox": SHAPE.per_user(),
+        "latency_ms": cfg.latency,
+        "server_limits": {"rate_per_s": cfg.rate, "max_concurrency": cfg.concurrency},
+        "simulator_seed_s": round(seeded_s, 1),
+        "wall_s": round(wall, 2),
+        "drain_s": round(drained, 2),
+        "items_synced": items,
+        "items_per_s": round(items / wall, 1),
+        "requests": requests,
+        "requests_per_s": round(requests / wall, 1),
+        "requests_by_operation": delta["requests"],
+        "throttled": throttled,
+        "throttled_share": round(throttled / requests, 4) if requests else 0.0,
+        "throttled_by_operation": delta["throttled"],
+        "early_retries": delta["early_retries"],
+        "failed_passes": failed,
+        "service_cpu_s": round(cpu, 2),
+        "service_cpu_s_per_1000_items": round(1000 * cpu / items, 3) if items else None,
+        "service_cpu_ms_per_item": round(1000 * cpu / items, 3) if items else None,
+        "service_peak_rss_mb": round(svc_after.hwm_kb / 1024, 1),
+        "simulator_cpu_s": round(sim_after.cpu_s - sim_before.cpu_s, 2),
+        **stats,
+        "profile": profile,
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    print(json.dumps(asyncio.run(run(InitialConfig(size))), indent=2))

@@ -148,6 +148,8 @@ class Throttle:
         self._clock = clock
         self._sleep = sleep
         self._on_backoff = on_backoff
+        # Called with the seconds each request waited for the limits before it was sent.
+        self.on_wait: Callable[[float], None] | None = None
         self._rng = rng or random.Random()
         self._rate = AsyncLimiter(self.limits.rate_per_s, 1.0)
         self.server = AdaptiveLimit(self.limits, clock)
@@ -223,6 +225,7 @@ class Throttle:
         self, state: MailboxState, sync: bool, call: Callable[[], Awaitable[T]]
     ) -> T:
         gates = [state.sync_gate, state.gate] if sync else [state.gate]
+        queued_at = self._clock()
         for gate in gates:
             await gate.acquire()
         try:
@@ -234,6 +237,8 @@ class Throttle:
                 if self._deadline(state) <= self._clock():
                     break
                 self.server.gate.release()
+            if self.on_wait is not None:
+                self.on_wait(self._clock() - queued_at)
             try:
                 return await call()
             finally:

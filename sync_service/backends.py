@@ -73,8 +73,7 @@ def _hooks(server_name: str) -> dict[str, object]:
     return {"on_request": on_request, "on_backoff": on_backoff}
 
 
-def build_backend(server: Server, settings: Settings) -> EwsClient | GraphClient:
-    """An unopened client for `server` (use it as an async context manager)."""
+def _build(server: Server, settings: Settings) -> EwsClient | GraphClient:
     transport = TransportLimits(
         connections=max(10, server.max_concurrency), read_timeout_s=settings.limits.http_timeout
     )
@@ -103,6 +102,13 @@ def build_backend(server: Server, settings: Settings) -> EwsClient | GraphClient
         ca_file=server.ca_file,
         **_hooks(server.name),  # type: ignore[arg-type]
     )
+
+
+def build_backend(server: Server, settings: Settings) -> EwsClient | GraphClient:
+    """An unopened client for `server` (use it as an async context manager)."""
+    client = _build(server, settings)
+    client.throttle.on_wait = metrics.LIMITER_WAIT.labels(server.name).observe
+    return client
 
 
 @asynccontextmanager

@@ -66,13 +66,17 @@ class PushManager:
         self._wake.set()
 
     async def run(self) -> None:
-        async with AsyncExitStack() as stack:
-            stack.push_async_callback(self._close_all)
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._flush_loop(), name="push-flush")
-                while True:
-                    await self.refresh(stack)
-                    await asyncio.sleep(self.refresh_seconds)
+        # `clients` closes the Exchange clients only after the streams were stopped and
+        # their subscriptions freed, which still needs the clients.
+        async with AsyncExitStack() as clients:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._flush_loop(), name="push-flush")
+                    while True:
+                        await self.refresh(clients)
+                        await asyncio.sleep(self.refresh_seconds)
+            finally:
+                await self._close_all()
 
     async def refresh(self, stack: AsyncExitStack) -> None:
         """Bring every server's subscriptions in line with the database."""

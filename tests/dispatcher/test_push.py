@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
+import pytest
 
 from ews_client.simulator.config import SimulatorConfig
 from sync_service.db.queue import PassKind
@@ -47,7 +49,7 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout: float, what: str
 
 
 async def test_outlook_edit_reaches_crm_by_push_also_after_a_broken_stream(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A "minute" of ConnectionTimeout lasts 50 ms: every stream closes after 1.5 s and must
     # be reopened (which is also what keeps its subscriptions alive).
@@ -132,4 +134,10 @@ async def test_outlook_edit_reaches_crm_by_push_also_after_a_broken_stream(
             assert by_source.get("push-catch-up", 0) >= 1, by_source
             assert "schedule" not in by_source and "crm" not in by_source, by_source
         assert h.sim.sim.counters()["subscriptions"] == 0  # a clean stop frees them
+        failures = [
+            r
+            for r in caplog.records
+            if r.name.startswith("sync_service.dispatcher") and r.levelno >= logging.ERROR
+        ]
+        assert failures == []
         print(f"push: {first:.2f}s, after the break: {second:.2f}s")

@@ -209,19 +209,21 @@ class _Pass:
     def _pending_crm(self, row: SyncedRow) -> None:
         """A CRM create with the planner's id was intended for the row's item.
 
-        The record is missing: it was created and then deleted when the item carries its id
-        (the stamp follows the create) or the change log lists it as deleted; otherwise the
-        create never happened and is planned again.
+        The stamp follows the create, so an item read now carrying the id proves the record
+        was created: missing from a full listing it was then deleted; missing from an express
+        change set it is unchanged since. Without that proof the create is planned again
+        (it is idempotent), unless the change log lists the id as deleted.
         """
         e, c = self._exchange_of(row), self.crm.get(row.crm_id)
+        stamped = e is not None and e.id in self.ex and e.crm_id == row.crm_id
+        deleted = row.crm_id in self.deleted_crm or (stamped and self.full_listing)
+        if c is None and stamped and not deleted:
+            c = CrmSnapshot(row.crm_id, row.fields, row.crm_hash)
         if c is not None:
             self.used_crm.add(c.id)
-        # A stamp seen on the item as read now is evidence; an unread (express) item is not.
-        stamped = e is not None and e.id in self.ex and e.crm_id == row.crm_id
-        created = row.crm_id in self.deleted_crm or stamped
         if e is None and c is None:
             self.actions.append(Unlink(row.crm_id, row.exchange_id, self._title(row.fields)))
-        elif c is None and created:
+        elif c is None and deleted:
             assert e is not None
             self._crm_gone(row, e)
         elif c is None:
@@ -341,6 +343,9 @@ class _Pass:
             self.actions.append(DeleteExchange(row.crm_id, e.ref, self._title(e.fields)))
         elif self.direction.from_exchange:
             self._create_crm(e.ref, e.fields)
+            if row.exchange_id != e.id:
+                # A pending row found its item by CRM id: the new record's row has other keys.
+                self.actions.append(Unlink(row.crm_id, row.exchange_id, self._title(e.fields)))
         else:
             self.actions.append(Unlink(row.crm_id, row.exchange_id, self._title(e.fields)))
 

@@ -86,7 +86,7 @@ def test_lost_link_commit_is_paired_by_crm_id_not_duplicated() -> None:
 def test_express_pass_needs_referenced_records() -> None:
     world = World(bind(CONTACTS))
     world.crm_put("crm1", {"first_name": "Ann"})
-    world.sync(PassKind.EXPRESS, ConflictPolicy(), crash_at=0)  # created, never committed
+    world.sync(PassKind.EXPRESS, ConflictPolicy(), crash_at=1)  # created, never committed
     world.links.clear()  # even the intent row was lost
     (item_id,) = world.ex
     exchange = [snapshot_exchange(world.binding, world.ex[item_id])]

@@ -177,6 +177,18 @@ class Plan:
         return f"{self.entity} {self.kind}: {counts or 'nothing to do'} (items={self.total})"
 
 
+def apply_phase(action: Action) -> int:
+    """Stamps first, Exchange creates last (a stable sort keeps the order within a phase).
+
+    An Outlook copy of an item carries the original's CRM-id property until the copy's own
+    record is created and stamped; a later create looks CRM ids up (find_by_crm_id) and must
+    not find such a copy.
+    """
+    if isinstance(action, CreateCrm) or (isinstance(action, Update) and action.stamp):
+        return 0
+    return 2 if isinstance(action, CreateExchange) else 1
+
+
 _NAMES: dict[type, str] = {
     CreateCrm: "create_crm",
     CreateExchange: "create_exchange",

@@ -27,6 +27,18 @@ The decision table for a linked pair (row present), two-way entity:
     changed    deleted        CreateExchange (the modification wins)
     deleted    deleted        Unlink
 
+"Changed" compares a side's content hash with the row's; for the deletion rows, a side that
+holds the content of an interrupted service write (`SyncedRow.intent_hash`) counts as
+unchanged, so the service's own half-finished write never beats a user's deletion.
+Pending rows (`SyncedRow.pending`, an intended create) read a missing created side as "not
+created yet" unless there is proof of the create (see `_pending_crm`, `_pending_exchange`).
+
+Unlinked items: an Exchange item whose CRM-id property (or the id the planner would derive
+for it) names a free CRM record is paired with that record, with no base: identical content
+only links, differing content goes to the conflict policy. The rest are matched (INITIAL,
+RECOVER) and then created on the other side. An Outlook copy carrying the CRM id of a record
+that is already linked is a new item: it gets its own CRM record.
+
 A one-way entity mirrors its source side: target-side edits are overwritten, target-side
 deletions re-created, source deletions propagated, and unlinked target-side items ignored.
 """
@@ -53,6 +65,7 @@ from .actions import (
     Side,
     Unlink,
     Update,
+    apply_phase,
 )
 from .links import derive_crm_id, row_for
 from .mapping import Binding, Direction, differing, model_fields
@@ -87,23 +100,11 @@ def plan(
     state = _Pass(binding, crm, exchange, rows, kind, policy, deleted_crm, deleted_exchange)
     if binding.direction != Direction.OFF:
         state.run()
-    actions = tuple(sorted(state.actions, key=_phase))
+    actions = tuple(sorted(state.actions, key=apply_phase))
     result = Plan(binding.entity, kind, actions, tuple(state.ambiguities), len(rows))
     if not force:
         guards.check(result, limits, exchange_empty=not state.ex)
     return result
-
-
-def _phase(action: Action) -> int:
-    """Stamps first, Exchange creates last (a stable sort keeps the order within a phase).
-
-    An Outlook copy of an item carries the original's CRM-id property until the copy's own
-    record is created and stamped; a later create looks CRM ids up (find_by_crm_id) and must
-    not find such a copy.
-    """
-    if isinstance(action, CreateCrm) or (isinstance(action, Update) and action.stamp):
-        return 0
-    return 2 if isinstance(action, CreateExchange) else 1
 
 
 class _Pass:

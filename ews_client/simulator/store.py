@@ -203,7 +203,8 @@ class Mailbox:
         self.named_props = {k: set(v) for k, v in snap.named_props.items()}
         for fid, folder in self.folders.items():
             folder.items = dict(snap.folder_items.get(fid, {}))
-            folder.log.clear()
+            # The change log holds what a synchronization from scratch lists: the restored items.
+            folder.log[:] = sorted((self.items[i].last_seq, i) for i in folder.items)
             folder.gone.clear()
         # A new epoch invalidates every sync state handed out before the restore.
         self.epoch += 1

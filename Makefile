@@ -26,5 +26,13 @@ lint: $(STAMP)
 demo: $(STAMP)
 	env -u SYNC_DATABASE_URL $(BIN)/python -m sync_service.demo $(DEMO_ARGS)
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.run --profile quick
+
+bench-full: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.run --profile full --py-spy
+
 clean:
 	rm -rf $(VENV) .sync-data .mypy_cache .ruff_cache

@@ -94,7 +94,8 @@ async def measure(
         for n in range(changes)
     ]
     gap = window_s / max(1, changes)
-    conn = await asyncpg.connect(url)
+    # Two connections: the maker's writes and the checker's reads run concurrently.
+    conn, check_conn = await asyncpg.connect(url), await asyncpg.connect(url)
     started = time.monotonic()
     try:
         async with aiohttp.ClientSession() as http:
@@ -114,13 +115,14 @@ async def measure(
                     make_task.result()
                 pending = [c for c in plan if c.made_at and c.arrived_at is None]
                 if pending:
-                    await _check(pending, http, base, conn)
+                    await _check(pending, http, base, check_conn)
                 if make_task.done() and all(c.arrived_at for c in plan):
                     break
             if not make_task.done():
                 make_task.cancel()
     finally:
         await conn.close()
+        await check_conn.close()
     out: dict[str, Any] = {"changes": changes, "window_s": window_s, "poll_s": POLL_S}
     for side in ("exchange", "crm", "all"):
         chosen = [c for c in plan if side in ("all", c.side)]

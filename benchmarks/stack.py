@@ -183,7 +183,7 @@ class Proc:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.name = name
-        self.log_path = Path(f"/tmp/bench-{name}-{os.getpid()}.log")
+        self.log_path = Path(f"/tmp/bench-{name}-{os.getpid()}-{time.monotonic_ns()}.log")
         self._log = self.log_path.open("wb")
         self.popen = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT

@@ -105,12 +105,12 @@ class MailboxPass:
         self.crm = crm
         self.store = store
         self.options = options
+        self._marker_checked = False
 
     async def run(self) -> PassReport:
         kind = self.options.kind
         if kind == PassKind.EXPRESS and not self.mailbox.initial_done:
             kind = PassKind.INITIAL  # a mailbox's first pass always matches before creating
-        await self._check_marker(kind)
         report = PassReport(kind)
         for entity, entity_map in ENTITY_MAPS.items():
             direction = MODE_DIRECTIONS[self.mailbox.mode(entity.value)]
@@ -120,7 +120,8 @@ class MailboxPass:
             outcome = await self._entity(binding, kind, report)
             report.entities[entity.value] = outcome
         if not self.options.dry_run:
-            await self._commit_marker(kind)
+            wrote = any(outcome.counts for outcome in report.entities.values())
+            await self._commit_marker(kind, wrote)
         return report
 
     async def _entity(self, binding: Binding, kind: PassKind, report: PassReport) -> EntityOutcome:
@@ -142,6 +143,11 @@ class MailboxPass:
         report.plans.append(plan)
         if self.options.dry_run:
             return EntityOutcome.from_plan(plan)
+        if plan.actions and not self._marker_checked:
+            # Checked before the first write only: a pass with nothing to do costs no request
+            # for it, and a restored mailbox always brings something to do.
+            await self._check_marker(kind)
+            self._marker_checked = True
         pending = {row.crm_id: row.pending for row in rows if row.pending}
         applier = Applier(
             self.mailbox, self.backend, self.crm, self.store, binding, sides.crm, pending
@@ -271,9 +277,14 @@ class MailboxPass:
                 f"generation {expected} in the database"
             )
 
-    async def _commit_marker(self, kind: PassKind) -> None:
-        marker = SyncMarker(self.mailbox.marker_generation + 1, datetime.now(UTC))
-        await self.backend.write_marker(self.mailbox.email, marker)
+    async def _commit_marker(self, kind: PassKind, wrote: bool) -> None:
+        """Record the pass; the marker moves (in the mailbox first) only when something was
+        written or both sides were compared in full, so an idle pass costs no request."""
+        generation = self.mailbox.marker_generation
+        marker = SyncMarker(generation, self.mailbox.marker_at or datetime.now(UTC))
+        if wrote or kind != PassKind.EXPRESS:
+            marker = SyncMarker(generation + 1, datetime.now(UTC))
+            await self.backend.write_marker(self.mailbox.email, marker)
         async with self.store.pool.acquire() as conn:
             await self.store.pass_succeeded(
                 conn, self.mailbox.id, kind.value, marker.generation, marker.synced_at

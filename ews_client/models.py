@@ -245,9 +245,7 @@ class ExchangeBackend(Protocol):
         """Delete the item; an item that is already gone is not an error."""
         ...
 
-    async def find_by_crm_id(
-        self, mailbox: str, entity: EntityKind, crm_id: str
-    ) -> ItemRef | None:
+    async def find_by_crm_id(self, mailbox: str, entity: EntityKind, crm_id: str) -> ItemRef | None:
         """The item carrying `crm_id`, if any (idempotent create after a crash)."""
         ...
 

@@ -30,6 +30,7 @@ from sync_service.crm.postgres import PostgresCrm
 from sync_service.db.pool import Conn
 from sync_service.db.queries import load_queries
 from sync_service.dispatcher.crm_feed import CrmFeed
+from sync_service.dispatcher.graph_push import GraphPushManager
 from sync_service.dispatcher.push import PushManager
 from sync_service.dispatcher.sweeps import Sweeper
 
@@ -153,13 +154,21 @@ async def _lead(
     pool: asyncpg.Pool, settings: Settings, clock: Clock, push: bool, tick_seconds: float
 ) -> None:
     pushes = PushManager(pool, settings, clock=clock) if push else None
-    sweeper = Sweeper(pool, settings, pushes.covered if pushes else frozenset)
+    graph = GraphPushManager(pool, settings) if push else None
+
+    def covered() -> frozenset[int]:
+        ews = pushes.covered() if pushes else frozenset()
+        return ews | (graph.covered() if graph else frozenset())
+
+    sweeper = Sweeper(pool, settings, covered)
     feed = CrmFeed(pool, PostgresCrm(pool))
     async with asyncio.TaskGroup() as tg:
         tg.create_task(feed.run(settings.schedule.dispatcher_poll), name="crm-feed")
         tg.create_task(_tick_loop(sweeper, clock, tick_seconds), name="schedules")
         if pushes is not None:
             tg.create_task(pushes.run(), name="push")
+        if graph is not None and graph.enabled:
+            tg.create_task(graph.run(), name="graph-push")
 
 
 async def _tick_loop(sweeper: Sweeper, clock: Clock, seconds: float) -> None:

@@ -68,3 +68,10 @@ DELETE FROM sync.jobs WHERE status IN ('done', 'failed') AND finished_at < $1
 
 -- name: dispatcher_set_retention
 UPDATE sync.dispatcher SET last_retention_at = $1
+
+-- name: dispatcher_graph_mailboxes
+-- Every active mailbox of the enabled Graph servers (change notifications per mailbox).
+SELECT m.id, m.email, m.server_id
+FROM sync.mailboxes m JOIN sync.servers s ON s.id = m.server_id
+WHERE m.state = 'active' AND s.enabled AND s.backend = 'graph'
+ORDER BY m.server_id, m.id

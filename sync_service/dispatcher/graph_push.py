@@ -1,0 +1,99 @@
+"""Graph change notifications for every active mailbox of the Graph servers (leader only).
+
+The subscriptions point at this deployment's notification URL; whichever replica receives a
+notification queues the express job (see `Service.graph_changed`). Mailboxes without a live
+subscription stay on the express sweep (`covered`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+
+import asyncpg
+
+from ews_client.graph.client import GraphClient
+from sync_service.backends import build_backend
+from sync_service.config import Settings
+from sync_service.db.queries import load_queries
+from sync_service.db.store import Server
+from sync_service.dispatcher.sweeps import server_of
+from sync_service.graph_notifications import NOTIFICATION_PATH, SubscriptionManager
+
+log = logging.getLogger("sync_service.dispatcher.graph")
+
+
+class GraphPushManager:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, refresh_seconds: float = 60.0):
+        self.pool = pool
+        self.settings = settings
+        self.refresh_seconds = refresh_seconds
+        self.managers: dict[int, tuple[Server, SubscriptionManager]] = {}
+        self._covered: frozenset[int] = frozenset()
+        self._q = load_queries()
+
+    def covered(self) -> frozenset[int]:
+        return self._covered
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.push.graph_notification_url)
+
+    async def run(self) -> None:
+        async with AsyncExitStack() as clients:
+            try:
+                while True:
+                    await self.refresh(clients)
+                    await asyncio.sleep(self.refresh_seconds)
+            finally:
+                await self._remove_all()
+
+    async def refresh(self, clients: AsyncExitStack) -> None:
+        rows = await self.pool.fetch(self._q["dispatcher_graph_mailboxes"])
+        servers = {
+            s.id: s
+            for s in map(server_of, await self.pool.fetch(self._q["dispatcher_enabled_servers"]))
+            if s.backend == "graph"
+        }
+        covered = set()
+        for sid, server in servers.items():
+            manager = await self._manager(clients, server)
+            if manager is None:
+                continue
+            boxes = {r["email"]: r["id"] for r in rows if r["server_id"] == sid}
+            for email, exc in await manager.refresh(boxes):
+                log.warning("no Graph subscription", extra={"mailbox": email, "error": str(exc)})
+            covered |= {mid for email, mid in boxes.items() if manager.covered(email)}
+        self._covered = frozenset(covered)
+
+    async def _manager(self, clients: AsyncExitStack, server: Server) -> SubscriptionManager | None:
+        known = self.managers.get(server.id)
+        if known is not None and known[0] == server:
+            return known[1]
+        state = self.settings.push.resolved_client_state()
+        assert state is not None and self.settings.push.graph_notification_url
+        try:
+            client = build_backend(server, self.settings)
+            assert isinstance(client, GraphClient)
+            opened = await clients.enter_async_context(client)
+        except Exception as exc:  # a bad server must not stop the others
+            log.warning(
+                "no Graph push for server", extra={"server": server.name, "error": str(exc)}
+            )
+            return None
+        url = self.settings.push.graph_notification_url + NOTIFICATION_PATH
+        manager = SubscriptionManager(opened, url, state.get_secret_value())
+        self.managers[server.id] = (server, manager)
+        return manager
+
+    async def _remove_all(self) -> None:
+        """Leaving leadership: drop our subscriptions (bounded), the next leader makes its own."""
+        for _, manager in self.managers.values():
+            for mailbox in list(manager.registry.by_mailbox):
+                try:
+                    async with asyncio.timeout(3):
+                        await manager.remove(mailbox)
+                except Exception:
+                    break  # best effort on the way out: unrenewed subscriptions expire anyway
+        self.managers.clear()

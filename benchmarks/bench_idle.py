@@ -3,8 +3,10 @@
 One simulator with M small mailboxes, one database. Steps:
 - memory at 0 mailboxes: the service (all roles) with the server registered but no mailbox;
 - the initial passes of all M mailboxes (setup, reported but not a target);
-- push off (roles api,engine): one operator express sweep (`sync --mode express`), waited
-  until the queue drains: requests per mailbox, wall time, service CPU; then RSS;
+- push off (roles api,engine): two operator express sweeps (`sync --mode express`), each
+  waited until the queue drains. The first one after the initial passes is not idle: it
+  reads back the service's own initial writes (reported as `echo_sweep`); the second one is
+  the idle cycle: requests per mailbox, wall time, service CPU; then RSS;
 - push on (all roles, so the dispatcher subscribes every mailbox): wait until every mailbox
   is subscribed, idle for a period counting every request the simulator receives; then
   changes on both sides spread over a window, each timed until it shows on the other side;
@@ -67,10 +69,10 @@ async def _memory_empty(env: dict[str, str]) -> int:
 
 
 async def _sweep(
-    env: dict[str, str], url: str, base: str, cfg: IdleConfig, svc: stack.Proc
+    env: dict[str, str], url: str, base: str, cfg: IdleConfig, svc: stack.Proc, spy_as: str
 ) -> dict[str, Any]:
     before, cpu0 = await stack.sim_counters(base), svc.sample().cpu_s
-    spy = profiling.attach(svc.pid, cfg.profile + "-sweep") if cfg.profile else None
+    spy = profiling.attach(svc.pid, f"{cfg.profile}-{spy_as}") if cfg.profile else None
     started = time.monotonic()
     await stack.cli(env, "sync", "--server", "sim", "--mode", "express")
     await stack.wait_drained(url, cfg.setup_timeout_s)
@@ -138,7 +140,8 @@ async def run(cfg: IdleConfig) -> dict[str, Any]:
             t0 = time.monotonic()
             await stack.wait_drained(url, cfg.setup_timeout_s)
             result["setup_initial_passes_s"] = round(time.monotonic() - t0, 1)
-            result["push_off_sweep"] = await _sweep(env_off, url, base, cfg, service)
+            result["echo_sweep"] = await _sweep(env_off, url, base, cfg, service, "echo")
+            result["push_off_sweep"] = await _sweep(env_off, url, base, cfg, service, "sweep")
             rss_off = await _settled_rss(service)
             service.stop()
             service = await stack.start_service(env_all)

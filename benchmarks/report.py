@@ -108,6 +108,10 @@ def _idle_table(r: dict[str, Any]) -> list[str]:
     bi = _get(r, "baseline", "idle") or {}
     rows = [
         ("idle mailboxes", _get(r, "idle", "mailboxes")),
+        ("first express after initial (echo): requests per mailbox",
+         _get(r, "idle", "echo_sweep", "requests_per_mailbox")),
+        ("first express after initial (echo): by operation",
+         _get(r, "idle", "echo_sweep", "requests_by_operation")),
         ("push off: sweep wall s", sw.get("wall_s")),
         ("push off: requests per mailbox", sw.get("requests_per_mailbox")),
         ("push off: requests by operation", sw.get("requests_by_operation")),

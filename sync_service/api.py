@@ -156,7 +156,8 @@ def build_app(
         client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware, auth_middleware]
     )
     app[READY_CHECK] = ready_check
-    app[OPERATIONS] = Operations(pool) if pool is not None else None
+    schedule = settings.schedule if settings is not None else None
+    app[OPERATIONS] = Operations(pool, schedule_defaults=schedule) if pool is not None else None
     app[SETTINGS] = settings
     secret = settings.api.resolved_token() if settings else None
     token = secret.get_secret_value().strip() if secret is not None else ""

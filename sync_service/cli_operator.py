@@ -34,7 +34,7 @@ async def operations(settings: Settings) -> AsyncIterator[Operations]:
         await run_migrations(url)
         pool = await create_pool(url, 4)
         try:
-            yield Operations(pool, timedelta(seconds=settings.limits.job_lease))
+            yield Operations(pool, timedelta(seconds=settings.limits.job_lease), settings.schedule)
         finally:
             await pool.close()
 

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from sync_service import metrics
+from sync_service.config import ScheduleSettings
 from sync_service.csv_import import RowError, parse_csv, valid_email
 from sync_service.db.queries import load_queries
 from sync_service.db.queue import JobQueue, PassKind, Priority
@@ -100,15 +101,21 @@ def check_choice(field_name: str, value: str | None, choices: tuple[str, ...]) -
 class Operations:
     """Operator actions over the `sync` schema; every method is one transaction or less."""
 
-    def __init__(self, pool: asyncpg.Pool, lease: timedelta = timedelta(seconds=60)) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        lease: timedelta = timedelta(seconds=60),
+        schedule_defaults: ScheduleSettings | None = None,
+    ) -> None:
         self.pool = pool
+        self.schedule_defaults = schedule_defaults
         self.store = Store(pool)
         self.queue = JobQueue(pool, lease)
         self.q = load_queries()
 
     # servers
     async def add_server(self, name: str, changes: ServerChanges) -> Server:
-        spec = new_server(name, changes)
+        spec = new_server(name, changes, self.schedule_defaults)
         if await self.store.server_by_name(name) is not None:
             raise Conflict("name", f"server {name!r} already exists; use `servers update`")
         try:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sync_service.config import parse_duration
+from sync_service.config import ScheduleSettings, parse_duration
 from sync_service.db.store import NewServer, Server
 
 BACKENDS = ("ews", "graph")
@@ -78,8 +78,11 @@ class ServerChanges:
         return cls(**values)
 
 
-def new_server(name: str, changes: ServerChanges) -> NewServer:
-    """A validated server from the operator's settings (defaults for what was not given)."""
+def new_server(
+    name: str, changes: ServerChanges, defaults: ScheduleSettings | None = None
+) -> NewServer:
+    """A validated server from the operator's settings; what was not given takes the
+    deployment's schedule defaults (SYNC_EXPRESS_INTERVAL, SYNC_COMPLETE_AT)."""
     if not _NAME.match(name):
         raise InvalidInput("name", "use 1-63 letters, digits, '.', '_' or '-'")
     if changes.backend is None:
@@ -87,6 +90,12 @@ def new_server(name: str, changes: ServerChanges) -> NewServer:
     if changes.url is None:
         raise InvalidInput("url", "required")
     base = NewServer(name=name, backend=changes.backend, url=changes.url, auth_kind="basic")
+    if defaults is not None:
+        base = replace(
+            base,
+            express_interval=timedelta(seconds=defaults.express_interval),
+            complete_at=defaults.complete_at,
+        )
     return _apply(base, changes, fresh=True)
 
 

@@ -223,3 +223,36 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
     frames = tty.getvalue().split("\r")[1:]
     assert len(frames) == 3 and frames[1].startswith("[#######.......")
     assert frames[2] == "[" + "#" * 30 + "] 4/4 passes\n"
+
+
+async def test_new_servers_take_the_deployment_schedule_defaults(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SYNC_DATABASE_URL", db_url)
+    monkeypatch.setenv("SYNC_EXPRESS_INTERVAL", "5m")
+    monkeypatch.setenv("SYNC_COMPLETE_AT", "03:30")
+    code = await asyncio.to_thread(
+        cli.main,
+        [
+            "servers",
+            "add",
+            "defaults",
+            "--backend",
+            "ews",
+            "--url",
+            "https://ex.example/EWS/Exchange.asmx",
+            "--username",
+            "svc",
+            "--password-env",
+            "X_PW",
+        ],
+    )
+    assert code == 0, capsys.readouterr().err
+    conn = await asyncpg.connect(db_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT express_interval, complete_at FROM sync.servers WHERE name = 'defaults'"
+        )
+    finally:
+        await conn.close()
+    assert str(row["express_interval"]) == "0:05:00" and str(row["complete_at"]) == "03:30:00"

@@ -43,6 +43,7 @@ class EntityOutcome:
 
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: int = 0
+    skipped: int = 0
     conflicts: int = 0
     planned: dict[str, int] = field(default_factory=dict)
 
@@ -78,9 +79,14 @@ class Applier:
         self.records = records
         self.entity = binding.entity
         self.outcome = EntityOutcome()
+        self.refused: set[str] = set()
 
     async def apply(self, plan: Plan) -> EntityOutcome:
         self.outcome.planned = plan.counts()
+        rows = await self.store.pool.fetch(
+            self.store.q["item_errors_refused"], self.mailbox.id, self.entity.value
+        )
+        self.refused = {r["content_hash"] for r in rows}
         limit = asyncio.Semaphore(APPLY_CONCURRENCY)
 
         async def one(action: Action) -> None:
@@ -98,6 +104,10 @@ class Applier:
         return self.outcome
 
     async def _guarded(self, action: Action) -> None:
+        row: SyncedRow | None = getattr(action, "row", None)
+        if row is not None and not isinstance(action, Link) and row.crm_hash in self.refused:
+            self.outcome.skipped += 1  # refused before with this very content: wait for a change
+            return
         try:
             await self._apply(action)
         except (ItemRejectedError, CrmRejected) as exc:

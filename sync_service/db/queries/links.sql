@@ -80,3 +80,8 @@ SELECT r.id, m.email, r.kind, r.dry_run, r.engine, r.started_at, r.finished_at, 
 FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
 WHERE ($1::bigint IS NULL OR r.mailbox_id = $1) AND r.started_at >= $2
 ORDER BY r.started_at DESC LIMIT $3
+
+-- name: item_errors_refused
+-- Content the other side already refused for this mailbox and entity: skipped until it changes.
+SELECT DISTINCT content_hash FROM sync.item_errors
+WHERE mailbox_id = $1 AND entity = $2 AND content_hash IS NOT NULL

@@ -11,6 +11,7 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -40,37 +41,31 @@ def _ssl_context(url: str, ca_file: str | None) -> ssl.SSLContext | bool:
     if scheme == "http":
         return False  # plain HTTP only because the URL says so explicitly
     if scheme != "https":
-        raise ValueError(f"EWS URL must be https:// (or explicit http://): {url!r}")
+        raise ValueError(f"server URL must be https:// (or explicit http://): {url!r}")
     return ssl.create_default_context(cafile=ca_file)
 
 
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value else 0.0
-    except ValueError:
-        return 0.0  # an HTTP-date: fall back to our own exponential delay
+class HttpSession:
+    """One aiohttp session per server: pool limits, keep-alive, TLS verification on.
 
-
-class Transport:
-    """POSTs SOAP bodies to one EWS endpoint. Use as an async context manager."""
+    Shared by the EWS and Graph transports; use as an async context manager.
+    """
 
     def __init__(
         self,
         url: str,
         auth: Auth,
-        *,
-        limits: TransportLimits | None = None,
-        ca_file: str | None = None,
-        user_agent: str = "crm-exchange-sync/0.1",
+        limits: TransportLimits | None,
+        ca_file: str | None,
+        user_agent: str,
     ) -> None:
-        self.url = url
         self.auth = auth
         self.limits = limits or TransportLimits()
         self._ssl = _ssl_context(url, ca_file)
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> Transport:
+    async def __aenter__(self) -> Self:
         self.open()
         return self
 
@@ -92,6 +87,29 @@ class Transport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value else 0.0
+    except ValueError:
+        return 0.0  # an HTTP-date: fall back to our own exponential delay
+
+
+class Transport(HttpSession):
+    """POSTs SOAP bodies to one EWS endpoint. Use as an async context manager."""
+
+    def __init__(
+        self,
+        url: str,
+        auth: Auth,
+        *,
+        limits: TransportLimits | None = None,
+        ca_file: str | None = None,
+        user_agent: str = "crm-exchange-sync/0.1",
+    ) -> None:
+        super().__init__(url, auth, limits, ca_file, user_agent)
+        self.url = url
 
     async def _headers(self, mailbox: str | None) -> dict[str, str]:
         headers = {

@@ -7,17 +7,14 @@ the caller (`responses.error_for`) so that `$batch` inner answers map the same w
 from __future__ import annotations
 
 import json
-import ssl
 from dataclasses import dataclass
-from types import TracebackType
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from ews_client.auth import Auth
 from ews_client.errors import AuthError, ExchangeError, ProtocolError, TransientError
 from ews_client.graph.requests import GraphRequest
-from ews_client.transport import TransportLimits
+from ews_client.transport import HttpSession, TransportLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,16 +24,7 @@ class RawResponse:
     body: bytes
 
 
-def _ssl_context(url: str, ca_file: str | None) -> ssl.SSLContext | bool:
-    scheme = urlsplit(url).scheme.lower()
-    if scheme == "http":
-        return False  # plain HTTP only because the URL says so explicitly
-    if scheme != "https":
-        raise ValueError(f"Graph URL must be https:// (or explicit http://): {url!r}")
-    return ssl.create_default_context(cafile=ca_file)
-
-
-class GraphTransport:
+class GraphTransport(HttpSession):
     """Sends `GraphRequest`s to one Graph root (e.g. https://graph.microsoft.com/v1.0)."""
 
     def __init__(
@@ -49,34 +37,7 @@ class GraphTransport:
         user_agent: str = "crm-exchange-sync/0.1",
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.auth = auth
-        self.limits = limits or TransportLimits()
-        self._ssl = _ssl_context(self.base_url, ca_file)
-        self._user_agent = user_agent
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> GraphTransport:
-        self.open()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    def open(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self.limits.connections,
-                keepalive_timeout=self.limits.keepalive_s,
-                ssl=self._ssl,
-            )
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        super().__init__(self.base_url, auth, limits, ca_file, user_agent)
 
     def absolute(self, url: str) -> str:
         """Our URL for a request; next/delta links must point at the same root, so that the

@@ -128,10 +128,15 @@ class MailboxPass:
         entity = binding.entity
         rows = await self._links(entity)
         sides = await self._read(binding, kind, rows)
+        # An item still at the change key of its last sync holds the row's content.
+        linked = {row.exchange_id: row for row in rows}
         plan = planner.plan(
             binding,
             [snapshot_crm(binding, record) for record in sides.crm.values()],
-            [snapshot_exchange(binding, item) for item in sides.exchange],
+            [
+                snapshot_exchange(binding, item, linked.get(_item_id(item)))
+                for item in sides.exchange
+            ],
             rows,
             kind=sides.kind,
             policy=self.options.policies.get(entity, ConflictPolicy()),
@@ -289,6 +294,10 @@ class MailboxPass:
             await self.store.pass_succeeded(
                 conn, self.mailbox.id, kind.value, marker.generation, marker.synced_at
             )
+
+
+def _item_id(item: Item) -> str:
+    return item.ref.id if item.ref else ""
 
 
 def _synced(row: LinkRow) -> SyncedRow:

@@ -106,7 +106,7 @@ class PassRunner:
             await self.queue.enqueue(mailbox.id, PassKind.EXPRESS, source="rerun")
         self._observe_lag(job, report)
         plan_text = "\n".join(render(plan) for plan in report.plans) if job.dry_run else None
-        return await self._end(run, "ok", None, counts=report, plan=plan_text)
+        return await self._end(run, "ok", None, report=report, plan=plan_text)
 
     async def _transient(self, run: _Run, mailbox_id: int, exc: BaseException) -> JobResult:
         reason = f"{type(exc).__name__}: {exc}"[:1000]
@@ -126,7 +126,7 @@ class PassRunner:
         error: str | None,
         *,
         failed: bool = False,
-        counts: PassReport | None = None,
+        report: PassReport | None = None,
         plan: str | None = None,
     ) -> Done:
         seconds = time.perf_counter() - run.started
@@ -134,7 +134,7 @@ class PassRunner:
             self.store.q["run_finish"],
             run.run_id,
             outcome,
-            counts.counts() if counts else {},
+            report.counts() if report else {},
             run.stats.requests,
             run.stats.throttled,
             error,

@@ -142,18 +142,20 @@ async def progress(url: str, started: float, timeout: float = 240.0) -> None:
     try:
         while True:
             done = await conn.fetchval("SELECT count(*) FROM sync.mailboxes WHERE initial_done")
+            linked = await conn.fetchval("SELECT count(*) FROM sync.item_links")
             bad = await conn.fetchval("SELECT count(*) FROM sync.mailboxes WHERE state <> 'active'")
             elapsed = time.monotonic() - started
             if TTY:
                 filled = int(40 * done / MAILBOXES)
                 bar = "#" * filled + "." * (40 - filled)
                 print(
-                    f"\r  initial passes [{bar}] {done}/{MAILBOXES} {elapsed:5.1f}s",
+                    f"\r  initial passes [{bar}] {done}/{MAILBOXES}, {linked} items linked,"
+                    f" {elapsed:5.1f}s",
                     end="",
                     flush=True,
                 )
             elif elapsed - last_print >= 5 or done == MAILBOXES:
-                say(f"initial passes: {done}/{MAILBOXES} done, {elapsed:.1f}s")
+                say(f"initial passes: {done}/{MAILBOXES} done, {linked} linked, {elapsed:.1f}s")
                 last_print = elapsed
             if done + bad >= MAILBOXES:
                 break

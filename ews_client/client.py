@@ -345,6 +345,24 @@ class EwsClient:
             ref = await self._write_exceptions(mailbox, ref, item, None)
         return ref
 
+    async def create_many(self, mailbox: str, new: Sequence[Item]) -> list[ItemRef | ExchangeError]:
+        """One CreateItem for several items of one kind (EWS takes many per request)."""
+        if not new:
+            return []
+        folder = folder_for(new[0].kind, mailbox)
+        return await self.create_items(mailbox, folder, new, blind_retry=False)
+
+    async def update_many(
+        self, mailbox: str, changes: Sequence[tuple[ItemRef, Item, frozenset[str]]]
+    ) -> list[ItemRef | ExchangeError]:
+        """One UpdateItem with an ItemChange per item (plain fields only)."""
+        if not changes:
+            return []
+        item_changes = [ItemChange(ref, tuple(item_updates(item, fields)))
+                        for ref, item, fields in changes]  # fmt: skip
+        calendar = any(isinstance(item, Appointment) for _, item, _ in changes)
+        return await self.update_items(mailbox, item_changes, calendar=calendar)
+
     async def _create_once(self, mailbox: str, item: Item, attempts: int = 4) -> ItemRef:
         """Create, and after a lost answer look the CRM id up before creating again
         (architecture: "before creating, a retry ... looks the id up")."""

@@ -7,10 +7,14 @@ recurrence and all-day items stay right across daylight-saving changes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ews_client.errors import ExchangeError
 
 # One fixed property-set GUID and a fixed, tiny set of names: mailbox stores have a quota on
 # named-property definitions (3,277 per custom GUID), so names are never derived from data.
@@ -239,6 +243,21 @@ class ExchangeBackend(Protocol):
         self, mailbox: str, ref: ItemRef, item: Item, fields: frozenset[str]
     ) -> ItemRef:
         """Write the named model fields of `item`; None values delete the field."""
+        ...
+
+    async def create_many(
+        self, mailbox: str, items: Sequence[Item]
+    ) -> list[ItemRef | ExchangeError]:
+        """Create items of one kind at once (no recurrence exceptions): a result per item.
+
+        A lost answer is raised, not retried: the caller looks the CRM ids up first.
+        """
+        ...
+
+    async def update_many(
+        self, mailbox: str, changes: Sequence[tuple[ItemRef, Item, frozenset[str]]]
+    ) -> list[ItemRef | ExchangeError]:
+        """Write the named plain fields of several items at once: a result per item."""
         ...
 
     async def delete_item(self, mailbox: str, ref: ItemRef, entity: EntityKind) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
-from ews_client.errors import ConflictError, ItemNotFoundError, ItemRejectedError
-from ews_client.models import ExchangeBackend, ItemRef
+from ews_client.errors import ConflictError, ExchangeError, ItemNotFoundError, ItemRejectedError
+from ews_client.models import Appointment, ExchangeBackend, Item, ItemRef
 from sync_service import metrics
 from sync_service.crm.port import CrmPort, CrmRejected, RecordGone, VersionConflict
 from sync_service.db.store import Mailbox, Store
@@ -27,14 +28,18 @@ from sync_service.engine.actions import (
     Plan,
     Unlink,
     Update,
+    apply_phase,
 )
 from sync_service.engine.mapping import Binding, new_item, new_record, updated_record
 from sync_service.engine.records import CrmRecord
 from sync_service.engine.state import SyncedRow
 
 log = logging.getLogger("sync_service.applier")
+A = TypeVar("A")
 # Writes of one mailbox in flight at once; the client's per-mailbox limits still apply.
 APPLY_CONCURRENCY = 4
+# Items per CreateItem / UpdateItem request: Microsoft suggests modest batches.
+BATCH_SIZE = 50
 
 
 @dataclass(slots=True)
@@ -87,6 +92,42 @@ class Applier:
             self.store.q["item_errors_refused"], self.mailbox.id, self.entity.value
         )
         self.refused = {r["content_hash"] for r in rows}
+        # Phases in the planner's order (stamps, then the rest, then Exchange creates); within
+        # a phase, creates go in batches (one request for many items) and the rest run a few
+        # at a time.
+        for phase in sorted({apply_phase(a) for a in plan.actions}):
+            actions = [a for a in plan.actions if apply_phase(a) == phase and not self._skip(a)]
+            crm_creates = [a for a in actions if isinstance(a, CreateCrm)]
+            ex_creates = [
+                a for a in actions if isinstance(a, CreateExchange) and self._batchable(a)
+            ]
+            batched = {id(a) for a in [*crm_creates, *ex_creates]}
+            for crm_chunk in _chunks(crm_creates):
+                await self._create_crm_batch(crm_chunk)
+            for ex_chunk in _chunks(ex_creates):
+                await self._create_exchange_batch(ex_chunk)
+            await self._concurrently([a for a in actions if id(a) not in batched])
+        return self.outcome
+
+    def _skip(self, action: Action) -> bool:
+        """Refused before with this very content: wait for a change."""
+        row: SyncedRow | None = getattr(action, "row", None)
+        if row is not None and not isinstance(action, Link) and row.crm_hash in self.refused:
+            self.outcome.skipped += 1
+            return True
+        return False
+
+    def _batchable(self, action: CreateExchange) -> bool:
+        """Plain creates: no earlier attempt to look up, no occurrence exceptions to write."""
+        if self.pending.get(action.crm_id) == "exchange":
+            return False
+        item = new_item(self.binding, action.fields, action.crm_id)
+        return not (
+            isinstance(item, Appointment)
+            and (item.modified_occurrences or item.deleted_occurrences)
+        )
+
+    async def _concurrently(self, actions: list[Action]) -> None:
         limit = asyncio.Semaphore(APPLY_CONCURRENCY)
 
         async def one(action: Action) -> None:
@@ -95,34 +136,90 @@ class Applier:
 
         try:
             async with asyncio.TaskGroup() as group:
-                for action in plan.actions:
+                for action in actions:
                     group.create_task(one(action))
         except ExceptionGroup as group:
             # A pass-ending error (transient, mailbox-wide) stopped the other writes: the pass
             # ends with it; what was committed so far stays committed.
             raise group.exceptions[0] from None
-        return self.outcome
+
+    async def _create_exchange_batch(self, chunk: list[CreateExchange]) -> None:
+        await self._link_many([a.intent for a in chunk])
+        items = [new_item(self.binding, a.fields, a.crm_id) for a in chunk]
+        try:
+            results = await self.backend.create_many(self.mailbox.email, items)
+        except ItemRejectedError:
+            # One item could not even be sent (e.g. text XML cannot carry): one by one, so
+            # that only that item is refused.
+            await self._concurrently(list(chunk))
+            return
+        done = []
+        for action, result in zip(chunk, results, strict=True):
+            if isinstance(result, ExchangeError):
+                await self._failed(action, result)
+            else:
+                done.append(
+                    replace(action.row, exchange_id=result.id, change_key=result.change_key)
+                )
+                self._written("crm_to_exchange", "create")
+        await self._link_many(done)
+
+    async def _create_crm_batch(self, chunk: list[CreateCrm]) -> None:
+        created = []
+        for action in chunk:
+            try:
+                await self._crm_create(action)
+            except (ItemRejectedError, CrmRejected, ConflictError, VersionConflict,
+                    RecordGone) as exc:  # fmt: skip
+                await self._failed(action, exc)
+                continue
+            created.append(action)
+        stamps = [a for a in created if a.stamp]
+        changes = [(a.source, new_item(self.binding, a.fields, a.crm_id), frozenset({"crm_id"}))
+                   for a in stamps]  # fmt: skip
+        try:
+            results = await self.backend.update_many(self.mailbox.email, changes)
+        except ItemRejectedError:
+            # As for creates: one change could not be sent; each on its own.
+            results = [await self._one_update(change) for change in changes]
+        refs = {id(a): a.source for a in created if not a.stamp}
+        for action, result in zip(stamps, results, strict=True):
+            if isinstance(result, ExchangeError):
+                await self._failed(action, result)
+            else:
+                refs[id(action)] = result
+        rows = []
+        for action in created:
+            ref = refs.get(id(action))
+            if ref is not None:
+                rows.append(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
+                self._written("exchange_to_crm", "create")
+        await self._link_many(rows)
+
+    async def _one_update(
+        self, change: tuple[ItemRef, Item, frozenset[str]]
+    ) -> ItemRef | ExchangeError:
+        try:
+            return await self.backend.update_item(self.mailbox.email, *change)
+        except (ItemRejectedError, ConflictError, ItemNotFoundError) as exc:
+            return exc
+
+    async def _failed(self, action: Action, exc: Exception) -> None:
+        """One item's failure: recorded, or left for the next pass; anything else ends it."""
+        if isinstance(exc, ItemRejectedError | CrmRejected):
+            await self._item_error(action, exc)
+        elif isinstance(exc, ConflictError | VersionConflict | RecordGone | ItemNotFoundError):
+            self.outcome.conflicts += 1
+        else:
+            raise exc
 
     async def _guarded(self, action: Action) -> None:
-        row: SyncedRow | None = getattr(action, "row", None)
-        if row is not None and not isinstance(action, Link) and row.crm_hash in self.refused:
-            self.outcome.skipped += 1  # refused before with this very content: wait for a change
-            return
         try:
             await self._apply(action)
-        except (ItemRejectedError, CrmRejected) as exc:
-            await self._item_error(action, exc)
-        except (ConflictError, VersionConflict, RecordGone, ItemNotFoundError) as exc:
-            # Changed or removed behind our back since it was read: re-plan on the next pass.
-            log.info(
-                "item changed during the pass; will re-plan",
-                extra={
-                    "mailbox": self.mailbox.email,
-                    "entity": self.entity.value,
-                    "error": type(exc).__name__,
-                },
-            )
-            self.outcome.conflicts += 1
+        except (ItemRejectedError, CrmRejected, ConflictError, VersionConflict, RecordGone,
+                ItemNotFoundError) as exc:  # fmt: skip
+            # Refused, or changed or removed behind our back: recorded or re-planned next pass.
+            await self._failed(action, exc)
 
     async def _apply(self, action: Action) -> None:
         match action:
@@ -168,6 +265,18 @@ class Applier:
         self._written("crm_to_exchange", "create")
 
     async def _create_crm(self, action: CreateCrm) -> None:
+        await self._crm_create(action)
+        ref = action.source
+        if action.stamp:
+            item = new_item(self.binding, action.fields, action.crm_id)
+            ref = await self.backend.update_item(
+                self.mailbox.email, ref, item, frozenset({"crm_id"})
+            )
+        await self._link(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
+        self._written("exchange_to_crm", "create")
+
+    async def _crm_create(self, action: CreateCrm) -> None:
+        """The CRM half of a create: intent first, then the record (idempotently)."""
         user = self.mailbox.crm_user_id
         record = new_record(self.binding, action.fields, action.crm_id, user)
         await self._link(action.intent)
@@ -179,14 +288,6 @@ class Applier:
             await self.crm.update_record(replace(record, version=old.version), old.version, user)
         else:
             await self.crm.create_record(record, user)
-        ref = action.source
-        if action.stamp:
-            item = new_item(self.binding, action.fields, action.crm_id)
-            ref = await self.backend.update_item(
-                self.mailbox.email, ref, item, frozenset({"crm_id"})
-            )
-        await self._link(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
-        self._written("exchange_to_crm", "create")
 
     async def _update(self, action: Update) -> None:
         user = self.mailbox.crm_user_id
@@ -215,9 +316,17 @@ class Applier:
                 raise RecordGone(self.entity, crm_id)
         return record
 
+    async def _link_many(self, rows: list[SyncedRow]) -> None:
+        if rows:
+            await self.store.pool.executemany(
+                self.store.q["item_link_upsert"], [self._link_args(row) for row in rows]
+            )
+
     async def _link(self, row: SyncedRow) -> None:
-        await self.store.pool.execute(
-            self.store.q["item_link_upsert"],
+        await self.store.pool.execute(self.store.q["item_link_upsert"], *self._link_args(row))
+
+    def _link_args(self, row: SyncedRow) -> tuple[object, ...]:
+        return (
             self.mailbox.id,
             self.entity.value,
             row.crm_id,
@@ -259,6 +368,10 @@ class Applier:
     def _written(self, direction: str, operation: str) -> None:
         self.outcome.count(direction, operation)
         metrics.ITEMS_WRITTEN.labels(self.entity.value, direction, operation).inc()
+
+
+def _chunks(actions: list[A]) -> list[list[A]]:
+    return [actions[i : i + BATCH_SIZE] for i in range(0, len(actions), BATCH_SIZE)]
 
 
 def _all_fields(item: object) -> frozenset[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -15,9 +15,11 @@ from types import TracebackType
 from ews_client.auth import Auth
 from ews_client.errors import (
     AuthError,
+    ConflictError,
     ExchangeError,
     InvalidSyncStateError,
     ItemNotFoundError,
+    ItemRejectedError,
     ProtocolError,
     ThrottledError,
 )
@@ -247,6 +249,25 @@ class GraphClient:
         if isinstance(item, Appointment) and item.recurrence is not None:
             ref = await self._write_occurrences(mailbox, ref, item)
         return ref
+
+    async def create_many(
+        self, mailbox: str, items: Sequence[Item]
+    ) -> list[ItemRef | ExchangeError]:
+        """Creates one by one (each its own POST), a result per item."""
+        return [await self._result(self.create_item(mailbox, item)) for item in items]
+
+    async def update_many(
+        self, mailbox: str, changes: Sequence[tuple[ItemRef, Item, frozenset[str]]]
+    ) -> list[ItemRef | ExchangeError]:
+        return [await self._result(self.update_item(mailbox, *change)) for change in changes]
+
+    @staticmethod
+    async def _result(call: Awaitable[ItemRef]) -> ItemRef | ExchangeError:
+        """Per-item outcomes as values; errors that end the pass still raise."""
+        try:
+            return await call
+        except (ItemRejectedError, ConflictError, ItemNotFoundError) as exc:
+            return exc
 
     async def _write_occurrences(self, mailbox: str, ref: ItemRef, item: Appointment) -> ItemRef:
         if not item.modified_occurrences and not item.deleted_occurrences:

@@ -165,10 +165,21 @@ class Applier:
         await self._link_many(done)
 
     async def _create_crm_batch(self, chunk: list[CreateCrm]) -> None:
-        created = []
+        await self._link_many([a.intent for a in chunk])
+        fresh = [a for a in chunk if self.pending.get(a.crm_id) != "crm"]
+        user = self.mailbox.crm_user_id
+        records = [new_record(self.binding, a.fields, a.crm_id, user) for a in fresh]
+        try:
+            await self.crm.create_records(records, user)
+        except CrmRejected:
+            fresh = []  # one record is refused: all of them one by one, below
+        done = {id(a) for a in fresh}
+        created = list(fresh)
         for action in chunk:
+            if id(action) in done:
+                continue
             try:
-                await self._crm_create(action)
+                await self._crm_record(action)
             except (ItemRejectedError, CrmRejected, ConflictError, VersionConflict,
                     RecordGone) as exc:  # fmt: skip
                 await self._failed(action, exc)
@@ -276,10 +287,14 @@ class Applier:
         self._written("exchange_to_crm", "create")
 
     async def _crm_create(self, action: CreateCrm) -> None:
-        """The CRM half of a create: intent first, then the record (idempotently)."""
+        """The CRM half of a create: intent first, then the record."""
+        await self._link(action.intent)
+        await self._crm_record(action)
+
+    async def _crm_record(self, action: CreateCrm) -> None:
+        """Create the record, or update it when a replay after a crash finds it there."""
         user = self.mailbox.crm_user_id
         record = new_record(self.binding, action.fields, action.crm_id, user)
-        await self._link(action.intent)
         existing = {}
         if self.pending.get(action.crm_id) == "crm":
             existing = await self.crm.get_records(self.entity, [action.crm_id])

@@ -124,6 +124,10 @@ class CrmPort(Protocol):
         """Create `record` (id "" = generate one) owned by the mailbox user; return it as stored."""
         ...
 
+    async def create_records(self, records: Sequence[CrmRecord], origin_user_id: str) -> None:
+        """Create several records in one transaction: all, or none (raising CrmRejected)."""
+        ...
+
     async def update_record(
         self, record: CrmRecord, expected_version: int, origin_user_id: str
     ) -> CrmRecord:

@@ -145,6 +145,21 @@ class PostgresCrm:
             assert row is not None
             return await self._finish_write(conn, entity, record, row)
 
+    async def create_records(self, records: Sequence[CrmRecord], origin_user_id: str) -> None:
+        """Create several records in one transaction: all of them, or none (CrmRejected)."""
+        async with self._writing(origin_user_id) as conn:
+            for record in records:
+                entity = entity_of(record)
+                record_id = parse_uuid(record.id) if record.id else None
+                if record.id and record_id is None:
+                    raise CrmRejected("id", "is not a uuid")
+                row = await conn.fetchrow(
+                    self._q[f"crm_{entity.value}_insert"],
+                    record_id, origin_user_id, *write_params(record),
+                )  # fmt: skip
+                assert row is not None
+                await self._finish_write(conn, entity, record, row)
+
     async def update_record(
         self, record: CrmRecord, expected_version: int, origin_user_id: str
     ) -> CrmRecord:

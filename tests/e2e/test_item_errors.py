@@ -42,3 +42,25 @@ async def test_a_refused_item_is_recorded_skipped_and_retried_once_changed(
             "Broken",
             "Fine",
         ]
+
+
+async def test_a_record_the_crm_refuses_does_not_hold_back_the_others(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        await h.add_user(BOX)
+        # The CRM's last_name holds at most 255 characters; Outlook lets the owner type more.
+        for surname in ("x" * 300, "Short", "Shorter"):
+            await h.owner(
+                "POST",
+                f"/mailboxes/{BOX}/items",
+                {"folder": "contacts", "fields": {"Surname": surname}},
+            )
+        assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
+        names = [
+            r["last_name"]
+            for r in await pool.fetch("SELECT last_name FROM crm.contacts ORDER BY last_name")
+        ]
+        assert names == ["Short", "Shorter"]
+        [error] = await pool.fetch("SELECT direction, reason FROM sync.item_errors")
+        assert error["direction"] == "exchange_to_crm" and "last_name" in error["reason"]

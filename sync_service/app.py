@@ -59,11 +59,13 @@ def engine_name(settings: Settings) -> str:
 class Service:
     """One replica: the roles chosen by SYNC_ROLES, until `stop` is set."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event | None = None
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.name = engine_name(settings)
-        self.stop = asyncio.Event()
+        self.stop = stop or asyncio.Event()
         self._queries = load_queries()
         self.worker: Worker | None = None
         self.push_requests: asyncio.Queue[str] = asyncio.Queue(maxsize=100_000)
@@ -186,14 +188,21 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 async def run_service(settings: Settings) -> None:
-    """`sync-service run`: migrate, then serve until SIGTERM / SIGINT."""
+    """`sync-service run`: migrate, then serve until SIGTERM / SIGINT.
+
+    The signal handlers come first: a stop asked for while the service is still starting
+    (embedded database, migrations) ends it cleanly too.
+    """
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
     async with database_url(settings) as url:
         applied = await run_migrations(url)
         log.info("migrations applied", extra={"applied": applied})
+        if stop.is_set():
+            return
         pool = await create_pool(url, settings.database.database_pool_size)
         try:
-            service = Service(settings, pool)
-            install_signal_handlers(service.stop)
+            service = Service(settings, pool, stop)
             log.info("service started", extra={"engine": service.name})
             await service.run()
         finally:

@@ -147,18 +147,29 @@ class PostgresCrm:
 
     async def create_records(self, records: Sequence[CrmRecord], origin_user_id: str) -> None:
         """Create several records in one transaction: all of them, or none (CrmRejected)."""
+        args = []
+        for record in records:
+            record_id = parse_uuid(record.id) if record.id else None
+            if record.id and record_id is None:
+                raise CrmRejected("id", "is not a uuid")
+            args.append((entity_of(record), record, record_id))
         async with self._writing(origin_user_id) as conn:
-            for record in records:
-                entity = entity_of(record)
-                record_id = parse_uuid(record.id) if record.id else None
-                if record.id and record_id is None:
-                    raise CrmRejected("id", "is not a uuid")
-                row = await conn.fetchrow(
+            plain = [a for a in args if not isinstance(a[1], CrmAppointment)]
+            for entity in {e for e, _, _ in plain}:
+                # One pipelined round trip for all the plain records of an entity.
+                await conn.executemany(
                     self._q[f"crm_{entity.value}_insert"],
-                    record_id, origin_user_id, *write_params(record),
+                    [(rid, origin_user_id, *write_params(rec)) for e, rec, rid in plain
+                     if e == entity],
                 )  # fmt: skip
-                assert row is not None
-                await self._finish_write(conn, entity, record, row)
+            for entity, record, record_id in args:
+                if isinstance(record, CrmAppointment):  # attendees go in their own table
+                    row = await conn.fetchrow(
+                        self._q[f"crm_{entity.value}_insert"],
+                        record_id, origin_user_id, *write_params(record),
+                    )  # fmt: skip
+                    assert row is not None
+                    await self._finish_write(conn, entity, record, row)
 
     async def update_record(
         self, record: CrmRecord, expected_version: int, origin_user_id: str

@@ -57,3 +57,22 @@ def test_embedded_postgres_starts_and_is_reused(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"applied": []}
     assert not (data_dir / "postmaster.pid").exists()
+
+
+def test_sigterm_while_starting_is_a_clean_stop(db_url: str, tmp_path: Path) -> None:
+    """Orchestrators may stop a replica that is still migrating: exit 0, not killed."""
+    import signal
+    import time
+
+    env = service_env(SYNC_DATABASE_URL=db_url, SYNC_API_BIND=f"127.0.0.1:{free_port()}")
+    path = tmp_path / "early.log"
+    with path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sync_service", "run"], env=env, stdout=log, stderr=log
+        )
+        # As soon as the process logs anything, the event loop and its handlers are up.
+        deadline = time.monotonic() + 60
+        while not path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, path.read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -68,7 +69,9 @@ class Service:
         self.stop = stop or asyncio.Event()
         self._queries = load_queries()
         self.worker: Worker | None = None
-        self.push_requests: asyncio.Queue[str] = asyncio.Queue(maxsize=100_000)
+        # Mailboxes Graph notified about, with the first notification's time.
+        self.pushed: dict[str, datetime] = {}
+        self.push_wake = asyncio.Event()
 
     async def ready_problems(self) -> list[str]:
         try:
@@ -88,10 +91,15 @@ class Service:
         roles = self.settings.process.roles
         try:
             while not self.stop.is_set():
-                await self.pool.execute(self._queries["engine_heartbeat"], self.name, roles)
+                try:
+                    await self.pool.execute(self._queries["engine_heartbeat"], self.name, roles)
+                except (OSError, asyncpg.PostgresError) as exc:
+                    # The database may come back; /readyz reports it meanwhile.
+                    log.warning("heartbeat failed", extra={"error": str(exc)})
                 await _sleep_or_stop(self.stop, HEARTBEAT_SECONDS)
         finally:
-            await self.pool.execute(self._queries["engine_remove"], self.name)
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                await self.pool.execute(self._queries["engine_remove"], self.name)
 
     async def serve_api(self) -> None:
         app = api.build_app(
@@ -111,26 +119,42 @@ class Service:
             await runner.cleanup()
 
     def graph_changed(self, mailbox: str, entity: EntityKind | None) -> None:
-        """A Graph notification (inside its request): only record it, never wait."""
-        self.push_requests.put_nowait(mailbox)
+        """A Graph notification (inside its request): only record it, never wait.
+
+        Keyed by mailbox: a burst coalesces, and it cannot outgrow the number of mailboxes.
+        """
+        self.pushed.setdefault(mailbox, datetime.now(UTC))
+        self.push_wake.set()
 
     async def enqueue_pushes(self) -> None:
         """Turn recorded notifications into express jobs (coalesced per mailbox)."""
         queue = JobQueue(self.pool, timedelta(seconds=self.settings.limits.job_lease))
         store = Store(self.pool)
         while True:
-            email = await self.push_requests.get()
-            mailbox = await store.mailbox_by_email(email)
-            if mailbox is None or mailbox.state != "active":
-                continue
-            await queue.enqueue(
-                mailbox.id,
-                PassKind.EXPRESS,
-                priority=Priority.PUSH,
-                source="push",
-                oldest_change_at=datetime.now(UTC),
-            )
-            await self.pool.execute(self._queries["mailbox_pushed"], mailbox.id)
+            await self.push_wake.wait()
+            self.push_wake.clear()
+            batch, self.pushed = self.pushed, {}
+            for email, changed_at in batch.items():
+                try:
+                    await self._enqueue_push(queue, store, email, changed_at)
+                except (OSError, asyncpg.PostgresError) as exc:
+                    # Not lost for good: the mailbox stays on the express sweep.
+                    log.warning("push not queued", extra={"mailbox": email, "error": str(exc)})
+
+    async def _enqueue_push(
+        self, queue: JobQueue, store: Store, email: str, changed_at: datetime
+    ) -> None:
+        mailbox = await store.mailbox_by_email(email)
+        if mailbox is None or mailbox.state != "active":
+            return
+        await queue.enqueue(
+            mailbox.id,
+            PassKind.EXPRESS,
+            priority=Priority.PUSH,
+            source="push",
+            oldest_change_at=changed_at,
+        )
+        await self.pool.execute(self._queries["mailbox_pushed"], mailbox.id)
 
     async def run_engine(self) -> None:
         """Claim and run passes until stopped; Exchange clients are closed afterwards."""

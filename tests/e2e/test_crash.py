@@ -80,7 +80,9 @@ async def _queue_empty(pool: asyncpg.Pool) -> bool:
 async def test_sigkill_during_initial_passes_loses_and_duplicates_nothing(
     pool: asyncpg.Pool, db_url: str, tmp_path: Path, backend: str
 ) -> None:
-    config = SimulatorConfig(latency=LatencyConfig(base_s=0.01, per_item_s=0.002))
+    # Slow enough (per-request latency, two passes at a time) that five kills land mid-work:
+    # writes go in batches, so a fast simulator would let the passes end first.
+    config = SimulatorConfig(latency=LatencyConfig(base_s=0.08, per_item_s=0.002))
     async with harness(pool, config, backend=backend) as h:
         emails = await _seed(h)
         env = service_env(
@@ -88,7 +90,7 @@ async def test_sigkill_during_initial_passes_loses_and_duplicates_nothing(
             SYNC_API_BIND=f"127.0.0.1:{free_port()}",
             SYNC_ROLES="engine,api",
             SYNC_JOB_LEASE="2s",
-            SYNC_MAX_CONCURRENT_MAILBOXES="6",
+            SYNC_MAX_CONCURRENT_MAILBOXES="2",
             **{SECRET_ENV: os.environ[SECRET_ENV]},
         )
         rng = random.Random(20261123)

@@ -88,6 +88,19 @@ class HttpSession:
             await self._session.close()
             self._session = None
 
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        cap = self.limits.max_response_bytes
+        if resp.content_length is not None and resp.content_length > cap:
+            raise ProtocolError(
+                f"answer of {resp.content_length} bytes exceeds the cap", code="Size"
+            )
+        chunks = bytearray()
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            chunks.extend(chunk)
+            if len(chunks) > cap:
+                raise ProtocolError(f"answer exceeds the {cap}-byte cap", code="Size")
+        return bytes(chunks)
+
 
 def _retry_after(value: str | None) -> float:
     try:
@@ -155,19 +168,6 @@ class Transport(HttpSession):
             # Sent, answer lost: the server may have acted on it (see AMBIGUOUS_CODES).
             name = type(exc).__name__
             raise TransientError(f"connection failed: {name}", code="Network") from exc
-
-    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
-        cap = self.limits.max_response_bytes
-        if resp.content_length is not None and resp.content_length > cap:
-            raise ProtocolError(
-                f"answer of {resp.content_length} bytes exceeds the cap", code="Size"
-            )
-        chunks = bytearray()
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            chunks.extend(chunk)
-            if len(chunks) > cap:
-                raise ProtocolError(f"answer exceeds the {cap}-byte cap", code="Size")
-        return bytes(chunks)
 
     def _check(self, resp: aiohttp.ClientResponse, data: bytes) -> bytes:
         status = resp.status

@@ -81,16 +81,3 @@ class GraphTransport(HttpSession):
         except (aiohttp.ClientError, OSError) as exc:
             msg = f"connection failed: {type(exc).__name__}"
             raise TransientError(msg, code="Network") from exc
-
-    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
-        cap = self.limits.max_response_bytes
-        if resp.content_length is not None and resp.content_length > cap:
-            raise ProtocolError(
-                f"answer of {resp.content_length} bytes exceeds the cap", code="Size"
-            )
-        chunks = bytearray()
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            chunks.extend(chunk)
-            if len(chunks) > cap:
-                raise ProtocolError(f"answer exceeds the {cap}-byte cap", code="Size")
-        return bytes(chunks)

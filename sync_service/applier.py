@@ -154,15 +154,18 @@ class Applier:
             await self._concurrently(list(chunk))
             return
         done = []
+        failures: list[tuple[Action, ExchangeError]] = []
         for action, result in zip(chunk, results, strict=True):
             if isinstance(result, ExchangeError):
-                await self._failed(action, result)
+                failures.append((action, result))
             else:
                 done.append(
                     replace(action.row, exchange_id=result.id, change_key=result.change_key)
                 )
                 self._written("crm_to_exchange", "create")
-        await self._link_many(done)
+        await self._link_many(done)  # what was created is linked, even if the pass ends now
+        for failed, error in failures:
+            await self._failed(failed, error)
 
     async def _create_crm_batch(self, chunk: list[CreateCrm]) -> None:
         await self._link_many([a.intent for a in chunk])
@@ -194,9 +197,10 @@ class Applier:
             # As for creates: one change could not be sent; each on its own.
             results = [await self._one_update(change) for change in changes]
         refs = {id(a): a.source for a in created if not a.stamp}
+        failures: list[tuple[Action, ExchangeError]] = []
         for action, result in zip(stamps, results, strict=True):
             if isinstance(result, ExchangeError):
-                await self._failed(action, result)
+                failures.append((action, result))
             else:
                 refs[id(action)] = result
         rows = []
@@ -205,7 +209,9 @@ class Applier:
             if ref is not None:
                 rows.append(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
                 self._written("exchange_to_crm", "create")
-        await self._link_many(rows)
+        await self._link_many(rows)  # linked first: a failure below may end the pass
+        for failed, error in failures:
+            await self._failed(failed, error)
 
     async def _one_update(
         self, change: tuple[ItemRef, Item, frozenset[str]]

@@ -96,8 +96,16 @@ async def test_sigkill_during_initial_passes_loses_and_duplicates_nothing(
         rng = random.Random(20261123)
         kills = 0
         while kills < 5:
-            service = ServiceProcess(env, tmp_path / f"run{kills}.log")
-            await asyncio.sleep(rng.uniform(1.0, 2.5))
+            name = f"crash-{kills}"
+            service = ServiceProcess({**env, "SYNC_ENGINE_NAME": name}, tmp_path / f"{name}.log")
+            # Kill at a random moment once this process is inside a pass (whatever the load
+            # of the machine makes its start-up cost).
+            async with asyncio.timeout(90):
+                while not await pool.fetchval(
+                    "SELECT count(*) FROM sync.runs WHERE engine = $1 AND outcome IS NULL", name
+                ):
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(rng.uniform(0.05, 0.6))
             service.kill()
             kills += 1
             if await _queue_empty(pool):

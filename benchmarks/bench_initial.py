@@ -38,6 +38,7 @@ class InitialConfig:
     rate: float = 2000.0
     concurrency: int = 200
     max_concurrent_mailboxes: int = 500
+    pool_size: int = 40  # SYNC_DATABASE_POOL_SIZE
     latency: str = "20,1"
     profile: str | None = None  # path prefix for a py-spy profile of the service
 
@@ -90,7 +91,7 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
                 stack.free_port(),
                 SYNC_ROLES="api,engine",
                 SYNC_MAX_CONCURRENT_MAILBOXES=str(cfg.max_concurrent_mailboxes),
-                SYNC_DATABASE_POOL_SIZE="40",
+                SYNC_DATABASE_POOL_SIZE=str(cfg.pool_size),
             )
             with tempfile.TemporaryDirectory() as tmp:
                 csv_path = Path(tmp) / "mailboxes.csv"
@@ -129,6 +130,7 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
         "crm_records_per_mailbox": SHAPE.per_user(),
         "latency_ms": cfg.latency,
         "server_limits": {"rate_per_s": cfg.rate, "max_concurrency": cfg.concurrency},
+        "database_pool_size": cfg.pool_size,
         "simulator_seed_s": round(seeded_s, 1),
         "wall_s": round(wall, 2),
         "drain_s": round(drained, 2),

@@ -82,12 +82,15 @@ async def run_all(name: str, p: Profile, spy: bool) -> dict[str, Any]:
     ]
     for key, step in steps:
         started = time.monotonic()
-        print(f"bench: {key} ...", flush=True)
+        # Others commit to the service while a long run goes on: each step names its code.
+        commit = stack.machine()["commit"]
+        print(f"bench: {key} ... (commit {commit})", flush=True)
         try:
             result[key] = await step()
         except Exception as exc:  # a failed benchmark is reported, the others still run
             result[key] = {"error": f"{type(exc).__name__}: {exc}"}
         result[key]["elapsed_s"] = round(time.monotonic() - started, 1)
+        result[key]["commit"] = commit
         print(f"bench: {key} done in {result[key]['elapsed_s']}s", flush=True)
     result["targets"] = report.targets(result)
     return result

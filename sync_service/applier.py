@@ -40,6 +40,8 @@ A = TypeVar("A")
 APPLY_CONCURRENCY = 4
 # Items per CreateItem / UpdateItem request: Microsoft suggests modest batches.
 BATCH_SIZE = 50
+# Writing these means more than one request per item (occurrences are items of their own).
+_OCCURRENCE_FIELDS = frozenset({"recurrence", "modified_occurrences", "deleted_occurrences"})
 
 
 @dataclass(slots=True)
@@ -101,11 +103,14 @@ class Applier:
             ex_creates = [
                 a for a in actions if isinstance(a, CreateExchange) and self._batchable(a)
             ]
-            batched = {id(a) for a in [*crm_creates, *ex_creates]}
+            updates = [a for a in actions if isinstance(a, Update) and self._plain_update(a)]
+            batched = {id(a) for a in [*crm_creates, *ex_creates, *updates]}
             for crm_chunk in _chunks(crm_creates):
                 await self._create_crm_batch(crm_chunk)
             for ex_chunk in _chunks(ex_creates):
                 await self._create_exchange_batch(ex_chunk)
+            for update_chunk in _chunks(updates):
+                await self._update_batch(update_chunk)
             await self._concurrently([a for a in actions if id(a) not in batched])
         return self.outcome
 
@@ -126,6 +131,40 @@ class Applier:
             isinstance(item, Appointment)
             and (item.modified_occurrences or item.deleted_occurrences)
         )
+
+    def _plain_update(self, action: Update) -> bool:
+        """Exchange-side only (a CRM-id stamp, plain fields): many go in one UpdateItem."""
+        return not action.crm_changes and not (action.model_fields & _OCCURRENCE_FIELDS)
+
+    async def _update_batch(self, chunk: list[Update]) -> None:
+        await self._link_many([a.intent for a in chunk if a.intent is not None])
+        writes = [a for a in chunk if a.model_fields or a.stamp]
+        changes = [
+            (a.ref, new_item(self.binding, a.target, a.crm_id),
+             a.model_fields | ({"crm_id"} if a.stamp else frozenset()))
+            for a in writes
+        ]  # fmt: skip
+        try:
+            results = await self.backend.update_many(self.mailbox.email, changes)
+        except ItemRejectedError:
+            results = [await self._one_update(change) for change in changes]
+        written = {id(a) for a in writes}
+        refs: dict[int, ItemRef] = {id(a): a.ref for a in chunk if id(a) not in written}
+        failures: list[tuple[Action, ExchangeError]] = []
+        for action, result in zip(writes, results, strict=True):
+            if isinstance(result, ExchangeError):
+                failures.append((action, result))
+                continue
+            refs[id(action)] = result
+            if action.model_fields:
+                self._written("crm_to_exchange", "update")
+        rows = [
+            replace(a.row, exchange_id=refs[id(a)].id, change_key=refs[id(a)].change_key)
+            for a in chunk if id(a) in refs
+        ]  # fmt: skip
+        await self._link_many(rows)
+        for failed, error in failures:
+            await self._failed(failed, error)
 
     async def _concurrently(self, actions: list[Action]) -> None:
         limit = asyncio.Semaphore(APPLY_CONCURRENCY)

@@ -136,10 +136,11 @@ class Worker:
                 continue
             held = await self.queue.renew_many(ids, self.engine)
             for job_id in set(ids) - held:
-                log.warning("lease lost; stopping the pass", extra={"job": job_id})
                 task = self.running.get(job_id)
-                if task:
-                    task.cancel()
+                if task is None:
+                    continue  # finished while the renewal ran: not lost
+                log.warning("lease lost; stopping the pass", extra={"job": job_id})
+                task.cancel()
 
     async def _reap(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -18,7 +18,7 @@ from aiohttp import web
 from ews_client.models import EntityKind
 from sync_service import api
 from sync_service.backends import Backends
-from sync_service.config import Role, Settings
+from sync_service.config import ConfigError, Role, Settings
 from sync_service.crm.postgres import PostgresCrm
 from sync_service.db import migrations
 from sync_service.db.embedded import embedded_postgres
@@ -51,6 +51,20 @@ async def run_migrations(url: str) -> list[str]:
         return await migrations.migrate(conn)
     finally:
         await conn.close()
+
+
+async def check_pool_size(url: str, size: int) -> None:
+    """A pool the server cannot serve would wait forever for connections: refuse it now."""
+    conn = await connect(url)
+    try:
+        limit = int(await conn.fetchval("SHOW max_connections"))
+    finally:
+        await conn.close()
+    if size >= limit:
+        raise ConfigError(
+            f"SYNC_DATABASE_POOL_SIZE: {size} connections, but the database server allows "
+            f"{limit} in all (max_connections); use fewer"
+        )
 
 
 def engine_name(settings: Settings) -> str:
@@ -224,6 +238,7 @@ async def run_service(settings: Settings) -> None:
         log.info("migrations applied", extra={"applied": applied})
         if stop.is_set():
             return
+        await check_pool_size(url, settings.database.database_pool_size)
         pool = await create_pool(url, settings.database.database_pool_size)
         try:
             service = Service(settings, pool, stop)

@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     except (MigrationError, asyncpg.PostgresError) as exc:
         print(f"sync-service: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except ConfigError as exc:  # found only once the database answers (e.g. the pool size)
+        print(f"sync-service: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
     except (TimeoutError, OSError) as exc:

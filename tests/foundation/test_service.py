@@ -76,3 +76,20 @@ def test_sigterm_while_starting_is_a_clean_stop(db_url: str, tmp_path: Path) -> 
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, path.read_text()
+
+
+def test_a_pool_larger_than_the_server_allows_is_refused(db_url: str) -> None:
+    env = service_env(
+        SYNC_DATABASE_URL=db_url,
+        SYNC_API_BIND=f"127.0.0.1:{free_port()}",
+        SYNC_DATABASE_POOL_SIZE="1000",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "sync_service", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "SYNC_DATABASE_POOL_SIZE" in proc.stderr and "max_connections" in proc.stderr

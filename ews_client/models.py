@@ -7,7 +7,7 @@ recurrence and all-day items stay right across daylight-saving changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -226,9 +226,17 @@ class ExchangeBackend(Protocol):
     """
 
     async def sync_changes(
-        self, mailbox: str, entity: EntityKind, sync_state: str | None
+        self,
+        mailbox: str,
+        entity: EntityKind,
+        sync_state: str | None,
+        known: Mapping[str, str] | None = None,
     ) -> SyncResult:
-        """Changes since `sync_state` (None: everything), items fetched in full."""
+        """Changes since `sync_state` (None: everything), items fetched in full.
+
+        `known` maps item ids to the change key the caller last synced: a backend may leave
+        out items still at that change key (the caller treats them as unchanged).
+        """
         ...
 
     async def list_items(self, mailbox: str, entity: EntityKind) -> list[Item]:

@@ -202,7 +202,10 @@ class MailboxPass:
 
     async def _read_changes(self, binding: Binding, state: str, rows: list[SyncedRow]) -> _Sides:
         entity = binding.entity
-        result = await self.backend.sync_changes(self.mailbox.email, entity, state)
+        # Items still at their last-synced change key (e.g. the service's own writes) need no
+        # reading; rows of an unfinished create or update are not vouched for.
+        known = {r.exchange_id: r.change_key for r in rows if not r.pending and not r.intent_hash}
+        result = await self.backend.sync_changes(self.mailbox.email, entity, state, known)
         if result.restarted:
             raise InvalidSyncStateError("the server restarted the synchronization")
         items = [c.item for c in result.changes if isinstance(c, Upsert)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -206,7 +206,11 @@ class GraphClient:
 
     # -- ExchangeBackend ------------------------------------------------------------------------
     async def sync_changes(
-        self, mailbox: str, entity: EntityKind, sync_state: str | None
+        self,
+        mailbox: str,
+        entity: EntityKind,
+        sync_state: str | None,
+        known: Mapping[str, str] | None = None,  # not used: delta answers carry no change key
     ) -> SyncResult:
         try:
             return await self._sync(mailbox, entity, sync_state, restarted=False)

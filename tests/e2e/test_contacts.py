@@ -85,3 +85,20 @@ async def test_contacts_flow_both_ways_without_echo(pool: asyncpg.Pool, backend:
         assert await h.sync("alice@sim.example") == Done("ok")
         assert await pool.fetchval("SELECT count(*) FROM crm.contacts") == 0
         assert await h.links("alice@sim.example") == 0
+
+
+async def test_the_pass_after_our_own_writes_reads_no_item(pool: asyncpg.Pool) -> None:
+    """EWS reports the service's own creates back; their change keys say there is no news."""
+    async with harness(pool) as h:
+        user, _ = await h.add_user("own@sim.example")
+        await pool.execute(
+            "INSERT INTO crm.contacts (owner_id, last_name) "
+            "SELECT $1, 'Mine ' || g FROM generate_series(1, 20) g",
+            user,
+        )
+        assert await h.sync("own@sim.example", PassKind.INITIAL) == Done("ok")
+        before = dict(h.sim.sim.counters()["requests"])
+        assert await h.sync("own@sim.example") == Done("ok")
+        after = dict(h.sim.sim.counters()["requests"])
+        issued = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+        assert issued == {"SyncFolderItems": 3}, issued

@@ -291,6 +291,8 @@ class MailboxPass:
         generation = self.mailbox.marker_generation
         marker = SyncMarker(generation, self.mailbox.marker_at or datetime.now(UTC))
         if wrote or kind != PassKind.EXPRESS:
+            if not self._marker_checked:  # never overwrite a marker that was not compared
+                await self._check_marker(kind)
             marker = SyncMarker(generation + 1, datetime.now(UTC))
             await self.backend.write_marker(self.mailbox.email, marker)
         async with self.store.pool.acquire() as conn:

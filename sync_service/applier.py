@@ -162,9 +162,7 @@ class Applier:
             replace(a.row, exchange_id=refs[id(a)].id, change_key=refs[id(a)].change_key)
             for a in chunk if id(a) in refs
         ]  # fmt: skip
-        await self._link_many(rows)
-        for failed, error in failures:
-            await self._failed(failed, error)
+        await self._settle(rows, failures)
 
     async def _concurrently(self, actions: list[Action]) -> None:
         limit = asyncio.Semaphore(APPLY_CONCURRENCY)
@@ -202,9 +200,7 @@ class Applier:
                     replace(action.row, exchange_id=result.id, change_key=result.change_key)
                 )
                 self._written("crm_to_exchange", "create")
-        await self._link_many(done)  # what was created is linked, even if the pass ends now
-        for failed, error in failures:
-            await self._failed(failed, error)
+        await self._settle(done, failures)
 
     async def _create_crm_batch(self, chunk: list[CreateCrm]) -> None:
         await self._link_many([a.intent for a in chunk])
@@ -248,9 +244,7 @@ class Applier:
             if ref is not None:
                 rows.append(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
                 self._written("exchange_to_crm", "create")
-        await self._link_many(rows)  # linked first: a failure below may end the pass
-        for failed, error in failures:
-            await self._failed(failed, error)
+        await self._settle(rows, failures)
 
     async def _one_update(
         self, change: tuple[ItemRef, Item, frozenset[str]]
@@ -259,6 +253,14 @@ class Applier:
             return await self.backend.update_item(self.mailbox.email, *change)
         except (ItemRejectedError, ConflictError, ItemNotFoundError) as exc:
             return exc
+
+    async def _settle(
+        self, rows: list[SyncedRow], failures: list[tuple[Action, ExchangeError]]
+    ) -> None:
+        """End of a batch: link what was written first, since a failure may end the pass."""
+        await self._link_many(rows)
+        for failed, error in failures:
+            await self._failed(failed, error)
 
     async def _failed(self, action: Action, exc: Exception) -> None:
         """One item's failure: recorded, or left for the next pass; anything else ends it."""

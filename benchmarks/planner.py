@@ -81,13 +81,12 @@ def world(
     gone = set(rng.sample(range(items), share))
     records = [r for i, r in enumerate(records) if i not in gone]
     records += [record(items + n) for n in range(share)]
+    fresh = [new_item(binding, snapshot_crm(binding, record(2 * items + n)).fields, "")
+             for n in range(share)]  # fmt: skip
     contacts += [
-        replace(
-            new_item(binding, snapshot_crm(binding, record(2 * items + n)).fields, ""),
-            crm_id=None,
-            ref=ItemRef(f"AAMn{n:08d}", "ck1"),
-        )
-        for n in range(share)
+        replace(item, crm_id=None, ref=ItemRef(f"AAMn{n:08d}", "ck1"))
+        for n, item in enumerate(fresh)
+        if isinstance(item, Contact)
     ]
     return records, contacts, rows
 

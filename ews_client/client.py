@@ -4,7 +4,7 @@ and the `ExchangeBackend` the sync engine uses, on top of those operations."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
@@ -41,6 +41,7 @@ from ews_client.models import (
     ExchangeBackend,
     Item,
     ItemRef,
+    KnownKeys,
     ModifiedOccurrence,
     Removal,
     SyncMarker,
@@ -283,7 +284,7 @@ class EwsClient:
         mailbox: str,
         entity: EntityKind,
         sync_state: str | None,
-        known: Mapping[str, str] | None = None,
+        known: KnownKeys | None = None,
     ) -> SyncResult:
         folder = folder_for(entity, mailbox)
         restarted = False
@@ -302,10 +303,11 @@ class EwsClient:
             if page.includes_last:
                 break
         upserts, deletes = sync.coalesce(changes)
-        if known and not restarted:
+        if known is not None and upserts and not restarted:
             # Still at the change key the caller last synced (its own writes, typically):
             # nothing to read, and the caller treats an item it is not given as unchanged.
-            upserts = [r for r in upserts if not r.change_key or known.get(r.id) != r.change_key]
+            keys = await known()
+            upserts = [r for r in upserts if not r.change_key or keys.get(r.id) != r.change_key]
         fetched = await self._fetch_full(mailbox, upserts, entity)
         result = [Upsert(i) for i in fetched] + [Removal(d) for d in deletes]
         return SyncResult(tuple(result), state or "", restarted)

@@ -7,7 +7,7 @@ recurrence and all-day items stay right across daylight-saving changes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -22,6 +22,8 @@ CRM_PROPERTY_SET_ID = "6c3f4b2e-8a1d-4e57-9b0c-2d5e7f9a1c34"
 CRM_ID_PROPERTY = "CrmId"
 # Name of the hidden user configuration that holds the last-synchronization marker.
 MARKER_CONFIG_NAME = "CrmSync.Marker"
+# Item id -> the change key the caller last synced, read only when a backend needs it.
+KnownKeys = Callable[[], Awaitable[Mapping[str, str]]]
 
 
 class EntityKind(StrEnum):
@@ -230,12 +232,14 @@ class ExchangeBackend(Protocol):
         mailbox: str,
         entity: EntityKind,
         sync_state: str | None,
-        known: Mapping[str, str] | None = None,
+        known: KnownKeys | None = None,
     ) -> SyncResult:
         """Changes since `sync_state` (None: everything), items fetched in full.
 
-        `known` maps item ids to the change key the caller last synced: a backend may leave
-        out items still at that change key (the caller treats them as unchanged).
+        `known` gives, when awaited, the item ids and the change key the caller last synced
+        of each: a backend may leave out items still at that change key (the caller treats
+        them as unchanged). It is awaited only when the server reported changed items, so an
+        idle folder costs the caller nothing.
         """
         ...
 

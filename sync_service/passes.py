@@ -13,6 +13,7 @@ left behind by a conflict, so that a replay sees those changes again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -88,6 +89,46 @@ class _Sides:
     watermark: int
     kind: PlanKind
 
+    @property
+    def idle(self) -> bool:
+        """An express read that found no change on either side."""
+        return self.kind == PlanKind.EXPRESS and not (
+            self.crm or self.exchange or self.deleted_crm or self.deleted_exchange
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """Where an entity's last pass left it."""
+
+    sync_state: str | None
+    watermark: int
+    unfinished: bool  # link rows of an interrupted write wait for the planner
+
+
+class _LinkRows:
+    """An entity's link rows, read from the database on first use only."""
+
+    def __init__(self, store: Store, mailbox_id: int, entity: EntityKind) -> None:
+        self.store, self.mailbox_id, self.entity = store, mailbox_id, entity
+        self._rows: list[SyncedRow] | None = None
+
+    async def rows(self) -> list[SyncedRow]:
+        if self._rows is None:
+            found = await self.store.pool.fetch(
+                self.store.q["item_links_list"], self.mailbox_id, self.entity.value
+            )
+            self._rows = [_synced(LinkRow.of(r)) for r in found]
+        return self._rows
+
+    async def known_keys(self) -> Mapping[str, str]:
+        """Change keys of the items last synced; rows of an unfinished write are not vouched for."""
+        return {
+            r.exchange_id: r.change_key
+            for r in await self.rows()
+            if not r.pending and not r.intent_hash
+        }
+
 
 class MailboxPass:
     """One pass over one mailbox: the I/O shell around the pure planner."""
@@ -112,22 +153,41 @@ class MailboxPass:
         if kind == PassKind.EXPRESS and not self.mailbox.initial_done:
             kind = PassKind.INITIAL  # a mailbox's first pass always matches before creating
         report = PassReport(kind)
-        for entity, entity_map in ENTITY_MAPS.items():
-            direction = MODE_DIRECTIONS[self.mailbox.mode(entity.value)]
-            if direction == Direction.OFF:
-                continue
-            binding = bind(entity_map, direction)
-            outcome = await self._entity(binding, kind, report)
+        entities = [
+            (bind(entity_map, direction), direction)
+            for entity, entity_map in ENTITY_MAPS.items()
+            if (direction := MODE_DIRECTIONS[self.mailbox.mode(entity.value)]) != Direction.OFF
+        ]
+        stored = await self._stored([binding.entity for binding, _ in entities])
+        idle: list[tuple[EntityKind, _Sides]] = []
+        for binding, _ in entities:
+            entity = binding.entity
+            outcome = await self._entity(binding, kind, report, stored[entity], idle)
             report.entities[entity.value] = outcome
         if not self.options.dry_run:
+            # Idle entities wrote nothing, so their states need no ordering against writes.
+            await self._advance(idle, stored)
             wrote = any(outcome.counts for outcome in report.entities.values())
             await self._commit_marker(kind, wrote)
         return report
 
-    async def _entity(self, binding: Binding, kind: PassKind, report: PassReport) -> EntityOutcome:
+    async def _entity(
+        self,
+        binding: Binding,
+        kind: PassKind,
+        report: PassReport,
+        stored: _Stored,
+        idle: list[tuple[EntityKind, _Sides]],
+    ) -> EntityOutcome:
         entity = binding.entity
-        rows = await self._links(entity)
-        sides = await self._read(binding, kind, rows)
+        links_of = _LinkRows(self.store, self.mailbox.id, entity)
+        sides = await self._read(binding, kind, stored, links_of)
+        if sides.idle and not stored.unfinished and not self.options.dry_run:
+            # Nothing changed on either side and no write was interrupted: the planner would
+            # find nothing to do, so the folder's links are not even read.
+            idle.append((entity, sides))
+            return EntityOutcome()
+        rows = await links_of.rows()
         # An item still at the change key of its last sync holds the row's content.
         linked = {row.exchange_id: row for row in rows}
         plan = planner.plan(
@@ -159,22 +219,29 @@ class MailboxPass:
         )
         outcome = await applier.apply(plan)
         if not outcome.conflicts:
-            await self._advance(entity, sides)
+            await self._advance([(entity, sides)], {entity: stored})
         return outcome
 
-    async def _links(self, entity: EntityKind) -> list[SyncedRow]:
+    async def _stored(self, entities: list[EntityKind]) -> dict[EntityKind, _Stored]:
+        """Sync states, watermarks and unfinished writes of every entity: one round trip."""
         rows = await self.store.pool.fetch(
-            self.store.q["item_links_list"], self.mailbox.id, entity.value
+            self.store.q["pass_states"], self.mailbox.id, [e.value for e in entities]
         )
-        return [_synced(LinkRow.of(r)) for r in rows]
+        return {
+            EntityKind(r["entity"]): _Stored(
+                r["sync_state"], int(r["last_seq"] or 0), r["unfinished"]
+            )
+            for r in rows
+        }
 
-    async def _read(self, binding: Binding, kind: PassKind, rows: list[SyncedRow]) -> _Sides:
+    async def _read(
+        self, binding: Binding, kind: PassKind, stored: _Stored, links_of: _LinkRows
+    ) -> _Sides:
         entity = binding.entity
         if kind == PassKind.EXPRESS:
-            state = await self._sync_state(entity)
-            if state is not None:
+            if stored.sync_state is not None:
                 try:
-                    return await self._read_changes(binding, state, rows)
+                    return await self._read_changes(binding, stored, links_of)
                 except InvalidSyncStateError:
                     log.info(
                         "sync state rejected; reconciling with a complete read",
@@ -200,21 +267,24 @@ class MailboxPass:
             kind=PlanKind(kind.value),
         )
 
-    async def _read_changes(self, binding: Binding, state: str, rows: list[SyncedRow]) -> _Sides:
+    async def _read_changes(self, binding: Binding, stored: _Stored, links_of: _LinkRows) -> _Sides:
         entity = binding.entity
+        assert stored.sync_state is not None
         # Items still at their last-synced change key (e.g. the service's own writes) need no
-        # reading; rows of an unfinished create or update are not vouched for.
-        known = {r.exchange_id: r.change_key for r in rows if not r.pending and not r.intent_hash}
-        result = await self.backend.sync_changes(self.mailbox.email, entity, state, known)
+        # reading; the links are read only when the server reports changed items.
+        result = await self.backend.sync_changes(
+            self.mailbox.email, entity, stored.sync_state, links_of.known_keys
+        )
         if result.restarted:
             raise InvalidSyncStateError("the server restarted the synchronization")
         items = [c.item for c in result.changes if isinstance(c, Upsert)]
         removed = frozenset(c.item_id for c in result.changes if isinstance(c, Removal))
-        upserted, crm_removed, watermark = await self._crm_changes(entity)
+        upserted, crm_removed, watermark = await self._crm_changes(entity, stored.watermark)
         wanted = set(upserted)
-        wanted |= links.referenced_crm_ids(
-            [snapshot_exchange(binding, item) for item in items], rows
-        )
+        if items:
+            wanted |= links.referenced_crm_ids(
+                [snapshot_exchange(binding, item) for item in items], await links_of.rows()
+            )
         records = await self.crm.get_records(entity, sorted(wanted)) if wanted else {}
         mine = {rid: rec for rid, rec in records.items() if rid not in crm_removed}
         return _Sides(
@@ -227,9 +297,10 @@ class MailboxPass:
             kind=PlanKind.EXPRESS,
         )
 
-    async def _crm_changes(self, entity: EntityKind) -> tuple[frozenset[str], frozenset[str], int]:
-        """(upserted ids, removed ids, new watermark) of the user's CRM changes."""
-        seq = await self._watermark(entity)
+    async def _crm_changes(
+        self, entity: EntityKind, seq: int
+    ) -> tuple[frozenset[str], frozenset[str], int]:
+        """(upserted ids, removed ids, new watermark) of the user's CRM changes after `seq`."""
         last_op: dict[str, ChangeOp] = {}
         while True:
             batch = await self.crm.changes_since(self.mailbox.crm_user_id, entity, seq)
@@ -240,30 +311,25 @@ class MailboxPass:
         upserted = frozenset(rid for rid, op in last_op.items() if op == ChangeOp.UPSERT)
         return upserted, frozenset(last_op) - upserted, seq
 
-    async def _sync_state(self, entity: EntityKind) -> str | None:
-        row = await self.store.pool.fetchrow(
-            self.store.q["folder_link_get"], self.mailbox.id, entity.value
+    async def _advance(
+        self, done: list[tuple[EntityKind, _Sides]], stored: dict[EntityKind, _Stored]
+    ) -> None:
+        """Commit sync states and watermarks (one statement), skipping those unchanged."""
+        moved = [
+            (entity, sides)
+            for entity, sides in done
+            if (sides.sync_state, sides.watermark)
+            != (stored[entity].sync_state, stored[entity].watermark)
+        ]
+        if not moved:
+            return
+        await self.store.pool.execute(
+            self.store.q["states_advance"],
+            self.mailbox.id,
+            [entity.value for entity, _ in moved],
+            [sides.sync_state for _, sides in moved],
+            [sides.watermark for _, sides in moved],
         )
-        return row["sync_state"] if row else None
-
-    async def _watermark(self, entity: EntityKind) -> int:
-        value = await self.store.pool.fetchval(
-            self.store.q["watermark_get"], self.mailbox.id, entity.value
-        )
-        return int(value or 0)
-
-    async def _advance(self, entity: EntityKind, sides: _Sides) -> None:
-        async with self.store.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                self.store.q["folder_link_set"],
-                self.mailbox.id,
-                entity.value,
-                None,
-                sides.sync_state,
-            )
-            await conn.execute(
-                self.store.q["watermark_set"], self.mailbox.id, entity.value, sides.watermark
-            )
 
     # -- the last-synchronization marker ----------------------------------------------------
 

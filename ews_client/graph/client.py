@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -43,6 +43,7 @@ from ews_client.models import (
     EntityKind,
     Item,
     ItemRef,
+    KnownKeys,
     Removal,
     SyncMarker,
     SyncResult,
@@ -210,7 +211,7 @@ class GraphClient:
         mailbox: str,
         entity: EntityKind,
         sync_state: str | None,
-        known: Mapping[str, str] | None = None,  # not used: delta answers carry no change key
+        known: KnownKeys | None = None,  # not used: delta answers carry no change key
     ) -> SyncResult:
         try:
             return await self._sync(mailbox, entity, sync_state, restarted=False)

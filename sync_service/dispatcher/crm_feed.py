@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from sync_service.crm.port import CrmPort
+from sync_service.db.pool import keeps_session_state
 from sync_service.db.queries import load_queries
 from sync_service.db.queue import PassKind, Priority
 from sync_service.dispatcher.sweeps import JobRequest, enqueue_many
@@ -82,6 +83,7 @@ class CrmFeed:
             wake.set()
 
         async with self.pool.acquire() as listener:
+            keeps_session_state(listener)  # UNLISTEN on release
             await listener.add_listener(CHANNEL, on_notify)
             try:
                 while True:

@@ -27,7 +27,7 @@ import asyncpg
 from sync_service import metrics
 from sync_service.config import Settings
 from sync_service.crm.postgres import PostgresCrm
-from sync_service.db.pool import Conn
+from sync_service.db.pool import Conn, keeps_session_state
 from sync_service.db.queries import load_queries
 from sync_service.dispatcher.crm_feed import CrmFeed
 from sync_service.dispatcher.graph_push import GraphPushManager
@@ -107,8 +107,9 @@ async def _campaign(
 ) -> None:
     q = load_queries()
     async with pool.acquire() as conn:
-        # The pool resets a returned connection with pg_advisory_unlock_all(), so a lock taken
-        # here never outlives this block.
+        # The pool resets this connection on release (pg_advisory_unlock_all(), RESET ALL), so
+        # neither the lock nor the keepalive settings outlive this block.
+        keeps_session_state(conn)
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
             return
         for setting, value in _KEEPALIVE.items():

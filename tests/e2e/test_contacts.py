@@ -102,3 +102,36 @@ async def test_the_pass_after_our_own_writes_reads_no_item(pool: asyncpg.Pool) -
         after = dict(h.sim.sim.counters()["requests"])
         issued = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
         assert issued == {"SyncFolderItems": 3}, issued
+
+
+async def test_an_idle_pass_still_finishes_an_interrupted_create(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    """Nothing changed on either side, but a link row says a create was never confirmed:
+    the pass must plan (not take the idle shortcut), find the item by its CRM id and
+    confirm the link, without creating it twice."""
+    async with harness(pool, backend=backend) as h:
+        user, mailbox = await h.add_user("intent@sim.example")
+        crm_id = await pool.fetchval(
+            "INSERT INTO crm.contacts (owner_id, last_name) VALUES ($1, 'Halfway') RETURNING id",
+            user,
+        )
+        assert await h.sync("intent@sim.example", PassKind.INITIAL) == Done("ok")
+        assert await h.sync("intent@sim.example") == Done("ok")  # reads its own write back
+        # As if the process died after CreateItem and before the link was confirmed.
+        await pool.execute(
+            "UPDATE sync.item_links SET pending = 'exchange', exchange_id = '', change_key = '' "
+            "WHERE mailbox_id = $1 AND crm_id = $2",
+            mailbox.id,
+            str(crm_id),
+        )
+        assert await h.sync("intent@sim.example") == Done("ok")
+        row = await pool.fetchrow(
+            "SELECT pending, exchange_id FROM sync.item_links "
+            "WHERE mailbox_id = $1 AND crm_id = $2",
+            mailbox.id,
+            str(crm_id),
+        )
+        assert row is not None and row["pending"] == "" and row["exchange_id"] != ""
+        items = await h.items("intent@sim.example", "contacts")
+        assert [i["fields"].get("Surname") for i in items] == ["Halfway"]

@@ -1,11 +1,25 @@
--- name: folder_link_get
-SELECT folder_id, sync_state FROM sync.folder_links WHERE mailbox_id = $1 AND entity = $2
+-- name: pass_states
+-- What a pass starts from, per entity ($2): the folder's sync state, the CRM watermark, and
+-- whether link rows of an interrupted write are waiting for the planner.
+SELECT e.entity, f.sync_state, w.last_seq,
+       EXISTS (SELECT 1 FROM sync.item_links l
+               WHERE l.mailbox_id = $1 AND l.entity = e.entity
+                 AND (l.pending <> '' OR l.intent_hash <> '')) AS unfinished
+FROM unnest($2::text[]) AS e(entity)
+LEFT JOIN sync.folder_links f ON f.mailbox_id = $1 AND f.entity = e.entity
+LEFT JOIN sync.crm_watermarks w ON w.mailbox_id = $1 AND w.entity = e.entity
 
--- name: folder_link_set
-INSERT INTO sync.folder_links (mailbox_id, entity, folder_id, sync_state)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (mailbox_id, entity) DO UPDATE SET
-    folder_id = EXCLUDED.folder_id, sync_state = EXCLUDED.sync_state, updated_at = now()
+-- name: states_advance
+-- Commit the folders' sync states and the CRM watermarks of entities ($2) in one statement.
+WITH folders AS (
+    INSERT INTO sync.folder_links (mailbox_id, entity, folder_id, sync_state)
+    SELECT $1, t.entity, NULL, t.sync_state FROM unnest($2::text[], $3::text[]) AS t(entity, sync_state)
+    ON CONFLICT (mailbox_id, entity) DO UPDATE SET
+        folder_id = EXCLUDED.folder_id, sync_state = EXCLUDED.sync_state, updated_at = now()
+)
+INSERT INTO sync.crm_watermarks (mailbox_id, entity, last_seq)
+SELECT $1, t.entity, t.last_seq FROM unnest($2::text[], $4::bigint[]) AS t(entity, last_seq)
+ON CONFLICT (mailbox_id, entity) DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now()
 
 -- name: item_links_list
 SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, pending,
@@ -42,13 +56,6 @@ DELETE FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND crm_id = $
 
 -- name: item_link_count
 SELECT entity, count(*) AS n FROM sync.item_links WHERE mailbox_id = $1 GROUP BY entity
-
--- name: watermark_get
-SELECT last_seq FROM sync.crm_watermarks WHERE mailbox_id = $1 AND entity = $2
-
--- name: watermark_set
-INSERT INTO sync.crm_watermarks (mailbox_id, entity, last_seq) VALUES ($1, $2, $3)
-ON CONFLICT (mailbox_id, entity) DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now()
 
 -- name: item_error_insert
 INSERT INTO sync.item_errors (mailbox_id, entity, crm_id, exchange_id, direction, reason,

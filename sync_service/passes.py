@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from ews_client.errors import InvalidSyncStateError
 from ews_client.models import EntityKind, ExchangeBackend, Item, Removal, SyncMarker, Upsert
 from sync_service.applier import Applier, EntityOutcome
-from sync_service.crm.port import ChangeOp, CrmPort
+from sync_service.crm.port import ChangeBatch, ChangeOp, CrmPort
 from sync_service.db.queue import PassKind
 from sync_service.db.store import LinkRow, Mailbox, Store
 from sync_service.engine import links, planner
@@ -104,6 +104,7 @@ class _Stored:
     sync_state: str | None
     watermark: int
     unfinished: bool  # link rows of an interrupted write wait for the planner
+    crm_changes: ChangeBatch | None = None  # the first page, read for the whole pass
 
 
 class _LinkRows:
@@ -159,10 +160,12 @@ class MailboxPass:
             if (direction := MODE_DIRECTIONS[self.mailbox.mode(entity.value)]) != Direction.OFF
         ]
         stored = await self._stored([binding.entity for binding, _ in entities])
+        crm_changes = await self._crm_changes_all(kind, stored)
         idle: list[tuple[EntityKind, _Sides]] = []
         for binding, _ in entities:
             entity = binding.entity
-            outcome = await self._entity(binding, kind, report, stored[entity], idle)
+            stored_entity = replace(stored[entity], crm_changes=crm_changes.get(entity))
+            outcome = await self._entity(binding, kind, report, stored_entity, idle)
             report.entities[entity.value] = outcome
         if not self.options.dry_run:
             # Idle entities wrote nothing, so their states need no ordering against writes.
@@ -279,7 +282,7 @@ class MailboxPass:
             raise InvalidSyncStateError("the server restarted the synchronization")
         items = [c.item for c in result.changes if isinstance(c, Upsert)]
         removed = frozenset(c.item_id for c in result.changes if isinstance(c, Removal))
-        upserted, crm_removed, watermark = await self._crm_changes(entity, stored.watermark)
+        upserted, crm_removed, watermark = await self._crm_changes(entity, stored)
         wanted = set(upserted)
         if items:
             wanted |= links.referenced_crm_ids(
@@ -297,17 +300,33 @@ class MailboxPass:
             kind=PlanKind.EXPRESS,
         )
 
+    async def _crm_changes_all(
+        self, kind: PassKind, stored: dict[EntityKind, _Stored]
+    ) -> dict[EntityKind, ChangeBatch]:
+        """The first page of CRM changes of every entity an express pass reads incrementally.
+
+        Read before any entity is applied: a change made meanwhile lies above the watermark
+        and is read by the next pass, and the pass's own writes are never sent back.
+        """
+        after = {e: s.watermark for e, s in stored.items() if s.sync_state is not None}
+        if kind != PassKind.EXPRESS or not after:
+            return {}
+        return await self.crm.changes_since_many(self.mailbox.crm_user_id, after)
+
     async def _crm_changes(
-        self, entity: EntityKind, seq: int
+        self, entity: EntityKind, stored: _Stored
     ) -> tuple[frozenset[str], frozenset[str], int]:
-        """(upserted ids, removed ids, new watermark) of the user's CRM changes after `seq`."""
+        """(upserted ids, removed ids, new watermark) of the user's CRM changes."""
         last_op: dict[str, ChangeOp] = {}
+        batch, seq = stored.crm_changes, stored.watermark
         while True:
-            batch = await self.crm.changes_since(self.mailbox.crm_user_id, entity, seq)
+            if batch is None:
+                batch = await self.crm.changes_since(self.mailbox.crm_user_id, entity, seq)
             last_op.update((c.record_id, c.op) for c in batch.changes)
             seq = batch.last_seq
             if batch.complete:
                 break
+            batch = None
         upserted = frozenset(rid for rid, op in last_op.items() if op == ChangeOp.UPSERT)
         return upserted, frozenset(last_op) - upserted, seq
 

@@ -8,7 +8,7 @@ watermark never skips a change that was still in flight when it was read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -104,6 +104,12 @@ class CrmPort(Protocol):
         self, user_id: str, entity: EntityKind, after_seq: int, limit: int = 10_000
     ) -> ChangeBatch:
         """Records of `entity` in `user_id`'s sync set changed after `after_seq`."""
+        ...
+
+    async def changes_since_many(
+        self, user_id: str, after: Mapping[EntityKind, int], limit: int = 10_000
+    ) -> dict[EntityKind, ChangeBatch]:
+        """`changes_since` for several entities of one user at once (one pass's reads)."""
         ...
 
     async def pending_users(

@@ -7,7 +7,7 @@ change-capture trigger marks them and they are not sent back to that mailbox (no
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -84,6 +84,36 @@ class PostgresCrm:
                 self._q["crm_changes_of_xact"], user, entity.value, last["pos"], last["seq"]
             )
         return ChangeBatch(reduce_changes([*rows, *rest]), int(last["pos"]), complete=False)
+
+    async def changes_since_many(
+        self, user_id: str, after: Mapping[EntityKind, int], limit: int = 10_000
+    ) -> dict[EntityKind, ChangeBatch]:
+        """One position and one read of the log for all of a pass's entities (two round trips
+        instead of two per entity); an entity with a full page is left to `changes_since`."""
+        user = _user_uuid(user_id)
+        entities = [EntityKind(entity) for entity in after]
+        limit = max(1, limit)
+        async with self._pool.acquire() as conn:
+            safe = await self._safe_position(conn)
+            rows = await conn.fetch(
+                self._q["crm_changes_since_many"],
+                user,
+                [entity.value for entity in entities],
+                [after[entity] for entity in entities],
+                limit,
+                safe,
+            )
+        found: dict[str, list[asyncpg.Record]] = {}
+        for row in rows:
+            found.setdefault(row["entity"], []).append(row)
+        batches: dict[EntityKind, ChangeBatch] = {}
+        for entity in entities:
+            mine = found.get(entity.value, [])
+            if len(mine) < limit:
+                batches[entity] = ChangeBatch(reduce_changes(mine), max(after[entity], safe))
+            else:  # a page to cut at a transaction boundary: rare, done the long way
+                batches[entity] = await self.changes_since(user_id, entity, after[entity], limit)
+        return batches
 
     async def pending_users(
         self, after_seq: int, up_to: int | None = None

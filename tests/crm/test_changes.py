@@ -277,3 +277,39 @@ async def test_pending_users_reports_newest_position_and_oldest_time(
     # A user's batch from the dispatcher's position sees the same changes.
     batch = await crm.changes_since(users.bob, EntityKind.TASK, middle)
     assert len(batch.changes) == 1 and batch.last_seq >= pending[users.bob].max_seq
+
+
+async def test_changes_of_several_entities_at_once_match_one_by_one(
+    crm: PostgresCrm, users: Users, pool: asyncpg.Pool
+) -> None:
+    start = await crm.current_seq()
+    task = str(await pool.fetchval(ADD_TASK + " RETURNING id", users.alice, "a"))
+    contact = str(
+        await pool.fetchval(
+            "INSERT INTO crm.contacts (owner_id, last_name) VALUES ($1, 'X') RETURNING id",
+            users.alice,
+        )
+    )
+    middle = await crm.current_seq()
+    await pool.execute("DELETE FROM crm.tasks WHERE id = $1::uuid", task)
+    await pool.execute(
+        "INSERT INTO crm.tasks (owner_id, subject) SELECT $1, 't' FROM generate_series(1, 3)",
+        users.alice,
+    )
+    # Each entity from its own position; a full page goes the long way (transaction cut).
+    after = {EntityKind.TASK: middle, EntityKind.CONTACT: start, EntityKind.APPOINTMENT: start}
+    for limit in (10_000, 2):
+        many = await crm.changes_since_many(users.alice, after, limit=limit)
+        assert set(many) == set(after)
+        for entity, seq in after.items():
+            one = await crm.changes_since(users.alice, entity, seq, limit=limit)
+            assert (many[entity].changes, many[entity].complete) == (one.changes, one.complete)
+            if one.complete:  # the safe position only grows between the two reads
+                assert seq <= many[entity].last_seq <= one.last_seq
+            else:  # cut at the same transaction
+                assert many[entity].last_seq == one.last_seq
+    many = await crm.changes_since_many(users.alice, after)
+    assert [c.record_id for c in many[EntityKind.CONTACT].changes] == [contact]
+    assert (task, REMOVED) in [(c.record_id, c.op) for c in many[EntityKind.TASK].changes]
+    assert len(many[EntityKind.TASK].changes) == 4
+    assert many[EntityKind.APPOINTMENT].changes == ()

@@ -23,6 +23,22 @@ WHERE c.xid >= $3::bigint::text::xid8
 ORDER BY c.xid, c.seq
 LIMIT $4
 
+-- name: crm_changes_since_many
+-- crm_changes_since for several entities of user $1: $2 the entities, $3 the position after
+-- which each is read, $4 the limit per entity, $5 from crm_safe_position (an earlier statement).
+SELECT e.entity, c.seq, c.record_id, c.op, c.pos
+FROM unnest($2::text[], $3::bigint[]) AS e(entity, after_seq)
+CROSS JOIN LATERAL (
+    SELECT l.seq, l.record_id, l.op, l.xid::text::bigint + 1 AS pos FROM crm.change_log AS l
+    WHERE l.xid >= e.after_seq::text::xid8
+      AND l.xid < GREATEST(e.after_seq, $5::bigint)::text::xid8
+      AND l.entity = e.entity
+      AND l.user_ids @> ARRAY[$1::uuid]
+      AND l.origin_user_id IS DISTINCT FROM $1::uuid
+    ORDER BY l.xid, l.seq
+    LIMIT $4
+) AS c
+
 -- name: crm_changes_of_xact
 -- The rest of one transaction's changes for a user ($3: that transaction's position).
 SELECT c.seq, c.record_id, c.op, c.xid::text::bigint + 1 AS pos FROM crm.change_log AS c

@@ -69,15 +69,23 @@ async def _memory_empty(env: dict[str, str]) -> int:
 
 
 async def _sweep(
-    env: dict[str, str], url: str, base: str, cfg: IdleConfig, svc: stack.Proc, spy_as: str
+    env: dict[str, str],
+    url: str,
+    base: str,
+    cfg: IdleConfig,
+    procs: tuple[stack.Proc, stack.Proc],
+    spy_as: str,
 ) -> dict[str, Any]:
+    svc, sim = procs
     before, cpu0 = await stack.sim_counters(base), svc.sample().cpu_s
+    pg0, sim0 = stack.postgres_cpu_s(), sim.sample().cpu_s
     spy = profiling.attach(svc.pid, f"{cfg.profile}-{spy_as}") if cfg.profile else None
     started = time.monotonic()
     await stack.cli(env, "sync", "--server", "sim", "--mode", "express")
     await stack.wait_drained(url, cfg.setup_timeout_s)
     wall = time.monotonic() - started
     cpu = svc.sample().cpu_s - cpu0
+    pg_cpu, sim_cpu = stack.postgres_cpu_s() - pg0, sim.sample().cpu_s - sim0
     profile = profiling.finish(spy) if spy else None
     delta = stack.counter_delta(await stack.sim_counters(base), before)
     requests = sum(delta["requests"].values())
@@ -91,6 +99,8 @@ async def _sweep(
         "requests_per_folder_per_mailbox": round(requests / m / SYNCED_FOLDERS, 3),
         "service_cpu_s": round(cpu, 2),
         "service_cpu_ms_per_mailbox": round(1000 * cpu / m, 3),
+        "postgres_cpu_ms_per_mailbox": round(1000 * pg_cpu / m, 3),
+        "simulator_cpu_ms_per_mailbox": round(1000 * sim_cpu / m, 3),
         "projected_10000_mailbox_sweep_s": round(wall * 10_000 / m, 1),
         "profile": profile,
     }
@@ -140,8 +150,10 @@ async def run(cfg: IdleConfig) -> dict[str, Any]:
             t0 = time.monotonic()
             await stack.wait_drained(url, cfg.setup_timeout_s)
             result["setup_initial_passes_s"] = round(time.monotonic() - t0, 1)
-            result["echo_sweep"] = await _sweep(env_off, url, base, cfg, service, "echo")
-            result["push_off_sweep"] = await _sweep(env_off, url, base, cfg, service, "sweep")
+            result["echo_sweep"] = await _sweep(env_off, url, base, cfg, (service, sim), "echo")
+            result["push_off_sweep"] = await _sweep(
+                env_off, url, base, cfg, (service, sim), "sweep"
+            )
             rss_off = await _settled_rss(service)
             service.stop()
             service = await stack.start_service(env_all)

@@ -103,11 +103,12 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
             sim_before = sim.sample()
             service = await stack.start_service(env)
             started = time.monotonic()
-            svc_before = service.sample()
+            svc_before, pg_before = service.sample(), stack.postgres_cpu_s()
             spy = profiling.attach(service.pid, cfg.profile) if cfg.profile else None
             drained = await stack.wait_drained(url, cfg.timeout_s)
             wall = time.monotonic() - started
             svc_after, sim_after = service.sample(), sim.sample()
+            pg_cpu = stack.postgres_cpu_s() - pg_before
             after = await stack.sim_counters(base)
             profile = profiling.finish(spy) if spy else None
             stats = await run_stats(url)
@@ -149,6 +150,15 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
         "service_cpu_ms_per_item": round(1000 * cpu / items, 3) if items else None,
         "service_peak_rss_mb": round(svc_after.hwm_kb / 1024, 1),
         "simulator_cpu_s": round(sim_after.cpu_s - sim_before.cpu_s, 2),
+        "postgres_cpu_s": round(pg_cpu, 2),
+        # Where the machine's two cores went, per synced item: the ceiling of items/s here.
+        "machine_cpu_ms_per_item": {
+            "service": round(1000 * cpu / items, 3) if items else None,
+            "simulator": round(1000 * (sim_after.cpu_s - sim_before.cpu_s) / items, 3)
+            if items
+            else None,
+            "postgres": round(1000 * pg_cpu / items, 3) if items else None,
+        },
         **stats,
         "profile": profile,
     }

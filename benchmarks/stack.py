@@ -66,6 +66,24 @@ def sample(pid: int) -> ProcSample:
     return ProcSample(cpu, status.get("VmRSS", 0), status.get("VmHWM", 0))
 
 
+def postgres_cpu_s() -> float:
+    """CPU seconds of the local PostgreSQL server: its live processes, plus what its ended
+    backends left in the postmaster's children's times (fields 16, 17). Shared with anything
+    else using the server at the time; the benchmarks run alone."""
+    total = 0.0
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = stat_path.read_text()
+        except OSError:
+            continue  # ended while we looked
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        if name != "postgres" and not name.startswith("postgres:"):
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / CLK_TCK
+
+
 def machine() -> dict[str, Any]:
     model = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():

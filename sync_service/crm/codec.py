@@ -7,8 +7,9 @@ No I/O here: the adapter binds `write_params` to named queries and feeds rows to
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields, is_dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
@@ -60,6 +61,11 @@ WRITE_COLUMNS: dict[EntityKind, tuple[str, ...]] = {
 }  # fmt: skip
 
 _INT32 = (-(2**31), 2**31 - 1)
+# Columns whose values go to a batch insert as JSON text (see `write_columns`).
+_JSON_COLUMNS = frozenset({"categories", "recurrence", "modified_occurrences",
+                           "deleted_occurrences"})  # fmt: skip
+# One encoder for every batch: json.dumps with options builds a new one per call.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def entity_of(record: CrmRecord) -> EntityKind:
@@ -165,9 +171,25 @@ def _column_value(record: CrmRecord, column: str) -> object:
 
 def write_params(record: CrmRecord) -> list[object]:
     """The values of WRITE_COLUMNS for `record`, checked and converted for the driver."""
+    out: list[object] = []
     for column in WRITE_COLUMNS[entity_of(record)]:
+        # A column is converted only once its own check passed: the conversions assume values
+        # the checks accept (aware datetimes), so checking all columns first changes nothing.
         check_value(column, getattr(record, column))
-    return [_column_value(record, c) for c in WRITE_COLUMNS[entity_of(record)]]
+        out.append(_column_value(record, column))
+    return out
+
+
+def write_columns(entity: EntityKind, records: Sequence[CrmRecord]) -> list[list[object]]:
+    """`write_params` of several records of one entity, one list per column (the arrays of a
+    `crm_<entity>_insert_many`); list and jsonb columns as JSON text, since an array
+    parameter cannot hold lists of differing lengths."""
+    rows = [write_params(record) for record in records]
+    columns: list[list[object]] = [list(column) for column in zip(*rows, strict=True)]
+    for index, name in enumerate(WRITE_COLUMNS[entity]):
+        if name in _JSON_COLUMNS:
+            columns[index] = [None if v is None else _JSON.encode(v) for v in columns[index]]
+    return columns
 
 
 def attendee_params(record: CrmAppointment) -> tuple[list[str], list[str | None], list[bool]]:
@@ -180,6 +202,26 @@ def attendee_params(record: CrmAppointment) -> tuple[list[str], list[str | None]
         [a.name for a in record.attendees],
         [bool(a.required) for a in record.attendees],
     )
+
+
+def attendee_columns(
+    appointments: Sequence[tuple[str, CrmAppointment]],
+) -> tuple[list[str], list[int], list[str], list[str | None], list[bool]]:
+    """The attendees of several (id, appointment) pairs as the parallel arrays of
+    `crm_attendees_insert_many`: appointment id, 1-based place in its list, then the fields."""
+    ids: list[str] = []
+    places: list[int] = []
+    emails: list[str] = []
+    names: list[str | None] = []
+    required: list[bool] = []
+    for record_id, record in appointments:
+        mine = attendee_params(record)
+        ids.extend([record_id] * len(mine[0]))
+        places.extend(range(1, len(mine[0]) + 1))
+        emails.extend(mine[0])
+        names.extend(mine[1])
+        required.extend(mine[2])
+    return ids, places, emails, names, required
 
 
 # -- rows coming out --------------------------------------------------------------------------

@@ -81,6 +81,15 @@ SELECT $1::uuid, a.ord, a.email, a.name, a.required
 FROM unnest($2::text[], $3::text[], $4::boolean[]) WITH ORDINALITY
     AS a (email, name, required, ord)
 
+-- name: crm_attendees_insert_many
+-- The attendees of several new appointments in one statement (one row per attendee: $1 its
+-- appointment, $2 its 1-based place in that appointment's list). The statement trigger then
+-- runs once, and leaves alone the appointments this transaction just inserted.
+INSERT INTO crm.appointment_attendees (appointment_id, ord, email, name, required)
+SELECT a.appointment_id, a.ord, a.email, a.name, a.required
+FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::boolean[])
+    AS a (appointment_id, ord, email, name, required)
+
 -- name: crm_link_insert
 INSERT INTO crm.record_users (entity, record_id, user_id) VALUES ($1, $2::uuid, $3::uuid)
 ON CONFLICT DO NOTHING
@@ -119,6 +128,34 @@ INSERT INTO crm.contacts (
     $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::text[], $20
 )
 RETURNING *
+
+-- name: crm_contact_insert_many
+-- A batch of creates in one statement: $1 the ids, $2 the owner, then one array per column in
+-- the order of crm_contact_insert. Categories travel as JSON text (an array of lists would
+-- have to be rectangular). Nothing is returned: the caller knows the ids.
+INSERT INTO crm.contacts (
+    id, owner_id,
+    first_name, last_name, email, email2, email3, company,
+    job_title, business_phone, mobile_phone, home_phone, street, city,
+    state, postal_code, country, birthday, categories, notes
+)
+SELECT
+    r.id, $2::uuid,
+    r.first_name, r.last_name, r.email, r.email2, r.email3, r.company,
+    r.job_title, r.business_phone, r.mobile_phone, r.home_phone, r.street, r.city,
+    r.state, r.postal_code, r.country, r.birthday,
+    ARRAY(SELECT c.value FROM jsonb_array_elements_text(r.categories::jsonb) WITH ORDINALITY
+          AS c (value, n) ORDER BY c.n),
+    r.notes
+FROM unnest(
+    $1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+    $16::text[], $17::text[], $18::date[], $19::text[], $20::text[]
+) AS r (
+    id, first_name, last_name, email, email2, email3, company,
+    job_title, business_phone, mobile_phone, home_phone, street, city,
+    state, postal_code, country, birthday, categories, notes
+)
 
 -- name: crm_contact_update
 -- Owner, version and timestamp are the CRM's: the version trigger bumps them.
@@ -172,6 +209,32 @@ INSERT INTO crm.appointments (
 )
 RETURNING *
 
+-- name: crm_appointment_insert_many
+-- crm_contact_insert_many for appointments; categories and the jsonb columns travel as JSON
+-- text. The attendees follow in crm_attendees_insert_many.
+INSERT INTO crm.appointments (
+    id, owner_id,
+    subject, starts_at, ends_at, time_zone, all_day, location,
+    notes, organizer_email, is_meeting, sensitivity, reminder_minutes, categories,
+    recurrence, modified_occurrences, deleted_occurrences
+)
+SELECT
+    r.id, $2::uuid,
+    r.subject, r.starts_at, r.ends_at, r.time_zone, r.all_day, r.location,
+    r.notes, r.organizer_email, r.is_meeting, r.sensitivity, r.reminder_minutes,
+    ARRAY(SELECT c.value FROM jsonb_array_elements_text(r.categories::jsonb) WITH ORDINALITY
+          AS c (value, n) ORDER BY c.n),
+    r.recurrence::jsonb, r.modified_occurrences::jsonb, r.deleted_occurrences::jsonb
+FROM unnest(
+    $1::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::boolean[],
+    $8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[], $13::integer[],
+    $14::text[], $15::text[], $16::text[], $17::text[]
+) AS r (
+    id, subject, starts_at, ends_at, time_zone, all_day, location,
+    notes, organizer_email, is_meeting, sensitivity, reminder_minutes, categories,
+    recurrence, modified_occurrences, deleted_occurrences
+)
+
 -- name: crm_appointment_update
 -- Owner, version and timestamp are the CRM's: the version trigger bumps them.
 UPDATE crm.appointments SET
@@ -219,6 +282,27 @@ INSERT INTO crm.tasks (
     $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text[]
 )
 RETURNING *
+
+-- name: crm_task_insert_many
+-- crm_contact_insert_many for tasks.
+INSERT INTO crm.tasks (
+    id, owner_id,
+    subject, notes, starts_at, due_at, completed_at, status,
+    percent_complete, importance, reminder_at, categories
+)
+SELECT
+    r.id, $2::uuid,
+    r.subject, r.notes, r.starts_at, r.due_at, r.completed_at, r.status,
+    r.percent_complete, r.importance, r.reminder_at,
+    ARRAY(SELECT c.value FROM jsonb_array_elements_text(r.categories::jsonb) WITH ORDINALITY
+          AS c (value, n) ORDER BY c.n)
+FROM unnest(
+    $1::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+    $7::timestamptz[], $8::text[], $9::integer[], $10::text[], $11::timestamptz[], $12::text[]
+) AS r (
+    id, subject, notes, starts_at, due_at, completed_at, status,
+    percent_complete, importance, reminder_at, categories
+)
 
 -- name: crm_task_update
 -- Owner, version and timestamp are the CRM's: the version trigger bumps them.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, is_dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
@@ -61,11 +61,6 @@ WRITE_COLUMNS: dict[EntityKind, tuple[str, ...]] = {
 }  # fmt: skip
 
 _INT32 = (-(2**31), 2**31 - 1)
-# Columns whose values go to a batch insert as JSON text (see `write_columns`).
-_JSON_COLUMNS = frozenset({"categories", "recurrence", "modified_occurrences",
-                           "deleted_occurrences"})  # fmt: skip
-# One encoder for every batch: json.dumps with options builds a new one per call.
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def entity_of(record: CrmRecord) -> EntityKind:
@@ -88,6 +83,8 @@ def parse_uuid(value: str) -> str | None:
 
 def check_value(field: str, value: object) -> None:
     """Reject what PostgreSQL would refuse with an unhelpful message, naming the field."""
+    if value is None:  # most columns of most records: nothing to look at
+        return
     if isinstance(value, str):
         _check_text(field, value)
     elif isinstance(value, datetime):
@@ -113,6 +110,8 @@ def _check_text(field: str, value: str) -> None:
     # PostgreSQL text (and jsonb) cannot hold NUL; lone surrogates are not encodable UTF-8.
     if "\x00" in value:
         raise CrmRejected(field, "contains a NUL character")
+    if value.isascii():  # the common case, and ASCII text always encodes
+        return
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -152,44 +151,66 @@ def occurrence_to_json(value: ModifiedOccurrence) -> dict[str, Json]:
     }
 
 
-def _column_value(record: CrmRecord, column: str) -> object:
-    value = getattr(record, column)
-    if column == "recurrence":
-        return None if value is None else recurrence_to_json(value)
-    if column == "modified_occurrences":
-        return [occurrence_to_json(o) for o in value]
-    if column == "deleted_occurrences":
-        return [_iso(d) for d in value]
-    if column == "categories":
-        return list(value)
+def _plain_value(value: object) -> object:
     if isinstance(value, datetime):
         return _utc(value)
-    if isinstance(value, Sensitivity | TaskStatus | Importance):
+    if isinstance(value, _ENUM_TYPES):
         return value.value
     return value
+
+
+def _recurrence_value(value: Recurrence | None) -> object:
+    return None if value is None else recurrence_to_json(value)
+
+
+def _occurrences_value(value: tuple[ModifiedOccurrence, ...]) -> object:
+    return [occurrence_to_json(o) for o in value]
+
+
+def _deleted_value(value: tuple[datetime, ...]) -> object:
+    return [_iso(d) for d in value]
+
+
+_ENUM_TYPES = (Sensitivity, TaskStatus, Importance)
+# Columns with a conversion of their own; every other one goes through `_plain_value`.
+_CONVERTERS: dict[str, Callable[[Any], object]] = {
+    "recurrence": _recurrence_value,
+    "modified_occurrences": _occurrences_value,
+    "deleted_occurrences": _deleted_value,
+    "categories": list,
+}
 
 
 def write_params(record: CrmRecord) -> list[object]:
     """The values of WRITE_COLUMNS for `record`, checked and converted for the driver."""
     out: list[object] = []
     for column in WRITE_COLUMNS[entity_of(record)]:
+        value = getattr(record, column)
         # A column is converted only once its own check passed: the conversions assume values
         # the checks accept (aware datetimes), so checking all columns first changes nothing.
-        check_value(column, getattr(record, column))
-        out.append(_column_value(record, column))
+        check_value(column, value)
+        out.append(_CONVERTERS.get(column, _plain_value)(value))
     return out
 
 
-def write_columns(entity: EntityKind, records: Sequence[CrmRecord]) -> list[list[object]]:
-    """`write_params` of several records of one entity, one list per column (the arrays of a
-    `crm_<entity>_insert_many`); list and jsonb columns as JSON text, since an array
-    parameter cannot hold lists of differing lengths."""
-    rows = [write_params(record) for record in records]
-    columns: list[list[object]] = [list(column) for column in zip(*rows, strict=True)]
-    for index, name in enumerate(WRITE_COLUMNS[entity]):
-        if name in _JSON_COLUMNS:
-            columns[index] = [None if v is None else _JSON.encode(v) for v in columns[index]]
-    return columns
+def _json_default(value: object) -> object:
+    if isinstance(value, date):  # datetimes too: ISO-8601, which PostgreSQL reads exactly
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+# One encoder for every batch (json.dumps with options builds a new one per call).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def insert_batch(entity: EntityKind, batch: Sequence[tuple[str, CrmRecord]]) -> str:
+    """The JSON array of `crm_<entity>_insert_many`: per (id, record) of `entity`, an object
+    of the id and `write_params` by column name. One text parameter for the whole batch: the
+    driver encodes one value, not one per column and record."""
+    names = ("id", *WRITE_COLUMNS[entity])
+    rows = [dict(zip(names, (record_id, *write_params(record)), strict=True))
+            for record_id, record in batch]  # fmt: skip
+    return _JSON.encode(rows)
 
 
 def attendee_params(record: CrmAppointment) -> tuple[list[str], list[str | None], list[bool]]:
@@ -204,24 +225,17 @@ def attendee_params(record: CrmAppointment) -> tuple[list[str], list[str | None]
     )
 
 
-def attendee_columns(
-    appointments: Sequence[tuple[str, CrmAppointment]],
-) -> tuple[list[str], list[int], list[str], list[str | None], list[bool]]:
-    """The attendees of several (id, appointment) pairs as the parallel arrays of
-    `crm_attendees_insert_many`: appointment id, 1-based place in its list, then the fields."""
-    ids: list[str] = []
-    places: list[int] = []
-    emails: list[str] = []
-    names: list[str | None] = []
-    required: list[bool] = []
+def attendees_batch(appointments: Sequence[tuple[str, CrmAppointment]]) -> str:
+    """The JSON array of `crm_attendees_insert_many` for several (id, appointment) pairs:
+    one object per attendee, `ord` its 1-based place in its appointment's list."""
+    rows: list[dict[str, Json]] = []
     for record_id, record in appointments:
-        mine = attendee_params(record)
-        ids.extend([record_id] * len(mine[0]))
-        places.extend(range(1, len(mine[0]) + 1))
-        emails.extend(mine[0])
-        names.extend(mine[1])
-        required.extend(mine[2])
-    return ids, places, emails, names, required
+        emails, names, required = attendee_params(record)
+        rows.extend(
+            {"appointment_id": record_id, "ord": place, "email": e, "name": n, "required": r}
+            for place, (e, n, r) in enumerate(zip(emails, names, required, strict=True), 1)
+        )
+    return _JSON.encode(rows)
 
 
 # -- rows coming out --------------------------------------------------------------------------

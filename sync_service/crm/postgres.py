@@ -17,14 +17,14 @@ import asyncpg
 
 from ews_client.models import EntityKind
 from sync_service.crm.codec import (
-    attendee_columns,
     attendee_from_row,
     attendee_params,
+    attendees_batch,
     entity_of,
+    insert_batch,
     parse_uuid,
     rejected_field,
     to_record,
-    write_columns,
     write_params,
 )
 from sync_service.crm.log import reduce_changes
@@ -181,24 +181,20 @@ class PostgresCrm:
     async def create_records(self, records: Sequence[CrmRecord], origin_user_id: str) -> None:
         """Create several records in one transaction: all of them, or none (CrmRejected).
 
-        One statement per entity (each column as an array) and one for all the attendees: a
-        batch costs a few round trips instead of one or three per record.
+        One statement per entity (the rows as one JSON parameter) and one for all the
+        attendees: a batch costs a few round trips instead of one or three per record.
         """
         batches: dict[EntityKind, list[tuple[str, CrmRecord]]] = {}
         for record in records:
             batches.setdefault(entity_of(record), []).append((_new_id(record), record))
         async with self._writing(origin_user_id) as conn:
             for entity, batch in batches.items():
-                columns = write_columns(entity, [record for _, record in batch])
-                ids = [record_id for record_id, _ in batch]
-                await conn.execute(
-                    self._q[f"crm_{entity.value}_insert_many"], ids, origin_user_id, *columns
-                )
+                rows = insert_batch(entity, batch)
+                await conn.execute(self._q[f"crm_{entity.value}_insert_many"], rows, origin_user_id)
             meetings = [(i, r) for i, r in batches.get(EntityKind.APPOINTMENT, ())
                         if isinstance(r, CrmAppointment) and r.attendees]  # fmt: skip
             if meetings:  # attendees go in their own table, once the appointments exist
-                attendees = attendee_columns(meetings)
-                await conn.execute(self._q["crm_attendees_insert_many"], *attendees)
+                await conn.execute(self._q["crm_attendees_insert_many"], attendees_batch(meetings))
 
     async def update_record(
         self, record: CrmRecord, expected_version: int, origin_user_id: str

@@ -82,13 +82,14 @@ FROM unnest($2::text[], $3::text[], $4::boolean[]) WITH ORDINALITY
     AS a (email, name, required, ord)
 
 -- name: crm_attendees_insert_many
--- The attendees of several new appointments in one statement (one row per attendee: $1 its
--- appointment, $2 its 1-based place in that appointment's list). The statement trigger then
--- runs once, and leaves alone the appointments this transaction just inserted.
+-- The attendees of several new appointments in one statement: $1 a JSON array of objects
+-- (appointment_id, ord = 1-based place in that appointment's list, email, name, required).
+-- The statement trigger then runs once, and leaves alone the appointments this transaction
+-- just inserted.
 INSERT INTO crm.appointment_attendees (appointment_id, ord, email, name, required)
 SELECT a.appointment_id, a.ord, a.email, a.name, a.required
-FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::boolean[])
-    AS a (appointment_id, ord, email, name, required)
+FROM jsonb_to_recordset($1::text::jsonb)
+    AS a (appointment_id uuid, ord integer, email text, name text, required boolean)
 
 -- name: crm_link_insert
 INSERT INTO crm.record_users (entity, record_id, user_id) VALUES ($1, $2::uuid, $3::uuid)
@@ -130,9 +131,10 @@ INSERT INTO crm.contacts (
 RETURNING *
 
 -- name: crm_contact_insert_many
--- A batch of creates in one statement: $1 the ids, $2 the owner, then one array per column in
--- the order of crm_contact_insert. Categories travel as JSON text (an array of lists would
--- have to be rectangular). Nothing is returned: the caller knows the ids.
+-- A batch of creates in one statement: $1 a JSON array of objects (id plus the columns of
+-- crm_contact_insert, datetimes as ISO-8601), $2 the owner. One parameter rather than one
+-- array per column: no per-column array codecs, and categories (lists of differing lengths)
+-- need no special form. Nothing is returned: the caller knows the ids.
 INSERT INTO crm.contacts (
     id, owner_id,
     first_name, last_name, email, email2, email3, company,
@@ -143,18 +145,12 @@ SELECT
     r.id, $2::uuid,
     r.first_name, r.last_name, r.email, r.email2, r.email3, r.company,
     r.job_title, r.business_phone, r.mobile_phone, r.home_phone, r.street, r.city,
-    r.state, r.postal_code, r.country, r.birthday,
-    ARRAY(SELECT c.value FROM jsonb_array_elements_text(r.categories::jsonb) WITH ORDINALITY
-          AS c (value, n) ORDER BY c.n),
-    r.notes
-FROM unnest(
-    $1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
-    $16::text[], $17::text[], $18::date[], $19::text[], $20::text[]
-) AS r (
-    id, first_name, last_name, email, email2, email3, company,
-    job_title, business_phone, mobile_phone, home_phone, street, city,
-    state, postal_code, country, birthday, categories, notes
+    r.state, r.postal_code, r.country, r.birthday, r.categories, r.notes
+FROM jsonb_to_recordset($1::text::jsonb) AS r (
+    id uuid, first_name text, last_name text, email text, email2 text, email3 text,
+    company text, job_title text, business_phone text, mobile_phone text, home_phone text,
+    street text, city text, state text, postal_code text, country text, birthday date,
+    categories text[], notes text
 )
 
 -- name: crm_contact_update
@@ -210,8 +206,8 @@ INSERT INTO crm.appointments (
 RETURNING *
 
 -- name: crm_appointment_insert_many
--- crm_contact_insert_many for appointments; categories and the jsonb columns travel as JSON
--- text. The attendees follow in crm_attendees_insert_many.
+-- crm_contact_insert_many for appointments; the attendees follow in
+-- crm_attendees_insert_many.
 INSERT INTO crm.appointments (
     id, owner_id,
     subject, starts_at, ends_at, time_zone, all_day, location,
@@ -221,18 +217,13 @@ INSERT INTO crm.appointments (
 SELECT
     r.id, $2::uuid,
     r.subject, r.starts_at, r.ends_at, r.time_zone, r.all_day, r.location,
-    r.notes, r.organizer_email, r.is_meeting, r.sensitivity, r.reminder_minutes,
-    ARRAY(SELECT c.value FROM jsonb_array_elements_text(r.categories::jsonb) WITH ORDINALITY
-          AS c (value, n) ORDER BY c.n),
-    r.recurrence::jsonb, r.modified_occurrences::jsonb, r.deleted_occurrences::jsonb
-FROM unnest(
-    $1::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::boolean[],
-    $8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[], $13::integer[],
-    $14::text[], $15::text[], $16::text[], $17::text[]
-) AS r (
-    id, subject, starts_at, ends_at, time_zone, all_day, location,
-    notes, organizer_email, is_meeting, sensitivity, reminder_minutes, categories,
-    recurrence, modified_occurrences, deleted_occurrences
+    r.notes, r.organizer_email, r.is_meeting, r.sensitivity, r.reminder_minutes, r.categories,
+    r.recurrence, r.modified_occurrences, r.deleted_occurrences
+FROM jsonb_to_recordset($1::text::jsonb) AS r (
+    id uuid, subject text, starts_at timestamptz, ends_at timestamptz, time_zone text,
+    all_day boolean, location text, notes text, organizer_email text, is_meeting boolean,
+    sensitivity text, reminder_minutes integer, categories text[], recurrence jsonb,
+    modified_occurrences jsonb, deleted_occurrences jsonb
 )
 
 -- name: crm_appointment_update
@@ -293,15 +284,11 @@ INSERT INTO crm.tasks (
 SELECT
     r.id, $2::uuid,
     r.subject, r.notes, r.starts_at, r.due_at, r.completed_at, r.status,
-    r.percent_complete, r.importance, r.reminder_at,
-    ARRAY(SELECT c.value FROM jsonb_array_elements_text(r.categories::jsonb) WITH ORDINALITY
-          AS c (value, n) ORDER BY c.n)
-FROM unnest(
-    $1::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-    $7::timestamptz[], $8::text[], $9::integer[], $10::text[], $11::timestamptz[], $12::text[]
-) AS r (
-    id, subject, notes, starts_at, due_at, completed_at, status,
-    percent_complete, importance, reminder_at, categories
+    r.percent_complete, r.importance, r.reminder_at, r.categories
+FROM jsonb_to_recordset($1::text::jsonb) AS r (
+    id uuid, subject text, notes text, starts_at timestamptz, due_at timestamptz,
+    completed_at timestamptz, status text, percent_complete integer, importance text,
+    reminder_at timestamptz, categories text[]
 )
 
 -- name: crm_task_update

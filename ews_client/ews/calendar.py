@@ -17,12 +17,14 @@ from ews_client.errors import ProtocolError
 from ews_client.ews.ids import FieldURI, PropertyPath, read_item_ref
 from ews_client.ews.itemxml import (
     COMMON_READ,
+    Children,
     FieldUpdate,
     Writer,
     add_body,
     add_categories,
     add_crm_id,
     add_text,
+    children,
     common_updates,
     read_body,
     read_categories,
@@ -147,103 +149,116 @@ def appointment_to_xml(a: Appointment) -> Element:
     return el
 
 
-def _attendees(el: Element, tag: str) -> tuple[Attendee, ...]:
-    arr = el.find(t(tag))
+def _attendees(kids: Children, tag: str) -> tuple[Attendee, ...]:
+    arr = kids.get(t(tag))
     if arr is None:
         return ()
     out = []
-    for att in arr.iterfind(t("Attendee")):
-        mbx = att.find(t("Mailbox"))
-        email = None if mbx is None else mbx.findtext(t("EmailAddress"))
+    for att in arr.iterchildren(t("Attendee")):
+        mbx = next(att.iterchildren(t("Mailbox")), None)
+        fields = {} if mbx is None else children(mbx)
+        email = read_text(fields, "EmailAddress")
         if mbx is not None and email:
-            out.append(Attendee(email=email, name=mbx.findtext(t("Name"))))
+            out.append(Attendee(email=email, name=read_text(fields, "Name")))
     return tuple(out)
 
 
-def _zone(el: Element) -> str:
-    tz = el.find(t("StartTimeZone"))
-    zone_id = tz.get("Id") if tz is not None else el.findtext(t("StartTimeZoneId"))
+def _zone(kids: Children) -> str:
+    tz = kids.get(t("StartTimeZone"))
+    zone_id = tz.get("Id") if tz is not None else read_text(kids, "StartTimeZoneId")
     return to_iana(zone_id) if zone_id else "UTC"
 
 
-def _reminder(el: Element) -> int | None:
-    if not parse_bool(el.findtext(t("ReminderIsSet"))):
+def _reminder(kids: Children) -> int | None:
+    if not parse_bool(read_text(kids, "ReminderIsSet")):
         return None
-    text = el.findtext(t("ReminderMinutesBeforeStart"))
+    text = read_text(kids, "ReminderMinutesBeforeStart")
     return int(text) if text and text.strip().lstrip("-").isdigit() else None
 
 
 def read_occurrence_infos(el: Element) -> list[OccurrenceInfo]:
-    arr = el.find(t("ModifiedOccurrences"))
+    arr = next(el.iterchildren(t("ModifiedOccurrences")), None)
     if arr is None:
         return []
-    return [
-        OccurrenceInfo(
-            ref=read_item_ref(occ.find(t("ItemId"))),
-            start=parse_dt(occ.findtext(t("Start")) or ""),
-            end=parse_dt(occ.findtext(t("End")) or ""),
-            original_start=parse_dt(occ.findtext(t("OriginalStart")) or ""),
-        )
-        for occ in arr.iterfind(t("Occurrence"))
-    ]
+    return [_occurrence_info(children(occ)) for occ in arr.iterchildren(t("Occurrence"))]
 
 
-def _deleted(el: Element) -> tuple[datetime, ...]:
-    arr = el.find(t("DeletedOccurrences"))
+def _occurrence_info(kids: Children) -> OccurrenceInfo:
+    return OccurrenceInfo(
+        ref=read_item_ref(kids.get(t("ItemId"))),
+        start=parse_dt(read_text(kids, "Start") or ""),
+        end=parse_dt(read_text(kids, "End") or ""),
+        original_start=parse_dt(read_text(kids, "OriginalStart") or ""),
+    )
+
+
+def _deleted(kids: Children) -> tuple[datetime, ...]:
+    arr = kids.get(t("DeletedOccurrences"))
     if arr is None:
         return ()
     return tuple(
-        parse_dt(d.findtext(t("Start")) or "") for d in arr.iterfind(t("DeletedOccurrence"))
+        parse_dt(read_text(children(d), "Start") or "")
+        for d in arr.iterchildren(t("DeletedOccurrence"))
     )
+
+
+def _organizer(kids: Children) -> str | None:
+    """Organizer/Mailbox/EmailAddress: the first Mailbox that has an address."""
+    organizer = kids.get(t("Organizer"))
+    mailboxes = () if organizer is None else organizer.iterchildren(t("Mailbox"))
+    for mbx in mailboxes:
+        email = read_text(children(mbx), "EmailAddress")
+        if email is not None:
+            return email
+    return None
 
 
 def appointment_from_xml(el: Element) -> Appointment:
     """The master; modified occurrences carry times only until `with_occurrences` fills them."""
-    organizer = el.find(t("Organizer"))
-    sensitivity = read_text(el, "Sensitivity")
+    kids = children(el)
+    sensitivity = read_text(kids, "Sensitivity")
     return Appointment(
-        subject=read_text(el, "Subject"),
-        start=read_dt(el, "Start"),
-        end=read_dt(el, "End"),
-        time_zone=_zone(el),
-        all_day=parse_bool(read_text(el, "IsAllDayEvent")),
-        location=read_text(el, "Location"),
-        notes=read_body(el),
-        organizer=None
-        if organizer is None
-        else organizer.findtext(f"{t('Mailbox')}/{t('EmailAddress')}"),
-        required_attendees=_attendees(el, "RequiredAttendees"),
-        optional_attendees=_attendees(el, "OptionalAttendees"),
-        is_meeting=parse_bool(read_text(el, "IsMeeting")),
+        subject=read_text(kids, "Subject"),
+        start=read_dt(kids, "Start"),
+        end=read_dt(kids, "End"),
+        time_zone=_zone(kids),
+        all_day=parse_bool(read_text(kids, "IsAllDayEvent")),
+        location=read_text(kids, "Location"),
+        notes=read_body(kids),
+        organizer=_organizer(kids),
+        required_attendees=_attendees(kids, "RequiredAttendees"),
+        optional_attendees=_attendees(kids, "OptionalAttendees"),
+        is_meeting=parse_bool(read_text(kids, "IsMeeting")),
         sensitivity=SENSITIVITY_FROM_EWS.get(sensitivity or "Normal", Sensitivity.NORMAL),
-        reminder_minutes=_reminder(el),
-        categories=read_categories(el),
-        recurrence=read_recurrence(el.find(t("Recurrence"))),
+        reminder_minutes=_reminder(kids),
+        categories=read_categories(kids),
+        recurrence=read_recurrence(kids.get(t("Recurrence"))),
         modified_occurrences=tuple(
             ModifiedOccurrence(original_start=o.original_start, start=o.start, end=o.end)
             for o in read_occurrence_infos(el)
         ),
-        deleted_occurrences=_deleted(el),
-        ref=read_item_ref(el.find(t("ItemId"))),
+        deleted_occurrences=_deleted(kids),
+        ref=read_item_ref(kids.get(t("ItemId"))),
         crm_id=read_crm_id(el),
-        last_modified=read_dt(el, "LastModifiedTime"),
+        last_modified=read_dt(kids, "LastModifiedTime"),
     )
 
 
 def occurrence_from_xml(el: Element) -> ModifiedOccurrence:
     """One modified occurrence read as its own item (GetItem on its ItemId)."""
-    start = read_dt(el, "Start")
-    end = read_dt(el, "End")
-    original = read_dt(el, "OriginalStart") or start
+    kids = children(el)
+    start = read_dt(kids, "Start")
+    end = read_dt(kids, "End")
+    original = read_dt(kids, "OriginalStart") or start
     if start is None or end is None or original is None:
         raise ProtocolError("occurrence without Start/End")
     return ModifiedOccurrence(
         original_start=original,
         start=start,
         end=end,
-        subject=read_text(el, "Subject"),
-        location=read_text(el, "Location"),
-        notes=read_body(el),
+        subject=read_text(kids, "Subject"),
+        location=read_text(kids, "Location"),
+        notes=read_body(kids),
     )
 
 

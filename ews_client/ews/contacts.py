@@ -8,11 +8,13 @@ from functools import partial
 from ews_client.ews.ids import FieldURI, IndexedFieldURI, PropertyPath, read_item_ref
 from ews_client.ews.itemxml import (
     COMMON_READ,
+    Children,
     FieldUpdate,
     add_body,
     add_categories,
     add_crm_id,
     add_text,
+    children,
     common_updates,
     read_body,
     read_categories,
@@ -108,29 +110,31 @@ def contact_to_xml(c: Contact) -> Element:
     return el
 
 
-def _entries(el: Element, tag: str) -> dict[str, Element]:
-    arr = el.find(t(tag))
-    return {} if arr is None else {e.get("Key", ""): e for e in arr.iterfind(t("Entry"))}
+def _entries(kids: Children, tag: str) -> dict[str, Element]:
+    arr = kids.get(t(tag))
+    return {} if arr is None else {e.get("Key", ""): e for e in arr.iterchildren(t("Entry"))}
 
 
-def _read_address(el: Element) -> PostalAddress | None:
-    entry = _entries(el, "PhysicalAddresses").get("Business")
+def _read_address(kids: Children) -> PostalAddress | None:
+    entry = _entries(kids, "PhysicalAddresses").get("Business")
     if entry is None:
         return None
-    parts = {attr: entry.findtext(t(tag)) for attr, tag, _ in ADDRESS_PARTS}
+    fields = children(entry)
+    parts = {attr: read_text(fields, tag) for attr, tag, _ in ADDRESS_PARTS}
     return PostalAddress(**parts) if any(v is not None for v in parts.values()) else None
 
 
 def contact_from_xml(el: Element) -> Contact:
-    emails = _entries(el, "EmailAddresses")
-    phones = _entries(el, "PhoneNumbers")
-    birthday = read_dt(el, "Birthday")
+    kids = children(el)
+    emails = _entries(kids, "EmailAddresses")
+    phones = _entries(kids, "PhoneNumbers")
+    birthday = read_dt(kids, "Birthday")
     return Contact(
-        given_name=read_text(el, "GivenName"),
-        surname=read_text(el, "Surname"),
-        display_name=read_text(el, "DisplayName"),
-        company=read_text(el, "CompanyName"),
-        job_title=read_text(el, "JobTitle"),
+        given_name=read_text(kids, "GivenName"),
+        surname=read_text(kids, "Surname"),
+        display_name=read_text(kids, "DisplayName"),
+        company=read_text(kids, "CompanyName"),
+        job_title=read_text(kids, "JobTitle"),
         emails=tuple(
             emails[k].text or ""
             for k in ("EmailAddress1", "EmailAddress2", "EmailAddress3")
@@ -139,13 +143,13 @@ def contact_from_xml(el: Element) -> Contact:
         business_phone=_text(phones.get("BusinessPhone")),
         mobile_phone=_text(phones.get("MobilePhone")),
         home_phone=_text(phones.get("HomePhone")),
-        business_address=_read_address(el),
+        business_address=_read_address(kids),
         birthday=birthday.date() if birthday else None,
-        categories=read_categories(el),
-        notes=read_body(el),
-        ref=read_item_ref(el.find(t("ItemId"))),
+        categories=read_categories(kids),
+        notes=read_body(kids),
+        ref=read_item_ref(kids.get(t("ItemId"))),
         crm_id=read_crm_id(el),
-        last_modified=read_dt(el, "LastModifiedTime"),
+        last_modified=read_dt(kids, "LastModifiedTime"),
     )
 
 

@@ -14,6 +14,7 @@ from ews_client.ews.itemxml import (
     add_categories,
     add_crm_id,
     add_text,
+    children,
     common_updates,
     read_body,
     read_categories,
@@ -87,27 +88,28 @@ def _percent(text: str | None) -> int:
 
 
 def task_from_xml(el: Element) -> Task:
-    status = read_text(el, "Status")
-    importance = read_text(el, "Importance")
-    reminder_set = parse_bool(read_text(el, "ReminderIsSet"))
+    kids = children(el)
+    status = read_text(kids, "Status")
+    importance = read_text(kids, "Importance")
+    reminder_set = parse_bool(read_text(kids, "ReminderIsSet"))
     if status is not None and status not in STATUS_FROM_EWS:
         raise ProtocolError(f"unexpected task status {status!r}")
     if importance is not None and importance not in IMPORTANCE_FROM_EWS:
         raise ProtocolError(f"unexpected importance {importance!r}")
     return Task(
-        subject=read_text(el, "Subject"),
-        notes=read_body(el),
-        start=read_dt(el, "StartDate"),
-        due=read_dt(el, "DueDate"),
-        completed=read_dt(el, "CompleteDate"),
+        subject=read_text(kids, "Subject"),
+        notes=read_body(kids),
+        start=read_dt(kids, "StartDate"),
+        due=read_dt(kids, "DueDate"),
+        completed=read_dt(kids, "CompleteDate"),
         status=STATUS_FROM_EWS[status] if status else TaskStatus.NOT_STARTED,
-        percent_complete=_percent(read_text(el, "PercentComplete")),
+        percent_complete=_percent(read_text(kids, "PercentComplete")),
         importance=IMPORTANCE_FROM_EWS[importance] if importance else Importance.NORMAL,
-        reminder_at=read_dt(el, "ReminderDueBy") if reminder_set else None,
-        categories=read_categories(el),
-        ref=read_item_ref(el.find(t("ItemId"))),
+        reminder_at=read_dt(kids, "ReminderDueBy") if reminder_set else None,
+        categories=read_categories(kids),
+        ref=read_item_ref(kids.get(t("ItemId"))),
         crm_id=read_crm_id(el),
-        last_modified=read_dt(el, "LastModifiedTime"),
+        last_modified=read_dt(kids, "LastModifiedTime"),
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ews_client.ews.ids import CRM_ID_PATH, FieldURI, PropertyPath, add_path
-from ews_client.ews.xml import Element, new, parse_dt, sub, t
+from ews_client.ews.xml import Element, fragment, parse_dt, sub, t
 from ews_client.models import Item
 
 # Item-level field URIs we read for every kind.
@@ -38,7 +38,7 @@ Writer = Callable[[Element], None]
 
 def set_update(path: PropertyPath, tag: str, write: Writer) -> FieldUpdate:
     """A SetItemField whose item element (`t:Contact`, ...) carries one written field."""
-    item = new(t(tag))
+    item = fragment(t(tag))
     write(item)
     return FieldUpdate(path, item)
 

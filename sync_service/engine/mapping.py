@@ -138,12 +138,13 @@ def content_hash(binding: Binding, fields: Fields) -> str:
     Anything the mapping does not hold (change keys, read flags, other properties) is outside
     the hash, so Exchange-side noise never looks like a change.
     """
-    payload = json.dumps(
-        [spec.codec.key(fields.get(spec.name)) for spec in binding.specs],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    payload = _HASH_JSON.encode([spec.codec.key(fields.get(spec.name)) for spec in binding.specs])
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+# The encoder of `content_hash`, built once (json.dumps with options builds one per call);
+# the same options, so the same text and the same hashes as stored link rows hold.
+_HASH_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def same_value(spec: FieldSpec, left: JsonValue, right: JsonValue) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from ews_client.errors import ConflictError, ExchangeError, ItemNotFoundError, ItemRejectedError
-from ews_client.models import Appointment, ExchangeBackend, Item, ItemRef
+from ews_client.models import Appointment, EntityKind, ExchangeBackend, Item, ItemRef
 from sync_service import metrics
 from sync_service.crm.port import CrmPort, CrmRejected, RecordGone, VersionConflict
 from sync_service.db.store import Mailbox, Store
@@ -126,6 +126,8 @@ class Applier:
         """Plain creates: no earlier attempt to look up, no occurrence exceptions to write."""
         if self.pending.get(action.crm_id) == "exchange":
             return False
+        if self.entity is not EntityKind.APPOINTMENT:
+            return True  # only appointments have occurrences: no item to build just to look
         item = new_item(self.binding, action.fields, action.crm_id)
         return not (
             isinstance(item, Appointment)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from copy import copy
 from dataclasses import dataclass
+from functools import cache
 
 from ews_client.errors import ProtocolError
-from ews_client.ews.xml import Element, sub, t
+from ews_client.ews.xml import Element, fragment, sub, t
 from ews_client.models import CRM_ID_PROPERTY, CRM_PROPERTY_SET_ID, ItemRef
 
 
@@ -87,12 +89,20 @@ def add_item_id(parent: Element, ref: ItemRef | OccurrenceRef) -> Element:
 
 
 def add_path(parent: Element, path: PropertyPath) -> Element:
+    # A copy of the path's element, built once: copying is cheaper than setting attributes,
+    # and requests name the same few paths over and over (the CRM id twice per stamp).
+    child = copy(_path_element(path))
+    parent.append(child)
+    return child
+
+
+@cache  # the paths are the fixed set the code names (never derived from data)
+def _path_element(path: PropertyPath) -> Element:
     if isinstance(path, FieldURI):
-        return sub(parent, t("FieldURI"), FieldURI=path.uri)
+        return fragment(t("FieldURI"), FieldURI=path.uri)
     if isinstance(path, IndexedFieldURI):
-        return sub(parent, t("IndexedFieldURI"), FieldURI=path.uri, FieldIndex=path.index)
-    return sub(
-        parent,
+        return fragment(t("IndexedFieldURI"), FieldURI=path.uri, FieldIndex=path.index)
+    return fragment(
         t("ExtendedFieldURI"),
         PropertySetId=path.property_set,
         PropertyName=path.name,

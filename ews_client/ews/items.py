@@ -52,7 +52,7 @@ def build_get_item(mailbox: str, ids: Sequence[AnyItemId], props: Sequence[Prope
 
 
 def _items_of(msg: Element) -> list[Element]:
-    items = msg.find(m("Items"))
+    items = next(msg.iterchildren(m("Items")), None)
     if items is None:
         raise ProtocolError("GetItem response message without Items")
     return [el for el in items if el.tag in ITEM_TAGS]
@@ -106,9 +106,10 @@ def _refs(data: bytes, operation: str) -> list[ItemRef | ExchangeError]:
         if err is not None:
             out.append(err)
             continue
-        items = msg.find(m("Items"))
+        items = next(msg.iterchildren(m("Items")), None)
         first = None if items is None or len(items) == 0 else items[0]
-        out.append(read_item_ref(None if first is None else first.find(t("ItemId"))))
+        item_id = None if first is None else next(first.iterchildren(t("ItemId")), None)
+        out.append(read_item_ref(item_id))
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
 
@@ -275,27 +275,43 @@ def occurrence_from_json(value: Mapping[str, Json]) -> ModifiedOccurrence:
     )
 
 
-_ENUMS: dict[str, type[Sensitivity | TaskStatus | Importance]] = {
+def _categories(value: Json) -> tuple[str, ...]:
+    return tuple(value or ())
+
+
+def _recurrence(value: Json) -> Recurrence | None:
+    return None if value is None else recurrence_from_json(value)
+
+
+def _occurrences(value: Json) -> tuple[ModifiedOccurrence, ...]:
+    return tuple(occurrence_from_json(o) for o in value or ())
+
+
+def _deleted(value: Json) -> tuple[datetime, ...]:
+    return tuple(_datetime(d) for d in value or ())
+
+
+# Columns read with a conversion of their own; every other one is taken as the driver gives it.
+_READERS: dict[str, Callable[[Json], object]] = {
+    "id": str,
+    "owner_id": str,
+    "categories": _categories,
+    "recurrence": _recurrence,
+    "modified_occurrences": _occurrences,
+    "deleted_occurrences": _deleted,
     "sensitivity": Sensitivity,
     "status": TaskStatus,
     "importance": Importance,
 }
+# The attribute names of each record type, looked up once rather than for every row.
+_FIELD_NAMES: dict[EntityKind, tuple[str, ...]] = {
+    entity: tuple(f.name for f in fields(kind)) for entity, kind in RECORD_TYPES.items()
+}
 
 
 def _field_value(name: str, value: Json) -> object:
-    if name in ("id", "owner_id"):
-        return str(value)
-    if name == "categories":
-        return tuple(value or ())
-    if name == "recurrence":
-        return None if value is None else recurrence_from_json(value)
-    if name == "modified_occurrences":
-        return tuple(occurrence_from_json(o) for o in value or ())
-    if name == "deleted_occurrences":
-        return tuple(_datetime(d) for d in value or ())
-    if name in _ENUMS:
-        return _ENUMS[name](value)
-    return value
+    reader = _READERS.get(name)
+    return value if reader is None else reader(value)
 
 
 def to_record(entity: EntityKind, row: Row, attendees: tuple[CrmAttendee, ...] = ()) -> CrmRecord:
@@ -303,12 +319,11 @@ def to_record(entity: EntityKind, row: Row, attendees: tuple[CrmAttendee, ...] =
     kind = RECORD_TYPES[entity]
     columns = set(row.keys())
     values: dict[str, Any] = {
-        f.name: _field_value(f.name, row[f.name]) for f in fields(kind) if f.name in columns
+        name: _field_value(name, row[name]) for name in _FIELD_NAMES[entity] if name in columns
     }
-    record = kind(**values)
-    if isinstance(record, CrmAppointment):
-        return replace(record, attendees=attendees)
-    return record
+    if kind is CrmAppointment:
+        values["attendees"] = attendees
+    return kind(**values)
 
 
 def attendee_from_row(row: Row) -> CrmAttendee:

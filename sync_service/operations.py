@@ -301,12 +301,23 @@ class Operations:
             targets = [target]
         else:
             targets = await self._targets(groups, server)
-        request = SyncRequest(mode, dry_run, [], [], await self._now())
-        for box in targets:
-            if box.state != "active":
-                request.skipped.append({"mailbox": box.email, "state": box.state})
-                continue
-            request.jobs.append(await self._enqueue(box, PassKind(mode), dry_run))
+        now = await self._now()
+        active = [box for box in targets if box.state == "active"]
+        skipped = [
+            {"mailbox": box.email, "state": box.state} for box in targets if box.state != "active"
+        ]
+        queued = await self.queue.enqueue_for(
+            [box.id for box in active],
+            PassKind(mode),
+            priority=Priority.OPERATOR,
+            source="operator",
+            dry_run=dry_run,
+        )
+        jobs = [
+            QueuedJob(box.email, job_id, not new)
+            for box, (job_id, new) in zip(active, queued, strict=True)
+        ]
+        request = SyncRequest(mode, dry_run, jobs, skipped, now)
         log.info("sync requested", extra={"pass_kind": mode, "counts": {"jobs": len(request.jobs)}})
         return request
 

@@ -5,9 +5,9 @@ sides listed in full: repairs any drift), `initial` (complete + matching of item
 exist on both sides), `recover` (complete + matching, never deletes). Every kind can run as a
 dry run: the plan is computed and reported, nothing is written and no state advances.
 
-Crash safety: each action commits its link row right after its write succeeded; the folder's
-sync state and the CRM watermark are committed last, and only when no item of the entity was
-left behind by a conflict, so that a replay sees those changes again.
+Crash safety: each action commits its link row right after its write succeeded; the folders'
+sync states and the CRM watermarks are committed last, with the pass's record, and not for an
+entity an item of which was left behind by a conflict, so that a replay sees those changes again.
 """
 
 from __future__ import annotations
@@ -154,24 +154,22 @@ class MailboxPass:
         if kind == PassKind.EXPRESS and not self.mailbox.initial_done:
             kind = PassKind.INITIAL  # a mailbox's first pass always matches before creating
         report = PassReport(kind)
-        entities = [
-            (bind(entity_map, direction), direction)
+        bindings = [
+            bind(entity_map, direction)
             for entity, entity_map in ENTITY_MAPS.items()
             if (direction := MODE_DIRECTIONS[self.mailbox.mode(entity.value)]) != Direction.OFF
         ]
-        stored = await self._stored([binding.entity for binding, _ in entities])
+        stored = await self._stored([binding.entity for binding in bindings])
         crm_changes = await self._crm_changes_all(kind, stored)
-        idle: list[tuple[EntityKind, _Sides]] = []
-        for binding, _ in entities:
+        done: list[tuple[EntityKind, _Sides]] = []
+        for binding in bindings:
             entity = binding.entity
             stored_entity = replace(stored[entity], crm_changes=crm_changes.get(entity))
-            outcome = await self._entity(binding, kind, report, stored_entity, idle)
+            outcome = await self._entity(binding, kind, report, stored_entity, done)
             report.entities[entity.value] = outcome
         if not self.options.dry_run:
-            # Idle entities wrote nothing, so their states need no ordering against writes.
-            await self._advance(idle, stored)
             wrote = any(outcome.counts for outcome in report.entities.values())
-            await self._commit_marker(kind, wrote)
+            await self._commit(kind, wrote, _moved(done, stored))
         return report
 
     async def _entity(
@@ -180,15 +178,16 @@ class MailboxPass:
         kind: PassKind,
         report: PassReport,
         stored: _Stored,
-        idle: list[tuple[EntityKind, _Sides]],
+        done: list[tuple[EntityKind, _Sides]],
     ) -> EntityOutcome:
+        """Read, plan and apply one entity; `done` collects the reads whose states may move."""
         entity = binding.entity
         links_of = _LinkRows(self.store, self.mailbox.id, entity)
         sides = await self._read(binding, kind, stored, links_of)
         if sides.idle and not stored.unfinished and not self.options.dry_run:
             # Nothing changed on either side and no write was interrupted: the planner would
             # find nothing to do, so the folder's links are not even read.
-            idle.append((entity, sides))
+            done.append((entity, sides))
             return EntityOutcome()
         rows = await links_of.rows()
         # An item still at the change key of its last sync holds the row's content.
@@ -222,20 +221,21 @@ class MailboxPass:
         )
         outcome = await applier.apply(plan)
         if not outcome.conflicts:
-            await self._advance([(entity, sides)], {entity: stored})
+            # Committed with the pass's end, after every write: a pass cut short replays
+            # these changes, which finds them linked and plans nothing.
+            done.append((entity, sides))
         return outcome
 
     async def _stored(self, entities: list[EntityKind]) -> dict[EntityKind, _Stored]:
         """Sync states, watermarks and unfinished writes of every entity: one round trip."""
-        rows = await self.store.pool.fetch(
-            self.store.q["pass_states"], self.mailbox.id, [e.value for e in entities]
-        )
-        return {
+        rows = await self.store.pool.fetch(self.store.q["pass_states"], self.mailbox.id)
+        found = {
             EntityKind(r["entity"]): _Stored(
                 r["sync_state"], int(r["last_seq"] or 0), r["unfinished"]
             )
             for r in rows
         }
+        return {entity: found[entity] for entity in entities}
 
     async def _read(
         self, binding: Binding, kind: PassKind, stored: _Stored, links_of: _LinkRows
@@ -330,26 +330,6 @@ class MailboxPass:
         upserted = frozenset(rid for rid, op in last_op.items() if op == ChangeOp.UPSERT)
         return upserted, frozenset(last_op) - upserted, seq
 
-    async def _advance(
-        self, done: list[tuple[EntityKind, _Sides]], stored: dict[EntityKind, _Stored]
-    ) -> None:
-        """Commit sync states and watermarks (one statement), skipping those unchanged."""
-        moved = [
-            (entity, sides)
-            for entity, sides in done
-            if (sides.sync_state, sides.watermark)
-            != (stored[entity].sync_state, stored[entity].watermark)
-        ]
-        if not moved:
-            return
-        await self.store.pool.execute(
-            self.store.q["states_advance"],
-            self.mailbox.id,
-            [entity.value for entity, _ in moved],
-            [sides.sync_state for _, sides in moved],
-            [sides.watermark for _, sides in moved],
-        )
-
     # -- the last-synchronization marker ----------------------------------------------------
 
     async def _check_marker(self, kind: PassKind) -> None:
@@ -370,9 +350,12 @@ class MailboxPass:
                 f"generation {expected} in the database"
             )
 
-    async def _commit_marker(self, kind: PassKind, wrote: bool) -> None:
-        """Record the pass; the marker moves (in the mailbox first) only when something was
-        written or both sides were compared in full, so an idle pass costs no request."""
+    async def _commit(
+        self, kind: PassKind, wrote: bool, states: list[tuple[str, str, int]]
+    ) -> None:
+        """Record the pass with its sync states and watermarks (one statement); the marker
+        moves (in the mailbox first) only when something was written or both sides were
+        compared in full, so an idle pass costs no request."""
         generation = self.mailbox.marker_generation
         marker = SyncMarker(generation, self.mailbox.marker_at or datetime.now(UTC))
         if wrote or kind != PassKind.EXPRESS:
@@ -380,10 +363,21 @@ class MailboxPass:
                 await self._check_marker(kind)
             marker = SyncMarker(generation + 1, datetime.now(UTC))
             await self.backend.write_marker(self.mailbox.email, marker)
-        async with self.store.pool.acquire() as conn:
-            await self.store.pass_succeeded(
-                conn, self.mailbox.id, kind.value, marker.generation, marker.synced_at
-            )
+        await self.store.pass_succeeded(
+            self.mailbox.id, kind.value, (marker.generation, marker.synced_at), states
+        )
+
+
+def _moved(
+    done: list[tuple[EntityKind, _Sides]], stored: dict[EntityKind, _Stored]
+) -> list[tuple[str, str, int]]:
+    """(entity, sync state, watermark) of the reads that moved a state: the rest is unwritten."""
+    return [
+        (entity.value, sides.sync_state, sides.watermark)
+        for entity, sides in done
+        if (sides.sync_state, sides.watermark)
+        != (stored[entity].sync_state, stored[entity].watermark)
+    ]
 
 
 def _item_id(item: Item) -> str:

@@ -64,12 +64,12 @@ class PassRunner:
         )
 
     async def __call__(self, job: Job) -> JobResult:
-        mailbox = await self.store.mailbox(job.mailbox_id)
-        if mailbox is None:
-            return Done("mailbox removed")
-        run_id = await self.store.pool.fetchval(
-            self.store.q["run_start"], mailbox.id, job.id, job.kind.value, job.dry_run, self.engine
+        begun = await self.store.begin_run(
+            job.mailbox_id, job.id, job.kind.value, job.dry_run, self.engine
         )
+        if begun is None:
+            return Done("mailbox removed")
+        mailbox, run_id = begun
         run = _Run(job, run_id, time.perf_counter(), RequestStats())
         token = PASS_STATS.set(run.stats)
         try:

@@ -17,6 +17,8 @@ from sync_service import metrics
 from sync_service.db.queue import Job, JobQueue
 
 log = logging.getLogger("sync_service.worker")
+CLAIM_BATCH = 100  # jobs per claim statement
+REFILL_DELAY = 0.02  # seconds to gather ended passes before claiming their slots again
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class Worker:
         self.grace_seconds = grace_seconds
         self.running: dict[int, asyncio.Task[None]] = {}
         self.alive = False
+        self._freed = asyncio.Event()  # set whenever a pass ends
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and run jobs until `stop`; then let running passes end within the grace time."""
@@ -79,14 +82,23 @@ class Worker:
 
     async def _claim_loop(self, group: asyncio.TaskGroup, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._freed.clear()  # before claiming: a pass ending from here on wakes us
             free = self.capacity - len(self.running)
-            jobs = await self.queue.claim(self.engine, min(free, 100)) if free > 0 else []
+            want = min(free, CLAIM_BATCH)
+            jobs = await self.queue.claim(self.engine, want) if want > 0 else []
             for job in jobs:
                 task = group.create_task(self._execute(job), name=f"pass-{job.id}")
                 self.running[job.id] = task
             metrics.ACTIVE_PASSES.set(len(self.running))
-            if len(jobs) < 100 or free <= len(jobs):
-                await _wait(stop, self.poll_seconds)
+            if want == 0 or len(jobs) == want:
+                if free > want:
+                    continue  # more may be due and there is room: claim again at once
+                # Every slot is busy and more may be due: claim as soon as passes end (a few
+                # at a time rather than one claim per ended pass); `stop` is seen within a poll.
+                await _wait(self._freed, self.poll_seconds)
+                await _wait(stop, REFILL_DELAY)
+            else:
+                await _wait(stop, self.poll_seconds)  # nothing more is due: poll
 
     async def _drain(self) -> None:
         if not self.running:
@@ -118,6 +130,7 @@ class Worker:
             await self.queue.finish(job.id, self.engine, failed=True, outcome="crashed")
         finally:
             self.running.pop(job.id, None)
+            self._freed.set()
             metrics.ACTIVE_PASSES.set(len(self.running))
 
     async def _record(self, job: Job, result: JobResult) -> None:
@@ -150,7 +163,8 @@ class Worker:
             await asyncio.sleep(self.lease_seconds / 2)
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less if `event` is set."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
-            await stop.wait()
+            await event.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
@@ -79,6 +80,23 @@ class JobQueue:
         )
         assert row is not None
         return int(row["id"]), bool(row["inserted"])
+
+    async def enqueue_for(
+        self,
+        mailbox_ids: Sequence[int],
+        kind: PassKind,
+        *,
+        priority: int,
+        source: str,
+        dry_run: bool = False,
+    ) -> list[tuple[int, bool]]:
+        """`enqueue` for many mailboxes in one pipelined round trip, in their order."""
+        rows = await self._pool.fetchmany(
+            self._q["job_enqueue"],
+            [(mid, kind.value, int(priority), None, source, dry_run, False, None)
+             for mid in mailbox_ids],
+        )  # fmt: skip
+        return [(int(row["id"]), bool(row["inserted"])) for row in rows]
 
     async def claim(self, engine: str, limit: int) -> list[Job]:
         rows = await self._pool.fetch(self._q["job_claim"], engine, limit, self._lease)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, time, timedelta
 from typing import Any, Self, TypeVar
@@ -148,6 +149,15 @@ class Store:
         assert row is not None
         return _from_row(Mailbox, row), bool(row["inserted"])
 
+    async def begin_run(
+        self, mailbox_id: int, job_id: int, kind: str, dry_run: bool, engine: str
+    ) -> tuple[Mailbox, int] | None:
+        """The mailbox and the id of a new runs row for its pass (None: the mailbox is gone)."""
+        row = await self.pool.fetchrow(
+            self.q["run_begin"], mailbox_id, job_id, kind, dry_run, engine
+        )
+        return (_from_row(Mailbox, row), int(row["run_id"])) if row else None
+
     async def mailbox(self, mailbox_id: int) -> Mailbox | None:
         row = await self.pool.fetchrow(self.q["mailbox_get"], mailbox_id)
         return _from_row(Mailbox, row) if row else None
@@ -174,10 +184,22 @@ class Store:
         await self.pool.execute(self.q["mailbox_set_state"], mailbox_id, state, reason)
 
     async def pass_succeeded(
-        self, conn: Conn, mailbox_id: int, kind: str, generation: int, marker_at: datetime
+        self,
+        mailbox_id: int,
+        kind: str,
+        marker: tuple[int, datetime],
+        states: Sequence[tuple[str, str, int]],
     ) -> None:
-        await conn.execute(
-            self.q["mailbox_pass_succeeded"], mailbox_id, kind, generation, marker_at
+        """Record a successful pass with the (entity, sync state, watermark) that moved."""
+        await self.pool.execute(
+            self.q["mailbox_pass_end"],
+            mailbox_id,
+            kind,
+            marker[0],
+            marker[1],
+            [entity for entity, _, _ in states],
+            [sync_state for _, sync_state, _ in states],
+            [watermark for _, _, watermark in states],
         )
 
     async def pass_failed(self, mailbox_id: int, error: str, max_failures: int) -> str:

@@ -1,25 +1,14 @@
 -- name: pass_states
--- What a pass starts from, per entity ($2): the folder's sync state, the CRM watermark, and
--- whether link rows of an interrupted write are waiting for the planner.
+-- What a pass starts from, per entity: the folder's sync state, the CRM watermark, and whether
+-- link rows of an interrupted write are waiting for the planner. No array parameter, so that
+-- the server plans it once per connection.
 SELECT e.entity, f.sync_state, w.last_seq,
        EXISTS (SELECT 1 FROM sync.item_links l
                WHERE l.mailbox_id = $1 AND l.entity = e.entity
                  AND (l.pending <> '' OR l.intent_hash <> '')) AS unfinished
-FROM unnest($2::text[]) AS e(entity)
+FROM (VALUES ('contact'), ('appointment'), ('task')) AS e(entity)
 LEFT JOIN sync.folder_links f ON f.mailbox_id = $1 AND f.entity = e.entity
 LEFT JOIN sync.crm_watermarks w ON w.mailbox_id = $1 AND w.entity = e.entity
-
--- name: states_advance
--- Commit the folders' sync states and the CRM watermarks of entities ($2) in one statement.
-WITH folders AS (
-    INSERT INTO sync.folder_links (mailbox_id, entity, folder_id, sync_state)
-    SELECT $1, t.entity, NULL, t.sync_state FROM unnest($2::text[], $3::text[]) AS t(entity, sync_state)
-    ON CONFLICT (mailbox_id, entity) DO UPDATE SET
-        folder_id = EXCLUDED.folder_id, sync_state = EXCLUDED.sync_state, updated_at = now()
-)
-INSERT INTO sync.crm_watermarks (mailbox_id, entity, last_seq)
-SELECT $1, t.entity, t.last_seq FROM unnest($2::text[], $4::bigint[]) AS t(entity, last_seq)
-ON CONFLICT (mailbox_id, entity) DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now()
 
 -- name: item_links_list
 SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, pending,
@@ -71,10 +60,15 @@ FROM sync.item_errors WHERE mailbox_id = $1 ORDER BY created_at DESC LIMIT $2
 SELECT EXISTS (SELECT 1 FROM sync.item_errors
                WHERE mailbox_id = $1 AND entity = $2 AND content_hash = $3)
 
--- name: run_start
-INSERT INTO sync.runs (mailbox_id, job_id, kind, dry_run, engine, started_at)
-VALUES ($1, $2, $3, $4, $5, now())
-RETURNING id
+-- name: run_begin
+-- Start a pass: the mailbox row and a new runs row, in one statement (no row: the mailbox is
+-- gone and no run is recorded).
+WITH run AS (
+    INSERT INTO sync.runs (mailbox_id, job_id, kind, dry_run, engine, started_at)
+    SELECT id, $2, $3, $4, $5, now() FROM sync.mailboxes WHERE id = $1
+    RETURNING id
+)
+SELECT m.*, run.id AS run_id FROM sync.mailboxes AS m, run WHERE m.id = $1
 
 -- name: run_finish
 UPDATE sync.runs SET finished_at = now(), outcome = $2, counts = $3, requests = $4,

@@ -45,8 +45,22 @@ UPDATE sync.mailboxes SET state = $2, state_reason = $3, updated_at = now()
     , failure_count = CASE WHEN $2 = 'active' THEN 0 ELSE failure_count END
 WHERE id = $1
 
--- name: mailbox_pass_succeeded
--- A successful (non-dry-run) pass: reset failures, remember when, bump the marker generation.
+-- name: mailbox_pass_end
+-- A successful (non-dry-run) pass, in one statement: the folders' sync states and the CRM
+-- watermarks that moved ($5 entities, $6 sync states, $7 watermarks; empty arrays for none),
+-- then the mailbox row: failures reset, when, the marker generation.
+WITH folders AS (
+    INSERT INTO sync.folder_links (mailbox_id, entity, folder_id, sync_state)
+    SELECT $1, t.entity, NULL, t.sync_state
+    FROM unnest($5::text[], $6::text[]) AS t(entity, sync_state)
+    ON CONFLICT (mailbox_id, entity) DO UPDATE SET
+        folder_id = EXCLUDED.folder_id, sync_state = EXCLUDED.sync_state, updated_at = now()
+), watermarks AS (
+    INSERT INTO sync.crm_watermarks (mailbox_id, entity, last_seq)
+    SELECT $1, t.entity, t.last_seq FROM unnest($5::text[], $7::bigint[]) AS t(entity, last_seq)
+    ON CONFLICT (mailbox_id, entity) DO UPDATE SET
+        last_seq = EXCLUDED.last_seq, updated_at = now()
+)
 UPDATE sync.mailboxes SET failure_count = 0, last_error = NULL,
     initial_done = initial_done OR $2 IN ('initial', 'complete', 'recover'),
     last_express_at = now(),

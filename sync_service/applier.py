@@ -9,9 +9,12 @@ committed so far stays committed, and a replay finds it linked.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import asyncpg
 
 from ews_client.errors import ConflictError, ExchangeError, ItemNotFoundError, ItemRejectedError
 from ews_client.models import Appointment, EntityKind, ExchangeBackend, Item, ItemRef
@@ -381,9 +384,24 @@ class Applier:
         return record
 
     async def _link_many(self, rows: list[SyncedRow]) -> None:
-        if rows:
+        """Upsert a batch of link rows in one statement (the last row of a CRM id wins)."""
+        latest = list({row.crm_id: row for row in rows}.values())
+        if len(latest) < 2:
+            for row in latest:
+                await self._link(row)
+            return
+        try:
+            await self.store.pool.execute(
+                self.store.q["item_links_upsert_many"],
+                self.mailbox.id,
+                self.entity.value,
+                json.dumps([_link_json(row) for row in latest]),
+            )
+        except asyncpg.UniqueViolationError:
+            # Two rows of the batch claim one Exchange item: one by one, each replacing the
+            # previous holder as a single upsert does.
             await self.store.pool.executemany(
-                self.store.q["item_link_upsert"], [self._link_args(row) for row in rows]
+                self.store.q["item_link_upsert"], [self._link_args(row) for row in latest]
             )
 
     async def _link(self, row: SyncedRow) -> None:
@@ -441,3 +459,16 @@ def _chunks(actions: list[A]) -> list[list[A]]:
 def _all_fields(item: object) -> frozenset[str]:
     names = getattr(item, "__slots__", ())
     return frozenset(n for n in names if n not in ("ref", "last_modified", "kind"))
+
+
+def _link_json(row: SyncedRow) -> dict[str, Any]:
+    return {
+        "crm_id": row.crm_id,
+        "exchange_id": row.exchange_id,
+        "change_key": row.change_key,
+        "crm_hash": row.crm_hash,
+        "exchange_hash": row.exchange_hash,
+        "synced_fields": dict(row.fields),
+        "pending": row.pending,
+        "intent_hash": row.intent_hash,
+    }

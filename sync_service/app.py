@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -225,6 +226,17 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+def tune_garbage_collector() -> None:
+    """Collect cycles less often: a pass allocates many short-lived containers (items, rows,
+    XML), which the default threshold (700) turns into a young collection every few dozen
+    items and, with hundreds of passes in flight, frequent full ones over everything alive.
+    Few of these objects form cycles (reference counting frees them), so a larger first
+    threshold costs little memory; what the process built at start is frozen out of every
+    collection. bench_initial with 500 mailboxes: 0.269 -> 0.216 ms of CPU per item."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 1000)
+
+
 async def run_service(settings: Settings) -> None:
     """`sync-service run`: migrate, then serve until SIGTERM / SIGINT.
 
@@ -242,6 +254,7 @@ async def run_service(settings: Settings) -> None:
         pool = await create_pool(url, settings.database.database_pool_size)
         try:
             service = Service(settings, pool, stop)
+            tune_garbage_collector()
             log.info("service started", extra={"engine": service.name})
             await service.run()
         finally:

@@ -25,6 +25,19 @@ def service_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
+    """`python -m sync_service ARGS` to completion, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "sync_service", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 class ServiceProcess:
     """`python -m sync_service ARGS` with its output captured to a file."""
 

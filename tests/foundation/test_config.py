@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import time
 from pathlib import Path
 
 import pytest
 
 from sync_service.config import ConfigError, load_settings, parse_duration
+from tests.service_process import run_cli, service_env
 
 
 @pytest.fixture
@@ -78,15 +77,8 @@ def test_missing_secret_file_is_a_config_error(clean_env: pytest.MonkeyPatch) ->
 
 
 def test_invalid_setting_exits_2_with_one_line() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNC_")}
-    env["SYNC_RETENTION_DAYS"] = "forever"
-    proc = subprocess.run(
-        [sys.executable, "-m", "sync_service", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = service_env(SYNC_RETENTION_DAYS="forever")
+    proc = run_cli(env, "migrate", timeout=60)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "SYNC_RETENTION_DAYS" in lines[0], proc.stderr

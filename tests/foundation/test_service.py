@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.service_process import ServiceProcess, free_port, service_env
+from tests.service_process import ServiceProcess, free_port, run_cli, service_env
 
 
 async def test_run_serves_healthz_and_stops_on_sigterm(db_url: str, tmp_path: Path) -> None:
@@ -47,13 +47,7 @@ def test_embedded_postgres_starts_and_is_reused(tmp_path: Path) -> None:
     assert (data_dir / "PG_VERSION").exists()
     assert not (data_dir / "postmaster.pid").exists(), "embedded server left running"
     # A second start reuses the same cluster: nothing left to migrate.
-    proc = subprocess.run(
-        [sys.executable, "-m", "sync_service", "migrate", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_cli(env, "migrate", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"applied": []}
     assert not (data_dir / "postmaster.pid").exists()
@@ -84,12 +78,6 @@ def test_a_pool_larger_than_the_server_allows_is_refused(db_url: str) -> None:
         SYNC_API_BIND=f"127.0.0.1:{free_port()}",
         SYNC_DATABASE_POOL_SIZE="1000",
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "sync_service", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_cli(env, "run")
     assert proc.returncode == 2, proc.stderr
     assert "SYNC_DATABASE_POOL_SIZE" in proc.stderr and "max_connections" in proc.stderr

@@ -18,7 +18,7 @@ from sync_service import metrics
 from sync_service.config import ScheduleSettings
 from sync_service.csv_import import RowError, parse_csv, valid_email
 from sync_service.db.queries import load_queries
-from sync_service.db.queue import JobQueue, PassKind, Priority
+from sync_service.db.queue import JobQueue, JobRequest, PassKind, Priority
 from sync_service.db.store import ENTITY_MODES, MAILBOX_STATES, Mailbox, NewServer, Server, Store
 from sync_service.jsonable import decode_cursor, encode_cursor, to_jsonable
 from sync_service.server_specs import InvalidInput, ServerChanges, new_server, updated_server
@@ -307,11 +307,10 @@ class Operations:
             {"mailbox": box.email, "state": box.state} for box in targets if box.state != "active"
         ]
         queued = await self.queue.enqueue_for(
-            [box.id for box in active],
-            PassKind(mode),
-            priority=Priority.OPERATOR,
-            source="operator",
-            dry_run=dry_run,
+            [
+                JobRequest(box.id, PassKind(mode), Priority.OPERATOR, "operator", dry_run=dry_run)
+                for box in active
+            ]
         )
         jobs = [
             QueuedJob(box.email, job_id, not new)

@@ -46,6 +46,24 @@ class QueueDepth:
     oldest_queued_seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """A pass asked for one mailbox, queued with many others in one round trip."""
+
+    mailbox_id: int
+    kind: PassKind
+    priority: int
+    source: str
+    oldest_change_at: datetime | None = None
+    dry_run: bool = False
+
+
+def enqueue_args(r: JobRequest) -> tuple[object, ...]:
+    """The parameters of `job_enqueue` for one request (due now, not forced)."""
+    return (r.mailbox_id, r.kind.value, int(r.priority), None, r.source, r.dry_run, False,
+            r.oldest_change_at)  # fmt: skip
+
+
 class JobQueue:
     """Typed methods over the named queries of `queries/jobs.sql`."""
 
@@ -81,21 +99,9 @@ class JobQueue:
         assert row is not None
         return int(row["id"]), bool(row["inserted"])
 
-    async def enqueue_for(
-        self,
-        mailbox_ids: Sequence[int],
-        kind: PassKind,
-        *,
-        priority: int,
-        source: str,
-        dry_run: bool = False,
-    ) -> list[tuple[int, bool]]:
+    async def enqueue_for(self, requests: Sequence[JobRequest]) -> list[tuple[int, bool]]:
         """`enqueue` for many mailboxes in one pipelined round trip, in their order."""
-        rows = await self._pool.fetchmany(
-            self._q["job_enqueue"],
-            [(mid, kind.value, int(priority), None, source, dry_run, False, None)
-             for mid in mailbox_ids],
-        )  # fmt: skip
+        rows = await self._pool.fetchmany(self._q["job_enqueue"], map(enqueue_args, requests))
         return [(int(row["id"]), bool(row["inserted"])) for row in rows]
 
     async def claim(self, engine: str, limit: int) -> list[Job]:

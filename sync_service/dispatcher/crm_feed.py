@@ -17,8 +17,8 @@ import asyncpg
 from sync_service.crm.port import CrmPort
 from sync_service.db.pool import keeps_session_state
 from sync_service.db.queries import load_queries
-from sync_service.db.queue import PassKind, Priority
-from sync_service.dispatcher.sweeps import JobRequest, enqueue_many
+from sync_service.db.queue import JobRequest, PassKind, Priority
+from sync_service.dispatcher.sweeps import enqueue_many
 
 log = logging.getLogger("sync_service.dispatcher")
 CHANNEL = "crm_changes"

@@ -18,12 +18,12 @@ from ews_client.client import EwsClient
 from sync_service.backends import build_backend
 from sync_service.config import Settings
 from sync_service.db.queries import load_queries
-from sync_service.db.queue import PassKind, Priority
+from sync_service.db.queue import JobRequest, PassKind, Priority
 from sync_service.db.store import Server
 from sync_service.dispatcher.debounce import Debouncer
 from sync_service.dispatcher.schedule import watched_entities
 from sync_service.dispatcher.streams import ServerStreams, Watch
-from sync_service.dispatcher.sweeps import JobRequest, enqueue_many, server_of
+from sync_service.dispatcher.sweeps import enqueue_many, server_of
 
 log = logging.getLogger("sync_service.dispatcher.push")
 Clock = Callable[[], datetime]

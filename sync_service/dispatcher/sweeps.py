@@ -18,7 +18,7 @@ import asyncpg
 from sync_service.config import Settings
 from sync_service.db.pool import Conn
 from sync_service.db.queries import load_queries
-from sync_service.db.queue import PassKind, Priority
+from sync_service.db.queue import JobRequest, PassKind, Priority, enqueue_args
 from sync_service.db.store import Server
 from sync_service.dispatcher import schedule
 from sync_service.dispatcher.schedule import CompleteSchedule, MailboxTimes
@@ -34,36 +34,11 @@ class TickReport:
     purged: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class JobRequest:
-    mailbox_id: int
-    kind: PassKind
-    priority: int
-    source: str
-    oldest_change_at: datetime | None = None
-
-
 async def enqueue_many(conn: Conn, requests: Sequence[JobRequest]) -> None:
     """Queue (or coalesce) every request on `conn`, inside the caller's transaction if any."""
     if not requests:
         return
-    sql = load_queries()["job_enqueue"]
-    await conn.executemany(
-        sql,
-        [
-            (
-                r.mailbox_id,
-                r.kind.value,
-                int(r.priority),
-                None,
-                r.source,
-                False,
-                False,
-                r.oldest_change_at,
-            )
-            for r in requests
-        ],
-    )
+    await conn.executemany(load_queries()["job_enqueue"], map(enqueue_args, requests))
 
 
 def _times(row: asyncpg.Record) -> MailboxTimes:

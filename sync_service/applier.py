@@ -386,39 +386,25 @@ class Applier:
     async def _link_many(self, rows: list[SyncedRow]) -> None:
         """Upsert a batch of link rows in one statement (the last row of a CRM id wins)."""
         latest = list({row.crm_id: row for row in rows}.values())
-        if len(latest) < 2:
-            for row in latest:
-                await self._link(row)
+        if not latest:
             return
         try:
-            await self.store.pool.execute(
-                self.store.q["item_links_upsert_many"],
-                self.mailbox.id,
-                self.entity.value,
-                json.dumps([_link_json(row) for row in latest]),
-            )
+            await self._upsert_links(latest)
         except asyncpg.UniqueViolationError:
             # Two rows of the batch claim one Exchange item: one by one, each replacing the
-            # previous holder as a single upsert does.
-            await self.store.pool.executemany(
-                self.store.q["item_link_upsert"], [self._link_args(row) for row in latest]
-            )
+            # previous holder.
+            for row in latest:
+                await self._link(row)
 
     async def _link(self, row: SyncedRow) -> None:
-        await self.store.pool.execute(self.store.q["item_link_upsert"], *self._link_args(row))
+        await self._upsert_links([row])
 
-    def _link_args(self, row: SyncedRow) -> tuple[object, ...]:
-        return (
+    async def _upsert_links(self, rows: list[SyncedRow]) -> None:
+        await self.store.pool.execute(
+            self.store.q["item_links_upsert"],
             self.mailbox.id,
             self.entity.value,
-            row.crm_id,
-            row.exchange_id,
-            row.change_key,
-            row.crm_hash,
-            row.exchange_hash,
-            dict(row.fields),
-            row.pending,
-            row.intent_hash,
+            json.dumps([_link_json(row) for row in rows]),
         )
 
     async def _unlink(self, crm_id: str) -> None:

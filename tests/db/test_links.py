@@ -1,4 +1,4 @@
-"""One-statement link upserts store exactly what the same upserts one by one store."""
+"""A batch of link rows upserted in one statement equals the same rows upserted one by one."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ async def test_batch_upsert_matches_single_upserts(pool: asyncpg.Pool) -> None:
     ]
     for batch in (before, after):
         for row in batch:
-            await pool.execute(Q["item_link_upsert"], one, "contact", *[row[c] for c in COLUMNS])
-        await pool.execute(Q["item_links_upsert_many"], many, "contact", json.dumps(batch))
+            await pool.execute(Q["item_links_upsert"], one, "contact", json.dumps([row]))
+        await pool.execute(Q["item_links_upsert"], many, "contact", json.dumps(batch))
     assert await _links(pool, many) == await _links(pool, one)
     assert [r[0] for r in await _links(pool, many)] == ["c1", "c3", "c4", "c5"]

@@ -25,27 +25,11 @@ SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, 
        intent_hash
 FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND exchange_id = ANY($3::text[])
 
--- name: item_link_upsert
--- A link is keyed by CRM id; a row holding the same Exchange item id is replaced. The insert
+-- name: item_links_upsert
+-- Upsert link rows ($3: a JSON array of link objects, no CRM id twice) in one statement. A
+-- link is keyed by CRM id; a row holding the same Exchange item id is replaced. The insert
 -- reads the deletion's count so that the deletion runs first (an unread data-modifying WITH
 -- runs after the main statement, too late for the unique index on the Exchange id).
-WITH gone AS (
-    DELETE FROM sync.item_links
-    WHERE mailbox_id = $1 AND entity = $2 AND exchange_id = $4 AND $4 <> '' AND crm_id <> $3
-    RETURNING 1
-)
-INSERT INTO sync.item_links (mailbox_id, entity, crm_id, exchange_id, change_key, crm_hash,
-    exchange_hash, synced_fields, pending, intent_hash)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE (SELECT count(*) FROM gone) >= 0
-ON CONFLICT (mailbox_id, entity, crm_id) DO UPDATE SET
-    exchange_id = EXCLUDED.exchange_id, change_key = EXCLUDED.change_key,
-    crm_hash = EXCLUDED.crm_hash, exchange_hash = EXCLUDED.exchange_hash,
-    synced_fields = EXCLUDED.synced_fields, pending = EXCLUDED.pending,
-    intent_hash = EXCLUDED.intent_hash, updated_at = now()
-
--- name: item_links_upsert_many
--- item_link_upsert for a batch of rows ($3: a JSON array of link objects, no CRM id twice),
--- in one statement.
 WITH r AS (
     SELECT * FROM jsonb_to_recordset($3::text::jsonb) AS r(
         crm_id text, exchange_id text, change_key text, crm_hash text, exchange_hash text,
@@ -60,7 +44,7 @@ INSERT INTO sync.item_links (mailbox_id, entity, crm_id, exchange_id, change_key
     exchange_hash, synced_fields, pending, intent_hash)
 SELECT $1, $2, crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, pending,
        intent_hash
-FROM r WHERE (SELECT count(*) FROM gone) >= 0  -- the deletion first, as in item_link_upsert
+FROM r WHERE (SELECT count(*) FROM gone) >= 0
 ON CONFLICT (mailbox_id, entity, crm_id) DO UPDATE SET
     exchange_id = EXCLUDED.exchange_id, change_key = EXCLUDED.change_key,
     crm_hash = EXCLUDED.crm_hash, exchange_hash = EXCLUDED.exchange_hash,

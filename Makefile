@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy sync_service ews_client
 
 demo: $(STAMP)
-	env -u SYNC_DATABASE_URL $(BIN)/python -m sync_service.demo $(DEMO_ARGS)
+	env -u SYNC_DATABASE_URL $(BIN)/python -m deploy.demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from ews_client.models import Contact, ItemRef
-from sync_service.engine import (
+from sync_service.planning import (
     CONTACTS,
     Binding,
     CrmContact,

@@ -1,3 +1,3 @@
 """Microsoft Graph backend: sans-I/O builders and parsers (`requests`, `responses`, the
 entity converters), a JSON transport, and `GraphClient` (the `ExchangeBackend` for Exchange
-Online). `from ews_client.graph.client import GraphClient, GRAPH_ROOT, GRAPH_SCOPE`."""
+Online). `from ews_client.io.graph import GraphClient, GRAPH_ROOT, GRAPH_SCOPE`."""

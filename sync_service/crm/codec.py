@@ -23,7 +23,7 @@ from ews_client.models import (
     TaskStatus,
 )
 from sync_service.crm.port import CrmRejected
-from sync_service.engine.records import (
+from sync_service.planning.records import (
     CrmAppointment,
     CrmAttendee,
     CrmContact,

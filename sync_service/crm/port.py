@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import NamedTuple, Protocol
 
 from ews_client.models import EntityKind
-from sync_service.engine.records import CrmRecord
+from sync_service.planning.records import CrmRecord
 
 
 class ChangeOp(StrEnum):

@@ -38,7 +38,7 @@ from sync_service.crm.port import (
 )
 from sync_service.db.pool import Conn
 from sync_service.db.queries import load_queries
-from sync_service.engine.records import CrmAppointment, CrmAttendee, CrmRecord
+from sync_service.planning.records import CrmAppointment, CrmAttendee, CrmRecord
 
 # PostgreSQL errors that mean "this value does not fit": reported as CrmRejected.
 _VALUE_ERRORS = (

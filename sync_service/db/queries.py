@@ -22,9 +22,9 @@ def parse_queries(text: str, source: str = "<sql>") -> dict[str, str]:
 
 @cache
 def load_queries() -> dict[str, str]:
-    """All queries of `sync_service/db/queries/*.sql`; names are unique across files."""
+    """All queries of `sync_service/db/sql/*.sql`; names are unique across files."""
     merged: dict[str, str] = {}
-    folder = resources.files("sync_service.db") / "queries"
+    folder = resources.files("sync_service.db") / "sql"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".sql"):
             continue

@@ -13,13 +13,13 @@ from contextlib import AsyncExitStack
 
 import asyncpg
 
-from ews_client.graph.client import GraphClient
-from sync_service.backends import build_backend
+from ews_client.io.graph import GraphClient
 from sync_service.config import Settings
 from sync_service.db.queries import load_queries
 from sync_service.db.store import Server
+from sync_service.dispatcher.graph_notifications import NOTIFICATION_PATH, SubscriptionManager
 from sync_service.dispatcher.sweeps import server_of
-from sync_service.graph_notifications import NOTIFICATION_PATH, SubscriptionManager
+from sync_service.runtime.backends import build_backend
 
 log = logging.getLogger("sync_service.dispatcher.graph")
 

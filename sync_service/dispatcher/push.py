@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from ews_client.client import EwsClient
-from sync_service.backends import build_backend
+from ews_client.io.ews import EwsClient
 from sync_service.config import Settings
 from sync_service.db.queries import load_queries
 from sync_service.db.queue import JobRequest, PassKind, Priority
@@ -24,6 +23,7 @@ from sync_service.dispatcher.debounce import Debouncer
 from sync_service.dispatcher.schedule import watched_entities
 from sync_service.dispatcher.streams import ServerStreams, Watch
 from sync_service.dispatcher.sweeps import enqueue_many, server_of
+from sync_service.runtime.backends import build_backend
 
 log = logging.getLogger("sync_service.dispatcher.push")
 Clock = Callable[[], datetime]

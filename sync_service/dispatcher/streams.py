@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ews_client.client import EwsClient
 from ews_client.errors import ExchangeError, ItemNotFoundError
 from ews_client.ews.convert import folder_for
 from ews_client.ews.notifications import StreamBatch
+from ews_client.io.ews import EwsClient
 from ews_client.models import EntityKind
 
 log = logging.getLogger("sync_service.dispatcher.push")

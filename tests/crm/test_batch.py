@@ -11,7 +11,7 @@ import pytest
 from ews_client.models import EntityKind
 from sync_service.crm.port import CrmRejected
 from sync_service.crm.postgres import PostgresCrm
-from sync_service.engine.records import CrmAppointment, CrmContact, CrmRecord, CrmTask
+from sync_service.planning.records import CrmAppointment, CrmContact, CrmRecord, CrmTask
 from tests.crm.conftest import Users
 from tests.crm.test_records import full_contact, series, task
 

@@ -11,7 +11,7 @@ from ews_client.models import EntityKind
 from sync_service.crm.port import ChangeOp, RecordChange
 from sync_service.crm.postgres import PostgresCrm
 from sync_service.db.pool import connect
-from sync_service.engine.records import CrmAppointment, CrmAttendee, CrmContact, CrmTask
+from sync_service.planning.records import CrmAppointment, CrmAttendee, CrmContact, CrmTask
 from tests.crm.conftest import Users
 
 UPSERT, REMOVED = ChangeOp.UPSERT, ChangeOp.REMOVED

@@ -11,7 +11,7 @@ import pytest
 from ews_client.models import EntityKind, ModifiedOccurrence, Recurrence
 from sync_service.crm.port import CrmRejected
 from sync_service.crm.postgres import PostgresCrm
-from sync_service.engine.records import CrmAppointment, CrmAttendee, CrmContact, CrmTask
+from sync_service.planning.records import CrmAppointment, CrmAttendee, CrmContact, CrmTask
 from tests.crm.conftest import Users
 
 INJECTION = "Robert'); DROP TABLE crm.contacts; -- $1 \\x00 %s {} \"q\" ' OR '1'='1"

@@ -19,7 +19,7 @@ from ews_client.models import (
 )
 from sync_service.crm.port import CrmRejected, RecordGone, VersionConflict
 from sync_service.crm.postgres import PostgresCrm
-from sync_service.engine.records import CrmAppointment, CrmAttendee, CrmContact, CrmTask
+from sync_service.planning.records import CrmAppointment, CrmAttendee, CrmContact, CrmTask
 from tests.crm.conftest import Users
 
 PARIS = timezone(timedelta(hours=2))

@@ -6,7 +6,7 @@ from datetime import timedelta
 import asyncpg
 
 from sync_service.db.queue import Job, JobQueue, PassKind
-from sync_service.worker import Done, JobResult, RetryLater, Worker
+from sync_service.runtime.worker import Done, JobResult, RetryLater, Worker
 from tests.db.test_queue import _mailboxes
 
 

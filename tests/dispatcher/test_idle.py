@@ -11,7 +11,7 @@ import asyncpg
 
 from sync_service.dispatcher.push import PushManager
 from sync_service.dispatcher.sweeps import Sweeper
-from sync_service.worker import Worker
+from sync_service.runtime.worker import Worker
 from tests.dispatcher.conftest import add_mailboxes, make_settings
 from tests.e2e.harness import harness
 

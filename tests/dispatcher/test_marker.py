@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from sync_service.db.queue import PassKind
-from sync_service.worker import Done
+from sync_service.runtime.worker import Done
 from tests.e2e.harness import harness
 
 EMAIL = "restored@sim.example"

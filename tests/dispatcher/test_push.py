@@ -14,7 +14,7 @@ import pytest
 from ews_client.simulator.config import SimulatorConfig
 from sync_service.db.queue import PassKind
 from sync_service.dispatcher import run_dispatcher
-from sync_service.worker import Done, Worker
+from sync_service.runtime.worker import Done, Worker
 from tests.dispatcher.conftest import make_settings
 from tests.e2e.harness import Harness, harness
 

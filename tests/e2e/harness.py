@@ -16,13 +16,13 @@ import asyncpg
 
 from ews_client.simulator.config import SimulatorConfig
 from ews_client.simulator.testing import RunningSimulator, running_simulator
-from sync_service.backends import Backends
 from sync_service.config import Settings, load_settings
 from sync_service.crm.postgres import PostgresCrm
 from sync_service.db.queue import JobQueue, PassKind
 from sync_service.db.store import Mailbox, NewServer, Server, Store
-from sync_service.runner import PassRunner
-from sync_service.worker import Done, JobResult
+from sync_service.runtime.backends import Backends
+from sync_service.runtime.runner import PassRunner
+from sync_service.runtime.worker import Done, JobResult
 
 SECRET_ENV = "E2E_SIM_PASSWORD"
 

@@ -16,8 +16,8 @@ from ews_client.models import (
 from ews_client.recurrence import expand
 from sync_service.crm.port import CrmPort
 from sync_service.db.queue import PassKind
-from sync_service.engine.records import CrmAppointment
-from sync_service.worker import Done
+from sync_service.planning.records import CrmAppointment
+from sync_service.runtime.worker import Done
 from tests.e2e.harness import harness
 
 

@@ -7,9 +7,9 @@ import time
 
 import asyncpg
 
-from sync_service.app import Service
 from sync_service.db.queue import PassKind
-from sync_service.worker import Done
+from sync_service.process.app import Service
+from sync_service.runtime.worker import Done
 from tests.e2e.harness import e2e_settings, harness
 from tests.service_process import free_port
 

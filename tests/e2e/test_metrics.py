@@ -9,9 +9,9 @@ import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from sync_service import api
 from sync_service.db.queue import PassKind
-from sync_service.worker import Done
+from sync_service.operator import api
+from sync_service.runtime.worker import Done
 from tests.e2e.harness import e2e_settings, harness
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -8,7 +8,7 @@ import asyncpg
 
 from sync_service.db.queue import PassKind
 from sync_service.db.store import NewServer
-from sync_service.worker import Done
+from sync_service.runtime.worker import Done
 from tests.e2e.harness import harness
 
 EWS_SECRET_ENV = "E2E_EWS_PASSWORD"

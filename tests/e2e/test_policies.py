@@ -9,7 +9,7 @@ import pytest
 
 from ews_client.simulator.config import SimulatorConfig
 from sync_service.db.queue import PassKind
-from sync_service.worker import Done
+from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, harness
 
 BOX = "dave@sim.example"

@@ -8,7 +8,7 @@ import asyncpg
 
 from ews_client.simulator.config import FAULT_KINDS, FaultConfig, SimulatorConfig
 from sync_service.db.queue import PassKind
-from sync_service.worker import Worker
+from sync_service.runtime.worker import Worker
 from tests.e2e.harness import harness
 
 MAILBOXES = 200

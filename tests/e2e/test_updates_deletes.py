@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from sync_service.db.queue import PassKind
-from sync_service.worker import Done
+from sync_service.runtime.worker import Done
 from tests.e2e.harness import harness
 
 BOX = "erin@sim.example"

@@ -10,8 +10,8 @@ import pytest
 import trustme
 from aiohttp import web
 
-from ews_client.auth import OAuthClientCredentials
 from ews_client.errors import AuthError
+from ews_client.io.auth import OAuthClientCredentials
 
 TENANT = "contoso"
 

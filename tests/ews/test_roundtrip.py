@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from ews_client.auth import BasicAuth
-from ews_client.client import EwsClient
 from ews_client.errors import (
     ConflictError,
     ExchangeError,
@@ -25,6 +23,10 @@ from ews_client.errors import (
     TransientError,
 )
 from ews_client.ews.ids import DistinguishedFolder
+from ews_client.io.auth import BasicAuth
+from ews_client.io.ews import EwsClient
+from ews_client.io.throttle import ThrottleLimits
+from ews_client.io.transport import TransportLimits
 from ews_client.models import (
     Appointment,
     Contact,
@@ -39,8 +41,6 @@ from ews_client.models import (
 )
 from ews_client.simulator.config import FaultConfig, SimulatorConfig, ThrottlePolicy
 from ews_client.simulator.testing import RunningSimulator, running_simulator
-from ews_client.throttle import ThrottleLimits
-from ews_client.transport import TransportLimits
 from tests.ews.test_builders import APPOINTMENT, CONTACT, OCCURRENCE, TASK
 
 MBX = "ada@sim.example"

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from ews_client.errors import ItemNotFoundError, ThrottledError, TransientError
-from ews_client.throttle import Throttle, ThrottleLimits
+from ews_client.io.throttle import Throttle, ThrottleLimits
 
 
 class FakeClock:

@@ -13,8 +13,6 @@ import pytest
 import trustme
 from aiohttp import web
 
-from ews_client.auth import BasicAuth
-from ews_client.client import EwsClient
 from ews_client.errors import (
     AuthError,
     ItemNotFoundError,
@@ -23,9 +21,11 @@ from ews_client.errors import (
     TransientError,
 )
 from ews_client.ews.ids import DistinguishedFolder
+from ews_client.io.auth import BasicAuth
+from ews_client.io.ews import EwsClient
+from ews_client.io.throttle import ThrottleLimits
+from ews_client.io.transport import Transport, TransportLimits
 from ews_client.models import EntityKind, ItemRef
-from ews_client.throttle import ThrottleLimits
-from ews_client.transport import Transport, TransportLimits
 from tests.ews.conftest import response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -4,8 +4,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ews_client.auth import OAuthClientCredentials
-from ews_client.graph.client import GraphClient
+from ews_client.io.auth import OAuthClientCredentials
+from ews_client.io.graph import GraphClient
 from ews_client.simulator.config import SimulatorConfig
 from ews_client.simulator.testing import RunningSimulator, running_simulator
 

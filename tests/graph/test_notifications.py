@@ -13,10 +13,10 @@ import pytest
 from aiohttp import web
 
 from ews_client.errors import ItemRejectedError
-from ews_client.graph.client import GraphClient
+from ews_client.io.graph import GraphClient
 from ews_client.models import EntityKind
 from ews_client.simulator.testing import RunningSimulator
-from sync_service.graph_notifications import (
+from sync_service.dispatcher.graph_notifications import (
     NOTIFICATION_PATH,
     Receiver,
     SubscriptionManager,

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ews_client.auth import BasicAuth
-from ews_client.client import EwsClient
 from ews_client.errors import ConflictError
-from ews_client.graph.client import GraphClient
+from ews_client.io.auth import BasicAuth
+from ews_client.io.ews import EwsClient
+from ews_client.io.graph import GraphClient
 from ews_client.models import (
     Appointment,
     Attendee,

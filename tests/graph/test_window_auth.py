@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from ews_client.auth import OAuthClientCredentials
 from ews_client.errors import AuthError
-from ews_client.graph.client import GraphClient
+from ews_client.io.auth import OAuthClientCredentials
+from ews_client.io.graph import GraphClient
 from ews_client.models import Appointment, EntityKind, Upsert
 from ews_client.simulator.config import GraphPolicy, SimulatorConfig
 from ews_client.simulator.testing import RunningSimulator, running_simulator

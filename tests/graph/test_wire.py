@@ -18,12 +18,12 @@ from ews_client.errors import (
     TransientError,
 )
 from ews_client.graph import requests as rq
-from ews_client.graph.client import coalesce
 from ews_client.graph.convert import create_body, item_from_json, patch_body
 from ews_client.graph.recurrence import recurrence_from_json, recurrence_to_json
 from ews_client.graph.responses import error_for, parse_batch, parse_page
 from ews_client.graph.series import fold_instances, plan_occurrence_writes
 from ews_client.graph.wire import CRM_PROP_ID, parse_dt
+from ews_client.io.graph import coalesce
 from ews_client.models import (
     Appointment,
     Contact,

@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 
-from sync_service import api
 from sync_service.config import load_settings
+from sync_service.operator import api
 
 TOKEN = "test-token-5f0c2a9e"
 

@@ -17,7 +17,7 @@ import pytest
 
 from ews_client.simulator.config import SimulatorConfig
 from ews_client.simulator.testing import RunningSimulator, running_simulator
-from sync_service import cli
+from sync_service.operator import cli
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import pytest
 from ews_client.simulator.config import SimulatorConfig
 from ews_client.simulator.testing import RunningSimulator
 from sync_service.db.pool import create_pool
-from sync_service.logs import JsonFormatter, KeyValueFormatter
+from sync_service.process.logs import JsonFormatter, KeyValueFormatter
 from tests.operator.apiclient import api_client
 from tests.operator.conftest import Cli
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sync_service.metrics import REGISTRY
 
-OPS = Path(__file__).resolve().parents[2] / "sync_service" / "ops"
+OPS = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
 METRIC = re.compile(r"\bsync_[a-z0-9_]+\b")
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
 

@@ -1,0 +1,147 @@
+"""Calendar sync over Graph: `calendarView/delta` over a window that moves forward, plus the
+series masters (and their instances) so that recurrences and their exceptions survive.
+
+calendarView/delta answers with instances (single events, occurrences, exceptions), never
+with series masters: every occurrence or exception names its `seriesMasterId`, and the master
+is fetched (GET /events/{id}) together with its `instances` to rebuild the model's series.
+The stored sync state is a small JSON object: the delta link and the window it covers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ews_client.errors import InvalidSyncStateError, ItemNotFoundError, ProtocolError
+from ews_client.graph import requests as rq
+from ews_client.graph.events import event_from_json
+from ews_client.graph.responses import parse_page
+from ews_client.graph.series import fold_instances, instances_window
+from ews_client.graph.wire import Json, fmt_utc, parse_dt
+from ews_client.models import Appointment, EntityKind, Removal, SyncResult, Upsert
+
+if TYPE_CHECKING:
+    from ews_client.io.graph import GraphClient
+
+EVENT = EntityKind.APPOINTMENT
+
+
+@dataclass(frozen=True, slots=True)
+class EventWindow:
+    back: timedelta = timedelta(days=30)
+    ahead: timedelta = timedelta(days=365)
+    # The window moves when it has fallen this far behind "now": a fresh delta (no
+    # reconcile needed: events leaving the window are not deletions).
+    slack: timedelta = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class EventState:
+    link: str
+    start: datetime
+    end: datetime
+
+    def encode(self) -> str:
+        return json.dumps(
+            {"v": 1, "link": self.link, "start": fmt_utc(self.start), "end": fmt_utc(self.end)}
+        )
+
+
+def decode_state(text: str) -> EventState:
+    try:
+        obj = json.loads(text)
+        return EventState(str(obj["link"]), parse_dt(obj["start"]), parse_dt(obj["end"]))
+    except (ValueError, KeyError, TypeError, ProtocolError) as exc:
+        raise InvalidSyncStateError("unreadable calendar sync state", code="BadState") from exc
+
+
+class CalendarSync:
+    def __init__(
+        self, client: GraphClient, window: EventWindow, clock: Callable[[], datetime]
+    ) -> None:
+        self._client = client
+        self._window = window
+        self._clock = clock
+
+    def _current_window(self) -> tuple[datetime, datetime]:
+        now = self._clock().replace(microsecond=0)
+        return now - self._window.back, now + self._window.ahead
+
+    async def sync(self, mailbox: str, state: str | None, *, restarted: bool) -> SyncResult:
+        start, end = self._current_window()
+        old = decode_state(state) if state is not None else None
+        if old is not None and start - old.start < self._window.slack:
+            first, start, end = rq.follow(old.link, EVENT), old.start, old.end
+        else:
+            first = rq.events_delta(mailbox, start, end)
+        pages = await self._client.pages(mailbox, first, EVENT)
+        link = pages[-1].delta_link
+        if link is None:
+            raise ProtocolError("delta ended without a deltaLink", code="Delta")
+        singles: dict[str, None] = {}
+        masters: dict[str, None] = {}
+        removed: dict[str, None] = {}
+        for page in pages:
+            for obj in page.values:
+                kind = obj.get("type")
+                if kind in ("occurrence", "exception") and obj.get("seriesMasterId"):
+                    masters[str(obj["seriesMasterId"])] = None
+                elif kind == "seriesMaster":
+                    masters[str(obj["id"])] = None
+                else:
+                    singles[str(obj["id"])] = None
+            removed.update(dict.fromkeys(page.removed))
+        items = await self._full(mailbox, [*singles, *masters], end)
+        changes = [Upsert(a) for a in items]
+        gone = [Removal(r) for r in removed if r not in singles and r not in masters]
+        new_state = EventState(link, start, end).encode()
+        return SyncResult((*changes, *gone), new_state, restarted)
+
+    async def _full(self, mailbox: str, ids: list[str], until: datetime) -> list[Appointment]:
+        fetched = await self._client.fetch(mailbox, EVENT, ids)
+        events = [event_from_json(obj) for obj in fetched]
+        series = [a for a in events if a.recurrence is not None]
+        reqs = [self._instances_request(mailbox, a, until) for a in series]
+        folded: dict[str, Appointment] = {}
+        for master, inner in zip(series, await self._client.batch(mailbox, reqs), strict=True):
+            err = inner.error()
+            if isinstance(err, ItemNotFoundError):
+                continue
+            if err is not None:
+                raise err
+            values = await self._rest(mailbox, inner.body)
+            assert master.ref is not None
+            folded[master.ref.id] = fold_instances(master, values, until)
+        return [folded.get(a.ref.id, a) if a.ref else a for a in events
+                if a.recurrence is None or (a.ref is not None and a.ref.id in folded)]  # fmt: skip
+
+    async def _rest(self, mailbox: str, body: Json) -> list[Json]:
+        page = parse_page(body)
+        values = list(page.values)
+        if page.next_link is not None:
+            for more in await self._client.pages(mailbox, rq.follow(page.next_link, EVENT), EVENT):
+                values.extend(more.values)
+        return values
+
+    def _horizon(self) -> datetime:
+        return self._current_window()[1]
+
+    def _instances_request(self, mailbox: str, a: Appointment, until: datetime) -> rq.GraphRequest:
+        assert a.ref is not None
+        start, end = instances_window(a, until)
+        return rq.instances(mailbox, a.ref.id, start, end)
+
+    async def instances(self, mailbox: str, a: Appointment) -> list[Json]:
+        """Every instance of a series up to the window's end (for writing its exceptions)."""
+        req = self._instances_request(mailbox, a, self._horizon())
+        return await self._rest(mailbox, await self._client.call(mailbox, req, idempotent=True))
+
+    async def master(self, mailbox: str, master_id: str) -> Appointment:
+        """A series master with its exceptions and deleted occurrences folded in."""
+        got = await self._full(mailbox, [master_id], self._horizon())
+        if not got:
+            raise ItemNotFoundError("the series master is gone", code="ErrorItemNotFound")
+        return got[0]

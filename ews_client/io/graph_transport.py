@@ -1,0 +1,83 @@
+"""HTTP for one Graph endpoint: one aiohttp session, pool limits, timeouts, TLS, a size cap.
+
+Foreign exceptions are translated here, once (httpcore's habit); HTTP statuses are left to
+the caller (`responses.error_for`) so that `$batch` inner answers map the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import aiohttp
+
+from ews_client.errors import AuthError, ExchangeError, ProtocolError, TransientError
+from ews_client.graph.requests import GraphRequest
+from ews_client.io.auth import Auth
+from ews_client.io.transport import HttpSession, TransportLimits
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class GraphTransport(HttpSession):
+    """Sends `GraphRequest`s to one Graph root (e.g. https://graph.microsoft.com/v1.0)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: Auth,
+        *,
+        limits: TransportLimits | None = None,
+        ca_file: str | None = None,
+        user_agent: str = "crm-exchange-sync/0.1",
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        super().__init__(self.base_url, auth, limits, ca_file, user_agent)
+
+    def absolute(self, url: str) -> str:
+        """Our URL for a request; next/delta links must point at the same root, so that the
+        bearer token is never sent to another host."""
+        if url.startswith("/"):
+            return self.base_url + url
+        if not url.startswith(self.base_url + "/"):
+            raise ProtocolError(f"link outside the Graph root: {url[:80]!r}", code="Link")
+        return url
+
+    async def send(self, req: GraphRequest, mailbox: str | None) -> RawResponse:
+        if self._session is None:
+            raise RuntimeError("GraphTransport is not open")
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent,
+                   **dict(req.headers), **await self.auth.headers()}  # fmt: skip
+        if mailbox:
+            headers["X-AnchorMailbox"] = mailbox
+        data = None
+        if req.body is not None:
+            data = json.dumps(req.body).encode()
+            headers["Content-Type"] = "application/json"
+        timeout = aiohttp.ClientTimeout(
+            total=self.limits.read_timeout_s, sock_connect=self.limits.connect_timeout_s
+        )
+        url = self.absolute(req.url)
+        try:
+            async with self._session.request(
+                req.method, url, data=data, headers=headers, timeout=timeout
+            ) as resp:
+                body = await self._read_capped(resp)
+                if resp.status == 401:
+                    self.auth.invalidate()
+                    raise AuthError("Graph refused our token (HTTP 401)", code="HTTP401")
+                return RawResponse(resp.status, dict(resp.headers), body)
+        except ExchangeError:
+            raise
+        except TimeoutError as exc:
+            raise TransientError("request timed out", code="Timeout") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise TransientError(f"truncated answer: {exc}", code="PayloadError") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            msg = f"connection failed: {type(exc).__name__}"
+            raise TransientError(msg, code="Network") from exc

@@ -1,0 +1,187 @@
+"""Admin HTTP API: probes, /metrics, /openapi.json and the operator endpoints under /api/v1/.
+
+Every endpoint except /healthz, /readyz and (with SYNC_METRICS_PUBLIC, the default) /metrics
+requires `Authorization: Bearer <SYNC_API_TOKEN>`, compared in constant time. Without a token
+configured the protected endpoints answer 503: the API is never open by default. Errors are
+`application/problem+json` (RFC 9457) with `type`, `title`, `status`, `detail` and `field`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sync_service import metrics
+from sync_service.config import Settings
+from sync_service.dispatcher import graph_notifications
+from sync_service.dispatcher.graph_notifications import OnChange
+from sync_service.operator.operations import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Operations,
+    to_jsonable,
+)
+
+log = logging.getLogger("sync_service.operator.api")
+ReadyCheck = Callable[[], Awaitable[list[str]]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+READY_CHECK: web.AppKey[ReadyCheck] = web.AppKey("ready_check")
+OPERATIONS: web.AppKey[Operations | None] = web.AppKey("operations")
+SETTINGS: web.AppKey[Settings | None] = web.AppKey("settings")
+TOKEN: web.AppKey[bytes | None] = web.AppKey("token")
+PUBLIC_PATHS: web.AppKey[frozenset[str]] = web.AppKey("public_paths")
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a CSV import of some 50,000 mailboxes fits
+PROBLEM_TYPES = {400: "invalid-input", 401: "unauthorized", 404: "not-found", 409: "conflict"}
+
+
+def problem(status: int, detail: str, *, field: str | None = None, title: str = "") -> web.Response:
+    """An RFC 9457 problem document."""
+    body: dict[str, Any] = {
+        "type": f"urn:sync-service:problem:{PROBLEM_TYPES.get(status, 'http-error')}",
+        "title": title or _reason(status),
+        "status": status,
+        "detail": detail,
+    }
+    if field is not None:
+        body["field"] = field
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/problem+json"
+    )
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    return HTTPStatus(status).phrase
+
+
+def ok(value: Any, status: int = 200) -> web.Response:
+    return web.json_response(to_jsonable(value), status=status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Operations' errors and aiohttp's HTTP errors as problem documents."""
+    try:
+        return await handler(request)
+    except InvalidInput as exc:
+        return problem(400, exc.message, field=exc.field)
+    except NotFound as exc:
+        return problem(404, exc.message, field=exc.field)
+    except Conflict as exc:
+        return problem(409, exc.message, field=exc.field)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        response = problem(exc.status, detail or exc.reason)
+        for name in ("Allow", "WWW-Authenticate"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.warning("api request failed", extra={"error": type(exc).__name__})
+        return problem(503, "the database is not available; try again later")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in request.app[PUBLIC_PATHS]:
+        return await handler(request)
+    token = request.app[TOKEN]
+    if token is None:
+        return problem(
+            503,
+            "the admin API is disabled: set SYNC_API_TOKEN (or SYNC_API_TOKEN_FILE) to enable it",
+            title="API token not configured",
+        )
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        return _unauthorized("send Authorization: Bearer <SYNC_API_TOKEN>")
+    if not hmac.compare_digest(presented.strip().encode(), token):
+        return _unauthorized("the bearer token is not valid")
+    return await handler(request)
+
+
+def _unauthorized(detail: str) -> web.Response:
+    response = problem(401, detail, field="Authorization")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="sync-service"'
+    return response
+
+
+async def healthz(_: web.Request) -> web.Response:
+    """Alive: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: the check returns no problems (database, migrations, workers)."""
+    problems = await request.app[READY_CHECK]()
+    if problems:
+        return web.json_response({"status": "not ready", "problems": problems}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """Prometheus text format; the queue and mailbox gauges are read from the database now."""
+    ops = request.app[OPERATIONS]
+    if ops is not None:
+        try:
+            await ops.refresh_gauges()
+        except (OSError, asyncpg.PostgresError) as exc:  # still serve the process metrics
+            log.warning("metrics: gauges not refreshed", extra={"error": type(exc).__name__})
+    body = generate_latest(metrics.REGISTRY)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(_: web.Request) -> web.Response:
+    from sync_service.operator.openapi import document
+
+    return web.json_response(document())
+
+
+def build_app(
+    ready_check: ReadyCheck,
+    *,
+    pool: asyncpg.Pool | None = None,
+    settings: Settings | None = None,
+    opener: Any = None,
+    on_graph_change: OnChange | None = None,
+) -> web.Application:
+    """The API application; without a pool only the probes and /metrics are useful."""
+    from sync_service.operator import api_routes
+
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware, auth_middleware]
+    )
+    app[READY_CHECK] = ready_check
+    schedule = settings.schedule if settings is not None else None
+    app[OPERATIONS] = Operations(pool, schedule_defaults=schedule) if pool is not None else None
+    app[SETTINGS] = settings
+    secret = settings.api.resolved_token() if settings else None
+    token = secret.get_secret_value().strip() if secret is not None else ""
+    app[TOKEN] = token.encode() if token else None
+    public = {"/healthz", "/readyz"}
+    if settings is None or settings.api.metrics_public:
+        public.add("/metrics")
+    if settings is not None and settings.push.graph_notification_url and on_graph_change:
+        # Graph cannot send our bearer token; clientState authenticates its notifications.
+        state = settings.push.resolved_client_state()
+        assert state is not None
+        graph_notifications.add_routes(app, on_graph_change, client_state=state.get_secret_value())
+        public.add(graph_notifications.NOTIFICATION_PATH)
+    app[PUBLIC_PATHS] = frozenset(public)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/openapi.json", openapi)
+    api_routes.add_routes(app, opener)
+    return app

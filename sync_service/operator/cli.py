@@ -1,0 +1,106 @@
+"""`sync-service`: one entry point with subcommands.
+
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or input. Operator commands log
+warnings and errors only (their result is their output) unless SYNC_LOG_LEVEL=DEBUG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import asyncpg
+import uvloop
+
+from sync_service.config import ConfigError, Settings, load_settings
+from sync_service.db.migrations import MigrationError
+from sync_service.operator.cli_targets import add_operator_commands
+from sync_service.operator.operations import Conflict, InvalidInput, NotFound
+from sync_service.process.logs import setup_logging
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("sync_service")
+
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+async def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
+    from sync_service.process.app import run_service
+
+    await run_service(settings)
+    return EXIT_OK
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from sync_service.process.app import database_url, run_migrations
+
+    async with database_url(settings) as url:
+        applied = await run_migrations(url)
+    if args.json:
+        import json
+
+        print(json.dumps({"applied": applied}))
+    elif applied:
+        print(f"applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        print("database is up to date")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sync-service",
+        description="Two-way sync of CRM contacts, appointments and tasks with Exchange mailboxes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="migrate, then run the service until SIGTERM")
+    run.set_defaults(handler=cmd_run)
+    migrate = sub.add_parser("migrate", help="apply pending database migrations and exit")
+    migrate.add_argument("--json", action="store_true", help="machine-readable output")
+    migrate.set_defaults(handler=cmd_migrate)
+    add_operator_commands(sub)
+    for name, command in sub.choices.items():
+        if name not in ("run", "migrate"):
+            command.set_defaults(operator=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"sync-service: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    level = settings.logging.log_level
+    if getattr(args, "operator", False) and level != "DEBUG":
+        # An operator command prints its own result; its INFO events would only repeat it.
+        level = max(level, "WARNING", key=logging.getLevelName)
+    setup_logging(level, settings.logging.log_format)
+    handler: Command = args.handler
+    try:
+        return uvloop.run(handler(settings, args))
+    except (InvalidInput, NotFound) as exc:
+        print(f"sync-service: {exc.field}: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except Conflict as exc:
+        print(f"sync-service: {exc.field}: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except (MigrationError, asyncpg.PostgresError) as exc:
+        print(f"sync-service: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ConfigError as exc:  # found only once the database answers (e.g. the pool size)
+        print(f"sync-service: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except (TimeoutError, OSError) as exc:
+        print(f"sync-service: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

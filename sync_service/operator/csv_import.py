@@ -1,0 +1,139 @@
+"""Parsing of a mailbox import file (pure): valid rows, and invalid ones with their line numbers.
+
+Columns: `crm_user_id,email,server` (required) and `group,contacts,calendar,tasks` (optional),
+in any order, with a header line. Checks that need the database (unknown server, an address
+owned by another CRM user) are done by the caller on the parsed rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sync_service.db.store import ENTITY_MODES
+from sync_service.operator.server_specs import InvalidInput
+
+REQUIRED = ("crm_user_id", "email", "server")
+OPTIONAL = ("group", "contacts", "calendar", "tasks")
+MODE_COLUMNS = ("contacts", "calendar", "tasks")
+# Deliberately simple: one @, a dotted domain, no spaces or address-list punctuation.
+_EMAIL = re.compile(
+    r"^[^@\s,;<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
+)
+
+
+def valid_email(value: str) -> bool:
+    return bool(_EMAIL.match(value)) and len(value) <= 254
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int
+    crm_user_id: str
+    email: str
+    server: str
+    group: str | None
+    modes: tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    rows: list[Row]
+    errors: list[RowError]
+
+
+def parse_csv(text: str) -> Parsed:
+    """Rows of the file; raises InvalidInput when the header itself is unusable."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = _header(reader)
+    rows: list[Row] = []
+    errors: list[RowError] = []
+    seen_ids: dict[str, int] = {}
+    seen_emails: dict[str, int] = {}
+    for record in _records(reader):
+        line = reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        try:
+            row = _row(line, header, record)
+            _check_unique(row, seen_ids, seen_emails)
+        except InvalidInput as exc:
+            errors.append(RowError(line, exc.message))
+            continue
+        rows.append(row)
+    return Parsed(rows, errors)
+
+
+def _header(reader: Iterator[list[str]]) -> list[str]:
+    try:
+        names = [name.strip().lower() for name in next(reader)]
+    except StopIteration:
+        raise InvalidInput("header", "the file is empty; expected a header line") from None
+    except csv.Error as exc:
+        raise InvalidInput("header", f"unreadable CSV: {exc}") from None
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise InvalidInput("header", f"missing column(s): {', '.join(missing)}")
+    unknown = [c for c in names if c not in REQUIRED + OPTIONAL]
+    if unknown:
+        raise InvalidInput("header", f"unknown column(s): {', '.join(unknown)}")
+    if len(set(names)) != len(names):
+        raise InvalidInput("header", "a column appears twice")
+    return names
+
+
+def _records(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    try:
+        yield from reader
+    except csv.Error as exc:  # e.g. a NUL byte or an unterminated quote: the file is unusable
+        raise InvalidInput("file", f"unreadable CSV: {exc}") from None
+
+
+def _row(line: int, header: list[str], record: list[str]) -> Row:
+    if len(record) != len(header):
+        raise InvalidInput("row", f"expected {len(header)} columns, found {len(record)}")
+    cells = {name: value.strip() for name, value in zip(header, record, strict=True)}
+    for name in REQUIRED:
+        if not cells[name]:
+            raise InvalidInput(name, f"{name} is empty")
+    if not valid_email(cells["email"]):
+        raise InvalidInput("email", f"malformed address {cells['email']!r}")
+    modes = tuple(_mode(column, cells.get(column, "")) for column in MODE_COLUMNS)
+    return Row(
+        line=line,
+        crm_user_id=cells["crm_user_id"],
+        email=cells["email"].lower(),
+        server=cells["server"],
+        group=cells.get("group") or None,
+        modes=(modes[0], modes[1], modes[2]),
+    )
+
+
+def _mode(column: str, value: str) -> str:
+    mode = value.lower() or "two-way"
+    if mode not in ENTITY_MODES:
+        raise InvalidInput(
+            column, f"{column} mode {value!r} is not one of {', '.join(ENTITY_MODES)}"
+        )
+    return mode
+
+
+def _check_unique(row: Row, seen_ids: dict[str, int], seen_emails: dict[str, int]) -> None:
+    if row.crm_user_id in seen_ids:
+        first = seen_ids[row.crm_user_id]
+        raise InvalidInput(
+            "crm_user_id", f"duplicate of line {first} (crm_user_id {row.crm_user_id})"
+        )
+    if row.email in seen_emails:
+        raise InvalidInput("email", f"duplicate of line {seen_emails[row.email]} ({row.email})")
+    seen_ids[row.crm_user_id] = row.line
+    seen_emails[row.email] = row.line

@@ -1,0 +1,444 @@
+"""What an operator can do, shared by the CLI and the admin API (both are thin shells over it).
+
+Errors: `InvalidInput` (bad input, names the field: exit 2 / HTTP 400), `NotFound` (a named
+server or mailbox does not exist: exit 2 / HTTP 404), `Conflict` (the request contradicts the
+current state: exit 1 / HTTP 409).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from sync_service import metrics
+from sync_service.config import ScheduleSettings
+from sync_service.db.queries import load_queries
+from sync_service.db.queue import JobQueue, JobRequest, PassKind, Priority
+from sync_service.db.store import ENTITY_MODES, MAILBOX_STATES, Mailbox, NewServer, Server, Store
+from sync_service.operator.csv_import import RowError, parse_csv, valid_email
+from sync_service.operator.jsonable import decode_cursor, encode_cursor, to_jsonable
+from sync_service.operator.server_specs import (
+    InvalidInput,
+    ServerChanges,
+    new_server,
+    updated_server,
+)
+
+log = logging.getLogger("sync_service.operator.operations")
+SYNC_MODES = ("express", "complete", "initial")
+# The leader heartbeats every second or so; after this long without one it is not leading.
+LEADER_STALE_AFTER = timedelta(seconds=30)
+MAX_PAGE = 1000
+__all__ = ["Conflict", "InvalidInput", "NotFound", "Operations", "to_jsonable"]
+
+
+class NotFound(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class Conflict(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    inserted: int
+    updated: int
+    invalid: list[RowError]
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxPage:
+    mailboxes: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedJob:
+    mailbox: str
+    job_id: int
+    coalesced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    kind: str
+    dry_run: bool
+    jobs: list[QueuedJob]
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    requested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def mailbox_json(mailbox: Mailbox, server: str) -> dict[str, Any]:
+    return {
+        "email": mailbox.email,
+        "crm_user_id": mailbox.crm_user_id,
+        "server": server,
+        "group": mailbox.server_group,
+        "contacts": mailbox.contacts_mode,
+        "calendar": mailbox.calendar_mode,
+        "tasks": mailbox.tasks_mode,
+        "state": mailbox.state,
+        "reason": mailbox.state_reason,
+        "failure_count": mailbox.failure_count,
+        "last_error": mailbox.last_error,
+        "initial_done": mailbox.initial_done,
+        "last_express_at": mailbox.last_express_at,
+        "last_complete_at": mailbox.last_complete_at,
+    }
+
+
+def check_choice(field_name: str, value: str | None, choices: tuple[str, ...]) -> None:
+    if value is not None and value not in choices:
+        raise InvalidInput(field_name, f"{value!r} is not one of {', '.join(choices)}")
+
+
+class Operations:
+    """Operator actions over the `sync` schema; every method is one transaction or less."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        lease: timedelta = timedelta(seconds=60),
+        schedule_defaults: ScheduleSettings | None = None,
+    ) -> None:
+        self.pool = pool
+        self.schedule_defaults = schedule_defaults
+        self.store = Store(pool)
+        self.queue = JobQueue(pool, lease)
+        self.q = load_queries()
+
+    # servers
+    async def add_server(self, name: str, changes: ServerChanges) -> Server:
+        spec = new_server(name, changes, self.schedule_defaults)
+        if await self.store.server_by_name(name) is not None:
+            raise Conflict("name", f"server {name!r} already exists; use `servers update`")
+        try:
+            server = await self.store.add_server(spec)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("name", f"server {name!r} already exists") from None
+        log.info("server added", extra={"server": name})
+        return server
+
+    async def update_server(self, name: str, changes: ServerChanges) -> Server:
+        spec = updated_server(await self.server(name), changes)
+        values = [getattr(spec, f) for f in _SERVER_COLUMNS]
+        row = await self.pool.fetchrow(self.q["op_server_update"], name, *values)
+        if row is None:
+            raise NotFound("name", f"no server named {name!r}")
+        log.info("server updated", extra={"server": name})
+        return await self.server(name)
+
+    async def remove_server(self, name: str) -> None:
+        """Delete a server that no mailbox uses any more."""
+        await self.server(name)
+        if await self.pool.fetchval(self.q["op_server_delete"], name) is None:
+            count = await self.pool.fetchval(self.q["op_server_mailbox_count"], name)
+            raise Conflict(
+                "name", f"server {name!r} still has {count} mailbox(es); move them first"
+            )
+        log.info("server removed", extra={"server": name})
+
+    async def server(self, name: str) -> Server:
+        server = await self.store.server_by_name(name)
+        if server is None:
+            raise NotFound("server", f"no server named {name!r}; see `servers list`")
+        return server
+
+    async def servers(self) -> list[Server]:
+        return await self.store.servers()
+
+    # mailboxes
+    async def import_mailboxes(self, text: str) -> ImportReport:
+        """Upsert the valid rows in one transaction; invalid rows are reported and skipped."""
+        parsed = parse_csv(text)
+        servers = {s.name: s.id for s in await self.store.servers()}
+        owners = await self._owners([r.email for r in parsed.rows])
+        invalid = list(parsed.errors)
+        inserted = updated = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for row in parsed.rows:
+                problem = _row_problem(row.server, row.crm_user_id, owners.get(row.email), servers)
+                if problem:
+                    invalid.append(RowError(row.line, problem))
+                    continue
+                try:  # a savepoint: a row that collides is skipped, not the whole file
+                    async with conn.transaction():
+                        _, new = await self.store.upsert_mailbox(
+                            conn,
+                            row.crm_user_id,
+                            row.email,
+                            servers[row.server],
+                            row.group,
+                            row.modes,
+                        )
+                except asyncpg.UniqueViolationError:
+                    # e.g. two users swap addresses: the other row still holds this one.
+                    invalid.append(RowError(row.line, "address is held by another CRM user"))
+                    continue
+                inserted, updated = inserted + new, updated + (not new)
+        invalid.sort(key=lambda e: e.line)
+        log.info(
+            "mailboxes imported",
+            extra={"counts": {"inserted": inserted, "updated": updated, "invalid": len(invalid)}},
+        )
+        return ImportReport(inserted, updated, invalid)
+
+    async def _owners(self, emails: list[str]) -> dict[str, str]:
+        rows = await self.pool.fetch(self.q["op_mailbox_owners"], emails)
+        return {r["email"]: r["crm_user_id"] for r in rows}
+
+    async def list_mailboxes(
+        self,
+        *,
+        state: str | None = None,
+        groups: list[str] | None = None,
+        server: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> MailboxPage:
+        check_choice("state", state, MAILBOX_STATES)
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE}")
+        server_id = (await self.server(server)).id if server else None
+        names = await self.server_names()
+        rows = await self.store.mailboxes(
+            state=state,
+            groups=groups or None,
+            server_id=server_id,
+            after_id=decode_cursor(cursor),
+            limit=limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [mailbox_json(m, names[m.server_id]) for m in rows]
+        return MailboxPage(items, encode_cursor(rows[-1].id) if more else None)
+
+    async def server_names(self) -> dict[int, str]:
+        return {s.id: s.name for s in await self.store.servers()}
+
+    async def mailbox(self, email: str) -> Mailbox:
+        if not valid_email(email):
+            raise InvalidInput("mailbox", f"malformed address {email!r}")
+        mailbox = await self.store.mailbox_by_email(email)
+        if mailbox is None:
+            raise NotFound("mailbox", f"no mailbox {email!r}; see `mailboxes list`")
+        return mailbox
+
+    async def show_mailbox(self, email: str, *, runs: int = 5, errors: int = 10) -> dict[str, Any]:
+        mailbox = await self.mailbox(email)
+        names = await self.server_names()
+        counts = await self.pool.fetch(self.q["op_mailbox_item_counts"], mailbox.id)
+        recent = await self.pool.fetch(self.q["op_runs"], mailbox.id, None, runs)
+        item_errors = await self.pool.fetch(self.q["op_mailbox_item_errors"], mailbox.id, errors)
+        job = await self.pool.fetchrow(self.q["op_mailbox_open_job"], mailbox.id)
+        detail = mailbox_json(mailbox, names[mailbox.server_id])
+        detail["items"] = {e: 0 for e in ("contact", "appointment", "task")} | {
+            r["entity"]: int(r["n"]) for r in counts
+        }
+        detail["marker"] = {"generation": mailbox.marker_generation, "at": mailbox.marker_at}
+        detail["open_job"] = dict(job) if job else None
+        detail["last_runs"] = [dict(r) for r in recent]
+        detail["item_errors"] = [dict(r) for r in item_errors]
+        return detail
+
+    async def set_state(self, email: str, enabled: bool, reason: str | None = None) -> Mailbox:
+        mailbox = await self.mailbox(email)
+        state = "active" if enabled else "disabled"
+        why = None if enabled else (reason or "disabled by an operator")
+        await self.store.set_mailbox_state(mailbox.id, state, why)
+        log.info(f"mailbox {'enabled' if enabled else 'disabled'}", extra={"mailbox": email})
+        return await self.mailbox(email)
+
+    async def set_options(
+        self,
+        email: str,
+        *,
+        group: str | None = None,
+        set_group: bool = False,
+        contacts: str | None = None,
+        calendar: str | None = None,
+        tasks: str | None = None,
+    ) -> Mailbox:
+        for name, value in (("contacts", contacts), ("calendar", calendar), ("tasks", tasks)):
+            check_choice(name, value, ENTITY_MODES)
+        await self.mailbox(email)
+        updated = await self.store.set_mailbox_options(
+            email,
+            group=group or None,
+            set_group=set_group,
+            contacts=contacts,
+            calendar=calendar,
+            tasks=tasks,
+        )
+        assert updated is not None
+        log.info("mailbox options set", extra={"mailbox": email})
+        return updated
+
+    # passes
+    async def request_sync(
+        self,
+        *,
+        mailbox: str | None = None,
+        groups: list[str] | None = None,
+        server: str | None = None,
+        mode: str = "express",
+        dry_run: bool = False,
+    ) -> SyncRequest:
+        """Queue an operator pass for one mailbox, some server groups, or a whole server."""
+        check_choice("mode", mode, SYNC_MODES)
+        if bool(mailbox) == bool(groups or server):
+            raise InvalidInput("target", "give a mailbox, or groups and/or a server")
+        if mailbox:
+            target = await self.mailbox(mailbox)
+            if target.state != "active":
+                raise Conflict("mailbox", f"{target.email} is {target.state}; enable it first")
+            targets = [target]
+        else:
+            targets = await self._targets(groups, server)
+        now = await self._now()
+        active = [box for box in targets if box.state == "active"]
+        skipped = [
+            {"mailbox": box.email, "state": box.state} for box in targets if box.state != "active"
+        ]
+        queued = await self.queue.enqueue_for(
+            [
+                JobRequest(box.id, PassKind(mode), Priority.OPERATOR, "operator", dry_run=dry_run)
+                for box in active
+            ]
+        )
+        jobs = [
+            QueuedJob(box.email, job_id, not new)
+            for box, (job_id, new) in zip(active, queued, strict=True)
+        ]
+        request = SyncRequest(mode, dry_run, jobs, skipped, now)
+        log.info("sync requested", extra={"pass_kind": mode, "counts": {"jobs": len(request.jobs)}})
+        return request
+
+    async def _targets(self, groups: list[str] | None, server: str | None) -> list[Mailbox]:
+        server_id = (await self.server(server)).id if server else None
+        found: list[Mailbox] = []
+        after = 0
+        while True:
+            page = await self.store.mailboxes(
+                groups=groups or None, server_id=server_id, after_id=after, limit=MAX_PAGE
+            )
+            found.extend(page)
+            if len(page) < MAX_PAGE:
+                return found
+            after = page[-1].id
+
+    async def _enqueue(self, box: Mailbox, kind: PassKind, dry_run: bool) -> QueuedJob:
+        job_id, new = await self.queue.enqueue(
+            box.id, kind, priority=Priority.OPERATOR, source="operator", dry_run=dry_run
+        )
+        return QueuedJob(box.email, job_id, not new)
+
+    async def recover(self, email: str, *, dry_run: bool = False) -> SyncRequest:
+        """Queue a recover pass (merge both sides, delete nothing) for one mailbox."""
+        box = await self.mailbox(email)
+        if box.state not in ("active", "needs_recovery"):
+            raise Conflict("mailbox", f"{box.email} is {box.state}; enable it first")
+        now = await self._now()
+        job = await self._enqueue(box, PassKind.RECOVER, dry_run)
+        request = SyncRequest("recover", dry_run, [job], [], now)
+        log.info("recover requested", extra={"mailbox": box.email})
+        return request
+
+    async def _now(self) -> datetime:
+        """Database time: runs are compared with it, not with this host's clock."""
+        now: datetime = await self.pool.fetchval(self.q["op_now"])
+        return now
+
+    async def job_states(self, job_ids: list[int]) -> dict[int, str]:
+        rows = await self.pool.fetch(self.q["op_jobs_status"], job_ids)
+        return {int(r["id"]): str(r["status"]) for r in rows}
+
+    async def runs_of(self, request: SyncRequest) -> list[dict[str, Any]]:
+        ids = [j.job_id for j in request.jobs]
+        rows = await self.pool.fetch(self.q["op_runs_of_jobs"], ids, request.requested_at)
+        return [dict(r) for r in rows]
+
+    async def runs(
+        self, *, mailbox: str | None = None, since: timedelta | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE}")
+        mailbox_id = (await self.mailbox(mailbox)).id if mailbox else None
+        start = datetime.now(UTC) - since if since else None
+        rows = await self.pool.fetch(self.q["op_runs"], mailbox_id, start, limit)
+        return [dict(r) for r in rows]
+
+    # overview
+    async def status(self, engine_max_age: timedelta = timedelta(seconds=60)) -> dict[str, Any]:
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        by_state = await self.store.mailbox_counts_by_state()
+        depth = await self.pool.fetchrow(self.q["op_queue_depth"])
+        passes = await self.pool.fetch(self.q["op_runs_summary"], hour_ago)
+        items = await self.pool.fetch(self.q["op_items_summary"], hour_ago)
+        engines = await self.pool.fetch(self.q["engines_live"], engine_max_age)
+        assert depth is not None
+        return {
+            "mailboxes": {s: by_state.get(s, 0) for s in MAILBOX_STATES},
+            "queue": dict(depth),
+            "last_hour": {
+                "passes": {r["outcome"]: int(r["passes"]) for r in passes},
+                "requests": sum(int(r["requests"]) for r in passes),
+                "throttled": sum(int(r["throttled"]) for r in passes),
+                "items": [dict(r) | {"n": int(r["n"])} for r in items],
+            },
+            "engines": [dict(r) for r in engines],
+            "dispatchers": [r["name"] for r in engines if "dispatcher" in r["roles"].split(",")],
+            "leader": await self._leader(),
+        }
+
+    async def _leader(self) -> dict[str, Any]:
+        """The active dispatcher as recorded by it (sync.dispatcher), if its heartbeat is recent.
+
+        "unknown" before the dispatcher's migration exists; "none" when no replica leads.
+        """
+        if not await self.pool.fetchval(self.q["op_leader_table"]):
+            return {"name": "unknown", "since": None, "heartbeat_at": None}
+        row = await self.pool.fetchrow(self.q["op_leader"], LEADER_STALE_AFTER)
+        if row is None or not row["leader"] or not row["fresh"]:
+            last = row["leader"] if row else None
+            return {"name": "none", "since": None, "heartbeat_at": None, "last": last}
+        return {
+            "name": row["leader"],
+            "since": row["leader_since"],
+            "heartbeat_at": row["heartbeat_at"],
+        }
+
+    async def refresh_gauges(self) -> None:
+        """Queue and mailbox gauges from the database, for a scrape of /metrics."""
+        depth = await self.pool.fetchrow(self.q["op_queue_depth"])
+        assert depth is not None
+        metrics.JOBS_QUEUED.set(depth["queued"])
+        metrics.JOBS_RUNNING.set(depth["running"])
+        metrics.JOB_AGE.set(depth["oldest_queued_seconds"])
+        by_state = await self.store.mailbox_counts_by_state()
+        for state in MAILBOX_STATES:
+            metrics.MAILBOXES.labels(state=state).set(by_state.get(state, 0))
+
+
+_SERVER_COLUMNS = tuple(f for f in NewServer.__dataclass_fields__ if f != "name")
+
+
+def _row_problem(
+    server: str, crm_user_id: str, owner: str | None, servers: dict[str, int]
+) -> str | None:
+    if server not in servers:
+        return f"unknown server {server!r}"
+    if owner is not None and owner != crm_user_id:
+        return f"address already belongs to CRM user {owner!r}"
+    return None

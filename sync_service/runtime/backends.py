@@ -1,0 +1,142 @@
+"""Exchange backends per configured server: opened on first use, closed with the service."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
+
+from ews_client.io.auth import EWS_SCOPE, Auth, BasicAuth, OAuthClientCredentials
+from ews_client.io.ews import EwsClient
+from ews_client.io.graph import GRAPH_LIMITS, GRAPH_SCOPE, GraphClient
+from ews_client.io.throttle import ThrottleLimits
+from ews_client.io.transport import TransportLimits
+from ews_client.models import ExchangeBackend
+from sync_service import metrics
+from sync_service.config import Settings, read_named_secret
+from sync_service.db.store import Server
+
+log = logging.getLogger("sync_service.runtime.backends")
+
+
+@dataclass(slots=True)
+class RequestStats:
+    """Requests and throttling answers of one pass (set per pass through a context variable)."""
+
+    requests: int = 0
+    throttled: int = 0
+
+
+PASS_STATS: contextvars.ContextVar[RequestStats | None] = contextvars.ContextVar(
+    "pass_stats", default=None
+)
+_THROTTLED_OUTCOMES = frozenset({"ThrottledError"})
+
+
+class UnsupportedBackend(Exception):
+    """The server's backend or auth kind is not available in this build."""
+
+
+def _auth(server: Server, scope: str = EWS_SCOPE) -> Auth:
+    secret = read_named_secret(server.secret_env, server.secret_file)
+    if server.auth_kind == "basic":
+        return BasicAuth(server.username or "", secret)
+    if server.auth_kind == "oauth":
+        authority = server.authority or f"https://login.microsoftonline.com/{server.tenant}"
+        return OAuthClientCredentials(
+            authority=authority,
+            client_id=server.client_id or "",
+            client_secret=secret,
+            ca_file=server.ca_file,
+        )
+    raise UnsupportedBackend(f"server {server.name}: auth kind {server.auth_kind} is not supported")
+
+
+def _hooks(server_name: str) -> dict[str, object]:
+    requests = metrics.EXCHANGE_REQUESTS
+    duration = metrics.EXCHANGE_REQUEST_DURATION.labels(server_name)
+
+    def on_request(operation: str, outcome: str, seconds: float) -> None:
+        requests.labels(server_name, operation, outcome).inc()
+        duration.observe(seconds)
+        stats = PASS_STATS.get()
+        if stats is not None:
+            stats.requests += 1
+            stats.throttled += outcome in _THROTTLED_OUTCOMES
+
+    def on_backoff(seconds: float) -> None:
+        metrics.THROTTLED.labels(server_name).inc()
+        metrics.BACKOFF_SECONDS.labels(server_name).inc(seconds)
+
+    return {"on_request": on_request, "on_backoff": on_backoff}
+
+
+def _build(server: Server, settings: Settings) -> EwsClient | GraphClient:
+    transport = TransportLimits(
+        connections=max(10, server.max_concurrency), read_timeout_s=settings.limits.http_timeout
+    )
+    if server.backend == "graph":
+        return GraphClient(
+            server.url,
+            _auth(server, GRAPH_SCOPE),
+            transport_limits=transport,
+            throttle_limits=replace(
+                GRAPH_LIMITS,
+                rate_per_s=server.rate_per_second,
+                max_concurrency=server.max_concurrency,
+            ),
+            ca_file=server.ca_file,
+            **_hooks(server.name),  # type: ignore[arg-type]
+        )
+    if server.backend != "ews":
+        raise UnsupportedBackend(f"server {server.name}: backend {server.backend} is unknown")
+    return EwsClient(
+        server.url,
+        _auth(server),
+        transport_limits=transport,
+        throttle_limits=ThrottleLimits(
+            rate_per_s=server.rate_per_second, max_concurrency=server.max_concurrency
+        ),
+        ca_file=server.ca_file,
+        **_hooks(server.name),  # type: ignore[arg-type]
+    )
+
+
+def build_backend(server: Server, settings: Settings) -> EwsClient | GraphClient:
+    """An unopened client for `server` (use it as an async context manager)."""
+    client = _build(server, settings)
+    client.throttle.on_wait = metrics.LIMITER_WAIT.labels(server.name).observe
+    return client
+
+
+@asynccontextmanager
+async def open_backend(server: Server, settings: Settings) -> AsyncIterator[ExchangeBackend]:
+    """One server's backend for a short job (e.g. `servers test`)."""
+    async with build_backend(server, settings) as client:
+        yield client
+
+
+class Backends:
+    """Open clients of a service process, one per server, closed together at shutdown."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack = AsyncExitStack()
+        self._open: dict[int, tuple[Server, ExchangeBackend]] = {}
+
+    async def get(self, server: Server) -> ExchangeBackend:
+        known = self._open.get(server.id)
+        if known is not None and known[0] == server:
+            return known[1]
+        backend = build_backend(server, self.settings)
+        client: ExchangeBackend = await self._stack.enter_async_context(backend)
+        self._open[server.id] = (server, client)
+        return client
+
+    async def __aenter__(self) -> Backends:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()

@@ -1,0 +1,397 @@
+"""Passes over one mailbox: read both sides, plan (pure), apply, commit states after the writes.
+
+Kinds: `express` (changes since the stored sync state and CRM watermark), `complete` (both
+sides listed in full: repairs any drift), `initial` (complete + matching of items that already
+exist on both sides), `recover` (complete + matching, never deletes). Every kind can run as a
+dry run: the plan is computed and reported, nothing is written and no state advances.
+
+Crash safety: each action commits its link row right after its write succeeded; the folders'
+sync states and the CRM watermarks are committed last, with the pass's record, and not for an
+entity an item of which was left behind by a conflict, so that a replay sees those changes again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from ews_client.errors import InvalidSyncStateError
+from ews_client.models import EntityKind, ExchangeBackend, Item, Removal, SyncMarker, Upsert
+from sync_service.crm.port import ChangeBatch, ChangeOp, CrmPort
+from sync_service.db.queue import PassKind
+from sync_service.db.store import LinkRow, Mailbox, Store
+from sync_service.planning import links, planner
+from sync_service.planning.actions import PassKind as PlanKind
+from sync_service.planning.actions import Plan
+from sync_service.planning.appointments import APPOINTMENTS
+from sync_service.planning.contacts import CONTACTS
+from sync_service.planning.guards import GuardLimits
+from sync_service.planning.mapping import Binding, Direction, EntityMap, bind
+from sync_service.planning.policy import ConflictPolicy
+from sync_service.planning.records import CrmRecord
+from sync_service.planning.state import SyncedRow, snapshot_crm, snapshot_exchange
+from sync_service.planning.tasks import TASKS
+from sync_service.runtime.applier import Applier, EntityOutcome
+
+log = logging.getLogger("sync_service.runtime.passes")
+
+ENTITY_MAPS: dict[EntityKind, EntityMap] = {
+    EntityKind.CONTACT: CONTACTS,
+    EntityKind.APPOINTMENT: APPOINTMENTS,
+    EntityKind.TASK: TASKS,
+}
+MODE_DIRECTIONS = {
+    "two-way": Direction.TWO_WAY,
+    "crm-to-exchange": Direction.CRM_TO_EXCHANGE,
+    "exchange-to-crm": Direction.EXCHANGE_TO_CRM,
+    "off": Direction.OFF,
+}
+
+
+class MarkerMismatch(Exception):
+    """The mailbox's hidden marker disagrees with the database: a restore happened."""
+
+
+@dataclass(frozen=True, slots=True)
+class PassOptions:
+    kind: PassKind
+    dry_run: bool = False
+    forced: bool = False
+    limits: GuardLimits = field(default_factory=GuardLimits)
+    policies: dict[EntityKind, ConflictPolicy] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PassReport:
+    kind: PassKind
+    entities: dict[str, EntityOutcome] = field(default_factory=dict)
+    plans: list[Plan] = field(default_factory=list)
+
+    @property
+    def needs_rerun(self) -> bool:
+        return any(outcome.conflicts for outcome in self.entities.values())
+
+    def counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        return {name: outcome.counts for name, outcome in self.entities.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Sides:
+    """What one entity's pass read: snapshots' sources and how to advance the states."""
+
+    crm: dict[str, CrmRecord]
+    exchange: list[Item]
+    deleted_crm: frozenset[str]
+    deleted_exchange: frozenset[str]
+    sync_state: str
+    watermark: int
+    kind: PlanKind
+
+    @property
+    def idle(self) -> bool:
+        """An express read that found no change on either side."""
+        return self.kind == PlanKind.EXPRESS and not (
+            self.crm or self.exchange or self.deleted_crm or self.deleted_exchange
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """Where an entity's last pass left it."""
+
+    sync_state: str | None
+    watermark: int
+    unfinished: bool  # link rows of an interrupted write wait for the planner
+    crm_changes: ChangeBatch | None = None  # the first page, read for the whole pass
+
+
+class _LinkRows:
+    """An entity's link rows, read from the database on first use only."""
+
+    def __init__(self, store: Store, mailbox_id: int, entity: EntityKind) -> None:
+        self.store, self.mailbox_id, self.entity = store, mailbox_id, entity
+        self._rows: list[SyncedRow] | None = None
+
+    async def rows(self) -> list[SyncedRow]:
+        if self._rows is None:
+            found = await self.store.pool.fetch(
+                self.store.q["item_links_list"], self.mailbox_id, self.entity.value
+            )
+            self._rows = [_synced(LinkRow.of(r)) for r in found]
+        return self._rows
+
+    async def known_keys(self) -> Mapping[str, str]:
+        """Change keys of the items last synced; rows of an unfinished write are not vouched for."""
+        return {
+            r.exchange_id: r.change_key
+            for r in await self.rows()
+            if not r.pending and not r.intent_hash
+        }
+
+
+class MailboxPass:
+    """One pass over one mailbox: the I/O shell around the pure planner."""
+
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        backend: ExchangeBackend,
+        crm: CrmPort,
+        store: Store,
+        options: PassOptions,
+    ) -> None:
+        self.mailbox = mailbox
+        self.backend = backend
+        self.crm = crm
+        self.store = store
+        self.options = options
+        self._marker_checked = False
+
+    async def run(self) -> PassReport:
+        kind = self.options.kind
+        if kind == PassKind.EXPRESS and not self.mailbox.initial_done:
+            kind = PassKind.INITIAL  # a mailbox's first pass always matches before creating
+        report = PassReport(kind)
+        bindings = [
+            bind(entity_map, direction)
+            for entity, entity_map in ENTITY_MAPS.items()
+            if (direction := MODE_DIRECTIONS[self.mailbox.mode(entity.value)]) != Direction.OFF
+        ]
+        stored = await self._stored([binding.entity for binding in bindings])
+        crm_changes = await self._crm_changes_all(kind, stored)
+        done: list[tuple[EntityKind, _Sides]] = []
+        for binding in bindings:
+            entity = binding.entity
+            stored_entity = replace(stored[entity], crm_changes=crm_changes.get(entity))
+            outcome = await self._entity(binding, kind, report, stored_entity, done)
+            report.entities[entity.value] = outcome
+        if not self.options.dry_run:
+            wrote = any(outcome.counts for outcome in report.entities.values())
+            await self._commit(kind, wrote, _moved(done, stored))
+        return report
+
+    async def _entity(
+        self,
+        binding: Binding,
+        kind: PassKind,
+        report: PassReport,
+        stored: _Stored,
+        done: list[tuple[EntityKind, _Sides]],
+    ) -> EntityOutcome:
+        """Read, plan and apply one entity; `done` collects the reads whose states may move."""
+        entity = binding.entity
+        links_of = _LinkRows(self.store, self.mailbox.id, entity)
+        sides = await self._read(binding, kind, stored, links_of)
+        if sides.idle and not stored.unfinished and not self.options.dry_run:
+            # Nothing changed on either side and no write was interrupted: the planner would
+            # find nothing to do, so the folder's links are not even read.
+            done.append((entity, sides))
+            return EntityOutcome()
+        rows = await links_of.rows()
+        # An item still at the change key of its last sync holds the row's content.
+        linked = {row.exchange_id: row for row in rows}
+        plan = planner.plan(
+            binding,
+            [snapshot_crm(binding, record) for record in sides.crm.values()],
+            [
+                snapshot_exchange(binding, item, linked.get(_item_id(item)))
+                for item in sides.exchange
+            ],
+            rows,
+            kind=sides.kind,
+            policy=self.options.policies.get(entity, ConflictPolicy()),
+            deleted_crm=sides.deleted_crm,
+            deleted_exchange=sides.deleted_exchange,
+            limits=self.options.limits,
+            force=self.options.forced,
+        )
+        report.plans.append(plan)
+        if self.options.dry_run:
+            return EntityOutcome.from_plan(plan)
+        if plan.actions and not self._marker_checked:
+            # Checked before the first write only: a pass with nothing to do costs no request
+            # for it, and a restored mailbox always brings something to do.
+            await self._check_marker(kind)
+            self._marker_checked = True
+        pending = {row.crm_id: row.pending for row in rows if row.pending}
+        applier = Applier(
+            self.mailbox, self.backend, self.crm, self.store, binding, sides.crm, pending
+        )
+        outcome = await applier.apply(plan)
+        if not outcome.conflicts:
+            # Committed with the pass's end, after every write: a pass cut short replays
+            # these changes, which finds them linked and plans nothing.
+            done.append((entity, sides))
+        return outcome
+
+    async def _stored(self, entities: list[EntityKind]) -> dict[EntityKind, _Stored]:
+        """Sync states, watermarks and unfinished writes of every entity: one round trip."""
+        rows = await self.store.pool.fetch(self.store.q["pass_states"], self.mailbox.id)
+        found = {
+            EntityKind(r["entity"]): _Stored(
+                r["sync_state"], int(r["last_seq"] or 0), r["unfinished"]
+            )
+            for r in rows
+        }
+        return {entity: found[entity] for entity in entities}
+
+    async def _read(
+        self, binding: Binding, kind: PassKind, stored: _Stored, links_of: _LinkRows
+    ) -> _Sides:
+        entity = binding.entity
+        if kind == PassKind.EXPRESS:
+            if stored.sync_state is not None:
+                try:
+                    return await self._read_changes(binding, stored, links_of)
+                except InvalidSyncStateError:
+                    log.info(
+                        "sync state rejected; reconciling with a complete read",
+                        extra={"mailbox": self.mailbox.email, "entity": entity.value},
+                    )
+            kind = PassKind.COMPLETE
+        return await self._read_all(entity, kind)
+
+    async def _read_all(self, entity: EntityKind, kind: PassKind) -> _Sides:
+        # The watermark is taken before the listing: a change made while we list is read
+        # again by the next express pass, which is harmless (replays plan nothing).
+        watermark = await self.crm.current_seq()
+        records = await self.crm.list_records(self.mailbox.crm_user_id, entity)
+        result = await self.backend.sync_changes(self.mailbox.email, entity, None)
+        items = [change.item for change in result.changes if isinstance(change, Upsert)]
+        return _Sides(
+            crm={record.id: record for record in records},
+            exchange=items,
+            deleted_crm=frozenset(),
+            deleted_exchange=frozenset(),
+            sync_state=result.sync_state,
+            watermark=watermark,
+            kind=PlanKind(kind.value),
+        )
+
+    async def _read_changes(self, binding: Binding, stored: _Stored, links_of: _LinkRows) -> _Sides:
+        entity = binding.entity
+        assert stored.sync_state is not None
+        # Items still at their last-synced change key (e.g. the service's own writes) need no
+        # reading; the links are read only when the server reports changed items.
+        result = await self.backend.sync_changes(
+            self.mailbox.email, entity, stored.sync_state, links_of.known_keys
+        )
+        if result.restarted:
+            raise InvalidSyncStateError("the server restarted the synchronization")
+        items = [c.item for c in result.changes if isinstance(c, Upsert)]
+        removed = frozenset(c.item_id for c in result.changes if isinstance(c, Removal))
+        upserted, crm_removed, watermark = await self._crm_changes(entity, stored)
+        wanted = set(upserted)
+        if items:
+            wanted |= links.referenced_crm_ids(
+                [snapshot_exchange(binding, item) for item in items], await links_of.rows()
+            )
+        records = await self.crm.get_records(entity, sorted(wanted)) if wanted else {}
+        mine = {rid: rec for rid, rec in records.items() if rid not in crm_removed}
+        return _Sides(
+            crm=mine,
+            exchange=items,
+            deleted_crm=crm_removed | (upserted - set(records)),
+            deleted_exchange=removed,
+            sync_state=result.sync_state,
+            watermark=watermark,
+            kind=PlanKind.EXPRESS,
+        )
+
+    async def _crm_changes_all(
+        self, kind: PassKind, stored: dict[EntityKind, _Stored]
+    ) -> dict[EntityKind, ChangeBatch]:
+        """The first page of CRM changes of every entity an express pass reads incrementally.
+
+        Read before any entity is applied: a change made meanwhile lies above the watermark
+        and is read by the next pass, and the pass's own writes are never sent back.
+        """
+        after = {e: s.watermark for e, s in stored.items() if s.sync_state is not None}
+        if kind != PassKind.EXPRESS or not after:
+            return {}
+        return await self.crm.changes_since_many(self.mailbox.crm_user_id, after)
+
+    async def _crm_changes(
+        self, entity: EntityKind, stored: _Stored
+    ) -> tuple[frozenset[str], frozenset[str], int]:
+        """(upserted ids, removed ids, new watermark) of the user's CRM changes."""
+        last_op: dict[str, ChangeOp] = {}
+        batch, seq = stored.crm_changes, stored.watermark
+        while True:
+            if batch is None:
+                batch = await self.crm.changes_since(self.mailbox.crm_user_id, entity, seq)
+            last_op.update((c.record_id, c.op) for c in batch.changes)
+            seq = batch.last_seq
+            if batch.complete:
+                break
+            batch = None
+        upserted = frozenset(rid for rid, op in last_op.items() if op == ChangeOp.UPSERT)
+        return upserted, frozenset(last_op) - upserted, seq
+
+    # -- the last-synchronization marker ----------------------------------------------------
+
+    async def _check_marker(self, kind: PassKind) -> None:
+        """Compare the mailbox's hidden marker with the database before touching anything.
+
+        The marker is written to the mailbox before the database commits it, so a crash in
+        between leaves the mailbox exactly one generation ahead: that is tolerated. Any other
+        difference means one side was restored from a backup.
+        """
+        if kind == PassKind.RECOVER or self.mailbox.marker_generation == 0:
+            return
+        marker = await self.backend.read_marker(self.mailbox.email)
+        expected = self.mailbox.marker_generation
+        if marker is None or marker.generation not in (expected, expected + 1):
+            found = "no marker" if marker is None else f"generation {marker.generation}"
+            raise MarkerMismatch(
+                f"mailbox marker disagrees with the database: {found} in the mailbox, "
+                f"generation {expected} in the database"
+            )
+
+    async def _commit(
+        self, kind: PassKind, wrote: bool, states: list[tuple[str, str, int]]
+    ) -> None:
+        """Record the pass with its sync states and watermarks (one statement); the marker
+        moves (in the mailbox first) only when something was written or both sides were
+        compared in full, so an idle pass costs no request."""
+        generation = self.mailbox.marker_generation
+        marker = SyncMarker(generation, self.mailbox.marker_at or datetime.now(UTC))
+        if wrote or kind != PassKind.EXPRESS:
+            if not self._marker_checked:  # never overwrite a marker that was not compared
+                await self._check_marker(kind)
+            marker = SyncMarker(generation + 1, datetime.now(UTC))
+            await self.backend.write_marker(self.mailbox.email, marker)
+        await self.store.pass_succeeded(
+            self.mailbox.id, kind.value, (marker.generation, marker.synced_at), states
+        )
+
+
+def _moved(
+    done: list[tuple[EntityKind, _Sides]], stored: dict[EntityKind, _Stored]
+) -> list[tuple[str, str, int]]:
+    """(entity, sync state, watermark) of the reads that moved a state: the rest is unwritten."""
+    return [
+        (entity.value, sides.sync_state, sides.watermark)
+        for entity, sides in done
+        if (sides.sync_state, sides.watermark)
+        != (stored[entity].sync_state, stored[entity].watermark)
+    ]
+
+
+def _item_id(item: Item) -> str:
+    return item.ref.id if item.ref else ""
+
+
+def _synced(row: LinkRow) -> SyncedRow:
+    return SyncedRow(
+        crm_id=row.crm_id,
+        exchange_id=row.exchange_id,
+        change_key=row.change_key,
+        crm_hash=row.crm_hash,
+        exchange_hash=row.exchange_hash,
+        fields=row.synced_fields,
+        pending=row.pending,
+        intent_hash=row.intent_hash,
+    )

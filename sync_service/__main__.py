@@ -1,5 +1,5 @@
 import sys
 
-from sync_service.operator.cli import main
+from sync_service.process.main import main
 
 sys.exit(main())

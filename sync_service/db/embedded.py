@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from sync_service.config import Settings
+
 log = logging.getLogger(__name__)
 
 
@@ -36,3 +38,14 @@ async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
     finally:
         await asyncio.to_thread(server.cleanup)
         log.info("embedded postgres stopped data_dir=%s", data_dir)
+
+
+@asynccontextmanager
+async def database_url(settings: Settings) -> AsyncIterator[str]:
+    """The configured database, or a private embedded one when none is configured."""
+    url = settings.database.resolved_url()
+    if url:
+        yield url
+        return
+    async with embedded_postgres(settings.database.data_dir) as embedded:
+        yield embedded

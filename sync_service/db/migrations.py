@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from sync_service.db.pool import Conn
+from sync_service.db.pool import Conn, connect
 
 # Any fixed 64-bit number shared by every replica; spells "CRMSYNC1".
 MIGRATION_LOCK_ID = 0x43524D53594E4331
@@ -128,3 +128,12 @@ async def pending(conn: Conn) -> list[str]:
     applied = await applied_versions(conn)
     check_unchanged(migrations, applied)
     return [m.filename for m in migrations if m.version not in applied]
+
+
+async def run_migrations(url: str) -> list[str]:
+    """Apply the pending migrations of the database at `url`; the names applied."""
+    conn = await connect(url)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()

@@ -27,8 +27,9 @@ MODE_CHOICES = ("two-way", "crm-to-exchange", "exchange-to-crm", "off")
 @asynccontextmanager
 async def operations(settings: Settings) -> AsyncIterator[Operations]:
     """Operations on the configured (or embedded) database, migrated."""
+    from sync_service.db.embedded import database_url
+    from sync_service.db.migrations import run_migrations
     from sync_service.db.pool import create_pool
-    from sync_service.process.app import database_url, run_migrations
 
     async with database_url(settings) as url:
         await run_migrations(url)

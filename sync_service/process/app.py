@@ -9,8 +9,6 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -20,7 +18,8 @@ from ews_client.models import EntityKind
 from sync_service.config import ConfigError, Role, Settings
 from sync_service.crm.postgres import PostgresCrm
 from sync_service.db import migrations
-from sync_service.db.embedded import embedded_postgres
+from sync_service.db.embedded import database_url
+from sync_service.db.migrations import run_migrations
 from sync_service.db.pool import connect, create_pool
 from sync_service.db.queries import load_queries
 from sync_service.db.queue import JobQueue, PassKind, Priority
@@ -33,25 +32,6 @@ from sync_service.runtime.worker import Worker
 
 log = logging.getLogger("sync_service")
 HEARTBEAT_SECONDS = 10.0
-
-
-@asynccontextmanager
-async def database_url(settings: Settings) -> AsyncIterator[str]:
-    """The configured database, or a private embedded one when none is configured."""
-    url = settings.database.resolved_url()
-    if url:
-        yield url
-        return
-    async with embedded_postgres(settings.database.data_dir) as embedded:
-        yield embedded
-
-
-async def run_migrations(url: str) -> list[str]:
-    conn = await connect(url)
-    try:
-        return await migrations.migrate(conn)
-    finally:
-        await conn.close()
 
 
 async def check_pool_size(url: str, size: int) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from ews_client.simulator.config import SimulatorConfig
 from ews_client.simulator.testing import RunningSimulator, running_simulator
-from sync_service.operator import cli
+from sync_service.process import main as cli
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ from datetime import time, timedelta
 import asyncpg
 import pytest
 
-from sync_service.operator import cli
 from sync_service.operator.output import Progress
+from sync_service.process import main as cli
 from tests.operator.conftest import Cli, add_server_args
 
 

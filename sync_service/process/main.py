@@ -35,7 +35,8 @@ async def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from sync_service.process.app import database_url, run_migrations
+    from sync_service.db.embedded import database_url
+    from sync_service.db.migrations import run_migrations
 
     async with database_url(settings) as url:
         applied = await run_migrations(url)

@@ -34,7 +34,8 @@ from ews_client.ews.items import (
 from ews_client.ews.occurrences import plan_exceptions
 from ews_client.ews.sync import SyncPage
 from ews_client.io.auth import Auth
-from ews_client.io.throttle import AMBIGUOUS_CODES, Throttle, ThrottleLimits
+from ews_client.io.failures import AMBIGUOUS_CODES
+from ews_client.io.throttle import Throttle, ThrottleLimits
 from ews_client.io.transport import Transport, TransportLimits
 from ews_client.models import (
     MARKER_CONFIG_NAME,

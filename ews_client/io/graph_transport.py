@@ -1,6 +1,6 @@
 """HTTP for one Graph endpoint: one aiohttp session, pool limits, timeouts, TLS, a size cap.
 
-Foreign exceptions are translated here, once (httpcore's habit); HTTP statuses are left to
+Foreign exceptions are translated by the shared table in `failures.py`; HTTP statuses are left to
 the caller (`responses.error_for`) so that `$batch` inner answers map the same way.
 """
 
@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from ews_client.errors import AuthError, ExchangeError, ProtocolError, TransientError
+from ews_client.errors import AuthError, ProtocolError
 from ews_client.graph.requests import GraphRequest
 from ews_client.io.auth import Auth
+from ews_client.io.failures import raise_translated
 from ews_client.io.transport import HttpSession, TransportLimits
 
 
@@ -72,12 +73,5 @@ class GraphTransport(HttpSession):
                     self.auth.invalidate()
                     raise AuthError("Graph refused our token (HTTP 401)", code="HTTP401")
                 return RawResponse(resp.status, dict(resp.headers), body)
-        except ExchangeError:
-            raise
-        except TimeoutError as exc:
-            raise TransientError("request timed out", code="Timeout") from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise TransientError(f"truncated answer: {exc}", code="PayloadError") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            msg = f"connection failed: {type(exc).__name__}"
-            raise TransientError(msg, code="Network") from exc
+        except Exception as exc:
+            raise_translated(exc, "request")

@@ -23,14 +23,13 @@ from typing import TypeVar
 from aiolimiter import AsyncLimiter
 
 from ews_client.errors import ExchangeError, ProtocolError, ThrottledError, TransientError
+from ews_client.io.failures import AMBIGUOUS_CODES
 
 T = TypeVar("T")
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 SERVER_SCOPE_CODES = frozenset({"HTTP503"})  # front-end answers: the whole server backs off
 OVERLOAD_CODES = frozenset({"Timeout", "ErrorInternalServerTransientError"})
-# Failures after the request went out: a write may have happened although we got no answer.
-AMBIGUOUS_CODES = frozenset({"Timeout", "Network", "PayloadError", "HTTP500"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """HTTP for one EWS server: one aiohttp session, pool limits, timeouts, TLS, a size cap.
 
-Every foreign exception is translated here, once, into the ews_client.errors classes
-(httpcore's habit): timeouts/resets/5xx -> TransientError, 401 -> AuthError, 503 ->
+Foreign exceptions go through the shared table in `failures.py` (one rule for every
+transport); HTTP statuses are mapped here: 5xx -> TransientError, 401 -> AuthError, 503 ->
 ThrottledError with Retry-After, a SOAP fault on 500 -> its mapped ResponseCode class.
 """
 
@@ -18,13 +18,13 @@ import aiohttp
 
 from ews_client.errors import (
     AuthError,
-    ExchangeError,
     ProtocolError,
     ThrottledError,
     TransientError,
 )
 from ews_client.ews.soap import body_child
 from ews_client.io.auth import Auth
+from ews_client.io.failures import raise_translated
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,19 +155,8 @@ class Transport(HttpSession):
             ) as resp:
                 data = await self._read_capped(resp)
                 return self._check(resp, data)
-        except ExchangeError:
-            raise
-        except TimeoutError as exc:
-            raise TransientError("request timed out", code="Timeout") from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise TransientError(f"truncated answer: {exc}", code="PayloadError") from exc
-        except aiohttp.ClientConnectorError as exc:
-            # Nothing was sent: always safe to retry.
-            raise TransientError(f"cannot connect: {exc.os_error}", code="Connect") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            # Sent, answer lost: the server may have acted on it (see AMBIGUOUS_CODES).
-            name = type(exc).__name__
-            raise TransientError(f"connection failed: {name}", code="Network") from exc
+        except Exception as exc:
+            raise_translated(exc, "request")
 
     def _check(self, resp: aiohttp.ClientResponse, data: bytes) -> bytes:
         status = resp.status
@@ -215,9 +204,5 @@ class Transport(HttpSession):
                     self._check(resp, await self._read_capped(resp))
                 async for chunk in resp.content.iter_any():
                     yield chunk
-        except ExchangeError:
-            raise
-        except TimeoutError as exc:
-            raise TransientError("stream timed out", code="Timeout") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransientError(f"stream failed: {type(exc).__name__}", code="Network") from exc
+        except Exception as exc:
+            raise_translated(exc, "stream")

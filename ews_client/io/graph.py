@@ -1,6 +1,6 @@
 """GraphClient: build -> send (through the throttle and the JSON transport) -> parse, and the
 `ExchangeBackend` the sync engine uses, so that the engine does not care which backend a
-server speaks. Calendar specifics live in `calendar_sync.py`."""
+server speaks. Calendar specifics live in `graph_calendar.py`."""
 
 from __future__ import annotations
 

@@ -13,20 +13,36 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ews_client.errors import InvalidSyncStateError, ItemNotFoundError, ProtocolError
 from ews_client.graph import requests as rq
 from ews_client.graph.events import event_from_json
-from ews_client.graph.responses import parse_page
+from ews_client.graph.responses import InnerResponse, Page, parse_page
 from ews_client.graph.series import fold_instances, instances_window
 from ews_client.graph.wire import Json, fmt_utc, parse_dt
 from ews_client.models import Appointment, EntityKind, Removal, SyncResult, Upsert
 
-if TYPE_CHECKING:
-    from ews_client.io.graph import GraphClient
-
 EVENT = EntityKind.APPOINTMENT
+
+
+class GraphCalls(Protocol):
+    """What calendar sync needs from the Graph client (`GraphClient` has it): the client
+    composes a `CalendarSync`, so this module must not import the client back."""
+
+    async def call(self, mailbox: str, req: rq.GraphRequest, *, idempotent: bool = False) -> Json:
+        """One request; the JSON body of a 2xx answer."""
+
+    async def batch(self, mailbox: str, reqs: list[rq.GraphRequest]) -> list[InnerResponse]:
+        """The inner answers of `$batch`, in the order of `reqs`."""
+
+    async def pages(self, mailbox: str, first: rq.GraphRequest, kind: EntityKind) -> list[Page]:
+        """Every page from `first` to the delta link (or the last page)."""
+
+    async def fetch(
+        self, mailbox: str, kind: EntityKind, ids: list[str], list_id: str = ""
+    ) -> list[Json]:
+        """Items in full; items gone meanwhile are skipped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +76,7 @@ def decode_state(text: str) -> EventState:
 
 class CalendarSync:
     def __init__(
-        self, client: GraphClient, window: EventWindow, clock: Callable[[], datetime]
+        self, client: GraphCalls, window: EventWindow, clock: Callable[[], datetime]
     ) -> None:
         self._client = client
         self._window = window

@@ -54,6 +54,15 @@ def parse_json(data: bytes) -> Json:
     return value
 
 
+def error_body(data: bytes) -> Json:
+    """The JSON object of an error answer, {} when it has none (a proxy's HTML page)."""
+    try:
+        value = json.loads(data) if data else {}
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def retry_after(value: Any) -> float:
     """Retry-After in seconds (Graph may send fractions); 0 when absent or an HTTP-date."""
     try:
@@ -118,6 +127,19 @@ def parse_page(body: Json) -> Page:
     next_link = body.get("@odata.nextLink")
     delta_link = body.get("@odata.deltaLink")
     return Page(tuple(items), tuple(removed), _link(next_link), _link(delta_link))
+
+
+def coalesce(pages: list[Page]) -> tuple[list[str], list[str]]:
+    """Changed and removed ids in delta order; the last word on an id wins (replays happen)."""
+    last: dict[str, bool] = {}
+    for page in pages:
+        for obj in page.values:
+            last.pop(str(obj["id"]), None)
+            last[str(obj["id"])] = True
+        for rid in page.removed:
+            last.pop(rid, None)
+            last[rid] = False
+    return [k for k, v in last.items() if v], [k for k, v in last.items() if not v]
 
 
 def _link(value: Any) -> str | None:

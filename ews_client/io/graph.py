@@ -5,7 +5,6 @@ server speaks. Calendar specifics live in `graph_calendar.py`."""
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -23,10 +22,13 @@ from ews_client.errors import (
     ThrottledError,
 )
 from ews_client.graph import requests as rq
+from ews_client.graph.calendar_delta import EventWindow
 from ews_client.graph.convert import create_body, item_from_json, patch_body
 from ews_client.graph.responses import (
     InnerResponse,
     Page,
+    coalesce,
+    error_body,
     error_for,
     parse_batch,
     parse_json,
@@ -36,7 +38,7 @@ from ews_client.graph.series import plan_occurrence_writes
 from ews_client.graph.tasks import read_link
 from ews_client.graph.wire import Json, etag_of, fmt_utc, parse_dt
 from ews_client.io.auth import Auth
-from ews_client.io.graph_calendar import CalendarSync, EventWindow
+from ews_client.io.graph_calendar import CalendarSync
 from ews_client.io.graph_transport import GraphTransport
 from ews_client.io.throttle import Throttle, ThrottleLimits
 from ews_client.io.transport import TransportLimits
@@ -118,7 +120,7 @@ class GraphClient:
                 raw = await self.transport.send(req, mailbox)
                 if 200 <= raw.status < 300:
                     return parse_json(raw.body)
-                body = _error_body(raw.body)
+                body = error_body(raw.body)
                 raise error_for(raw.status, body, raw.headers.get("Retry-After"))
             except ExchangeError as exc:
                 outcome = type(exc).__name__
@@ -379,24 +381,3 @@ class GraphClient:
     async def unsubscribe(self, mailbox: str, subscription_id: str) -> None:
         with contextlib.suppress(ItemNotFoundError):
             await self.call(mailbox, rq.unsubscribe(subscription_id))
-
-
-def _error_body(data: bytes) -> Json:
-    try:
-        value = json.loads(data) if data else {}
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def coalesce(pages: list[Page]) -> tuple[list[str], list[str]]:
-    """Changed and removed ids in delta order; the last word on an id wins (replays happen)."""
-    last: dict[str, bool] = {}
-    for page in pages:
-        for obj in page.values:
-            last.pop(str(obj["id"]), None)
-            last[str(obj["id"])] = True
-        for rid in page.removed:
-            last.pop(rid, None)
-            last[rid] = False
-    return [k for k, v in last.items() if v], [k for k, v in last.items() if not v]

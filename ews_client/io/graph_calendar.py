@@ -1,26 +1,24 @@
 """Calendar sync over Graph: `calendarView/delta` over a window that moves forward, plus the
 series masters (and their instances) so that recurrences and their exceptions survive.
 
-calendarView/delta answers with instances (single events, occurrences, exceptions), never
-with series masters: every occurrence or exception names its `seriesMasterId`, and the master
-is fetched (GET /events/{id}) together with its `instances` to rebuild the model's series.
-The stored sync state is a small JSON object: the delta link and the window it covers.
+The requests go out here; the window, the stored state and the sorting of what a delta
+lists are pure (`graph/calendar_delta.py`). Each master is fetched (GET /events/{id})
+together with its `instances` to rebuild the model's series.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
-from ews_client.errors import InvalidSyncStateError, ItemNotFoundError, ProtocolError
+from ews_client.errors import ItemNotFoundError, ProtocolError
 from ews_client.graph import requests as rq
+from ews_client.graph.calendar_delta import EventState, EventWindow, decode_state, delta_ids
 from ews_client.graph.events import event_from_json
 from ews_client.graph.responses import InnerResponse, Page, parse_page
 from ews_client.graph.series import fold_instances, instances_window
-from ews_client.graph.wire import Json, fmt_utc, parse_dt
+from ews_client.graph.wire import Json
 from ews_client.models import Appointment, EntityKind, Removal, SyncResult, Upsert
 
 EVENT = EntityKind.APPOINTMENT
@@ -45,35 +43,6 @@ class GraphCalls(Protocol):
         """Items in full; items gone meanwhile are skipped."""
 
 
-@dataclass(frozen=True, slots=True)
-class EventWindow:
-    back: timedelta = timedelta(days=30)
-    ahead: timedelta = timedelta(days=365)
-    # The window moves when it has fallen this far behind "now": a fresh delta (no
-    # reconcile needed: events leaving the window are not deletions).
-    slack: timedelta = timedelta(days=1)
-
-
-@dataclass(frozen=True, slots=True)
-class EventState:
-    link: str
-    start: datetime
-    end: datetime
-
-    def encode(self) -> str:
-        return json.dumps(
-            {"v": 1, "link": self.link, "start": fmt_utc(self.start), "end": fmt_utc(self.end)}
-        )
-
-
-def decode_state(text: str) -> EventState:
-    try:
-        obj = json.loads(text)
-        return EventState(str(obj["link"]), parse_dt(obj["start"]), parse_dt(obj["end"]))
-    except (ValueError, KeyError, TypeError, ProtocolError) as exc:
-        raise InvalidSyncStateError("unreadable calendar sync state", code="BadState") from exc
-
-
 class CalendarSync:
     def __init__(
         self, client: GraphCalls, window: EventWindow, clock: Callable[[], datetime]
@@ -83,8 +52,7 @@ class CalendarSync:
         self._clock = clock
 
     def _current_window(self) -> tuple[datetime, datetime]:
-        now = self._clock().replace(microsecond=0)
-        return now - self._window.back, now + self._window.ahead
+        return self._window.around(self._clock())
 
     async def sync(self, mailbox: str, state: str | None, *, restarted: bool) -> SyncResult:
         start, end = self._current_window()
@@ -97,22 +65,10 @@ class CalendarSync:
         link = pages[-1].delta_link
         if link is None:
             raise ProtocolError("delta ended without a deltaLink", code="Delta")
-        singles: dict[str, None] = {}
-        masters: dict[str, None] = {}
-        removed: dict[str, None] = {}
-        for page in pages:
-            for obj in page.values:
-                kind = obj.get("type")
-                if kind in ("occurrence", "exception") and obj.get("seriesMasterId"):
-                    masters[str(obj["seriesMasterId"])] = None
-                elif kind == "seriesMaster":
-                    masters[str(obj["id"])] = None
-                else:
-                    singles[str(obj["id"])] = None
-            removed.update(dict.fromkeys(page.removed))
-        items = await self._full(mailbox, [*singles, *masters], end)
+        ids = delta_ids(pages)
+        items = await self._full(mailbox, [*ids.singles, *ids.masters], end)
         changes = [Upsert(a) for a in items]
-        gone = [Removal(r) for r in removed if r not in singles and r not in masters]
+        gone = [Removal(r) for r in ids.removed]
         new_state = EventState(link, start, end).encode()
         return SyncResult((*changes, *gone), new_state, restarted)
 

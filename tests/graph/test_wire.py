@@ -18,12 +18,18 @@ from ews_client.errors import (
     TransientError,
 )
 from ews_client.graph import requests as rq
+from ews_client.graph.calendar_delta import (
+    DeltaIds,
+    EventState,
+    EventWindow,
+    decode_state,
+    delta_ids,
+)
 from ews_client.graph.convert import create_body, item_from_json, patch_body
 from ews_client.graph.recurrence import recurrence_from_json, recurrence_to_json
-from ews_client.graph.responses import error_for, parse_batch, parse_page
+from ews_client.graph.responses import coalesce, error_for, parse_batch, parse_page
 from ews_client.graph.series import fold_instances, plan_occurrence_writes
 from ews_client.graph.wire import CRM_PROP_ID, parse_dt
-from ews_client.io.graph import coalesce
 from ews_client.models import (
     Appointment,
     Contact,
@@ -214,3 +220,21 @@ def test_fold_and_plan_occurrences() -> None:
     )
     assert [p[0] for p in plan.patches] == ["occ3"]  # occ1 is already as wanted
     assert plan.deletes == ("occ0",)
+
+
+def test_calendar_delta_names_masters_once_and_state_round_trips() -> None:
+    page = parse_page({"value": [
+        {"id": "s1", "type": "singleInstance"},
+        {"id": "o1", "type": "occurrence", "seriesMasterId": "m1"},
+        {"id": "e1", "type": "exception", "seriesMasterId": "m1"},
+        {"id": "m2", "type": "seriesMaster"},
+        {"id": "s1", "@removed": {"reason": "deleted"}},
+        {"id": "gone", "@removed": {"reason": "deleted"}},
+    ]})  # fmt: skip
+    assert delta_ids([page]) == DeltaIds(("s1",), ("m1", "m2"), ("gone",))
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    state = EventState("https://g/delta?token=1", start, start + timedelta(days=365))
+    assert decode_state(state.encode()) == state
+    with pytest.raises(InvalidSyncStateError):
+        decode_state("{not json")
+    assert EventWindow().around(start) == (start - timedelta(days=30), start + timedelta(days=365))

@@ -1,0 +1,82 @@
+"""The pure side of calendar sync over Graph: the moving window, the stored sync state, and
+how the instances a `calendarView/delta` lists name the items to fetch.
+
+calendarView/delta answers with instances (single events, occurrences, exceptions), never
+with series masters: every occurrence or exception names its `seriesMasterId`, so the
+masters are fetched in full to rebuild a series. The stored state is a small JSON object:
+the delta link and the window it covers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ews_client.errors import InvalidSyncStateError, ProtocolError
+from ews_client.graph.responses import Page
+from ews_client.graph.wire import fmt_utc, parse_dt
+
+
+@dataclass(frozen=True, slots=True)
+class EventWindow:
+    back: timedelta = timedelta(days=30)
+    ahead: timedelta = timedelta(days=365)
+    # The window moves when it has fallen this far behind "now": a fresh delta (no
+    # reconcile needed: events leaving the window are not deletions).
+    slack: timedelta = timedelta(days=1)
+
+    def around(self, now: datetime) -> tuple[datetime, datetime]:
+        """The window's start and end for `now` (whole seconds)."""
+        now = now.replace(microsecond=0)
+        return now - self.back, now + self.ahead
+
+
+@dataclass(frozen=True, slots=True)
+class EventState:
+    link: str
+    start: datetime
+    end: datetime
+
+    def encode(self) -> str:
+        return json.dumps(
+            {"v": 1, "link": self.link, "start": fmt_utc(self.start), "end": fmt_utc(self.end)}
+        )
+
+
+def decode_state(text: str) -> EventState:
+    try:
+        obj = json.loads(text)
+        return EventState(str(obj["link"]), parse_dt(obj["start"]), parse_dt(obj["end"]))
+    except (ValueError, KeyError, TypeError, ProtocolError) as exc:
+        raise InvalidSyncStateError("unreadable calendar sync state", code="BadState") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaIds:
+    """What a calendar delta named, each id once, in delta order."""
+
+    singles: tuple[str, ...]
+    masters: tuple[str, ...]
+    removed: tuple[str, ...]  # neither a single nor a master listed in the same delta
+
+
+def delta_ids(pages: Sequence[Page]) -> DeltaIds:
+    """Sort the listed instances: single events, series masters (named by their occurrences
+    and exceptions, or listed themselves) and removals."""
+    singles: dict[str, None] = {}
+    masters: dict[str, None] = {}
+    removed: dict[str, None] = {}
+    for page in pages:
+        for obj in page.values:
+            kind = obj.get("type")
+            if kind in ("occurrence", "exception") and obj.get("seriesMasterId"):
+                masters[str(obj["seriesMasterId"])] = None
+            elif kind == "seriesMaster":
+                masters[str(obj["id"])] = None
+            else:
+                singles[str(obj["id"])] = None
+        removed.update(dict.fromkeys(page.removed))
+    gone = tuple(r for r in removed if r not in singles and r not in masters)
+    return DeltaIds(tuple(singles), tuple(masters), gone)

@@ -1,0 +1,111 @@
+"""An async client for Microsoft Exchange: EWS (Exchange Server) and Microsoft Graph
+(Exchange Online) behind one `ExchangeBackend` interface and one item model.
+
+This module is the public face: other packages (the sync service, the benchmarks, the demo)
+import from `ews_client` only the names in `__all__`:
+
+- the item model and the backend interface (`ews_client.models`);
+- the errors, one root `ExchangeError`, sorted by what the caller can do
+  (`ews_client.errors`);
+- the clients `EwsClient` and `GraphClient` with their limits, auth and scopes
+  (`ews_client.io`);
+- the few protocol values the service's streaming dispatcher handles itself
+  (`StreamBatch`, `folder_for`).
+
+Inside, `ews/` and `graph/` are sans-I/O (builders, parsers, wire models), `io/` sends
+them over aiohttp, and `simulator/` is a separate test double that is not exported here.
+Protocol facts the code relies on, with their sources: `ews_client/PROTOCOL_NOTES.md`.
+"""
+
+from ews_client.errors import (
+    AuthError,
+    ConflictError,
+    ExchangeError,
+    InvalidSyncStateError,
+    ItemNotFoundError,
+    ItemRejectedError,
+    MailboxError,
+    ProtocolError,
+    QuotaExceededError,
+    ThrottledError,
+    TransientError,
+)
+from ews_client.ews.convert import folder_for
+from ews_client.ews.notifications import StreamBatch
+from ews_client.graph.calendar_delta import EventWindow
+from ews_client.io.auth import EWS_SCOPE, Auth, BasicAuth, OAuthClientCredentials
+from ews_client.io.ews import EwsClient
+from ews_client.io.graph import GRAPH_LIMITS, GRAPH_ROOT, GRAPH_SCOPE, GraphClient, Subscription
+from ews_client.io.throttle import ThrottleLimits
+from ews_client.io.transport import TransportLimits
+from ews_client.models import (
+    Appointment,
+    Attendee,
+    Change,
+    Contact,
+    EntityKind,
+    ExchangeBackend,
+    Importance,
+    Item,
+    ItemRef,
+    KnownKeys,
+    ModifiedOccurrence,
+    PostalAddress,
+    Recurrence,
+    Removal,
+    Sensitivity,
+    SyncMarker,
+    SyncResult,
+    Task,
+    TaskStatus,
+    Upsert,
+)
+
+__all__ = [
+    "EWS_SCOPE",
+    "GRAPH_LIMITS",
+    "GRAPH_ROOT",
+    "GRAPH_SCOPE",
+    "Appointment",
+    "Attendee",
+    "Auth",
+    "AuthError",
+    "BasicAuth",
+    "Change",
+    "ConflictError",
+    "Contact",
+    "EntityKind",
+    "EventWindow",
+    "EwsClient",
+    "ExchangeBackend",
+    "ExchangeError",
+    "GraphClient",
+    "Importance",
+    "InvalidSyncStateError",
+    "Item",
+    "ItemNotFoundError",
+    "ItemRef",
+    "ItemRejectedError",
+    "KnownKeys",
+    "MailboxError",
+    "ModifiedOccurrence",
+    "OAuthClientCredentials",
+    "PostalAddress",
+    "ProtocolError",
+    "QuotaExceededError",
+    "Recurrence",
+    "Removal",
+    "Sensitivity",
+    "StreamBatch",
+    "Subscription",
+    "SyncMarker",
+    "SyncResult",
+    "Task",
+    "TaskStatus",
+    "ThrottleLimits",
+    "ThrottledError",
+    "TransientError",
+    "TransportLimits",
+    "Upsert",
+    "folder_for",
+]

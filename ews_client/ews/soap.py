@@ -6,7 +6,7 @@ from lxml import etree
 
 from ews_client.errors import ExchangeError, ProtocolError
 from ews_client.ews.codes import error_for
-from ews_client.ews.xml import NS_E, NS_M, NS_SOAP, NS_T, NSMAP, Element, m, parse_xml, sub, t
+from ews_client.ews.xml import NS_E, NS_M, NS_SOAP, NS_T, Element, m, parse_xml, sub, t
 
 SERVER_VERSION = "Exchange2013_SP1"
 
@@ -101,11 +101,3 @@ def single_message(data: bytes, operation: str) -> Element:
     if err is not None:
         raise err
     return msgs[0]
-
-
-def find_req(el: Element, path: str) -> Element:
-    """A required descendant; missing means a malformed answer."""
-    found = el.find(path, NSMAP)
-    if found is None:
-        raise ProtocolError(f"missing {path} in {etree.QName(el).localname}")
-    return found

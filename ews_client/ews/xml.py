@@ -83,17 +83,6 @@ def parse_xml(data: bytes) -> Element:
     return root
 
 
-def text_of(el: Element | None, path: str | None = None) -> str | None:
-    """Text of `el` (or of its first descendant matching `path`), None when absent."""
-    if el is None:
-        return None
-    if path is not None:
-        el = el.find(path, NSMAP)
-        if el is None:
-            return None
-    return el.text if el.text is not None else ""
-
-
 def fmt_dt(value: datetime) -> str:
     """xs:dateTime in UTC with a Z suffix, the form every Exchange version accepts."""
     if value.tzinfo is None:
@@ -128,7 +117,3 @@ def fmt_bool(value: bool) -> str:
 
 def parse_bool(value: str | None) -> bool:
     return value is not None and value.strip() in ("true", "1")
-
-
-def to_bytes(root: Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8")

@@ -25,9 +25,6 @@ from ews_client.graph.wire import (
 )
 from ews_client.models import Appointment, Attendee, ItemRef, Sensitivity
 
-# Model fields that Graph does not carry on the event itself.
-NOT_ON_EVENT = frozenset({"is_meeting", "modified_occurrences", "deleted_occurrences"})
-
 
 def _attendees(a: Appointment) -> list[Json]:
     def one(att: Attendee, kind: str) -> Json:

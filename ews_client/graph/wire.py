@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,10 +65,6 @@ def _zoneinfo(zone: str) -> ZoneInfo:
         return ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ProtocolError(f"unknown time zone {zone!r}") from exc
-
-
-def fmt_day(value: date) -> str:
-    return value.isoformat()
 
 
 def text_body(notes: str | None) -> Json:

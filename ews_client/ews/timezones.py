@@ -1,97 +1,33 @@
-"""IANA <-> Windows time-zone names for the zones we support.
+"""IANA <-> Windows time-zone names.
 
 EWS names zones by their Windows id (`t:StartTimeZone Id="W. Europe Standard Time"`); the model
-keeps IANA names. The table follows the CLDR windowsZones mapping (territory "001" entries);
-a zone outside it is refused rather than guessed.
+keeps IANA names. The map is CLDR's windowsZones as `tzlocal` ships it (`tz_win`: every IANA
+zone CLDR lists -> its Windows id; `win_tz`: each Windows id -> its primary, territory "001",
+IANA zone), so it is not kept by hand here. A zone outside it is refused rather than guessed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from tzlocal.windows_tz import tz_win, win_tz
+
 from ews_client.errors import ItemRejectedError, ProtocolError
 
-IANA_TO_WINDOWS: dict[str, str] = {
-    "UTC": "UTC",
-    "Etc/UTC": "UTC",
-    "Europe/London": "GMT Standard Time",
-    "Europe/Dublin": "GMT Standard Time",
-    "Europe/Lisbon": "GMT Standard Time",
-    "Europe/Berlin": "W. Europe Standard Time",
-    "Europe/Amsterdam": "W. Europe Standard Time",
-    "Europe/Zurich": "W. Europe Standard Time",
-    "Europe/Rome": "W. Europe Standard Time",
-    "Europe/Vienna": "W. Europe Standard Time",
-    "Europe/Stockholm": "W. Europe Standard Time",
-    "Europe/Paris": "Romance Standard Time",
-    "Europe/Brussels": "Romance Standard Time",
-    "Europe/Madrid": "Romance Standard Time",
-    "Europe/Copenhagen": "Romance Standard Time",
-    "Europe/Warsaw": "Central European Standard Time",
-    "Europe/Prague": "Central Europe Standard Time",
-    "Europe/Budapest": "Central Europe Standard Time",
-    "Europe/Athens": "GTB Standard Time",
-    "Europe/Bucharest": "GTB Standard Time",
-    "Europe/Helsinki": "FLE Standard Time",
-    "Europe/Kiev": "FLE Standard Time",
-    "Europe/Kyiv": "FLE Standard Time",
-    "Europe/Istanbul": "Turkey Standard Time",
-    "Europe/Moscow": "Russian Standard Time",
-    "Asia/Dubai": "Arabian Standard Time",
-    "Asia/Kolkata": "India Standard Time",
-    "Asia/Singapore": "Singapore Standard Time",
-    "Asia/Shanghai": "China Standard Time",
-    "Asia/Hong_Kong": "China Standard Time",
-    "Asia/Tokyo": "Tokyo Standard Time",
-    "Asia/Seoul": "Korea Standard Time",
-    "Australia/Sydney": "AUS Eastern Standard Time",
-    "Australia/Melbourne": "AUS Eastern Standard Time",
-    "Australia/Perth": "W. Australia Standard Time",
-    "Pacific/Auckland": "New Zealand Standard Time",
-    "America/New_York": "Eastern Standard Time",
-    "America/Toronto": "Eastern Standard Time",
-    "America/Chicago": "Central Standard Time",
-    "America/Denver": "Mountain Standard Time",
-    "America/Phoenix": "US Mountain Standard Time",
-    "America/Los_Angeles": "Pacific Standard Time",
-    "America/Vancouver": "Pacific Standard Time",
-    "America/Anchorage": "Alaskan Standard Time",
-    "Pacific/Honolulu": "Hawaiian Standard Time",
-    "America/Sao_Paulo": "E. South America Standard Time",
-    "America/Mexico_City": "Central Standard Time (Mexico)",
-    "Africa/Johannesburg": "South Africa Standard Time",
-}
+# Where we answer differently from CLDR, and why:
+# - the model spells UTC "UTC" (CLDR's primary zone for the Windows "UTC" id is "Etc/UTC");
+# - CLDR's primary zone for India is the old spelling "Asia/Calcutta": we keep the current name;
+# - Windows ids new in 2025 ("British Columbia Standard Time") are unknown to Exchange
+#   servers whose Windows has not been updated, while the older id means the same clock.
+_WINDOWS_OVERRIDES = {"America/Vancouver": "Pacific Standard Time"}
+_IANA_OVERRIDES = {"UTC": "UTC", "India Standard Time": "Asia/Kolkata"}
 
-# The reverse direction picks the CLDR "001" (primary) zone of each Windows id.
-WINDOWS_TO_IANA: dict[str, str] = {
-    "UTC": "UTC",
-    "GMT Standard Time": "Europe/London",
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Romance Standard Time": "Europe/Paris",
-    "Central European Standard Time": "Europe/Warsaw",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "GTB Standard Time": "Europe/Bucharest",
-    "FLE Standard Time": "Europe/Kiev",
-    "Turkey Standard Time": "Europe/Istanbul",
-    "Russian Standard Time": "Europe/Moscow",
-    "Arabian Standard Time": "Asia/Dubai",
-    "India Standard Time": "Asia/Kolkata",
-    "Singapore Standard Time": "Asia/Singapore",
-    "China Standard Time": "Asia/Shanghai",
-    "Tokyo Standard Time": "Asia/Tokyo",
-    "Korea Standard Time": "Asia/Seoul",
-    "AUS Eastern Standard Time": "Australia/Sydney",
-    "W. Australia Standard Time": "Australia/Perth",
-    "New Zealand Standard Time": "Pacific/Auckland",
-    "Eastern Standard Time": "America/New_York",
-    "Central Standard Time": "America/Chicago",
-    "Mountain Standard Time": "America/Denver",
-    "US Mountain Standard Time": "America/Phoenix",
-    "Pacific Standard Time": "America/Los_Angeles",
-    "Alaskan Standard Time": "America/Anchorage",
-    "Hawaiian Standard Time": "Pacific/Honolulu",
-    "E. South America Standard Time": "America/Sao_Paulo",
-    "Central Standard Time (Mexico)": "America/Mexico_City",
-    "South Africa Standard Time": "Africa/Johannesburg",
-}
+# CLDR lists one zone with an empty IANA name (a placeholder): never a zone anyone names.
+IANA_TO_WINDOWS: Mapping[str, str] = MappingProxyType(
+    {**{iana: win for iana, win in tz_win.items() if iana}, **_WINDOWS_OVERRIDES}
+)
+WINDOWS_TO_IANA: Mapping[str, str] = MappingProxyType({**win_tz, **_IANA_OVERRIDES})
 
 
 def to_windows(iana: str) -> str:

@@ -18,6 +18,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sync_service.errors import OperatorError
+
 ENV_PREFIX = "SYNC_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -229,7 +231,7 @@ _GROUPS: dict[str, type[_Group]] = {
 }
 
 
-class ConfigError(Exception):
+class ConfigError(OperatorError):
     """An invalid setting; the message names the variable and what is wrong."""
 
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import NamedTuple, Protocol
 
 from ews_client.models import EntityKind
+from sync_service.errors import SyncServiceError
 from sync_service.planning.records import CrmRecord
 
 
@@ -56,7 +57,7 @@ class CrmUser:
     display_name: str | None = None
 
 
-class CrmError(Exception):
+class CrmError(SyncServiceError):
     """Root of the CRM port's errors."""
 
 

@@ -1,7 +1,8 @@
 """The bundled PostgreSQL CRM: the `crm` schema of schema/0002_crm.sql behind the CRM port.
 
-Every method is one short statement or one transaction over named queries; values are always
-bound parameters. Writes made for a mailbox user first set `crm.sync_origin` so that the
+Every method is one short statement or one transaction over the statements of
+`sync_service.db.crm_tables` (the owner of the `crm` schema's SQL); values are always bound
+parameters. Writes made for a mailbox user first set `crm.sync_origin` so that the
 change-capture trigger marks them and they are not sent back to that mailbox (no echo).
 """
 
@@ -36,8 +37,8 @@ from sync_service.crm.port import (
     RecordGone,
     VersionConflict,
 )
+from sync_service.db.crm_tables import CrmTables
 from sync_service.db.pool import Conn
-from sync_service.db.queries import load_queries
 from sync_service.planning.records import CrmAppointment, CrmAttendee, CrmRecord
 
 # PostgreSQL errors that mean "this value does not fit": reported as CrmRejected.
@@ -55,7 +56,7 @@ class PostgresCrm:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._q = load_queries()
+        self._sql = CrmTables()
 
     # -- change log ---------------------------------------------------------------------------
 
@@ -65,7 +66,7 @@ class PostgresCrm:
 
     async def _safe_position(self, conn: Conn) -> int:
         """Below this position every change is final; read the log in a later statement."""
-        return int(await conn.fetchval(self._q["crm_safe_position"]))
+        return await self._sql.safe_position(conn)
 
     async def changes_since(
         self, user_id: str, entity: EntityKind, after_seq: int, limit: int = 10_000
@@ -76,16 +77,12 @@ class PostgresCrm:
         async with self._pool.acquire() as conn:
             # Two statements: the log is read on a snapshot newer than the position's.
             safe = max(after_seq, await self._safe_position(conn))
-            rows = await conn.fetch(
-                self._q["crm_changes_since"], user, entity.value, after_seq, limit, safe
-            )
+            rows = await self._sql.changes_since(conn, user, entity, after_seq, limit, safe)
             if len(rows) < limit:
                 return ChangeBatch(reduce_changes(rows), safe)
             # Cut at a transaction boundary: finish the last transaction, stop after it.
             last = rows[-1]
-            rest = await conn.fetch(
-                self._q["crm_changes_of_xact"], user, entity.value, last["pos"], last["seq"]
-            )
+            rest = await self._sql.changes_of_xact(conn, user, entity, last["pos"], last["seq"])
         return ChangeBatch(reduce_changes([*rows, *rest]), int(last["pos"]), complete=False)
 
     async def changes_since_many(
@@ -98,14 +95,8 @@ class PostgresCrm:
         limit = max(1, limit)
         async with self._pool.acquire() as conn:
             safe = await self._safe_position(conn)
-            rows = await conn.fetch(
-                self._q["crm_changes_since_many"],
-                user,
-                [entity.value for entity in entities],
-                [after[entity] for entity in entities],
-                limit,
-                safe,
-            )
+            afters = [(entity, after[entity]) for entity in entities]
+            rows = await self._sql.changes_since_many(conn, user, afters, limit, safe)
         found: dict[str, list[asyncpg.Record]] = {}
         for row in rows:
             found.setdefault(row["entity"], []).append(row)
@@ -124,7 +115,7 @@ class PostgresCrm:
         async with self._pool.acquire() as conn:
             safe = await self._safe_position(conn)
             bound = safe if up_to is None else min(up_to, safe)
-            rows = await conn.fetch(self._q["crm_pending_users"], after_seq, bound)
+            rows = await self._sql.pending_users(conn, after_seq, bound)
         return {r["user_id"]: PendingChanges(int(r["max_seq"]), r["oldest"]) for r in rows}
 
     # -- reads --------------------------------------------------------------------------------
@@ -135,19 +126,19 @@ class PostgresCrm:
         if not wanted:
             return {}
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(self._q[f"crm_{entity.value}_get"], wanted)
+            rows = await self._sql.records(conn, entity, wanted)
             records = await self._assemble(conn, entity, rows)
         return {r.id: r for r in records}
 
     async def list_records(self, user_id: str, entity: EntityKind) -> list[CrmRecord]:
         entity = EntityKind(entity)
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(self._q[f"crm_{entity.value}_list"], _user_uuid(user_id))
+            rows = await self._sql.user_records(conn, entity, _user_uuid(user_id))
             return await self._assemble(conn, entity, rows)
 
     async def list_users(self) -> list[CrmUser]:
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(self._q["crm_users_list"])
+            rows = await self._sql.users(conn)
         return [CrmUser(r["id"], r["email"], r["display_name"]) for r in rows]
 
     async def _assemble(
@@ -155,7 +146,7 @@ class PostgresCrm:
     ) -> list[CrmRecord]:
         if entity is not EntityKind.APPOINTMENT or not rows:
             return [to_record(entity, row) for row in rows]
-        found = await conn.fetch(self._q["crm_attendees_get"], [r["id"] for r in rows])
+        found = await self._sql.attendees(conn, [r["id"] for r in rows])
         attendees: dict[Any, list[CrmAttendee]] = {}
         for row in found:
             attendees.setdefault(row["appointment_id"], []).append(attendee_from_row(row))
@@ -172,9 +163,7 @@ class PostgresCrm:
                 raise CrmRejected("id", "is not a uuid")
         params = write_params(record)
         async with self._writing(origin_user_id) as conn:
-            row = await conn.fetchrow(
-                self._q[f"crm_{entity.value}_insert"], record_id, origin_user_id, *params
-            )
+            row = await self._sql.insert(conn, entity, record_id, origin_user_id, params)
             assert row is not None
             return await self._finish_write(conn, entity, record, row)
 
@@ -190,11 +179,11 @@ class PostgresCrm:
         async with self._writing(origin_user_id) as conn:
             for entity, batch in batches.items():
                 rows = insert_batch(entity, batch)
-                await conn.execute(self._q[f"crm_{entity.value}_insert_many"], rows, origin_user_id)
+                await self._sql.insert_many(conn, entity, rows, origin_user_id)
             meetings = [(i, r) for i, r in batches.get(EntityKind.APPOINTMENT, ())
                         if isinstance(r, CrmAppointment) and r.attendees]  # fmt: skip
             if meetings:  # attendees go in their own table, once the appointments exist
-                await conn.execute(self._q["crm_attendees_insert_many"], attendees_batch(meetings))
+                await self._sql.insert_attendees_many(conn, attendees_batch(meetings))
 
     async def update_record(
         self, record: CrmRecord, expected_version: int, origin_user_id: str
@@ -205,7 +194,7 @@ class PostgresCrm:
             record_id = await self._lock(conn, entity, record.id, expected_version)
             if record_id is None:
                 raise RecordGone(entity, record.id)
-            row = await conn.fetchrow(self._q[f"crm_{entity.value}_update"], record_id, *params)
+            row = await self._sql.update(conn, entity, record_id, params)
             assert row is not None
             return await self._finish_write(conn, entity, record, row)
 
@@ -224,23 +213,24 @@ class PostgresCrm:
             if locked is None:
                 return  # already gone: a retried delete is not an error
             if locked == user:
-                await conn.execute(self._q[f"crm_{entity.value}_delete"], record_id)
+                await self._sql.delete(conn, entity, record_id)
             else:
                 # Only this user's copy goes: the record stays for its owner and other users.
-                await conn.execute(self._q["crm_link_delete"], entity.value, record_id, user)
+                await self._sql.unlink_user(conn, entity, record_id, user)
 
     async def link_user(self, entity: EntityKind, record_id: str, user_id: str) -> None:
-        await self._link("crm_link_insert", EntityKind(entity), record_id, user_id)
+        await self._link(True, EntityKind(entity), record_id, user_id)
 
     async def unlink_user(self, entity: EntityKind, record_id: str, user_id: str) -> None:
-        await self._link("crm_link_delete", EntityKind(entity), record_id, user_id)
+        await self._link(False, EntityKind(entity), record_id, user_id)
 
-    async def _link(self, query: str, entity: EntityKind, record_id: str, user_id: str) -> None:
+    async def _link(self, linked: bool, entity: EntityKind, record_id: str, user_id: str) -> None:
         rid = parse_uuid(record_id)
         if rid is None:
             raise RecordGone(entity, record_id)
+        change = self._sql.link_user if linked else self._sql.unlink_user
         async with self._writing(None) as conn:
-            await conn.execute(self._q[query], entity.value, rid, _user_uuid(user_id))
+            await change(conn, entity, rid, _user_uuid(user_id))
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -253,7 +243,7 @@ class PostgresCrm:
         async with self._pool.acquire() as conn, conn.transaction():
             try:
                 if origin is not None:
-                    await conn.execute(self._q["crm_set_origin"], origin)
+                    await self._sql.set_origin(conn, origin)
                 yield conn
             except _VALUE_ERRORS as exc:
                 field = rejected_field(
@@ -275,7 +265,7 @@ class PostgresCrm:
         rid = parse_uuid(record_id)
         if rid is None:
             return None
-        row = await conn.fetchrow(self._q[f"crm_{entity.value}_lock"], rid)
+        row = await self._sql.lock(conn, entity, rid)
         if row is None:
             return None
         if row["version"] != expected_version:
@@ -287,9 +277,7 @@ class PostgresCrm:
     ) -> CrmRecord:
         if not isinstance(record, CrmAppointment):
             return to_record(entity, row)
-        emails, names, required = attendee_params(record)
-        await conn.execute(self._q["crm_attendees_delete"], row["id"])
-        await conn.execute(self._q["crm_attendees_insert"], row["id"], emails, names, required)
+        await self._sql.replace_attendees(conn, row["id"], attendee_params(record))
         # The attendee triggers saw this transaction already wrote the row: version unchanged.
         stored = to_record(entity, row)
         assert isinstance(stored, CrmAppointment)

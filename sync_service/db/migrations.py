@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from sync_service.db.pool import Conn, connect
+from sync_service.errors import DatabaseError
 
 # Any fixed 64-bit number shared by every replica; spells "CRMSYNC1".
 MIGRATION_LOCK_ID = 0x43524D53594E4331
@@ -29,7 +30,7 @@ CREATE TABLE IF NOT EXISTS public.sync_schema_migrations (
 """
 
 
-class MigrationError(Exception):
+class MigrationError(DatabaseError):
     """A migration cannot be applied, or an applied one was changed."""
 
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 
 import asyncpg
 
+from sync_service.db.pool import Conn
 from sync_service.db.queries import load_queries
+from sync_service.planning.actions import PassKind
 
-
-class PassKind(StrEnum):
-    EXPRESS = "express"
-    COMPLETE = "complete"
-    INITIAL = "initial"
-    RECOVER = "recover"
+__all__ = ["Job", "JobQueue", "JobRequest", "PassKind", "Priority", "QueueDepth", "enqueue_in"]
 
 
 class Priority(IntEnum):
@@ -64,8 +61,14 @@ def enqueue_args(r: JobRequest) -> tuple[object, ...]:
             r.oldest_change_at)  # fmt: skip
 
 
+async def enqueue_in(conn: Conn, requests: Sequence[JobRequest]) -> None:
+    """Queue (or coalesce) every request on `conn`, inside the caller's transaction if any."""
+    if requests:
+        await conn.executemany(load_queries()["job_enqueue"], map(enqueue_args, requests))
+
+
 class JobQueue:
-    """Typed methods over the named queries of `queries/jobs.sql`."""
+    """The jobs table (`sql/jobs.sql`): enqueue, claim with a lease, finish, reap."""
 
     def __init__(self, pool: asyncpg.Pool, lease: timedelta) -> None:
         self._pool = pool
@@ -108,11 +111,6 @@ class JobQueue:
         rows = await self._pool.fetch(self._q["job_claim"], engine, limit, self._lease)
         return [_job(r) for r in rows]
 
-    async def renew(self, job_id: int, engine: str) -> bool:
-        """False when the lease was lost (reaped): the pass must stop writing."""
-        status = await self._pool.execute(self._q["job_renew"], job_id, engine, self._lease)
-        return status.endswith(" 1")
-
     async def renew_many(self, job_ids: list[int], engine: str) -> set[int]:
         """Renew several leases at once; returns the ids still held."""
         rows = await self._pool.fetch(self._q["job_renew_many"], job_ids, engine, self._lease)
@@ -134,6 +132,7 @@ class JobQueue:
         return [int(r["mailbox_id"]) for r in rows]
 
     async def depth(self) -> QueueDepth:
+        """Jobs waiting and running, and how long the oldest waiting one has waited."""
         row = await self._pool.fetchrow(self._q["job_queue_depth"])
         assert row is not None
         return QueueDepth(

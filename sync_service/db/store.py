@@ -1,25 +1,53 @@
-"""Typed access to the `sync` schema: one method per named query."""
+"""Servers and mailboxes (`sql/mailboxes.sql`): their rows, their states, one method per query."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, time, timedelta
-from typing import Any, Self, TypeVar
+from typing import TypeVar
 
 import asyncpg
 
+from sync_service.db.enums import ENTITY_MODES, MAILBOX_STATES, EntityMode, MailboxState
 from sync_service.db.pool import Conn
 from sync_service.db.queries import load_queries
 
-ENTITY_MODES = ("two-way", "crm-to-exchange", "exchange-to-crm", "off")
-MAILBOX_STATES = ("active", "disabled", "quarantined", "needs_recovery")
+__all__ = [
+    "ENTITY_MODES",
+    "MAILBOX_STATES",
+    "EntityMode",
+    "Mailbox",
+    "MailboxState",
+    "NewServer",
+    "Server",
+    "Store",
+    "mailbox_of",
+    "server_of",
+]
 T = TypeVar("T")
+
+
+_MODE_COLUMNS = ("contacts_mode", "calendar_mode", "tasks_mode")
 
 
 def _from_row(cls: type[T], row: asyncpg.Record) -> T:
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: v for k, v in dict(row).items() if k in names})
+
+
+def server_of(row: asyncpg.Record) -> Server:
+    """A server row (`SELECT *` of sync.servers) as a Server."""
+    return _from_row(Server, row)
+
+
+def mailbox_of(row: asyncpg.Record) -> Mailbox:
+    """A mailbox row (`SELECT *` of sync.mailboxes, extra columns ignored) as a Mailbox."""
+    values = {k: v for k, v in dict(row).items() if k in _MAILBOX_FIELDS}
+    values["state"] = MailboxState(values["state"])
+    for column in _MODE_COLUMNS:
+        values[column] = EntityMode(values[column])
+    return Mailbox(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +79,10 @@ class Mailbox:
     email: str
     server_id: int
     server_group: str | None
-    contacts_mode: str
-    calendar_mode: str
-    tasks_mode: str
-    state: str
+    contacts_mode: EntityMode
+    calendar_mode: EntityMode
+    tasks_mode: EntityMode
+    state: MailboxState
     state_reason: str | None
     failure_count: int
     last_error: str | None
@@ -64,30 +92,12 @@ class Mailbox:
     last_express_at: datetime | None
     last_complete_at: datetime | None
 
-    def mode(self, entity: str) -> str:
+    def mode(self, entity: str) -> EntityMode:
         return {
             "contact": self.contacts_mode,
             "appointment": self.calendar_mode,
             "task": self.tasks_mode,
         }[entity]
-
-
-@dataclass(frozen=True, slots=True)
-class LinkRow:
-    """The last-synced state of one item pair (the 3-way sync's status row)."""
-
-    crm_id: str
-    exchange_id: str
-    change_key: str
-    crm_hash: str
-    exchange_hash: str
-    synced_fields: dict[str, Any]
-    pending: str = ""
-    intent_hash: str = ""
-
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Self:
-        return _from_row(cls, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,27 +121,41 @@ class NewServer:
 
 
 class Store:
+    """The servers and mailboxes tables."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self.q = load_queries()
+        self._q = load_queries()
 
     # servers
     async def add_server(self, new: NewServer) -> Server:
         values = [getattr(new, f.name) for f in fields(NewServer)]
-        row = await self.pool.fetchrow(self.q["server_insert"], *values)
+        row = await self.pool.fetchrow(self._q["server_insert"], *values)
         assert row is not None
-        return _from_row(Server, row)
+        return server_of(row)
 
     async def servers(self) -> list[Server]:
-        return [_from_row(Server, r) for r in await self.pool.fetch(self.q["server_list"])]
+        return [server_of(r) for r in await self.pool.fetch(self._q["server_list"])]
 
     async def server(self, server_id: int) -> Server | None:
-        row = await self.pool.fetchrow(self.q["server_get"], server_id)
-        return _from_row(Server, row) if row else None
+        row = await self.pool.fetchrow(self._q["server_get"], server_id)
+        return server_of(row) if row else None
 
     async def server_by_name(self, name: str) -> Server | None:
-        row = await self.pool.fetchrow(self.q["server_get_by_name"], name)
-        return _from_row(Server, row) if row else None
+        row = await self.pool.fetchrow(self._q["server_get_by_name"], name)
+        return server_of(row) if row else None
+
+    async def replace_server(self, name: str, spec: NewServer) -> bool:
+        """Write every setting of `spec` (but its name) to server `name`; False: no such one."""
+        values = [getattr(spec, f.name) for f in fields(NewServer) if f.name != "name"]
+        return await self.pool.fetchrow(self._q["server_update"], name, *values) is not None
+
+    async def remove_server(self, name: str) -> bool:
+        """Delete a server no mailbox uses; False when it still has mailboxes (or is gone)."""
+        return await self.pool.fetchval(self._q["server_delete"], name) is not None
+
+    async def server_mailbox_count(self, name: str) -> int:
+        return int(await self.pool.fetchval(self._q["server_mailbox_count"], name))
 
     # mailboxes
     async def upsert_mailbox(
@@ -144,27 +168,18 @@ class Store:
         modes: tuple[str, str, str],
     ) -> tuple[Mailbox, bool]:
         row = await conn.fetchrow(
-            self.q["mailbox_upsert"], crm_user_id, email, server_id, group, *modes
+            self._q["mailbox_upsert"], crm_user_id, email, server_id, group, *modes
         )
         assert row is not None
-        return _from_row(Mailbox, row), bool(row["inserted"])
-
-    async def begin_run(
-        self, mailbox_id: int, job_id: int, kind: str, dry_run: bool, engine: str
-    ) -> tuple[Mailbox, int] | None:
-        """The mailbox and the id of a new runs row for its pass (None: the mailbox is gone)."""
-        row = await self.pool.fetchrow(
-            self.q["run_begin"], mailbox_id, job_id, kind, dry_run, engine
-        )
-        return (_from_row(Mailbox, row), int(row["run_id"])) if row else None
+        return mailbox_of(row), bool(row["inserted"])
 
     async def mailbox(self, mailbox_id: int) -> Mailbox | None:
-        row = await self.pool.fetchrow(self.q["mailbox_get"], mailbox_id)
-        return _from_row(Mailbox, row) if row else None
+        row = await self.pool.fetchrow(self._q["mailbox_get"], mailbox_id)
+        return mailbox_of(row) if row else None
 
     async def mailbox_by_email(self, email: str) -> Mailbox | None:
-        row = await self.pool.fetchrow(self.q["mailbox_get_by_email"], email)
-        return _from_row(Mailbox, row) if row else None
+        row = await self.pool.fetchrow(self._q["mailbox_get_by_email"], email)
+        return mailbox_of(row) if row else None
 
     async def mailboxes(
         self,
@@ -176,12 +191,19 @@ class Store:
         limit: int = 1000,
     ) -> list[Mailbox]:
         rows = await self.pool.fetch(
-            self.q["mailbox_list"], state, groups, server_id, after_id, limit
+            self._q["mailbox_list"], state, groups, server_id, after_id, limit
         )
-        return [_from_row(Mailbox, r) for r in rows]
+        return [mailbox_of(r) for r in rows]
 
-    async def set_mailbox_state(self, mailbox_id: int, state: str, reason: str | None) -> None:
-        await self.pool.execute(self.q["mailbox_set_state"], mailbox_id, state, reason)
+    async def mailbox_owners(self, emails: list[str]) -> dict[str, str]:
+        """address -> CRM user id, for those of `emails` some mailbox has."""
+        rows = await self.pool.fetch(self._q["mailbox_owners"], emails)
+        return {r["email"]: r["crm_user_id"] for r in rows}
+
+    async def set_mailbox_state(
+        self, mailbox_id: int, state: MailboxState, reason: str | None
+    ) -> None:
+        await self.pool.execute(self._q["mailbox_set_state"], mailbox_id, state, reason)
 
     async def pass_succeeded(
         self,
@@ -192,7 +214,7 @@ class Store:
     ) -> None:
         """Record a successful pass with the (entity, sync state, watermark) that moved."""
         await self.pool.execute(
-            self.q["mailbox_pass_end"],
+            self._q["mailbox_pass_end"],
             mailbox_id,
             kind,
             marker[0],
@@ -202,12 +224,12 @@ class Store:
             [watermark for _, _, watermark in states],
         )
 
-    async def pass_failed(self, mailbox_id: int, error: str, max_failures: int) -> str:
+    async def pass_failed(self, mailbox_id: int, error: str, max_failures: int) -> MailboxState:
         """Count a transient failure; returns the mailbox's state afterwards."""
-        state: str = await self.pool.fetchval(
-            self.q["mailbox_pass_failed"], mailbox_id, error, max_failures
+        state = await self.pool.fetchval(
+            self._q["mailbox_pass_failed"], mailbox_id, error, max_failures
         )
-        return state
+        return MailboxState(state)
 
     async def set_mailbox_options(
         self,
@@ -220,10 +242,17 @@ class Store:
         tasks: str | None = None,
     ) -> Mailbox | None:
         row = await self.pool.fetchrow(
-            self.q["mailbox_set_options"], email, set_group, group, contacts, calendar, tasks
+            self._q["mailbox_set_options"], email, set_group, group, contacts, calendar, tasks
         )
-        return _from_row(Mailbox, row) if row else None
+        return mailbox_of(row) if row else None
 
     async def mailbox_counts_by_state(self) -> dict[str, int]:
-        rows = await self.pool.fetch(self.q["mailbox_counts_by_state"])
+        rows = await self.pool.fetch(self._q["mailbox_counts_by_state"])
         return {r["state"]: int(r["n"]) for r in rows}
+
+    async def mark_pushed(self, mailbox_id: int) -> None:
+        """A notification asked for a pass: the express sweep may skip the mailbox meanwhile."""
+        await self.pool.execute(self._q["mailbox_pushed"], mailbox_id)
+
+
+_MAILBOX_FIELDS = frozenset(f.name for f in fields(Mailbox))

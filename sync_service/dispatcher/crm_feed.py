@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import asyncpg
 
 from sync_service.crm.port import CrmPort
+from sync_service.db.dispatcher_state import DispatcherState
 from sync_service.db.pool import keeps_session_state
-from sync_service.db.queries import load_queries
-from sync_service.db.queue import JobRequest, PassKind, Priority
-from sync_service.dispatcher.sweeps import enqueue_many
+from sync_service.db.queue import JobRequest, PassKind, Priority, enqueue_in
 
 log = logging.getLogger("sync_service.dispatcher")
 CHANNEL = "crm_changes"
@@ -39,7 +38,7 @@ class CrmFeed:
     def __init__(self, pool: asyncpg.Pool, crm: CrmPort) -> None:
         self.pool = pool
         self.crm = crm
-        self._q = load_queries()
+        self._state = DispatcherState(pool)
 
     async def step(self) -> FeedStep:
         """Turn every final change after the cursor into one express job per mailbox.
@@ -47,31 +46,30 @@ class CrmFeed:
         A burst of 10,000 changes for one user is one row of `pending_users`, hence one job.
         """
         upto = await self.crm.current_seq()
-        cursor = await self.pool.fetchval(self._q["dispatcher_cursor"])
+        cursor = await self._state.crm_cursor()
         if cursor is None:
             # First leader ever: the mailboxes' own watermarks cover the past.
-            await self.pool.execute(self._q["dispatcher_set_cursor"], None, upto)
+            await self._state.set_crm_cursor(None, upto)
             return FeedStep(upto, 0, (), True)
         if upto <= cursor:
             return FeedStep(cursor, 0, (), False)
         pending = await self.crm.pending_users(cursor, upto)
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(self._q["dispatcher_mailboxes_of_users"], list(pending))
+            rows = await self._state.mailboxes_of_users(conn, list(pending))
             requests = [
                 JobRequest(
-                    r["id"],
+                    mailbox_id,
                     PassKind.EXPRESS,
                     Priority.PUSH,
                     "crm",
-                    pending[r["crm_user_id"]].oldest_changed_at,
+                    pending[user].oldest_changed_at,
                 )
-                for r in rows
+                for mailbox_id, user in rows
             ]
-            await enqueue_many(conn, requests)
+            await enqueue_in(conn, requests)
             # Conditional on the cursor read above: if another dispatcher moved it meanwhile,
             # this transaction (jobs included) is rolled back and the step starts over.
-            status = await conn.execute(self._q["dispatcher_set_cursor"], cursor, upto)
-            if not status.endswith(" 1"):
+            if not await self._state.set_crm_cursor(cursor, upto, conn):
                 raise asyncpg.exceptions.SerializationError("the CRM cursor moved under us")
         return FeedStep(upto, len(pending), tuple(r.mailbox_id for r in requests), True)
 

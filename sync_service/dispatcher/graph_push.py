@@ -15,10 +15,9 @@ import asyncpg
 
 from ews_client.io.graph import GraphClient
 from sync_service.config import Settings
-from sync_service.db.queries import load_queries
+from sync_service.db.dispatcher_state import DispatcherState
 from sync_service.db.store import Server
 from sync_service.dispatcher.graph_notifications import NOTIFICATION_PATH, SubscriptionManager
-from sync_service.dispatcher.sweeps import server_of
 from sync_service.runtime.backends import build_backend
 
 log = logging.getLogger("sync_service.dispatcher.graph")
@@ -31,7 +30,7 @@ class GraphPushManager:
         self.refresh_seconds = refresh_seconds
         self.managers: dict[int, tuple[Server, SubscriptionManager]] = {}
         self._covered: frozenset[int] = frozenset()
-        self._q = load_queries()
+        self._state = DispatcherState(pool)
 
     def covered(self) -> frozenset[int]:
         return self._covered
@@ -50,18 +49,14 @@ class GraphPushManager:
                 await self._remove_all()
 
     async def refresh(self, clients: AsyncExitStack) -> None:
-        rows = await self.pool.fetch(self._q["dispatcher_graph_mailboxes"])
-        servers = {
-            s.id: s
-            for s in map(server_of, await self.pool.fetch(self._q["dispatcher_enabled_servers"]))
-            if s.backend == "graph"
-        }
+        rows = await self._state.graph_mailboxes()
+        servers = {s.id: s for s in await self._state.enabled_servers() if s.backend == "graph"}
         covered = set()
         for sid, server in servers.items():
             manager = await self._manager(clients, server)
             if manager is None:
                 continue
-            boxes = {r["email"]: r["id"] for r in rows if r["server_id"] == sid}
+            boxes = {r.email: r.id for r in rows if r.server_id == sid}
             for email, exc in await manager.refresh(boxes):
                 log.warning("no Graph subscription", extra={"mailbox": email, "error": str(exc)})
             covered |= {mid for email, mid in boxes.items() if manager.covered(email)}

@@ -27,12 +27,13 @@ import asyncpg
 from sync_service import metrics
 from sync_service.config import Settings
 from sync_service.crm.postgres import PostgresCrm
+from sync_service.db.dispatcher_state import DispatcherState
 from sync_service.db.pool import Conn, keeps_session_state
-from sync_service.db.queries import load_queries
 from sync_service.dispatcher.crm_feed import CrmFeed
 from sync_service.dispatcher.graph_push import GraphPushManager
 from sync_service.dispatcher.push import PushManager
 from sync_service.dispatcher.sweeps import Sweeper
+from sync_service.errors import ControlFlow
 
 log = logging.getLogger("sync_service.dispatcher")
 Clock = Callable[[], datetime]
@@ -57,7 +58,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class LeadershipLost(Exception):
+class LeadershipLost(ControlFlow):
     """The lock connection failed: this replica no longer knows it leads."""
 
 
@@ -105,7 +106,7 @@ async def _campaign(
     push: bool,
     tick_seconds: float,
 ) -> None:
-    q = load_queries()
+    state = DispatcherState(pool)
     async with pool.acquire() as conn:
         # The pool resets this connection on release (pg_advisory_unlock_all(), RESET ALL), so
         # neither the lock nor the keepalive settings outlive this block.
@@ -114,12 +115,12 @@ async def _campaign(
             return
         for setting, value in _KEEPALIVE.items():
             await conn.execute("SELECT set_config($1, $2, false)", setting, value)
-        await conn.execute(q["dispatcher_claim_leadership"], name)
+        await state.claim_leadership(conn, name)
         metrics.DISPATCHER_LEADER.set(1)
         log.info("dispatcher leading", extra={"engine": name})
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(_guard(conn, stop, name), name="dispatcher-guard")
+                tg.create_task(_guard(state, conn, stop, name), name="dispatcher-guard")
                 tg.create_task(_lead(pool, settings, clock, push, tick_seconds), name="lead")
         except* _Stopped:
             pass
@@ -132,17 +133,16 @@ async def _campaign(
             pass  # the session is gone, and the lock with it
 
 
-class _Stopped(Exception):
+class _Stopped(ControlFlow):
     """`stop` was set: leave the leader's TaskGroup."""
 
 
-async def _guard(conn: Conn, stop: asyncio.Event, name: str) -> None:
+async def _guard(state: DispatcherState, conn: Conn, stop: asyncio.Event, name: str) -> None:
     """Prove the lock connection alive every second; any failure ends the leadership."""
-    q = load_queries()
     while True:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
-                await conn.execute(q["dispatcher_heartbeat"], name)
+                await state.heartbeat(conn, name)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             raise LeadershipLost(f"lock connection failed: {type(exc).__name__}") from exc
         if conn.is_closed():

@@ -16,13 +16,12 @@ import asyncpg
 
 from ews_client.io.ews import EwsClient
 from sync_service.config import Settings
-from sync_service.db.queries import load_queries
-from sync_service.db.queue import JobRequest, PassKind, Priority
+from sync_service.db.dispatcher_state import DispatcherState
+from sync_service.db.queue import JobRequest, PassKind, Priority, enqueue_in
 from sync_service.db.store import Server
 from sync_service.dispatcher.debounce import Debouncer
 from sync_service.dispatcher.schedule import watched_entities
 from sync_service.dispatcher.streams import ServerStreams, Watch
-from sync_service.dispatcher.sweeps import enqueue_many, server_of
 from sync_service.runtime.backends import build_backend
 
 log = logging.getLogger("sync_service.dispatcher.push")
@@ -52,7 +51,7 @@ class PushManager:
         self.streams: dict[int, tuple[Server, ServerStreams]] = {}
         self._catch_up: set[int] = set()
         self._wake = asyncio.Event()
-        self._q = load_queries()
+        self._state = DispatcherState(pool)
 
     def covered(self) -> frozenset[int]:
         return frozenset(m for _, s in self.streams.values() for m in s.covered())
@@ -80,19 +79,11 @@ class PushManager:
 
     async def refresh(self, stack: AsyncExitStack) -> None:
         """Bring every server's subscriptions in line with the database."""
-        servers = {
-            s.id: s
-            for s in map(server_of, await self.pool.fetch(self._q["dispatcher_enabled_servers"]))
-            if s.backend == "ews"
-        }
+        servers = {s.id: s for s in await self._state.enabled_servers() if s.backend == "ews"}
         wanted: dict[int, dict[int, Watch]] = {sid: {} for sid in servers}
-        for row in await self.pool.fetch(self._q["dispatcher_push_mailboxes"]):
-            entities = watched_entities(
-                row["contacts_mode"], row["calendar_mode"], row["tasks_mode"]
-            )
-            wanted.setdefault(row["server_id"], {})[row["id"]] = Watch(
-                row["id"], row["email"], entities
-            )
+        for box in await self._state.push_mailboxes():
+            entities = watched_entities(*box.modes)
+            wanted.setdefault(box.server_id, {})[box.id] = Watch(box.id, box.email, entities)
         for sid in list(self.streams):
             known, streams = self.streams[sid]
             if servers.get(sid) != known:  # disabled, removed or re-configured: start over
@@ -137,10 +128,9 @@ class PushManager:
         if not requests:
             return []
         async with self.pool.acquire() as conn, conn.transaction():
-            await enqueue_many(conn, requests)
+            await enqueue_in(conn, requests)
             if bursts:
-                ids = [b.mailbox_id for b in bursts]
-                await conn.execute(self._q["dispatcher_mark_push"], ids, now)
+                await self._state.mark_pushed(conn, [b.mailbox_id for b in bursts], now)
         return [r.mailbox_id for r in requests]
 
     async def _flush_loop(self) -> None:

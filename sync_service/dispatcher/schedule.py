@@ -7,12 +7,12 @@ Every function takes the current instant as an argument, so tests drive them wit
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ews_client.models import EntityKind
+from sync_service.db.enums import EntityMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +102,8 @@ def express_due(
     return last_swept_at is None or now - last_swept_at >= interval
 
 
-def in_groups(group: str | None, groups: Collection[str] | None) -> bool:
-    """Group-limited operation: None means every group (and mailboxes without one)."""
-    return groups is None or (group is not None and group in groups)
-
-
-def limit_to_groups(
-    mailboxes: Iterable[MailboxTimes], groups: Collection[str] | None
-) -> list[MailboxTimes]:
-    return [m for m in mailboxes if in_groups(m.group, groups)]
-
-
 # Modes under which Exchange-side changes flow to the CRM: only those folders need watching.
-_READS_EXCHANGE = frozenset({"two-way", "exchange-to-crm"})
+_READS_EXCHANGE = frozenset({EntityMode.TWO_WAY, EntityMode.EXCHANGE_TO_CRM})
 
 
 def watched_entities(contacts: str, calendar: str, tasks: str) -> tuple[EntityKind, ...]:

@@ -7,23 +7,22 @@ and tests call it directly with any instant (ten simulated minutes take no real 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
 from sync_service.config import Settings
-from sync_service.db.pool import Conn
-from sync_service.db.queries import load_queries
-from sync_service.db.queue import JobRequest, PassKind, Priority, enqueue_args
+from sync_service.db.dispatcher_state import DispatcherState, PurgedTable, ScheduledMailbox
+from sync_service.db.queue import JobRequest, PassKind, Priority, enqueue_in
 from sync_service.db.store import Server
 from sync_service.dispatcher import schedule
 from sync_service.dispatcher.schedule import CompleteSchedule, MailboxTimes
 
 log = logging.getLogger("sync_service.dispatcher")
+RETAINED: tuple[PurgedTable, ...] = ("runs", "item_errors", "jobs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +33,8 @@ class TickReport:
     purged: dict[str, int] = field(default_factory=dict)
 
 
-async def enqueue_many(conn: Conn, requests: Sequence[JobRequest]) -> None:
-    """Queue (or coalesce) every request on `conn`, inside the caller's transaction if any."""
-    if not requests:
-        return
-    await conn.executemany(load_queries()["job_enqueue"], map(enqueue_args, requests))
-
-
-def _times(row: asyncpg.Record) -> MailboxTimes:
-    return MailboxTimes(row["id"], row["server_group"], row["last_express_at"])
+def _times(mailbox: ScheduledMailbox) -> MailboxTimes:
+    return MailboxTimes(mailbox.id, mailbox.server_group, mailbox.last_express_at)
 
 
 def complete_schedule(server: Server, settings: Settings) -> CompleteSchedule:
@@ -65,14 +57,13 @@ class Sweeper:
         self.settings = settings
         self.covered = covered
         self.groups = groups
-        self._q = load_queries()
+        self._state = DispatcherState(pool)
         self._swept: dict[int, datetime] = {}
 
     async def tick(self, now: datetime) -> TickReport:
         express: list[int] = []
         complete: list[int] = []
-        rows = await self.pool.fetch(self._q["dispatcher_enabled_servers"])
-        servers = [server_of(r) for r in rows]
+        servers = await self._state.enabled_servers()
         covered = frozenset(self.covered())
         for server in servers:
             try:
@@ -92,7 +83,7 @@ class Sweeper:
     ) -> tuple[list[int], list[int]]:
         groups = None if self.groups is None else sorted(self.groups)
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(self._q["dispatcher_schedule_mailboxes"], server.id, groups)
+            rows = await self._state.scheduled_mailboxes(conn, server.id, groups)
             mailboxes = [_times(r) for r in rows]
             express = [
                 m.id
@@ -105,11 +96,11 @@ class Sweeper:
                     last_swept_at=self._swept.get(m.id),
                 )
             ]
-            through = await conn.fetchval(self._q["dispatcher_complete_through"], server.id)
+            through = await self._state.complete_through(conn, server.id)
             sched = complete_schedule(server, self.settings)
             # A mailbox without its initial pass gets that one (an express request becomes
             # initial), never a complete pass that would skip the matching.
-            matched = {r["id"] for r in rows if r["initial_done"]}
+            matched = {r.id for r in rows if r.initial_done}
             complete = (
                 []
                 if through is None
@@ -121,7 +112,7 @@ class Sweeper:
             )
             if through is None or now > through:
                 # The first tick of a new server starts its schedule now: no back-filling.
-                await conn.execute(self._q["dispatcher_set_complete_through"], server.id, now)
+                await self._state.set_complete_through(conn, server.id, now)
             requests = [
                 JobRequest(i, PassKind.COMPLETE, Priority.SCHEDULE, "schedule") for i in complete
             ]
@@ -131,7 +122,7 @@ class Sweeper:
                 for i in express
                 if i not in done
             ]
-            await enqueue_many(conn, requests)
+            await enqueue_in(conn, requests)
         for i in express:
             self._swept[i] = now
         return [i for i in express if i not in done], complete
@@ -139,8 +130,8 @@ class Sweeper:
     async def _auto_recover(self) -> list[int]:
         """SYNC_AUTO_RECOVER: a mailbox found restored is recovered without an operator."""
         async with self.pool.acquire() as conn, conn.transaction():
-            ids = [r["id"] for r in await conn.fetch(self._q["dispatcher_needs_recovery"])]
-            await enqueue_many(
+            ids = await self._state.needing_recovery(conn)
+            await enqueue_in(
                 conn,
                 [JobRequest(i, PassKind.RECOVER, Priority.SCHEDULE, "auto-recover") for i in ids],
             )
@@ -149,43 +140,13 @@ class Sweeper:
     async def retention(self, now: datetime, *, force: bool = False) -> dict[str, int]:
         """Once a day: drop runs, item errors and finished jobs strictly older than the setting."""
         async with self.pool.acquire() as conn, conn.transaction():
-            last = await conn.fetchval(self._q["dispatcher_last_retention"])
+            last = await self._state.last_retention(conn)
             if not force and not schedule.retention_due(last, now):
                 return {}
             cutoff = schedule.retention_cutoff(now, self.settings.retention.retention_days)
-            purged = {}
-            for table in ("runs", "item_errors", "jobs"):
-                status = await conn.execute(self._q[f"dispatcher_purge_{table}"], cutoff)
-                purged[table] = int(status.rsplit(" ", 1)[1])
-            await conn.execute(self._q["dispatcher_set_retention"], now)
+            purged: dict[str, int] = {}
+            for table in RETAINED:
+                purged[table] = await self._state.purge(conn, table, cutoff)
+            await self._state.set_retention(conn, now)
         log.info("retention purge", extra={"purged": purged, "cutoff": cutoff.isoformat()})
         return purged
-
-
-def server_of(row: asyncpg.Record) -> Server:
-    names = {f.name for f in fields(Server)}
-    values: dict[str, Any] = {k: v for k, v in dict(row).items() if k in names}
-    return Server(**values)
-
-
-async def request_passes(
-    pool: asyncpg.Pool,
-    kind: PassKind,
-    *,
-    server_id: int | None = None,
-    groups: Collection[str] | None = None,
-    priority: int = Priority.OPERATOR,
-    source: str = "operator",
-) -> list[int]:
-    """An operator's request for a server (None: every server), limited to `groups` if given.
-
-    Only mailboxes in those groups are touched (pure filter over one query's rows).
-    """
-    q = load_queries()
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            q["dispatcher_schedule_mailboxes"], server_id, None if groups is None else list(groups)
-        )
-        chosen = [m.id for m in schedule.limit_to_groups(map(_times, rows), groups)]
-        await enqueue_many(conn, [JobRequest(i, kind, priority, source) for i in chosen])
-    return chosen

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sync_service.db.store import ENTITY_MODES
+from sync_service.db.store import ENTITY_MODES, EntityMode
 from sync_service.operator.server_specs import InvalidInput
 
 REQUIRED = ("crm_user_id", "email", "server")
@@ -119,7 +119,7 @@ def _row(line: int, header: list[str], record: list[str]) -> Row:
 
 
 def _mode(column: str, value: str) -> str:
-    mode = value.lower() or "two-way"
+    mode = value.lower() or EntityMode.TWO_WAY
     if mode not in ENTITY_MODES:
         raise InvalidInput(
             column, f"{column} mode {value!r} is not one of {', '.join(ENTITY_MODES)}"

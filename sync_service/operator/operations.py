@@ -8,7 +8,7 @@ current state: exit 1 / HTTP 409).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,9 +16,18 @@ import asyncpg
 
 from sync_service import metrics
 from sync_service.config import ScheduleSettings
-from sync_service.db.queries import load_queries
+from sync_service.db.engines import Engines
+from sync_service.db.operator_views import OperatorViews
 from sync_service.db.queue import JobQueue, JobRequest, PassKind, Priority
-from sync_service.db.store import ENTITY_MODES, MAILBOX_STATES, Mailbox, NewServer, Server, Store
+from sync_service.db.store import (
+    ENTITY_MODES,
+    MAILBOX_STATES,
+    Mailbox,
+    MailboxState,
+    Server,
+    Store,
+)
+from sync_service.errors import FieldError
 from sync_service.operator.csv_import import RowError, parse_csv, valid_email
 from sync_service.operator.jsonable import decode_cursor, encode_cursor, to_jsonable
 from sync_service.operator.server_specs import (
@@ -36,18 +45,12 @@ MAX_PAGE = 1000
 __all__ = ["Conflict", "InvalidInput", "NotFound", "Operations", "to_jsonable"]
 
 
-class NotFound(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class NotFound(FieldError):
+    """A named server or mailbox does not exist."""
 
 
-class Conflict(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class Conflict(FieldError):
+    """The request contradicts the current state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,8 @@ class Operations:
         self.schedule_defaults = schedule_defaults
         self.store = Store(pool)
         self.queue = JobQueue(pool, lease)
-        self.q = load_queries()
+        self.views = OperatorViews(pool)
+        self.engines = Engines(pool)
 
     # servers
     async def add_server(self, name: str, changes: ServerChanges) -> Server:
@@ -132,9 +136,7 @@ class Operations:
 
     async def update_server(self, name: str, changes: ServerChanges) -> Server:
         spec = updated_server(await self.server(name), changes)
-        values = [getattr(spec, f) for f in _SERVER_COLUMNS]
-        row = await self.pool.fetchrow(self.q["op_server_update"], name, *values)
-        if row is None:
+        if not await self.store.replace_server(name, spec):
             raise NotFound("name", f"no server named {name!r}")
         log.info("server updated", extra={"server": name})
         return await self.server(name)
@@ -142,8 +144,8 @@ class Operations:
     async def remove_server(self, name: str) -> None:
         """Delete a server that no mailbox uses any more."""
         await self.server(name)
-        if await self.pool.fetchval(self.q["op_server_delete"], name) is None:
-            count = await self.pool.fetchval(self.q["op_server_mailbox_count"], name)
+        if not await self.store.remove_server(name):
+            count = await self.store.server_mailbox_count(name)
             raise Conflict(
                 "name", f"server {name!r} still has {count} mailbox(es); move them first"
             )
@@ -163,7 +165,7 @@ class Operations:
         """Upsert the valid rows in one transaction; invalid rows are reported and skipped."""
         parsed = parse_csv(text)
         servers = {s.name: s.id for s in await self.store.servers()}
-        owners = await self._owners([r.email for r in parsed.rows])
+        owners = await self.store.mailbox_owners([r.email for r in parsed.rows])
         invalid = list(parsed.errors)
         inserted = updated = 0
         async with self.pool.acquire() as conn, conn.transaction():
@@ -193,10 +195,6 @@ class Operations:
             extra={"counts": {"inserted": inserted, "updated": updated, "invalid": len(invalid)}},
         )
         return ImportReport(inserted, updated, invalid)
-
-    async def _owners(self, emails: list[str]) -> dict[str, str]:
-        rows = await self.pool.fetch(self.q["op_mailbox_owners"], emails)
-        return {r["email"]: r["crm_user_id"] for r in rows}
 
     async def list_mailboxes(
         self,
@@ -238,23 +236,21 @@ class Operations:
     async def show_mailbox(self, email: str, *, runs: int = 5, errors: int = 10) -> dict[str, Any]:
         mailbox = await self.mailbox(email)
         names = await self.server_names()
-        counts = await self.pool.fetch(self.q["op_mailbox_item_counts"], mailbox.id)
-        recent = await self.pool.fetch(self.q["op_runs"], mailbox.id, None, runs)
-        item_errors = await self.pool.fetch(self.q["op_mailbox_item_errors"], mailbox.id, errors)
-        job = await self.pool.fetchrow(self.q["op_mailbox_open_job"], mailbox.id)
+        counts = await self.views.item_counts(mailbox.id)
+        recent = await self.views.runs(mailbox.id, None, runs)
+        item_errors = await self.views.item_errors(mailbox.id, errors)
+        job = await self.views.open_job(mailbox.id)
         detail = mailbox_json(mailbox, names[mailbox.server_id])
-        detail["items"] = {e: 0 for e in ("contact", "appointment", "task")} | {
-            r["entity"]: int(r["n"]) for r in counts
-        }
+        detail["items"] = {e: 0 for e in ("contact", "appointment", "task")} | counts
         detail["marker"] = {"generation": mailbox.marker_generation, "at": mailbox.marker_at}
-        detail["open_job"] = dict(job) if job else None
-        detail["last_runs"] = [dict(r) for r in recent]
-        detail["item_errors"] = [dict(r) for r in item_errors]
+        detail["open_job"] = job
+        detail["last_runs"] = recent
+        detail["item_errors"] = item_errors
         return detail
 
     async def set_state(self, email: str, enabled: bool, reason: str | None = None) -> Mailbox:
         mailbox = await self.mailbox(email)
-        state = "active" if enabled else "disabled"
+        state = MailboxState.ACTIVE if enabled else MailboxState.DISABLED
         why = None if enabled else (reason or "disabled by an operator")
         await self.store.set_mailbox_state(mailbox.id, state, why)
         log.info(f"mailbox {'enabled' if enabled else 'disabled'}", extra={"mailbox": email})
@@ -301,15 +297,17 @@ class Operations:
             raise InvalidInput("target", "give a mailbox, or groups and/or a server")
         if mailbox:
             target = await self.mailbox(mailbox)
-            if target.state != "active":
+            if target.state != MailboxState.ACTIVE:
                 raise Conflict("mailbox", f"{target.email} is {target.state}; enable it first")
             targets = [target]
         else:
             targets = await self._targets(groups, server)
         now = await self._now()
-        active = [box for box in targets if box.state == "active"]
+        active = [box for box in targets if box.state == MailboxState.ACTIVE]
         skipped = [
-            {"mailbox": box.email, "state": box.state} for box in targets if box.state != "active"
+            {"mailbox": box.email, "state": box.state.value}
+            for box in targets
+            if box.state != MailboxState.ACTIVE
         ]
         queued = await self.queue.enqueue_for(
             [
@@ -347,7 +345,7 @@ class Operations:
     async def recover(self, email: str, *, dry_run: bool = False) -> SyncRequest:
         """Queue a recover pass (merge both sides, delete nothing) for one mailbox."""
         box = await self.mailbox(email)
-        if box.state not in ("active", "needs_recovery"):
+        if box.state not in (MailboxState.ACTIVE, MailboxState.NEEDS_RECOVERY):
             raise Conflict("mailbox", f"{box.email} is {box.state}; enable it first")
         now = await self._now()
         job = await self._enqueue(box, PassKind.RECOVER, dry_run)
@@ -357,17 +355,14 @@ class Operations:
 
     async def _now(self) -> datetime:
         """Database time: runs are compared with it, not with this host's clock."""
-        now: datetime = await self.pool.fetchval(self.q["op_now"])
-        return now
+        return await self.views.now()
 
     async def job_states(self, job_ids: list[int]) -> dict[int, str]:
-        rows = await self.pool.fetch(self.q["op_jobs_status"], job_ids)
-        return {int(r["id"]): str(r["status"]) for r in rows}
+        return await self.views.job_states(job_ids)
 
     async def runs_of(self, request: SyncRequest) -> list[dict[str, Any]]:
         ids = [j.job_id for j in request.jobs]
-        rows = await self.pool.fetch(self.q["op_runs_of_jobs"], ids, request.requested_at)
-        return [dict(r) for r in rows]
+        return await self.views.runs_of_jobs(ids, request.requested_at)
 
     async def runs(
         self, *, mailbox: str | None = None, since: timedelta | None = None, limit: int = 100
@@ -376,28 +371,26 @@ class Operations:
             raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE}")
         mailbox_id = (await self.mailbox(mailbox)).id if mailbox else None
         start = datetime.now(UTC) - since if since else None
-        rows = await self.pool.fetch(self.q["op_runs"], mailbox_id, start, limit)
-        return [dict(r) for r in rows]
+        return await self.views.runs(mailbox_id, start, limit)
 
     # overview
     async def status(self, engine_max_age: timedelta = timedelta(seconds=60)) -> dict[str, Any]:
         hour_ago = datetime.now(UTC) - timedelta(hours=1)
         by_state = await self.store.mailbox_counts_by_state()
-        depth = await self.pool.fetchrow(self.q["op_queue_depth"])
-        passes = await self.pool.fetch(self.q["op_runs_summary"], hour_ago)
-        items = await self.pool.fetch(self.q["op_items_summary"], hour_ago)
-        engines = await self.pool.fetch(self.q["engines_live"], engine_max_age)
-        assert depth is not None
+        depth = await self.queue.depth()
+        passes = await self.views.runs_summary(hour_ago)
+        items = await self.views.items_summary(hour_ago)
+        engines = await self.engines.live(engine_max_age)
         return {
             "mailboxes": {s: by_state.get(s, 0) for s in MAILBOX_STATES},
-            "queue": dict(depth),
+            "queue": asdict(depth),
             "last_hour": {
                 "passes": {r["outcome"]: int(r["passes"]) for r in passes},
                 "requests": sum(int(r["requests"]) for r in passes),
                 "throttled": sum(int(r["throttled"]) for r in passes),
                 "items": [dict(r) | {"n": int(r["n"])} for r in items],
             },
-            "engines": [dict(r) for r in engines],
+            "engines": engines,
             "dispatchers": [r["name"] for r in engines if "dispatcher" in r["roles"].split(",")],
             "leader": await self._leader(),
         }
@@ -407,9 +400,9 @@ class Operations:
 
         "unknown" before the dispatcher's migration exists; "none" when no replica leads.
         """
-        if not await self.pool.fetchval(self.q["op_leader_table"]):
+        if not await self.views.has_leader_table():
             return {"name": "unknown", "since": None, "heartbeat_at": None}
-        row = await self.pool.fetchrow(self.q["op_leader"], LEADER_STALE_AFTER)
+        row = await self.views.leader(LEADER_STALE_AFTER)
         if row is None or not row["leader"] or not row["fresh"]:
             last = row["leader"] if row else None
             return {"name": "none", "since": None, "heartbeat_at": None, "last": last}
@@ -421,17 +414,13 @@ class Operations:
 
     async def refresh_gauges(self) -> None:
         """Queue and mailbox gauges from the database, for a scrape of /metrics."""
-        depth = await self.pool.fetchrow(self.q["op_queue_depth"])
-        assert depth is not None
-        metrics.JOBS_QUEUED.set(depth["queued"])
-        metrics.JOBS_RUNNING.set(depth["running"])
-        metrics.JOB_AGE.set(depth["oldest_queued_seconds"])
+        depth = await self.queue.depth()
+        metrics.JOBS_QUEUED.set(depth.queued)
+        metrics.JOBS_RUNNING.set(depth.running)
+        metrics.JOB_AGE.set(depth.oldest_queued_seconds)
         by_state = await self.store.mailbox_counts_by_state()
         for state in MAILBOX_STATES:
             metrics.MAILBOXES.labels(state=state).set(by_state.get(state, 0))
-
-
-_SERVER_COLUMNS = tuple(f for f in NewServer.__dataclass_fields__ if f != "name")
 
 
 def _row_problem(

@@ -17,6 +17,7 @@ from ews_client.errors import AuthError, ExchangeError
 from ews_client.models import Contact, EntityKind, ExchangeBackend, ItemRef
 from sync_service.config import Settings
 from sync_service.db.store import Server
+from sync_service.errors import ControlFlow
 
 Opener = Callable[[Server, Settings], AbstractAsyncContextManager[ExchangeBackend]]
 T = TypeVar("T")
@@ -101,7 +102,7 @@ async def _step(steps: list[Step], name: str, call: Awaitable[T]) -> T:
     return result
 
 
-class _Reported(ExchangeError):
+class _Reported(ControlFlow):
     """A failure already recorded as a step: stop, without recording it twice."""
 
 

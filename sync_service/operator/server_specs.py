@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sync_service.config import ScheduleSettings, parse_duration
 from sync_service.db.store import NewServer, Server
+from sync_service.errors import FieldError
 
 BACKENDS = ("ews", "graph")
 AUTH_KINDS = ("basic", "ntlm", "oauth")
@@ -25,13 +26,11 @@ _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 SPEC_FIELDS = tuple(f.name for f in fields(NewServer))
 
 
-class InvalidInput(Exception):
+class InvalidInput(FieldError):
     """Bad input from the operator; `field` names the offending field."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+        super().__init__(field, message, f"{field}: {message}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,8 @@ class Side(StrEnum):
 
 
 class PassKind(StrEnum):
-    """How absence is read: see `planner.plan`."""
+    """The kind of a pass, as its job asks for it; for the planner, how absence is read
+    (see `planner.plan`)."""
 
     EXPRESS = "express"
     COMPLETE = "complete"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sync_service.errors import IntegrityStop
+
 from .actions import PassKind, Plan
 
 
@@ -15,7 +17,7 @@ class GuardLimits:
     max_delete_count: int = 50
 
 
-class GuardError(Exception):
+class GuardError(IntegrityStop):
     """A plan was refused; `summary` says why and what it would have done."""
 
     def __init__(self, reason: str, plan: Plan) -> None:

@@ -19,11 +19,11 @@ from sync_service.config import ConfigError, Role, Settings
 from sync_service.crm.postgres import PostgresCrm
 from sync_service.db import migrations
 from sync_service.db.embedded import database_url
+from sync_service.db.engines import Engines
 from sync_service.db.migrations import run_migrations
 from sync_service.db.pool import connect, create_pool
-from sync_service.db.queries import load_queries
 from sync_service.db.queue import JobQueue, PassKind, Priority
-from sync_service.db.store import Store
+from sync_service.db.store import MailboxState, Store
 from sync_service.dispatcher.leader import run_dispatcher
 from sync_service.operator import api
 from sync_service.runtime.backends import Backends
@@ -62,7 +62,7 @@ class Service:
         self.pool = pool
         self.name = engine_name(settings)
         self.stop = stop or asyncio.Event()
-        self._queries = load_queries()
+        self._engines = Engines(pool)
         self.worker: Worker | None = None
         # Mailboxes Graph notified about, with the first notification's time.
         self.pushed: dict[str, datetime] = {}
@@ -87,14 +87,14 @@ class Service:
         try:
             while not self.stop.is_set():
                 try:
-                    await self.pool.execute(self._queries["engine_heartbeat"], self.name, roles)
+                    await self._engines.heartbeat(self.name, roles)
                 except (OSError, asyncpg.PostgresError) as exc:
                     # The database may come back; /readyz reports it meanwhile.
                     log.warning("heartbeat failed", extra={"error": str(exc)})
                 await _sleep_or_stop(self.stop, HEARTBEAT_SECONDS)
         finally:
             with contextlib.suppress(OSError, asyncpg.PostgresError):
-                await self.pool.execute(self._queries["engine_remove"], self.name)
+                await self._engines.remove(self.name)
 
     async def serve_api(self) -> None:
         app = api.build_app(
@@ -140,7 +140,7 @@ class Service:
         self, queue: JobQueue, store: Store, email: str, changed_at: datetime
     ) -> None:
         mailbox = await store.mailbox_by_email(email)
-        if mailbox is None or mailbox.state != "active":
+        if mailbox is None or mailbox.state != MailboxState.ACTIVE:
             return
         await queue.enqueue(
             mailbox.id,
@@ -149,7 +149,7 @@ class Service:
             source="push",
             oldest_change_at=changed_at,
         )
-        await self.pool.execute(self._queries["mailbox_pushed"], mailbox.id)
+        await store.mark_pushed(mailbox.id)
 
     async def run_engine(self) -> None:
         """Claim and run passes until stopped; Exchange clients are closed afterwards."""

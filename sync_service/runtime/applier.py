@@ -9,7 +9,6 @@ committed so far stays committed, and a replay finds it linked.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -20,7 +19,8 @@ from ews_client.errors import ConflictError, ExchangeError, ItemNotFoundError, I
 from ews_client.models import Appointment, EntityKind, ExchangeBackend, Item, ItemRef
 from sync_service import metrics
 from sync_service.crm.port import CrmPort, CrmRejected, RecordGone, VersionConflict
-from sync_service.db.store import Mailbox, Store
+from sync_service.db.links import LinkStore
+from sync_service.db.store import Mailbox
 from sync_service.planning.actions import (
     Action,
     CreateCrm,
@@ -73,7 +73,7 @@ class Applier:
         mailbox: Mailbox,
         backend: ExchangeBackend,
         crm: CrmPort,
-        store: Store,
+        links: LinkStore,
         binding: Binding,
         records: dict[str, CrmRecord],
         pending: dict[str, str] | None = None,
@@ -84,7 +84,7 @@ class Applier:
         self.pending = pending or {}
         self.backend = backend
         self.crm = crm
-        self.store = store
+        self.links = links
         self.binding = binding
         self.records = records
         self.entity = binding.entity
@@ -93,10 +93,7 @@ class Applier:
 
     async def apply(self, plan: Plan) -> EntityOutcome:
         self.outcome.planned = plan.counts()
-        rows = await self.store.pool.fetch(
-            self.store.q["item_errors_refused"], self.mailbox.id, self.entity.value
-        )
-        self.refused = {r["content_hash"] for r in rows}
+        self.refused = await self.links.refused_hashes(self.mailbox.id, self.entity.value)
         # Phases in the planner's order (stamps, then the rest, then Exchange creates); within
         # a phase, creates go in batches (one request for many items) and the rest run a few
         # at a time.
@@ -400,17 +397,12 @@ class Applier:
         await self._upsert_links([row])
 
     async def _upsert_links(self, rows: list[SyncedRow]) -> None:
-        await self.store.pool.execute(
-            self.store.q["item_links_upsert"],
-            self.mailbox.id,
-            self.entity.value,
-            json.dumps([_link_json(row) for row in rows]),
+        await self.links.upsert_links(
+            self.mailbox.id, self.entity.value, [_link_json(row) for row in rows]
         )
 
     async def _unlink(self, crm_id: str) -> None:
-        await self.store.pool.execute(
-            self.store.q["item_link_delete"], self.mailbox.id, self.entity.value, crm_id
-        )
+        await self.links.delete_link(self.mailbox.id, self.entity.value, crm_id)
 
     async def _item_error(self, action: Action, exc: Exception) -> None:
         direction = (
@@ -420,12 +412,10 @@ class Applier:
         ref: ItemRef | None = getattr(action, "ref", None) or getattr(action, "source", None)
         row: SyncedRow | None = getattr(action, "row", None)
         content_hash = row.crm_hash if row else None
-        await self.store.pool.execute(
-            self.store.q["item_error_insert"],
+        await self.links.add_item_error(
             self.mailbox.id,
             self.entity.value,
-            crm_id,
-            ref.id if ref else None,
+            (crm_id, ref.id if ref else None),
             direction,
             str(exc)[:1000],
             content_hash,

@@ -17,6 +17,7 @@ from ews_client.models import ExchangeBackend
 from sync_service import metrics
 from sync_service.config import Settings, read_named_secret
 from sync_service.db.store import Server
+from sync_service.errors import OperatorError
 
 log = logging.getLogger("sync_service.runtime.backends")
 
@@ -35,7 +36,7 @@ PASS_STATS: contextvars.ContextVar[RequestStats | None] = contextvars.ContextVar
 _THROTTLED_OUTCOMES = frozenset({"ThrottledError"})
 
 
-class UnsupportedBackend(Exception):
+class UnsupportedBackend(OperatorError):
     """The server's backend or auth kind is not available in this build."""
 
 

@@ -20,37 +20,29 @@ from datetime import UTC, datetime
 from ews_client.errors import InvalidSyncStateError
 from ews_client.models import EntityKind, ExchangeBackend, Item, Removal, SyncMarker, Upsert
 from sync_service.crm.port import ChangeBatch, ChangeOp, CrmPort
-from sync_service.db.queue import PassKind
-from sync_service.db.store import LinkRow, Mailbox, Store
-from sync_service.planning import links, planner
-from sync_service.planning.actions import PassKind as PlanKind
-from sync_service.planning.actions import Plan
-from sync_service.planning.appointments import APPOINTMENTS
-from sync_service.planning.contacts import CONTACTS
+from sync_service.db.links import LinkRow, LinkStore
+from sync_service.db.store import EntityMode, Mailbox, Store
+from sync_service.errors import IntegrityStop
+from sync_service.planning import MAPS, links, planner
+from sync_service.planning.actions import PassKind, Plan
 from sync_service.planning.guards import GuardLimits
-from sync_service.planning.mapping import Binding, Direction, EntityMap, bind
+from sync_service.planning.mapping import Binding, Direction, bind
 from sync_service.planning.policy import ConflictPolicy
 from sync_service.planning.records import CrmRecord
 from sync_service.planning.state import SyncedRow, snapshot_crm, snapshot_exchange
-from sync_service.planning.tasks import TASKS
 from sync_service.runtime.applier import Applier, EntityOutcome
 
 log = logging.getLogger("sync_service.runtime.passes")
 
-ENTITY_MAPS: dict[EntityKind, EntityMap] = {
-    EntityKind.CONTACT: CONTACTS,
-    EntityKind.APPOINTMENT: APPOINTMENTS,
-    EntityKind.TASK: TASKS,
-}
 MODE_DIRECTIONS = {
-    "two-way": Direction.TWO_WAY,
-    "crm-to-exchange": Direction.CRM_TO_EXCHANGE,
-    "exchange-to-crm": Direction.EXCHANGE_TO_CRM,
-    "off": Direction.OFF,
+    EntityMode.TWO_WAY: Direction.TWO_WAY,
+    EntityMode.CRM_TO_EXCHANGE: Direction.CRM_TO_EXCHANGE,
+    EntityMode.EXCHANGE_TO_CRM: Direction.EXCHANGE_TO_CRM,
+    EntityMode.OFF: Direction.OFF,
 }
 
 
-class MarkerMismatch(Exception):
+class MarkerMismatch(IntegrityStop):
     """The mailbox's hidden marker disagrees with the database: a restore happened."""
 
 
@@ -87,12 +79,12 @@ class _Sides:
     deleted_exchange: frozenset[str]
     sync_state: str
     watermark: int
-    kind: PlanKind
+    kind: PassKind
 
     @property
     def idle(self) -> bool:
         """An express read that found no change on either side."""
-        return self.kind == PlanKind.EXPRESS and not (
+        return self.kind == PassKind.EXPRESS and not (
             self.crm or self.exchange or self.deleted_crm or self.deleted_exchange
         )
 
@@ -110,16 +102,14 @@ class _Stored:
 class _LinkRows:
     """An entity's link rows, read from the database on first use only."""
 
-    def __init__(self, store: Store, mailbox_id: int, entity: EntityKind) -> None:
-        self.store, self.mailbox_id, self.entity = store, mailbox_id, entity
+    def __init__(self, links: LinkStore, mailbox_id: int, entity: EntityKind) -> None:
+        self.links, self.mailbox_id, self.entity = links, mailbox_id, entity
         self._rows: list[SyncedRow] | None = None
 
     async def rows(self) -> list[SyncedRow]:
         if self._rows is None:
-            found = await self.store.pool.fetch(
-                self.store.q["item_links_list"], self.mailbox_id, self.entity.value
-            )
-            self._rows = [_synced(LinkRow.of(r)) for r in found]
+            found = await self.links.links(self.mailbox_id, self.entity.value)
+            self._rows = [_synced(row) for row in found]
         return self._rows
 
     async def known_keys(self) -> Mapping[str, str]:
@@ -140,12 +130,14 @@ class MailboxPass:
         backend: ExchangeBackend,
         crm: CrmPort,
         store: Store,
+        links: LinkStore,
         options: PassOptions,
     ) -> None:
         self.mailbox = mailbox
         self.backend = backend
         self.crm = crm
         self.store = store
+        self.links = links
         self.options = options
         self._marker_checked = False
 
@@ -156,7 +148,7 @@ class MailboxPass:
         report = PassReport(kind)
         bindings = [
             bind(entity_map, direction)
-            for entity, entity_map in ENTITY_MAPS.items()
+            for entity, entity_map in MAPS.items()
             if (direction := MODE_DIRECTIONS[self.mailbox.mode(entity.value)]) != Direction.OFF
         ]
         stored = await self._stored([binding.entity for binding in bindings])
@@ -182,7 +174,7 @@ class MailboxPass:
     ) -> EntityOutcome:
         """Read, plan and apply one entity; `done` collects the reads whose states may move."""
         entity = binding.entity
-        links_of = _LinkRows(self.store, self.mailbox.id, entity)
+        links_of = _LinkRows(self.links, self.mailbox.id, entity)
         sides = await self._read(binding, kind, stored, links_of)
         if sides.idle and not stored.unfinished and not self.options.dry_run:
             # Nothing changed on either side and no write was interrupted: the planner would
@@ -217,7 +209,7 @@ class MailboxPass:
             self._marker_checked = True
         pending = {row.crm_id: row.pending for row in rows if row.pending}
         applier = Applier(
-            self.mailbox, self.backend, self.crm, self.store, binding, sides.crm, pending
+            self.mailbox, self.backend, self.crm, self.links, binding, sides.crm, pending
         )
         outcome = await applier.apply(plan)
         if not outcome.conflicts:
@@ -228,12 +220,9 @@ class MailboxPass:
 
     async def _stored(self, entities: list[EntityKind]) -> dict[EntityKind, _Stored]:
         """Sync states, watermarks and unfinished writes of every entity: one round trip."""
-        rows = await self.store.pool.fetch(self.store.q["pass_states"], self.mailbox.id)
         found = {
-            EntityKind(r["entity"]): _Stored(
-                r["sync_state"], int(r["last_seq"] or 0), r["unfinished"]
-            )
-            for r in rows
+            EntityKind(s.entity): _Stored(s.sync_state, s.watermark, s.unfinished)
+            for s in await self.links.entity_states(self.mailbox.id)
         }
         return {entity: found[entity] for entity in entities}
 
@@ -267,7 +256,7 @@ class MailboxPass:
             deleted_exchange=frozenset(),
             sync_state=result.sync_state,
             watermark=watermark,
-            kind=PlanKind(kind.value),
+            kind=kind,
         )
 
     async def _read_changes(self, binding: Binding, stored: _Stored, links_of: _LinkRows) -> _Sides:
@@ -297,7 +286,7 @@ class MailboxPass:
             deleted_exchange=removed,
             sync_state=result.sync_state,
             watermark=watermark,
-            kind=PlanKind.EXPRESS,
+            kind=PassKind.EXPRESS,
         )
 
     async def _crm_changes_all(

@@ -18,8 +18,9 @@ from ews_client.models import EntityKind
 from sync_service import metrics
 from sync_service.config import ConfigError, Settings
 from sync_service.crm.port import CrmPort
+from sync_service.db.links import LinkStore, RunEnd
 from sync_service.db.queue import Job, JobQueue, PassKind, Priority
-from sync_service.db.store import Store
+from sync_service.db.store import MailboxState, Store
 from sync_service.planning.guards import GuardError, GuardLimits
 from sync_service.planning.policy import ConflictPolicy, Policy
 from sync_service.planning.render import render
@@ -53,6 +54,7 @@ class PassRunner:
         engine: str,
     ) -> None:
         self.store = store
+        self.links = LinkStore(store.pool)
         self.queue = queue
         self.backends = backends
         self.crm = crm
@@ -64,7 +66,7 @@ class PassRunner:
         )
 
     async def __call__(self, job: Job) -> JobResult:
-        begun = await self.store.begin_run(
+        begun = await self.links.begin_run(
             job.mailbox_id, job.id, job.kind.value, job.dry_run, self.engine
         )
         if begun is None:
@@ -77,12 +79,16 @@ class PassRunner:
             assert server is not None
             backend = await self.backends.get(server)
             options = PassOptions(job.kind, job.dry_run, job.forced, self.limits, self.policies)
-            report = await MailboxPass(mailbox, backend, self.crm, self.store, options).run()
+            report = await MailboxPass(
+                mailbox, backend, self.crm, self.store, self.links, options
+            ).run()
         except GuardError as exc:
-            await self.store.set_mailbox_state(mailbox.id, "quarantined", exc.summary[:2000])
+            await self.store.set_mailbox_state(
+                mailbox.id, MailboxState.QUARANTINED, exc.summary[:2000]
+            )
             return await self._end(run, "guarded", str(exc), failed=True)
         except MarkerMismatch as exc:
-            await self.store.set_mailbox_state(mailbox.id, "needs_recovery", str(exc))
+            await self.store.set_mailbox_state(mailbox.id, MailboxState.NEEDS_RECOVERY, str(exc))
             if self.settings.schedule.auto_recover:
                 await self.queue.enqueue(
                     mailbox.id, PassKind.RECOVER, source="auto-recover", priority=Priority.OPERATOR
@@ -90,7 +96,7 @@ class PassRunner:
             return await self._end(run, "failed", str(exc), failed=True)
         except PERMANENT as exc:
             reason = f"{type(exc).__name__}: {exc}"
-            await self.store.set_mailbox_state(mailbox.id, "disabled", reason[:2000])
+            await self.store.set_mailbox_state(mailbox.id, MailboxState.DISABLED, reason[:2000])
             log.warning("mailbox disabled", extra={"mailbox": mailbox.email, "error": reason})
             return await self._end(run, "failed", reason, failed=True)
         except (ExchangeError, OSError, TimeoutError) as exc:
@@ -113,8 +119,9 @@ class PassRunner:
         state = await self.store.pass_failed(
             mailbox_id, reason, self.settings.limits.max_consecutive_failures
         )
-        await self._end(run, "transient", reason, failed=state == "disabled")
-        if state == "disabled":
+        disabled = state == MailboxState.DISABLED
+        await self._end(run, "transient", reason, failed=disabled)
+        if disabled:
             return Done("disabled after consecutive failures", failed=True)
         delay = _backoff(run.job.attempts, exc)
         return RetryLater(timedelta(seconds=delay), "transient")
@@ -130,16 +137,9 @@ class PassRunner:
         plan: str | None = None,
     ) -> Done:
         seconds = time.perf_counter() - run.started
-        await self.store.pool.execute(
-            self.store.q["run_finish"],
-            run.run_id,
-            outcome,
-            report.counts() if report else {},
-            run.stats.requests,
-            run.stats.throttled,
-            error,
-            plan,
-        )
+        counts = report.counts() if report else {}
+        end = RunEnd(outcome, counts, run.stats.requests, run.stats.throttled, error, plan)
+        await self.links.finish_run(run.run_id, end)
         metrics.PASSES.labels(run.job.kind.value, outcome).inc()
         metrics.PASS_DURATION.labels(run.job.kind.value).observe(seconds)
         return Done(outcome, failed=failed)

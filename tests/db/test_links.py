@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import asyncpg
 
-from sync_service.db.queries import load_queries
+from sync_service.db.links import LinkStore
 from tests.db.test_queue import _mailboxes
 
-Q = load_queries()
 COLUMNS = ("crm_id", "exchange_id", "change_key", "crm_hash", "exchange_hash", "synced_fields",
            "pending", "intent_hash")  # fmt: skip
 
@@ -37,6 +34,7 @@ async def _links(pool: asyncpg.Pool, mailbox: int) -> list[tuple[object, ...]]:
 
 async def test_batch_upsert_matches_single_upserts(pool: asyncpg.Pool) -> None:
     one, many = await _mailboxes(pool, 2)
+    links = LinkStore(pool)
     before = [_row("c1", "e1"), _row("c2", "e2"), _row("c3", "", pending="exchange")]
     after = [
         _row("c1", "e1", given="Ada"),  # updated in place
@@ -46,7 +44,7 @@ async def test_batch_upsert_matches_single_upserts(pool: asyncpg.Pool) -> None:
     ]
     for batch in (before, after):
         for row in batch:
-            await pool.execute(Q["item_links_upsert"], one, "contact", json.dumps([row]))
-        await pool.execute(Q["item_links_upsert"], many, "contact", json.dumps(batch))
+            await links.upsert_links(one, "contact", [row])
+        await links.upsert_links(many, "contact", batch)
     assert await _links(pool, many) == await _links(pool, one)
     assert [r[0] for r in await _links(pool, many)] == ["c1", "c3", "c4", "c5"]

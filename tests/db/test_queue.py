@@ -104,7 +104,7 @@ async def test_reaper_returns_jobs_of_dead_engines(pool: asyncpg.Pool) -> None:
     [job] = await short.claim("dead-engine", 1)
     await asyncio.sleep(0.05)
     assert await short.reap() == [mb]
-    assert not await short.renew(job.id, "dead-engine")  # the lease is lost
+    assert await short.renew_many([job.id], "dead-engine") == set()  # the lease is lost
     [again] = await short.claim("live-engine", 1)
     assert again.id == job.id and again.attempts == 2
     # The dead engine can no longer finish a job it does not hold.

@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 
 from sync_service import metrics
+from sync_service.db.dispatcher_state import DispatcherState
 from sync_service.db.pool import create_pool
 from sync_service.dispatcher import run_dispatcher
-from sync_service.dispatcher.status import dispatcher_status
 from tests.dispatcher.conftest import make_settings
 
 LOCK_HOLDER = (
@@ -55,7 +55,7 @@ async def test_losing_the_lock_connection_steps_down_and_another_leads(
         assert stepped_down < 2.5 and took_over < 10, (stepped_down, took_over)
         assert len(await pool.fetch(LOCK_HOLDER)) == 1
         async with asyncio.timeout(5):  # the new leader's CRM feed starts its cursor
-            while (status := await dispatcher_status(pool)).crm_cursor is None:
+            while (status := await DispatcherState(pool).status()).crm_cursor is None:
                 await asyncio.sleep(0.05)
         assert status.leader in {"d0", "d1"} and status.heartbeat_at is not None
     finally:

@@ -101,14 +101,6 @@ def test_express_due_rules() -> None:
     assert schedule.express_due(stale, now, interval, covered=False, last_swept_at=now - interval)
 
 
-def test_group_limits() -> None:
-    boxes = [MailboxTimes(1, "a", None), MailboxTimes(2, "b", None), MailboxTimes(3, None, None)]
-    assert [m.id for m in schedule.limit_to_groups(boxes, None)] == [1, 2, 3]
-    assert [m.id for m in schedule.limit_to_groups(boxes, {"a"})] == [1]
-    assert [m.id for m in schedule.limit_to_groups(boxes, {"a", "b"})] == [1, 2]
-    assert schedule.limit_to_groups(boxes, set()) == []
-
-
 def test_watched_entities_follow_the_modes() -> None:
     assert schedule.watched_entities("two-way", "off", "exchange-to-crm") == (
         EntityKind.CONTACT,

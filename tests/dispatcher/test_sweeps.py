@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from sync_service.db.queue import PassKind
+from sync_service.db.store import Server
 from sync_service.dispatcher import schedule
-from sync_service.dispatcher.sweeps import Sweeper, request_passes
+from sync_service.dispatcher.sweeps import Sweeper
+from sync_service.operator.operations import Operations
 from tests.dispatcher.conftest import add_mailboxes, add_server, make_settings, open_jobs
 
 
@@ -24,6 +26,15 @@ async def _set_last_pass(pool: asyncpg.Pool, ids: list[int], at: datetime) -> No
         ids,
         at,
     )
+
+
+async def _request(
+    pool: asyncpg.Pool, kind: PassKind, server: Server, groups: list[str] | None = None
+) -> list[int]:
+    """An operator's request for a server, as the CLI and the API make it: the ids queued."""
+    request = await Operations(pool).request_sync(server=server.name, groups=groups, mode=kind)
+    ids = {r["email"]: r["id"] for r in await pool.fetch("SELECT id, email FROM sync.mailboxes")}
+    return [ids[job.mailbox] for job in request.jobs]
 
 
 async def test_complete_pass_at_local_time_across_dst(pool: asyncpg.Pool) -> None:
@@ -110,14 +121,14 @@ async def test_group_limited_sweeps_and_requests(pool: asyncpg.Pool) -> None:
     b = await add_mailboxes(pool, server, ["b1@x.example"], group="b")
     c = await add_mailboxes(pool, server, ["c1@x.example"], group="c")
     none = await add_mailboxes(pool, server, ["n1@x.example"])
-    chosen = await request_passes(pool, PassKind.COMPLETE, server_id=server.id, groups=["a", "c"])
+    chosen = await _request(pool, PassKind.COMPLETE, server, groups=["a", "c"])
     assert sorted(chosen) == sorted(a + c)
     assert set(await open_jobs(pool)) == set(a + c)
     await pool.execute("DELETE FROM sync.jobs")
     sweeper = Sweeper(pool, make_settings(), groups={"b"})
     assert (await sweeper.tick(utc(2026, 6, 1, 12))).express == tuple(b)
     assert set(await open_jobs(pool)) == set(b)
-    everything = await request_passes(pool, PassKind.EXPRESS, server_id=server.id)
+    everything = await _request(pool, PassKind.EXPRESS, server)
     assert sorted(everything) == sorted(a + b + c + none)
 
 

@@ -1,4 +1,4 @@
--- Named queries of the bundled CRM adapter (sync_service/crm/postgres.py).
+-- Named queries of the bundled CRM's schema, owned by db/crm_tables.py for the CRM adapter.
 -- Log positions are transaction ids: a change of transaction X has position X + 1, and a
 -- reader only consumes changes below crm.safe_position() (every transaction below it ended).
 
@@ -64,9 +64,6 @@ GROUP BY u.user_id
 -- name: crm_users_list
 SELECT id::text AS id, email, display_name FROM crm.users ORDER BY email
 
--- name: crm_user_exists
-SELECT EXISTS (SELECT 1 FROM crm.users WHERE id = $1::uuid)
-
 -- name: crm_attendees_get
 SELECT appointment_id, email, name, required FROM crm.appointment_attendees
 WHERE appointment_id = ANY ($1::uuid[])
@@ -98,9 +95,6 @@ ON CONFLICT DO NOTHING
 -- name: crm_link_delete
 DELETE FROM crm.record_users WHERE entity = $1 AND record_id = $2::uuid AND user_id = $3::uuid
 RETURNING user_id
-
--- name: crm_record_owner
-SELECT crm.record_owner($1, $2::uuid)
 
 -- name: crm_contact_get
 SELECT * FROM crm.contacts WHERE id = ANY ($1::uuid[])

@@ -40,10 +40,6 @@ FROM next WHERE j.id = next.id
 RETURNING j.id, j.mailbox_id, j.kind, j.dry_run, j.forced, j.attempts, j.priority, j.source,
           j.oldest_change_at, j.requested_at
 
--- name: job_renew
-UPDATE sync.jobs SET lease_expires_at = now() + $3::interval
-WHERE id = $1 AND lease_owner = $2 AND status = 'running'
-
 -- name: job_finish
 -- End a pass: a rerun requested meanwhile queues the job again (same row), else it is done.
 UPDATE sync.jobs SET
@@ -77,13 +73,9 @@ RETURNING id, mailbox_id
 -- name: job_queue_depth
 SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
        count(*) FILTER (WHERE status = 'running') AS running,
-       COALESCE(EXTRACT(EPOCH FROM now() - min(requested_at) FILTER (WHERE status = 'queued')), 0)
-           AS oldest_queued_seconds
-FROM sync.jobs WHERE status IN ('queued', 'running')
-
--- name: job_open_for_mailbox
-SELECT id, kind, status, rerun_kind, priority, run_after, dry_run, attempts
-FROM sync.jobs WHERE mailbox_id = $1 AND status IN ('queued', 'running')
+       COALESCE(EXTRACT(EPOCH FROM now() - min(requested_at) FILTER (WHERE status = 'queued')),
+                0)::float8 AS oldest_queued_seconds
+FROM sync.jobs
 
 -- name: job_renew_many
 -- Renew the leases of every pass an engine runs; the ids not returned were lost (reaped).

@@ -15,16 +15,6 @@ SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, 
        intent_hash
 FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2
 
--- name: item_links_by_crm_ids
-SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, pending,
-       intent_hash
-FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND crm_id = ANY($3::text[])
-
--- name: item_links_by_exchange_ids
-SELECT crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, pending,
-       intent_hash
-FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND exchange_id = ANY($3::text[])
-
 -- name: item_links_upsert
 -- Upsert link rows ($3: a JSON array of link objects, no CRM id twice) in one statement. A
 -- link is keyed by CRM id; a row holding the same Exchange item id is replaced. The insert
@@ -54,22 +44,10 @@ ON CONFLICT (mailbox_id, entity, crm_id) DO UPDATE SET
 -- name: item_link_delete
 DELETE FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND crm_id = $3
 
--- name: item_link_count
-SELECT entity, count(*) AS n FROM sync.item_links WHERE mailbox_id = $1 GROUP BY entity
-
 -- name: item_error_insert
 INSERT INTO sync.item_errors (mailbox_id, entity, crm_id, exchange_id, direction, reason,
     content_hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-
--- name: item_error_recent
-SELECT entity, crm_id, exchange_id, direction, reason, content_hash, created_at
-FROM sync.item_errors WHERE mailbox_id = $1 ORDER BY created_at DESC LIMIT $2
-
--- name: item_error_known
--- Was this exact content already refused? Then it is skipped until it changes.
-SELECT EXISTS (SELECT 1 FROM sync.item_errors
-               WHERE mailbox_id = $1 AND entity = $2 AND content_hash = $3)
 
 -- name: run_begin
 -- Start a pass: the mailbox row and a new runs row, in one statement (no row: the mailbox is
@@ -85,13 +63,6 @@ SELECT m.*, run.id AS run_id FROM sync.mailboxes AS m, run WHERE m.id = $1
 UPDATE sync.runs SET finished_at = now(), outcome = $2, counts = $3, requests = $4,
     throttled = $5, error = $6, plan = $7
 WHERE id = $1
-
--- name: runs_recent
-SELECT r.id, m.email, r.kind, r.dry_run, r.engine, r.started_at, r.finished_at, r.outcome,
-       r.counts, r.requests, r.throttled, r.error
-FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
-WHERE ($1::bigint IS NULL OR r.mailbox_id = $1) AND r.started_at >= $2
-ORDER BY r.started_at DESC LIMIT $3
 
 -- name: item_errors_refused
 -- Content the other side already refused for this mailbox and entity: skipped until it changes.

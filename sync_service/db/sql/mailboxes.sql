@@ -100,3 +100,25 @@ SELECT state, count(*) AS n FROM sync.mailboxes GROUP BY state
 -- name: mailbox_pushed
 -- A push (notification) asked for a pass: the express sweep can skip this mailbox meanwhile.
 UPDATE sync.mailboxes SET last_push_at = now() WHERE id = $1
+
+-- name: server_update
+-- Replace every setting of a server (the caller merged and validated the changes).
+UPDATE sync.servers SET backend = $2, url = $3, auth_kind = $4, username = $5, tenant = $6,
+    client_id = $7, authority = $8, secret_env = $9, secret_file = $10, ca_file = $11,
+    time_zone = $12, express_interval = $13, complete_at = $14, max_concurrency = $15,
+    rate_per_second = $16, updated_at = now()
+WHERE name = $1
+RETURNING *
+
+-- name: server_mailbox_count
+SELECT count(*) FROM sync.mailboxes m JOIN sync.servers s ON s.id = m.server_id WHERE s.name = $1
+
+-- name: server_delete
+-- Only a server without mailboxes can go (their links and history refer to it).
+DELETE FROM sync.servers s WHERE s.name = $1
+  AND NOT EXISTS (SELECT 1 FROM sync.mailboxes m WHERE m.server_id = s.id)
+RETURNING s.id
+
+-- name: mailbox_owners
+-- Which CRM user owns each of these addresses now (import: an address belongs to one user).
+SELECT crm_user_id, email FROM sync.mailboxes WHERE email = ANY($1::text[])

@@ -1,17 +1,4 @@
--- Queries of the operator surface (CLI and admin API), see sync_service/operations.py.
-
--- name: op_server_update
--- Replace every setting of a server (the caller merged and validated the changes).
-UPDATE sync.servers SET backend = $2, url = $3, auth_kind = $4, username = $5, tenant = $6,
-    client_id = $7, authority = $8, secret_env = $9, secret_file = $10, ca_file = $11,
-    time_zone = $12, express_interval = $13, complete_at = $14, max_concurrency = $15,
-    rate_per_second = $16, updated_at = now()
-WHERE name = $1
-RETURNING *
-
--- name: op_mailbox_owners
--- Which CRM user owns each of these addresses now (import: an address belongs to one user).
-SELECT crm_user_id, email FROM sync.mailboxes WHERE email = ANY($1::text[])
+-- Read models of the operator surface (CLI and admin API), owned by db/operator_views.py.
 
 -- name: op_mailbox_item_counts
 SELECT entity, count(*) AS n FROM sync.item_links WHERE mailbox_id = $1 GROUP BY entity
@@ -63,13 +50,6 @@ CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(d.value) = 'object' THEN d.
 WHERE r.started_at >= $1 AND NOT r.dry_run AND jsonb_typeof(o.value) = 'number'
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 
--- name: op_queue_depth
-SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
-       count(*) FILTER (WHERE status = 'running') AS running,
-       COALESCE(EXTRACT(EPOCH FROM now() - min(requested_at) FILTER (WHERE status = 'queued')),
-                0)::float8 AS oldest_queued_seconds
-FROM sync.jobs
-
 -- name: op_leader_table
 SELECT to_regclass('sync.dispatcher') IS NOT NULL AS present
 
@@ -81,12 +61,3 @@ FROM sync.dispatcher
 
 -- name: op_now
 SELECT now()
-
--- name: op_server_mailbox_count
-SELECT count(*) FROM sync.mailboxes m JOIN sync.servers s ON s.id = m.server_id WHERE s.name = $1
-
--- name: op_server_delete
--- Only a server without mailboxes can go (their links and history refer to it).
-DELETE FROM sync.servers s WHERE s.name = $1
-  AND NOT EXISTS (SELECT 1 FROM sync.mailboxes m WHERE m.server_id = s.id)
-RETURNING s.id

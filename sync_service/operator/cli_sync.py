@@ -5,25 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from sync_service.config import Settings, parse_duration
+from sync_service.operator.connect import operations
 from sync_service.operator.operations import InvalidInput, Operations, SyncRequest
 from sync_service.operator.output import Progress, cell, items_written, print_json, table
 
 EXIT_OK, EXIT_FAILED = 0, 1
 POLL_SECONDS = 0.5
 FAILED_OUTCOMES = ("failed", "guarded")
-
-
-@asynccontextmanager
-async def _ops(settings: Settings) -> AsyncIterator[Operations]:
-    from sync_service.operator.cli_targets import operations
-
-    async with operations(settings) as ops:
-        yield ops
 
 
 def _seconds(field: str, value: str) -> float:
@@ -35,7 +26,7 @@ def _seconds(field: str, value: str) -> float:
 
 async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
     timeout = _seconds("timeout", args.timeout)
-    async with _ops(settings) as ops:
+    async with operations(settings) as ops:
         request = await ops.request_sync(
             mailbox=args.mailbox,
             groups=args.group,
@@ -48,7 +39,7 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_recover(settings: Settings, args: argparse.Namespace) -> int:
     timeout = _seconds("timeout", args.timeout)
-    async with _ops(settings) as ops:
+    async with operations(settings) as ops:
         request = await ops.recover(args.mailbox, dry_run=args.dry_run)
         return await _follow(ops, request, args, timeout)
 
@@ -146,7 +137,7 @@ async def cmd_runs(settings: Settings, args: argparse.Namespace) -> int:
     since = _seconds("since", args.since) if args.since else None
     from datetime import timedelta
 
-    async with _ops(settings) as ops:
+    async with operations(settings) as ops:
         runs = await ops.runs(
             mailbox=args.mailbox,
             since=timedelta(seconds=since) if since else None,
@@ -160,7 +151,7 @@ async def cmd_runs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    async with _ops(settings) as ops:
+    async with operations(settings) as ops:
         status = await ops.status()
     if args.json:
         print_json(status)

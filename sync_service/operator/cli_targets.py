@@ -8,36 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
 from sync_service.config import Settings
 from sync_service.operator import probe
 from sync_service.operator.cli_sync import add_sync_commands
-from sync_service.operator.operations import InvalidInput, Operations, mailbox_json
+from sync_service.operator.connect import operations
+from sync_service.operator.operations import InvalidInput, mailbox_json
 from sync_service.operator.output import print_json, table
 from sync_service.operator.server_specs import ServerChanges, describe
 
 EXIT_OK, EXIT_FAILED = 0, 1
 MODE_CHOICES = ("two-way", "crm-to-exchange", "exchange-to-crm", "off")
-
-
-@asynccontextmanager
-async def operations(settings: Settings) -> AsyncIterator[Operations]:
-    """Operations on the configured (or embedded) database, migrated."""
-    from sync_service.db.embedded import database_url
-    from sync_service.db.migrations import run_migrations
-    from sync_service.db.pool import create_pool
-
-    async with database_url(settings) as url:
-        await run_migrations(url)
-        pool = await create_pool(url, 4)
-        try:
-            yield Operations(pool, timedelta(seconds=settings.limits.job_lease), settings.schedule)
-        finally:
-            await pool.close()
 
 
 # servers

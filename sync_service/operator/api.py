@@ -9,9 +9,8 @@ configured the protected endpoints answer 503: the API is never open by default.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any
 
 import asyncpg
@@ -22,49 +21,25 @@ from sync_service import metrics
 from sync_service.config import Settings
 from sync_service.dispatcher import graph_notifications
 from sync_service.dispatcher.graph_notifications import OnChange
-from sync_service.operator.operations import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    Operations,
-    to_jsonable,
+from sync_service.operator import api_routes, openapi
+from sync_service.operator.http import (
+    OPENER,
+    OPERATIONS,
+    PUBLIC_PATHS,
+    READY_CHECK,
+    SETTINGS,
+    TOKEN,
+    Doc,
+    Handler,
+    ReadyCheck,
+    plain,
+    problem,
 )
+from sync_service.operator.operations import Conflict, InvalidInput, NotFound, Operations
 
 log = logging.getLogger("sync_service.operator.api")
-ReadyCheck = Callable[[], Awaitable[list[str]]]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-READY_CHECK: web.AppKey[ReadyCheck] = web.AppKey("ready_check")
-OPERATIONS: web.AppKey[Operations | None] = web.AppKey("operations")
-SETTINGS: web.AppKey[Settings | None] = web.AppKey("settings")
-TOKEN: web.AppKey[bytes | None] = web.AppKey("token")
-PUBLIC_PATHS: web.AppKey[frozenset[str]] = web.AppKey("public_paths")
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a CSV import of some 50,000 mailboxes fits
-PROBLEM_TYPES = {400: "invalid-input", 401: "unauthorized", 404: "not-found", 409: "conflict"}
-
-
-def problem(status: int, detail: str, *, field: str | None = None, title: str = "") -> web.Response:
-    """An RFC 9457 problem document."""
-    body: dict[str, Any] = {
-        "type": f"urn:sync-service:problem:{PROBLEM_TYPES.get(status, 'http-error')}",
-        "title": title or _reason(status),
-        "status": status,
-        "detail": detail,
-    }
-    if field is not None:
-        body["field"] = field
-    return web.Response(
-        status=status, text=json.dumps(body), content_type="application/problem+json"
-    )
-
-
-def _reason(status: int) -> str:
-    from http import HTTPStatus
-
-    return HTTPStatus(status).phrase
-
-
-def ok(value: Any, status: int = 200) -> web.Response:
-    return web.json_response(to_jsonable(value), status=status)
+__all__ = ["ROUTES", "ReadyCheck", "build_app", "openapi_document"]
 
 
 @web.middleware
@@ -142,10 +117,37 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def openapi(_: web.Request) -> web.Response:
-    from sync_service.operator.openapi import document
+async def openapi_json(_: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
 
-    return web.json_response(document())
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of ROUTES (built once)."""
+    return openapi.document(ROUTES)
+
+
+_TEXT = {"200": {"description": "ok", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+_READY = {"200": {"description": "ready"}, "503": {"description": "not ready"}}
+ROUTES = (
+    plain(
+        "GET",
+        "/healthz",
+        healthz,
+        Doc("alive", public=True, responses={"200": {"description": "ok"}}),
+    ),
+    plain(
+        "GET",
+        "/readyz",
+        readyz,
+        Doc("ready: database, migrations, workers", public=True, responses=_READY),
+    ),
+    plain(
+        "GET", "/metrics", metrics_endpoint, Doc("Prometheus metrics", public=True, responses=_TEXT)
+    ),
+    plain("GET", "/openapi.json", openapi_json, Doc("this document", "the OpenAPI 3.1 document")),
+    *api_routes.ROUTES,
+)
 
 
 def build_app(
@@ -157,8 +159,6 @@ def build_app(
     on_graph_change: OnChange | None = None,
 ) -> web.Application:
     """The API application; without a pool only the probes and /metrics are useful."""
-    from sync_service.operator import api_routes
-
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware, auth_middleware]
     )
@@ -166,22 +166,30 @@ def build_app(
     schedule = settings.schedule if settings is not None else None
     app[OPERATIONS] = Operations(pool, schedule_defaults=schedule) if pool is not None else None
     app[SETTINGS] = settings
-    secret = settings.api.resolved_token() if settings else None
-    token = secret.get_secret_value().strip() if secret is not None else ""
-    app[TOKEN] = token.encode() if token else None
-    public = {"/healthz", "/readyz"}
-    if settings is None or settings.api.metrics_public:
-        public.add("/metrics")
+    app[OPENER] = opener
+    app[TOKEN] = _token(settings)
+    public = _public_paths(settings)
     if settings is not None and settings.push.graph_notification_url and on_graph_change:
         # Graph cannot send our bearer token; clientState authenticates its notifications.
+        # The receiver is Graph's to call, not an operator endpoint: it is not in ROUTES.
         state = settings.push.resolved_client_state()
         assert state is not None
         graph_notifications.add_routes(app, on_graph_change, client_state=state.get_secret_value())
         public.add(graph_notifications.NOTIFICATION_PATH)
     app[PUBLIC_PATHS] = frozenset(public)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_endpoint)
-    app.router.add_get("/openapi.json", openapi)
-    api_routes.add_routes(app, opener)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
     return app
+
+
+def _token(settings: Settings | None) -> bytes | None:
+    secret = settings.api.resolved_token() if settings else None
+    token = secret.get_secret_value().strip() if secret is not None else ""
+    return token.encode() if token else None
+
+
+def _public_paths(settings: Settings | None) -> set[str]:
+    public = {route.path for route in ROUTES if route.doc.public}
+    if settings is not None and not settings.api.metrics_public:
+        public.discard("/metrics")
+    return public

@@ -1,21 +1,43 @@
-"""The operator endpoints of the admin API (/api/v1/): the CLI's operations as JSON."""
+"""The operator endpoints of the admin API (/api/v1/): the CLI's operations as JSON.
+
+`ROUTES` is the table of these endpoints: `api.build_app` registers it and the OpenAPI
+document describes it; each entry names the model that validates its input.
+"""
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
-from typing import Any
-
 from aiohttp import web
 
-from sync_service.config import parse_duration
-from sync_service.operator import probe
-from sync_service.operator.api import OPERATIONS, SETTINGS, ok, problem
+from sync_service.operator import models, probe
+from sync_service.operator.http import (
+    OPENER,
+    OPERATIONS,
+    SETTINGS,
+    Doc,
+    ok,
+    plain,
+    problem,
+    with_body,
+    with_query,
+)
+from sync_service.operator.models import (
+    DisableInput,
+    JobQuery,
+    MailboxFilter,
+    MailboxOptions,
+    NewServerInput,
+    NoInput,
+    ProbeInput,
+    RecoverInput,
+    RunFilter,
+    ServerSettings,
+    ServerUpdate,
+    SyncInput,
+)
 from sync_service.operator.operations import InvalidInput, Operations, mailbox_json
 from sync_service.operator.server_specs import ServerChanges, describe
 
 PREFIX = "/api/v1"
-OPENER: web.AppKey[Any] = web.AppKey("opener")
 
 
 def _ops(request: web.Request) -> Operations:
@@ -25,42 +47,9 @@ def _ops(request: web.Request) -> Operations:
     return ops
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("body", f"invalid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("body", "expected a JSON object")
-    return body
-
-
-def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = body.get(name)
-    # bool is an int in Python, but `true` is no valid count and `1` no valid flag.
-    bad = not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
-    if value is not None and bad:
-        raise InvalidInput(name, f"must be a {getattr(kind, '__name__', 'value')}")
-    return value
-
-
-def _only(body: dict[str, Any], allowed: set[str]) -> None:
-    for key in body:
-        if key not in allowed:
-            raise InvalidInput(key, f"unknown field; allowed: {', '.join(sorted(allowed))}")
-
-
-def _int_param(request: web.Request, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(name, f"{raw!r} is not an integer") from None
+def _changes(body: ServerSettings) -> ServerChanges:
+    given = body.model_dump(exclude_none=True, exclude={"name"})
+    return ServerChanges(**given)
 
 
 # servers
@@ -68,12 +57,8 @@ async def list_servers(request: web.Request) -> web.Response:
     return ok({"servers": [describe(s) for s in await _ops(request).servers()]})
 
 
-async def add_server(request: web.Request) -> web.Response:
-    body = await _json_body(request)
-    name = _field(body, "name", str)
-    if not name:
-        raise InvalidInput("name", "required")
-    server = await _ops(request).add_server(name, ServerChanges.from_json(body))
+async def add_server(request: web.Request, body: NewServerInput) -> web.Response:
+    server = await _ops(request).add_server(body.name, _changes(body))
     return ok(describe(server), status=201)
 
 
@@ -81,11 +66,8 @@ async def get_server(request: web.Request) -> web.Response:
     return ok(describe(await _ops(request).server(request.match_info["name"])))
 
 
-async def update_server(request: web.Request) -> web.Response:
-    body = await _json_body(request)
-    if "name" in body:
-        raise InvalidInput("name", "a server cannot be renamed")
-    changes = ServerChanges.from_json(body)
+async def update_server(request: web.Request, body: ServerUpdate) -> web.Response:
+    changes = _changes(body)
     return ok(describe(await _ops(request).update_server(request.match_info["name"], changes)))
 
 
@@ -94,12 +76,10 @@ async def remove_server(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def test_server(request: web.Request) -> web.Response:
-    body = await _json_body(request)
-    _only(body, {"mailbox"})
+async def test_server(request: web.Request, body: ProbeInput) -> web.Response:
     ops = _ops(request)
     server = await ops.server(request.match_info["name"])
-    mailbox = _field(body, "mailbox", str)
+    mailbox = body.mailbox
     if mailbox:
         await ops.mailbox(mailbox)
     else:
@@ -133,14 +113,13 @@ async def import_mailboxes(request: web.Request) -> web.Response:
     return ok(report)
 
 
-async def list_mailboxes(request: web.Request) -> web.Response:
-    query = request.query
+async def list_mailboxes(request: web.Request, query: MailboxFilter) -> web.Response:
     page = await _ops(request).list_mailboxes(
-        state=query.get("state"),
-        groups=query.getall("group", []) or None,
-        server=query.get("server"),
-        cursor=query.get("cursor"),
-        limit=_int_param(request, "limit", 100),
+        state=query.state,
+        groups=query.group or None,
+        server=query.server,
+        cursor=query.cursor,
+        limit=query.limit,
     )
     return ok({"mailboxes": page.mailboxes, "next_cursor": page.next_cursor})
 
@@ -149,114 +128,152 @@ async def show_mailbox(request: web.Request) -> web.Response:
     return ok(await _ops(request).show_mailbox(request.match_info["email"]))
 
 
-async def set_mailbox(request: web.Request) -> web.Response:
-    body = await _json_body(request)
-    _only(body, {"group", "contacts", "calendar", "tasks"})
+async def set_mailbox(request: web.Request, body: MailboxOptions) -> web.Response:
     ops = _ops(request)
     mailbox = await ops.set_options(
         request.match_info["email"],
-        group=_field(body, "group", str),
-        set_group="group" in body,
-        contacts=_field(body, "contacts", str),
-        calendar=_field(body, "calendar", str),
-        tasks=_field(body, "tasks", str),
+        group=body.group,
+        set_group="group" in body.model_fields_set,
+        contacts=body.contacts,
+        calendar=body.calendar,
+        tasks=body.tasks,
     )
     return ok(mailbox_json(mailbox, (await ops.server_names())[mailbox.server_id]))
 
 
-async def enable_mailbox(request: web.Request) -> web.Response:
-    return await _set_state(request, enabled=True)
+async def enable_mailbox(request: web.Request, _: NoInput) -> web.Response:
+    return await _set_state(request, True, None)
 
 
-async def disable_mailbox(request: web.Request) -> web.Response:
-    return await _set_state(request, enabled=False)
+async def disable_mailbox(request: web.Request, body: DisableInput) -> web.Response:
+    return await _set_state(request, False, body.reason)
 
 
-async def _set_state(request: web.Request, *, enabled: bool) -> web.Response:
-    body = await _json_body(request)
-    _only(body, set() if enabled else {"reason"})
+async def _set_state(request: web.Request, enabled: bool, reason: str | None) -> web.Response:
     ops = _ops(request)
-    email = request.match_info["email"]
-    mailbox = await ops.set_state(email, enabled, _field(body, "reason", str))
+    mailbox = await ops.set_state(request.match_info["email"], enabled, reason)
     return ok(mailbox_json(mailbox, (await ops.server_names())[mailbox.server_id]))
 
 
-async def recover_mailbox(request: web.Request) -> web.Response:
-    body = await _json_body(request)
-    _only(body, {"dry_run"})
-    dry_run = bool(_field(body, "dry_run", bool))
-    return ok(await _ops(request).recover(request.match_info["email"], dry_run=dry_run), 202)
+async def recover_mailbox(request: web.Request, body: RecoverInput) -> web.Response:
+    email = request.match_info["email"]
+    return ok(await _ops(request).recover(email, dry_run=bool(body.dry_run)), 202)
 
 
 # passes and overview
-async def request_sync(request: web.Request) -> web.Response:
-    body = await _json_body(request)
-    _only(body, {"mailbox", "groups", "server", "mode", "dry_run"})
-    groups = _field(body, "groups", list)
-    if groups is not None and not all(isinstance(g, str) and g for g in groups):
-        raise InvalidInput("groups", "must be a list of group names")
+async def request_sync(request: web.Request, body: SyncInput) -> web.Response:
     result = await _ops(request).request_sync(
-        mailbox=_field(body, "mailbox", str),
-        groups=groups,
-        server=_field(body, "server", str),
-        mode=_field(body, "mode", str) or "express",
-        dry_run=bool(_field(body, "dry_run", bool)),
+        mailbox=body.mailbox,
+        groups=body.groups,
+        server=body.server,
+        mode=body.mode or "express",
+        dry_run=bool(body.dry_run),
     )
     return ok(result, 202)
 
 
-async def list_runs(request: web.Request) -> web.Response:
-    since = request.query.get("since")
-    try:
-        window = timedelta(seconds=parse_duration(since)) if since else None
-    except ValueError as exc:
-        raise InvalidInput("since", str(exc)) from None
-    runs = await _ops(request).runs(
-        mailbox=request.query.get("mailbox"),
-        since=window,
-        limit=_int_param(request, "limit", 100),
-    )
+async def list_runs(request: web.Request, query: RunFilter) -> web.Response:
+    runs = await _ops(request).runs(mailbox=query.mailbox, since=query.since, limit=query.limit)
     return ok({"runs": runs})
 
 
-async def job_states(request: web.Request) -> web.Response:
-    raw = request.query.get("ids", "")
-    try:
-        ids = [int(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise InvalidInput("ids", "a comma-separated list of job ids") from None
-    if not ids:
-        raise InvalidInput("ids", "required: a comma-separated list of job ids")
-    states = await _ops(request).job_states(ids)
-    return ok({"jobs": [{"id": i, "status": states.get(i)} for i in ids]})
+async def job_states(request: web.Request, query: JobQuery) -> web.Response:
+    states = await _ops(request).job_states(query.ids)
+    return ok({"jobs": [{"id": i, "status": states.get(i)} for i in query.ids]})
 
 
 async def status(request: web.Request) -> web.Response:
     return ok(await _ops(request).status())
 
 
+SERVERS, SERVER = f"{PREFIX}/servers", f"{PREFIX}/servers/{{name}}"
+MAILBOXES, MAILBOX = f"{PREFIX}/mailboxes", f"{PREFIX}/mailboxes/{{email}}"
 ROUTES = (
-    ("GET", "/servers", list_servers),
-    ("POST", "/servers", add_server),
-    ("GET", "/servers/{name}", get_server),
-    ("PATCH", "/servers/{name}", update_server),
-    ("DELETE", "/servers/{name}", remove_server),
-    ("POST", "/servers/{name}/test", test_server),
-    ("POST", "/mailboxes/import", import_mailboxes),
-    ("GET", "/mailboxes", list_mailboxes),
-    ("GET", "/mailboxes/{email}", show_mailbox),
-    ("PATCH", "/mailboxes/{email}", set_mailbox),
-    ("POST", "/mailboxes/{email}/enable", enable_mailbox),
-    ("POST", "/mailboxes/{email}/disable", disable_mailbox),
-    ("POST", "/mailboxes/{email}/recover", recover_mailbox),
-    ("POST", "/sync", request_sync),
-    ("GET", "/jobs", job_states),
-    ("GET", "/runs", list_runs),
-    ("GET", "/status", status),
+    plain("GET", SERVERS, list_servers, Doc("list servers", "the servers")),
+    with_body(
+        "POST",
+        SERVERS,
+        NewServerInput,
+        add_server,
+        Doc("add a server", "the server added", 201, models.Server),
+    ),
+    plain("GET", SERVER, get_server, Doc("one server", "the server", schema=models.Server)),
+    with_body(
+        "PATCH",
+        SERVER,
+        ServerUpdate,
+        update_server,
+        Doc("change a server's settings", "the server changed", schema=models.Server),
+    ),
+    plain(
+        "DELETE", SERVER, remove_server, Doc("remove a server that has no mailboxes", status=204)
+    ),
+    with_body(
+        "POST",
+        f"{SERVER}/test",
+        ProbeInput,
+        test_server,
+        Doc("connect, authenticate, impersonate, write and remove a probe", "the probe's steps"),
+    ),
+    plain(
+        "POST",
+        f"{MAILBOXES}/import",
+        import_mailboxes,
+        Doc("upsert mailboxes from CSV", "what was imported", schema=models.ImportReport, csv=True),
+    ),
+    with_query(
+        MAILBOXES,
+        MailboxFilter,
+        list_mailboxes,
+        Doc("list mailboxes (paginated)", "a page of mailboxes and the next cursor"),
+    ),
+    plain(
+        "GET",
+        MAILBOX,
+        show_mailbox,
+        Doc("state, reason, last passes, item counts, errors", "the mailbox in detail"),
+    ),
+    with_body(
+        "PATCH",
+        MAILBOX,
+        MailboxOptions,
+        set_mailbox,
+        Doc("group and sync directions", "the mailbox changed", schema=models.Mailbox),
+    ),
+    with_body(
+        "POST",
+        f"{MAILBOX}/enable",
+        NoInput,
+        enable_mailbox,
+        Doc("enable a mailbox", "the mailbox enabled", schema=models.Mailbox),
+    ),
+    with_body(
+        "POST",
+        f"{MAILBOX}/disable",
+        DisableInput,
+        disable_mailbox,
+        Doc("disable a mailbox", "the mailbox disabled", schema=models.Mailbox),
+    ),
+    with_body(
+        "POST",
+        f"{MAILBOX}/recover",
+        RecoverInput,
+        recover_mailbox,
+        Doc("queue a recover pass (deletes nothing)", "the job queued", 202, models.SyncRequest),
+    ),
+    with_body(
+        "POST",
+        f"{PREFIX}/sync",
+        SyncInput,
+        request_sync,
+        Doc("queue passes", "the jobs queued", 202, models.SyncRequest),
+    ),
+    with_query(f"{PREFIX}/jobs", JobQuery, job_states, Doc("job states", "each job's status")),
+    with_query(f"{PREFIX}/runs", RunFilter, list_runs, Doc("recent passes", "the passes")),
+    plain(
+        "GET",
+        f"{PREFIX}/status",
+        status,
+        Doc("overview: mailboxes, queue, last hour, engines, leader", "the overview"),
+    ),
 )
-
-
-def add_routes(app: web.Application, opener: Any) -> None:
-    app[OPENER] = opener
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, PREFIX + path, handler)

@@ -1,272 +1,140 @@
-"""The OpenAPI 3.1 document of the admin API, served at /openapi.json."""
+"""The OpenAPI 3.1 document of the admin API, served at /openapi.json, built from the route
+table: each route's method and path, and the JSON Schemas of the pydantic models that
+validate its input and describe its answer (JSON Schema 2020-12, the dialect of OpenAPI 3.1).
+"""
 
 from __future__ import annotations
 
-from functools import cache
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sync_service.db.store import ENTITY_MODES, MAILBOX_STATES
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-_MODE = {"type": "string", "enum": list(ENTITY_MODES)}
-_OBJ = {"type": "object"}
-_STR = {"type": "string"}
+from sync_service.operator.http import Route
+from sync_service.operator.models import Problem, Query
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-SCHEMAS: dict[str, Any] = {
-    "Problem": {
-        "type": "object",
-        "description": "RFC 9457 problem details",
-        "properties": {
-            "type": _STR,
-            "title": _STR,
-            "status": {"type": "integer"},
-            "detail": _STR,
-            "field": {"type": "string", "description": "the offending input field"},
-        },
-        "required": ["type", "title", "status", "detail"],
-    },
-    "ServerInput": {
-        "type": "object",
-        "additionalProperties": False,
-        "description": "Secrets are never sent: name the variable (secret_env) or file.",
-        "properties": {
-            "name": _STR,
-            "backend": {"type": "string", "enum": ["ews", "graph"]},
-            "url": {"type": "string", "format": "uri"},
-            "auth_kind": {"type": "string", "enum": ["basic", "ntlm", "oauth"]},
-            "username": _STR,
-            "tenant": _STR,
-            "client_id": _STR,
-            "authority": {"type": "string", "format": "uri"},
-            "secret_env": _STR,
-            "secret_file": _STR,
-            "ca_file": _STR,
-            "time_zone": {"type": "string", "examples": ["Europe/Paris"]},
-            "express_interval": {"type": "string", "examples": ["15m"]},
-            "complete_at": {"type": "string", "pattern": "^\\d{1,2}:\\d{2}$"},
-            "max_concurrency": {"type": "integer", "minimum": 1},
-            "rate_per_second": {"type": "number", "exclusiveMinimum": 0},
-        },
-    },
-    "Server": {"allOf": [_ref("ServerInput"), {"properties": {"id": {"type": "integer"}}}]},
-    "Mailbox": {
-        "type": "object",
-        "properties": {
-            "email": _STR,
-            "crm_user_id": _STR,
-            "server": _STR,
-            "group": {"type": ["string", "null"]},
-            "contacts": _MODE,
-            "calendar": _MODE,
-            "tasks": _MODE,
-            "state": {"type": "string", "enum": list(MAILBOX_STATES)},
-            "reason": {"type": ["string", "null"]},
-            "failure_count": {"type": "integer"},
-        },
-    },
-    "MailboxOptions": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "group": {"type": ["string", "null"]},
-            "contacts": _MODE,
-            "calendar": _MODE,
-            "tasks": _MODE,
-        },
-    },
-    "ImportReport": {
-        "type": "object",
-        "properties": {
-            "inserted": {"type": "integer"},
-            "updated": {"type": "integer"},
-            "invalid": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"line": {"type": "integer"}, "message": _STR},
-                },
-            },
-        },
-    },
-    "SyncInput": {
-        "type": "object",
-        "additionalProperties": False,
-        "description": "A mailbox, or groups and/or a server.",
-        "properties": {
-            "mailbox": _STR,
-            "groups": {"type": "array", "items": _STR},
-            "server": _STR,
-            "mode": {"type": "string", "enum": ["express", "complete", "initial"]},
-            "dry_run": {"type": "boolean"},
-        },
-    },
-    "SyncRequest": {
-        "type": "object",
-        "properties": {
-            "kind": _STR,
-            "dry_run": {"type": "boolean"},
-            "jobs": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "mailbox": _STR,
-                        "job_id": {"type": "integer"},
-                        "coalesced": {"type": "boolean"},
-                    },
-                },
-            },
-            "skipped": {"type": "array", "items": _OBJ},
-        },
-    },
+REF = "#/components/schemas/{model}"
+_PATH_PARAMETER = re.compile(r"{(\w+)}")
+_PROBLEM = {
+    "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
+}
+ERRORS = {
+    "400": {"description": "invalid input (names the field)", **_PROBLEM},
+    "401": {"description": "missing or wrong bearer token", **_PROBLEM},
+    "404": {"description": "unknown server or mailbox", **_PROBLEM},
+    "409": {"description": "conflicts with the current state", **_PROBLEM},
 }
 
 
-def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "in": "query", "description": description, "schema": schema or _STR}
+class _Schemas(GenerateJsonSchema):
+    """Pydantic's schemas without a title on every field (the name says it)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
 
 
-def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": _STR}
-
-
-def _op(
-    summary: str,
-    ok: dict[str, Any] | None = None,
-    *,
-    status: str = "200",
-    body: dict[str, Any] | None = None,
-    params: list[dict[str, Any]] | None = None,
-    csv: bool = False,
-) -> dict[str, Any]:
-    problem = {"content": {"application/problem+json": {"schema": _ref("Problem")}}}
-    op: dict[str, Any] = {
-        "summary": summary,
-        "responses": {
-            status: {"description": "no content"}
-            if status == "204"
-            else {
-                "description": "success",
-                "content": {"application/json": {"schema": ok or _OBJ}},
-            },
-            "400": {"description": "invalid input (names the field)", **problem},
-            "401": {"description": "missing or wrong bearer token", **problem},
-            "404": {"description": "unknown server or mailbox", **problem},
-            "409": {"description": "conflicts with the current state", **problem},
-        },
-    }
-    if params:
-        op["parameters"] = params
-    if body is not None:
-        kind = "text/csv" if csv else "application/json"
-        op["requestBody"] = {"required": True, "content": {kind: {"schema": body}}}
-    return op
-
-
-def _paths() -> dict[str, Any]:
-    email, name = _path("email"), _path("name")
-    listing = [
-        _query("state", "mailbox state", {"type": "string", "enum": list(MAILBOX_STATES)}),
-        _query("group", "server group (repeatable)"),
-        _query("server", "server name"),
-        _query("limit", "page size (1-1000, default 100)", {"type": "integer"}),
-        _query("cursor", "next_cursor of the previous page"),
-    ]
-    public: dict[str, Any] = {"security": []}
-    text = {"200": {"description": "ok", "content": {"text/plain": {"schema": _STR}}}}
-    return {
-        "/healthz": {
-            "get": {"summary": "alive", "responses": {"200": {"description": "ok"}}, **public}
-        },
-        "/readyz": {
-            "get": {
-                "summary": "ready: database, migrations, workers",
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
-                **public,
-            }
-        },
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": text, **public}},
-        "/openapi.json": {"get": _op("this document")},
-        "/api/v1/servers": {
-            "get": _op("list servers"),
-            "post": _op("add a server", _ref("Server"), status="201", body=_ref("ServerInput")),
-        },
-        "/api/v1/servers/{name}": {
-            "parameters": [name],
-            "get": _op("one server", _ref("Server")),
-            "patch": _op("change a server's settings", _ref("Server"), body=_ref("ServerInput")),
-            "delete": _op("remove a server that has no mailboxes", status="204"),
-        },
-        "/api/v1/servers/{name}/test": {
-            "parameters": [name],
-            "post": _op(
-                "connect, authenticate, impersonate, write and remove a probe",
-                body={"type": "object", "properties": {"mailbox": _STR}},
-            ),
-        },
-        "/api/v1/mailboxes/import": {
-            "post": _op("upsert mailboxes from CSV", _ref("ImportReport"), body=_STR, csv=True)
-        },
-        "/api/v1/mailboxes": {"get": _op("list mailboxes (paginated)", params=listing)},
-        "/api/v1/mailboxes/{email}": {
-            "parameters": [email],
-            "get": _op("state, reason, last passes, item counts, errors"),
-            "patch": _op("group and sync directions", _ref("Mailbox"), body=_ref("MailboxOptions")),
-        },
-        "/api/v1/mailboxes/{email}/enable": {
-            "parameters": [email],
-            "post": _op("enable a mailbox", _ref("Mailbox")),
-        },
-        "/api/v1/mailboxes/{email}/disable": {
-            "parameters": [email],
-            "post": _op(
-                "disable a mailbox",
-                _ref("Mailbox"),
-                body={"type": "object", "properties": {"reason": _STR}},
-            ),
-        },
-        "/api/v1/mailboxes/{email}/recover": {
-            "parameters": [email],
-            "post": _op(
-                "queue a recover pass (deletes nothing)",
-                _ref("SyncRequest"),
-                status="202",
-                body={"type": "object", "properties": {"dry_run": {"type": "boolean"}}},
-            ),
-        },
-        "/api/v1/sync": {
-            "post": _op("queue passes", _ref("SyncRequest"), status="202", body=_ref("SyncInput"))
-        },
-        "/api/v1/jobs": {
-            "get": _op("job states", params=[_query("ids", "comma-separated job ids")])
-        },
-        "/api/v1/runs": {
-            "get": _op(
-                "recent passes",
-                params=[
-                    _query("mailbox", "SMTP address"),
-                    _query("since", "e.g. 1h"),
-                    _query("limit", "1-1000", {"type": "integer"}),
-                ],
-            )
-        },
-        "/api/v1/status": {"get": _op("overview: mailboxes, queue, last hour, engines, leader")},
-    }
-
-
-@cache
-def document() -> dict[str, Any]:
+def document(routes: Sequence[Route]) -> dict[str, Any]:
+    """The document describing `routes`; its schemas are in components/schemas."""
+    refs, schemas = _schemas(routes)
+    paths: dict[str, Any] = {}
+    for route in routes:
+        item = paths.setdefault(route.path, _path_item(route.path))
+        item[route.method.lower()] = _operation(route, refs)
     return {
         "openapi": "3.1.0",
         "info": {"title": "sync-service admin API", "version": "1"},
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "schemas": schemas,
         },
-        "paths": _paths(),
+        "paths": paths,
     }
+
+
+def _schemas(routes: Iterable[Route]) -> tuple[dict[type[BaseModel], Any], dict[str, Any]]:
+    """Each body and answer model's `$ref`, and the schemas they point to."""
+    models: set[type[BaseModel]] = {Problem}
+    for route in routes:
+        models.update(m for m in (route.body, route.doc.schema) if m is not None)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    refs, defs = models_json_schema(
+        [(m, "validation") for m in ordered], ref_template=REF, schema_generator=_Schemas
+    )
+    return {m: refs[(m, "validation")] for m in ordered}, defs.get("$defs", {})
+
+
+def _path_item(path: str) -> dict[str, Any]:
+    names = _PATH_PARAMETER.findall(path)
+    if not names:
+        return {}
+    schema = {"type": "string"}
+    return {
+        "parameters": [{"name": n, "in": "path", "required": True, "schema": schema} for n in names]
+    }
+
+
+def _operation(route: Route, refs: dict[type[BaseModel], Any]) -> dict[str, Any]:
+    doc = route.doc
+    operation: dict[str, Any] = {"summary": doc.summary}
+    if doc.public:
+        operation["security"] = []
+    if route.query is not None:
+        operation["parameters"] = _query_parameters(route.query)
+    if route.body is not None:
+        operation["requestBody"] = _json_body(route.body, refs[route.body])
+    elif doc.csv:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    operation["responses"] = dict(doc.responses) or {
+        str(doc.status): _answer(route, refs),
+        **ERRORS,
+    }
+    return operation
+
+
+def _json_body(model: type[BaseModel], ref: dict[str, str]) -> dict[str, Any]:
+    # An empty body is read as an empty object, so a body is needed only for required fields.
+    required = any(field.is_required() for field in model.model_fields.values())
+    return {"required": required, "content": {"application/json": {"schema": ref}}}
+
+
+def _answer(route: Route, refs: dict[type[BaseModel], Any]) -> dict[str, Any]:
+    doc = route.doc
+    if doc.status == 204:
+        return {"description": "no content"}
+    schema = refs[doc.schema] if doc.schema is not None else {"type": "object"}
+    return {"description": doc.answer, "content": {"application/json": {"schema": schema}}}
+
+
+def _query_parameters(model: type[Query]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template=REF, schema_generator=_Schemas)
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, given in schema["properties"].items():
+        prop = _never_null(given)
+        parameter = {
+            "name": name,
+            "in": "query",
+            "description": prop.pop("description", ""),
+            "required": name in required,
+            "schema": prop,
+        }
+        if prop.get("type") == "array":
+            # form style: `group=a&group=b` when exploded, `ids=1,2` when not
+            parameter |= {"style": "form", "explode": model.repeated(name)}
+        parameters.append(parameter)
+    return parameters
+
+
+def _never_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: a parameter is absent or a string, never null."""
+    out = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+    branches: list[dict[str, Any]] = [b for b in schema.get("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) == 1:
+        return branches[0] | out
+    return out | ({"anyOf": branches} if branches else {})

@@ -1,0 +1,315 @@
+"""The admin API's inputs and answers as pydantic models: they validate the requests and are
+the source of the OpenAPI document's schemas, so the document cannot drift from the checks.
+
+The models check the shape of a request (types, unknown fields, required ones). The values
+that the CLI may send too (modes, states, page sizes, server settings) stay checked by
+`Operations`, once for both surfaces; the schemas list their choices from the same constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Annotated, Any, ClassVar, TypeVar, get_origin
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import ErrorDetails
+
+from sync_service.config import parse_duration
+from sync_service.db.store import ENTITY_MODES, MAILBOX_STATES
+from sync_service.operator.operations import MAX_PAGE, SYNC_MODES, InvalidInput
+from sync_service.operator.server_specs import AUTH_KINDS, BACKENDS
+
+M = TypeVar("M", bound="Input")
+NEVER_STORED = "secrets are never stored: give secret_env or secret_file"
+# Words of our own for the common failures; any other keeps pydantic's message.
+MESSAGES = {
+    "missing": "required",
+    "string_type": "must be a string",
+    "string_too_short": "must not be empty",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "bool_type": "must be a boolean",
+    "list_type": "must be a list",
+}
+
+
+def _enum(choices: Iterable[str]) -> WithJsonSchema:
+    """The documented choices of a string (Operations checks them, from the same constants)."""
+    return WithJsonSchema({"type": "string", "enum": [str(c) for c in choices]})
+
+
+BackendChoice = Annotated[str, _enum(BACKENDS)]
+AuthChoice = Annotated[str, _enum(AUTH_KINDS)]
+ModeChoice = Annotated[str, _enum(ENTITY_MODES)]
+StateChoice = Annotated[str, _enum(MAILBOX_STATES)]
+SyncModeChoice = Annotated[str, _enum(SYNC_MODES)]
+
+
+class Input(BaseModel):
+    """A request's input; `refused` gives the reason for fields refused with a hint."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    refused: ClassVar[Mapping[str, str]] = {}
+
+
+def validated(model: type[M], data: Mapping[str, Any]) -> M:
+    """`data` as `model`, or InvalidInput naming the offending field as the API always has."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(model, exc.errors()) from None
+
+
+def _invalid(model: type[Input], errors: list[ErrorDetails]) -> InvalidInput:
+    # Unknown fields first: they were refused before any value was looked at.
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = error["loc"]
+    field = str(loc[0]) if loc else "body"
+    message = _message(model, error, field)
+    return InvalidInput(field, f"item {loc[1]}: {message}" if len(loc) > 1 else message)
+
+
+def _message(model: type[Input], error: ErrorDetails, field: str) -> str:
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(sorted(model.model_fields))
+        return model.refused.get(field, f"unknown field; allowed: {allowed or 'none'}")
+    if error["type"] == "value_error":
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    return MESSAGES.get(error["type"], error["msg"])
+
+
+# request bodies
+class ServerSettings(Input):
+    """A server's settings; a field not given keeps its value (or takes the default).
+
+    Secrets are never sent: name the environment variable (secret_env) or the file."""
+
+    refused: ClassVar[Mapping[str, str]] = dict.fromkeys(
+        ("password", "secret", "client_secret", "token"), NEVER_STORED
+    )
+    backend: BackendChoice | None = None
+    url: str | None = Field(None, json_schema_extra={"format": "uri"})
+    auth_kind: AuthChoice | None = Field(None, description="default: implied by the others")
+    username: str | None = None
+    tenant: str | None = None
+    client_id: str | None = None
+    authority: str | None = Field(None, json_schema_extra={"format": "uri"})
+    secret_env: str | None = None
+    secret_file: str | None = None
+    ca_file: str | None = None
+    time_zone: str | None = Field(None, examples=["Europe/Paris"])
+    express_interval: str | None = Field(None, examples=["15m"])
+    complete_at: str | None = Field(None, description="local time, HH:MM", examples=["02:00"])
+    max_concurrency: int | None = Field(None, description="concurrent requests, 1-10000")
+    rate_per_second: float | None = Field(None, description="requests per second, above 0")
+
+
+class NewServerInput(ServerSettings):
+    """A new server: its name, backend and url, and any other settings (secrets by name)."""
+
+    name: str = Field(min_length=1, description="letters, digits, '.', '_' or '-'")
+
+
+class ServerUpdate(ServerSettings):
+    """The settings to change; the others keep their values. A server keeps its name."""
+
+    refused: ClassVar[Mapping[str, str]] = {
+        **ServerSettings.refused,
+        "name": "a server cannot be renamed",
+    }
+
+
+class ProbeInput(Input):
+    mailbox: str | None = Field(None, description="default: the server's first active mailbox")
+
+
+class MailboxOptions(Input):
+    group: str | None = Field(None, description="null removes the mailbox from its group")
+    contacts: ModeChoice | None = None
+    calendar: ModeChoice | None = None
+    tasks: ModeChoice | None = None
+
+
+class NoInput(Input):
+    """A request that takes no fields."""
+
+
+class DisableInput(Input):
+    reason: str | None = Field(None, description="recorded as the state's reason")
+
+
+class RecoverInput(Input):
+    dry_run: bool | None = None
+
+
+class SyncInput(Input):
+    """A mailbox, or groups and/or a server."""
+
+    mailbox: str | None = None
+    groups: list[Annotated[str, Field(min_length=1)]] | None = None
+    server: str | None = None
+    mode: SyncModeChoice | None = Field(None, description="default: express")
+    dry_run: bool | None = None
+
+
+# query parameters: every value arrives as a string
+def _integer(raw: object) -> object:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an integer") from None
+
+
+def _duration(raw: object) -> object:
+    if not isinstance(raw, str):
+        return raw
+    return timedelta(seconds=parse_duration(raw)) if raw else None
+
+
+def _job_ids(raw: object) -> object:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        ids = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError("a comma-separated list of job ids") from None
+    if not ids:
+        raise ValueError("required: a comma-separated list of job ids")
+    return ids
+
+
+Integer = Annotated[int, BeforeValidator(_integer)]
+Duration = Annotated[
+    timedelta | None,
+    BeforeValidator(_duration),
+    WithJsonSchema({"type": "string", "examples": ["1h", "30m", "2d"]}),
+]
+PAGE = f"page size (1-{MAX_PAGE}, default 100)"
+
+
+class Query(Input):
+    """Query parameters; unknown ones are ignored, as browsers and proxies add their own.
+
+    A list field is given by repeating the parameter, except those in `comma_separated`."""
+
+    model_config = ConfigDict(extra="ignore", strict=False)
+    comma_separated: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def repeated(cls, name: str) -> bool:
+        field = cls.model_fields[name]
+        return get_origin(field.annotation) is list and name not in cls.comma_separated
+
+
+class MailboxFilter(Query):
+    state: StateChoice | None = Field(None, description="mailbox state")
+    group: list[str] = Field(default_factory=list, description="server group (repeatable)")
+    server: str | None = Field(None, description="server name")
+    limit: Integer = Field(100, description=PAGE)
+    cursor: str | None = Field(None, description="next_cursor of the previous page")
+
+
+class RunFilter(Query):
+    mailbox: str | None = Field(None, description="SMTP address")
+    since: Duration = Field(None, description="how far back, e.g. 1h")
+    limit: Integer = Field(100, description=PAGE)
+
+
+class JobQuery(Query):
+    comma_separated: ClassVar[frozenset[str]] = frozenset({"ids"})
+    ids: Annotated[list[int], BeforeValidator(_job_ids)] = Field(
+        description="comma-separated job ids"
+    )
+
+
+# answers: documented here, built by Operations (tests hold the two together)
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(Answer):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = Field(None, description="the offending input field")
+
+
+class Server(Answer):
+    id: int
+    name: str
+    backend: BackendChoice
+    url: str
+    auth_kind: AuthChoice
+    username: str | None
+    tenant: str | None
+    client_id: str | None
+    authority: str | None
+    secret_env: str | None
+    secret_file: str | None
+    ca_file: str | None
+    time_zone: str
+    express_interval: str = Field(examples=["15m"])
+    complete_at: str = Field(examples=["02:00"])
+    max_concurrency: int
+    rate_per_second: float
+    enabled: bool
+
+
+class Mailbox(Answer):
+    email: str
+    crm_user_id: str
+    server: str
+    group: str | None
+    contacts: ModeChoice
+    calendar: ModeChoice
+    tasks: ModeChoice
+    state: StateChoice
+    reason: str | None
+    failure_count: int
+    last_error: str | None
+    initial_done: bool
+    last_express_at: datetime | None
+    last_complete_at: datetime | None
+
+
+class RowError(Answer):
+    line: int
+    message: str
+
+
+class ImportReport(Answer):
+    inserted: int
+    updated: int
+    invalid: list[RowError]
+
+
+class QueuedJob(Answer):
+    mailbox: str
+    job_id: int
+    coalesced: bool = Field(description="merged into a job already waiting")
+
+
+class SkippedMailbox(Answer):
+    mailbox: str
+    state: str
+
+
+class SyncRequest(Answer):
+    kind: str
+    dry_run: bool
+    jobs: list[QueuedJob]
+    skipped: list[SkippedMailbox]
+    requested_at: datetime

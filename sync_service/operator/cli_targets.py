@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from sync_service.config import Settings
+from sync_service.db.store import Server
 from sync_service.operator import probe
 from sync_service.operator.cli_sync import add_sync_commands
 from sync_service.operator.connect import operations
@@ -43,11 +44,11 @@ def _changes(args: argparse.Namespace) -> ServerChanges:
     )
 
 
-def _print_server(args: argparse.Namespace, server: object, verb: str) -> None:
+def _print_server(args: argparse.Namespace, server: Server, verb: str) -> None:
     if args.json:
-        print_json(describe(server))  # type: ignore[arg-type]
+        print_json(describe(server))
     else:
-        print(f"server {server.name} {verb}")  # type: ignore[attr-defined]
+        print(f"server {server.name} {verb}")
 
 
 async def cmd_servers_add(settings: Settings, args: argparse.Namespace) -> int:

@@ -3,16 +3,17 @@ from __future__ import annotations
 import io
 
 import asyncpg
+from aiohttp import ClientResponse
 
 from tests.operator.apiclient import AUTH, TOKEN, api_client
 
 PROTECTED = ["/api/v1/status", "/api/v1/servers", "/openapi.json", "/api/v1/no-such-thing"]
 
 
-async def _problem(resp: object, status: int) -> dict[str, object]:
-    assert resp.status == status, await resp.text()  # type: ignore[attr-defined]
-    assert resp.content_type == "application/problem+json"  # type: ignore[attr-defined]
-    body: dict[str, object] = await resp.json(content_type=None)  # type: ignore[attr-defined]
+async def _problem(resp: ClientResponse, status: int) -> dict[str, object]:
+    assert resp.status == status, await resp.text()
+    assert resp.content_type == "application/problem+json"
+    body: dict[str, object] = await resp.json(content_type=None)
     assert body["status"] == status and {"type", "title", "detail"} <= body.keys()
     return body
 

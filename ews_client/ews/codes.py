@@ -20,7 +20,8 @@ from ews_client.errors import (
 )
 
 CODE_TABLE: dict[str, type[ExchangeError]] = {
-    # Throttling: "ErrorServerBusy ... carry BackOffMilliseconds" (protocol-notes).
+    # Throttling: ErrorServerBusy carries BackOffMilliseconds
+    # (ews_client/PROTOCOL_NOTES.md, "Throttling").
     "ErrorServerBusy": ThrottledError,
     "ErrorExceededConnectionCount": ThrottledError,
     "ErrorTooManyObjectsOpened": ThrottledError,

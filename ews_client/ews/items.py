@@ -181,7 +181,8 @@ def parse_delete_item(data: bytes) -> list[ExchangeError | None]:
 
 
 class BatchTooLarge(Exception):
-    """GetItem answered ErrorTimeoutExpired: "smaller batches" (protocol-notes)."""
+    """GetItem answered ErrorTimeoutExpired: ask again with fewer items
+    (ews_client/PROTOCOL_NOTES.md, "SyncFolderItems")."""
 
 
 def raise_retryable(results: Sequence[object]) -> None:

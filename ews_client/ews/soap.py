@@ -15,7 +15,8 @@ def envelope(body: Element, mailbox: str | None) -> bytes:
     """Wrap one request element in a SOAP envelope with the EWS headers.
 
     Headers: `t:RequestServerVersion` always; `t:ExchangeImpersonation/t:ConnectingSID/
-    t:PrimarySmtpAddress` = the target mailbox when impersonating (protocol-notes).
+    t:PrimarySmtpAddress` = the target mailbox when impersonating (ews_client/PROTOCOL_NOTES.md,
+    "EWS headers").
     """
     root = etree.Element(f"{{{NS_SOAP}}}Envelope", nsmap={"soap": NS_SOAP, "m": NS_M, "t": NS_T})
     header = sub(root, f"{{{NS_SOAP}}}Header")

@@ -38,7 +38,8 @@ def build_sync_folder_items(
     mailbox: str, folder: FolderRef, sync_state: str | None, max_changes: int = MAX_CHANGES
 ) -> bytes:
     """Children in schema order: ItemShape, SyncFolderId, SyncState (omitted on the first
-    sync), MaxChangesReturned. IdOnly: "it returns no bodies" (protocol-notes)."""
+    sync), MaxChangesReturned. IdOnly: it cannot return bodies anyway (ews_client/PROTOCOL_NOTES.md,
+    "SyncFolderItems")."""
     if not 1 <= max_changes <= MAX_CHANGES:
         raise ValueError("MaxChangesReturned must be within 1..512")
     req = new(m("SyncFolderItems"))

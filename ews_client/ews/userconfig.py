@@ -1,7 +1,7 @@
 """Create/Get/UpdateUserConfiguration: a named, hidden (folder-associated) object per mailbox.
 
 We store a flat string dictionary (`t:Dictionary`, entries of Type String); the sync marker
-lives there (protocol-notes: "the natural home of a last synchronization marker").
+lives there: hidden from the user, one per mailbox (ews_client/PROTOCOL_NOTES.md, "Writes").
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ NSMAP = {"soap": NS_SOAP, "m": NS_M, "t": NS_T}
 Element = etree._Element
 
 # A DOCTYPE can declare entities ("billion laughs") or point at external files; EWS never
-# sends one, so its mere presence makes the answer hostile (protocol-notes: XML safety).
+# sends one, so its mere presence makes the answer hostile (ews_client/PROTOCOL_NOTES.md,
+# "XML safety").
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 

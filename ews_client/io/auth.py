@@ -60,7 +60,7 @@ class BasicAuth:
 
 def _requests_session(ca_file: str | None) -> requests.Session:
     """msal's own HTTP session: `trust_env=False` so REQUESTS_CA_BUNDLE cannot override
-    `verify` (protocol-notes, "Testing msal against the simulator")."""
+    `verify` (ews_client/PROTOCOL_NOTES.md, "Testing msal")."""
     session = requests.Session()
     session.trust_env = False
     session.verify = ca_file if ca_file else True

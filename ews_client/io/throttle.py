@@ -5,9 +5,9 @@ Per server: an aiolimiter rate limit plus a concurrency limit that adapts (multi
 decrease on server-wide trouble: 503s, timeouts, 5xx; slow additive recovery). Per mailbox:
 at most ~10 requests open (halved on ErrorServerBusy, recovering slowly) and at most 4
 concurrent SyncFolderItems (Exchange allows about 5 "ConcurrentSyncCalls"),
-and a back-off deadline that every request to that mailbox waits out: protocol-notes,
-"Honour the back-off exactly". Per-mailbox state is a few small fields and is evicted when
-idle, so thousands of mailboxes cost little.
+and a back-off deadline that every request to that mailbox waits out, to the millisecond
+the server named (ews_client/PROTOCOL_NOTES.md, "Throttling"). Per-mailbox state is a few
+small fields and is evicted when idle, so thousands of mailboxes cost little.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class ThrottleLimits:
     rate_per_s: float = 500.0  # requests per second to one server (all mailboxes)
     max_concurrency: int = 256  # ceiling of the adaptive per-server concurrency
     min_concurrency: int = 8
-    per_mailbox: int = 10  # protocol-notes: "do not keep more than ~10 requests open"
+    # Our margin below EWSMaxConcurrency (ews_client/PROTOCOL_NOTES.md, "Throttling").
+    per_mailbox: int = 10
     per_mailbox_sync: int = 4  # below the server's ~5 concurrent sync calls
     max_attempts: int = 8
     budget_s: float = 120.0  # total time one call may spend retrying

@@ -132,7 +132,7 @@ class Transport(HttpSession):
             **await self.auth.headers(),
         }
         if mailbox:
-            headers["X-AnchorMailbox"] = mailbox  # protocol-notes: on every impersonated call
+            headers["X-AnchorMailbox"] = mailbox  # ews_client/PROTOCOL_NOTES.md, "EWS headers"
         return headers
 
     def _timeout(self, read_s: float | None, idle_s: float | None = None) -> aiohttp.ClientTimeout:

@@ -1,6 +1,6 @@
 """EWS streaming subscriptions of one server: subscribe, group, stream, recover.
 
-Protocol rules this follows (docs/protocol-notes.md, "Notifications"):
+Protocol rules this follows (ews_client/PROTOCOL_NOTES.md, "Notifications"):
 - "GetStreamingEvents ... carrying up to 200 subscription ids per connection": groups of at
   most `MAX_IDS_PER_CONNECTION` subscriptions share one long-lived connection.
 - "ConnectionTimeout 1..30 minutes": each connection asks for `timeout_minutes` (30 by

@@ -1,4 +1,4 @@
-"""Calendar series in the simulator: recurrence XML <-> model, time zones, occurrences.
+"""Calendar series in the simulator: stored recurrence XML, time zones, occurrences.
 
 Exchange stores a series as a master (`CalendarItemType` RecurringMaster) with a pattern in
 local time of its `StartTimeZone` (a Windows zone id); occurrences are addressed by
@@ -11,9 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from lxml import etree
 
-from ews_client.models import Recurrence, RecurrenceKind, WeekIndex
-from ews_client.recurrence import expand
-
+from . import recurrence as rec
+from .recurrence import Pattern
 from .store import StoredItem, decode_id, encode_id
 from .xmlutil import local, t
 
@@ -54,28 +53,60 @@ WINDOWS_ZONES = {
     "Central Standard Time (Mexico)": "America/Mexico_City",
     "Canada Central Standard Time": "America/Regina",
 }
-_PATTERNS: dict[str, RecurrenceKind] = {
-    "DailyRecurrence": "daily",
-    "WeeklyRecurrence": "weekly",
-    "AbsoluteMonthlyRecurrence": "absolute_monthly",
-    "RelativeMonthlyRecurrence": "relative_monthly",
-    "AbsoluteYearlyRecurrence": "absolute_yearly",
-    "RelativeYearlyRecurrence": "relative_yearly",
+# Other IANA names of those zones (CLDR windowsZones, further territories), which Graph
+# accepts in a dateTimeTimeZone beside the Windows ids.
+IANA_ALIASES = {
+    "Etc/UTC": "UTC",
+    "Etc/GMT": "UTC",
+    "Europe/Dublin": "GMT Standard Time",
+    "Europe/Lisbon": "GMT Standard Time",
+    "Atlantic/Canary": "GMT Standard Time",
+    "Europe/Amsterdam": "W. Europe Standard Time",
+    "Europe/Luxembourg": "W. Europe Standard Time",
+    "Europe/Oslo": "W. Europe Standard Time",
+    "Europe/Rome": "W. Europe Standard Time",
+    "Europe/Stockholm": "W. Europe Standard Time",
+    "Europe/Vienna": "W. Europe Standard Time",
+    "Europe/Zurich": "W. Europe Standard Time",
+    "Europe/Belgrade": "Central Europe Standard Time",
+    "Europe/Bratislava": "Central Europe Standard Time",
+    "Europe/Ljubljana": "Central Europe Standard Time",
+    "Europe/Prague": "Central Europe Standard Time",
+    "Europe/Brussels": "Romance Standard Time",
+    "Europe/Copenhagen": "Romance Standard Time",
+    "Europe/Madrid": "Romance Standard Time",
+    "Europe/Sarajevo": "Central European Standard Time",
+    "Europe/Zagreb": "Central European Standard Time",
+    "Europe/Kyiv": "FLE Standard Time",
+    "Europe/Helsinki": "FLE Standard Time",
+    "Europe/Riga": "FLE Standard Time",
+    "Europe/Sofia": "FLE Standard Time",
+    "Europe/Tallinn": "FLE Standard Time",
+    "Europe/Vilnius": "FLE Standard Time",
+    "Europe/Athens": "GTB Standard Time",
+    "Asia/Nicosia": "GTB Standard Time",
+    "Asia/Kolkata": "India Standard Time",
+    "Asia/Hong_Kong": "China Standard Time",
+    "Asia/Macau": "China Standard Time",
+    "Australia/Melbourne": "AUS Eastern Standard Time",
+    "America/Detroit": "Eastern Standard Time",
+    "America/Toronto": "Eastern Standard Time",
+    "America/Winnipeg": "Central Standard Time",
+    "America/Edmonton": "Mountain Standard Time",
+    "America/Vancouver": "Pacific Standard Time",
+    "America/Argentina/Buenos_Aires": "Argentina Standard Time",
 }
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+IANA_ZONES = {iana: windows for windows, iana in WINDOWS_ZONES.items()} | IANA_ALIASES
+# EWS DayOfWeekType: the seven days (Monday first, as Python numbers them) and three sets.
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+DAY_SETS = {
+    "Day": frozenset(range(7)),
+    "Weekday": frozenset(range(5)),
+    "WeekendDay": frozenset({5, 6}),
+}
+WEEK_INDEXES = {"First": 0, "Second": 1, "Third": 2, "Fourth": 3, "Last": -1}
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")  # fmt: skip
 OCCURRENCE_PREFIX = "AAMkOcc"
 EXPANSION_LIMIT = 2000
 
@@ -97,6 +128,11 @@ def format_datetime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def windows_id(name: str) -> str | None:
+    """The Windows id of a zone named by its Windows id or by an IANA name we know."""
+    return name if name in WINDOWS_ZONES else IANA_ZONES.get(name)
+
+
 def iana_zone(props: etree._Element) -> str:
     """The IANA zone of a calendar item from StartTimeZone/@Id or StartTimeZoneId."""
     zone = props.find(t("StartTimeZone"))
@@ -110,65 +146,60 @@ def iana_zone(props: etree._Element) -> str:
     return WINDOWS_ZONES[zone_id]
 
 
-def parse_recurrence(element: etree._Element) -> Recurrence:
+def parse_recurrence(element: etree._Element) -> Pattern:
+    """The pattern and range of a stored `t:Recurrence` (pattern element, then range)."""
     pattern, rng = element[0], element[1]
-    kind = _PATTERNS.get(local(pattern.tag))
-    if kind is None:
-        raise CalendarError("ErrorUnsupportedRecurrence", local(pattern.tag))
-    days = tuple(d.lower() for d in (pattern.findtext(t("DaysOfWeek")) or "").split())
-    month = pattern.findtext(t("Month"))
-    index = pattern.findtext(t("DayOfWeekIndex"))
-    number = rng.findtext(t("NumberOfOccurrences"))
-    end = rng.findtext(t("EndDate"))
-    return Recurrence(
-        kind=kind,
-        interval=int(pattern.findtext(t("Interval")) or 1),
-        days_of_week=days,
-        day_of_month=_int_or_none(pattern.findtext(t("DayOfMonth"))),
-        month=_MONTHS.index(month) + 1 if month else None,
-        week_index=_week_index(index),
-        start_date=date.fromisoformat(_date_part(rng.findtext(t("StartDate")) or "")),
-        end_date=date.fromisoformat(_date_part(end)) if end else None,
-        occurrences=int(number) if number else None,
-    )
+    kind = local(pattern.tag)
+    if kind not in rec.KINDS:
+        raise CalendarError("ErrorUnsupportedRecurrence", kind)
+    try:
+        return Pattern(
+            kind=kind,
+            start=_date(rng.findtext(t("StartDate")) or ""),
+            interval=int(pattern.findtext(t("Interval")) or 1),
+            days=_days((pattern.findtext(t("DaysOfWeek")) or "").split()),
+            day_of_month=_int(pattern.findtext(t("DayOfMonth"))),
+            month=MONTHS.index(month) + 1 if (month := pattern.findtext(t("Month"))) else None,
+            week=WEEK_INDEXES.get(pattern.findtext(t("DayOfWeekIndex")) or ""),
+            end=_date(end) if (end := rng.findtext(t("EndDate"))) else None,
+            count=_int(rng.findtext(t("NumberOfOccurrences"))),
+        )
+    except ValueError as exc:
+        raise CalendarError("ErrorInvalidRecurrence", f"bad recurrence: {exc}") from exc
 
 
-def _date_part(text: str) -> str:
+def _date(text: str) -> date:
     # xs:date may carry a zone suffix ("2026-01-05Z", "2026-01-05-08:00").
-    return text[:10]
+    return date.fromisoformat(text[:10])
 
 
-def _int_or_none(text: str | None) -> int | None:
+def _int(text: str | None) -> int | None:
     return int(text) if text else None
 
 
-def _week_index(text: str | None) -> WeekIndex | None:
-    mapping: dict[str, WeekIndex] = {
-        "First": "first",
-        "Second": "second",
-        "Third": "third",
-        "Fourth": "fourth",
-        "Last": "last",
-    }
-    return mapping.get(text or "")
+def _days(names: list[str]) -> frozenset[int]:
+    days: set[int] = set()
+    for name in names:
+        days |= DAY_SETS[name] if name in DAY_SETS else {WEEKDAYS.index(name)}
+    return frozenset(days)
 
 
-def series(item: StoredItem) -> tuple[datetime, timedelta, str, Recurrence] | None:
+def series(item: StoredItem) -> tuple[datetime, timedelta, str, Pattern] | None:
     """(first start, duration, IANA zone, pattern) of a recurring master, else None."""
-    rec = item.props.find(t("Recurrence"))
+    found = item.props.find(t("Recurrence"))
     start_text, end_text = item.props.findtext(t("Start")), item.props.findtext(t("End"))
-    if rec is None or start_text is None or end_text is None:
+    if found is None or start_text is None or end_text is None:
         return None
     start = parse_datetime(start_text)
-    return start, parse_datetime(end_text) - start, iana_zone(item.props), parse_recurrence(rec)
+    return start, parse_datetime(end_text) - start, iana_zone(item.props), parse_recurrence(found)
 
 
 def occurrence_starts(item: StoredItem, limit: int = EXPANSION_LIMIT) -> list[datetime]:
     info = series(item)
     if info is None:
         return []
-    start, _, zone, rec = info
-    return expand(start, zone, rec, limit=limit)
+    start, _, zone, pattern = info
+    return rec.expand(start, zone, pattern, limit)
 
 
 def validate_series(item: StoredItem) -> None:

@@ -96,9 +96,9 @@ def _entries(box: Mailbox, item_id: str, present: bool, token: DeltaToken) -> li
     item = box.items[item_id]
     window = _window(token)
     if window is None:
-        return [item_json(box, item)]
+        return [item_json(item)]
     if cal.series(item) is None:
-        return [item_json(box, item)] if overlaps(box, item, *window) else []
+        return [item_json(item)] if overlaps(item, *window) else []
     # calendarView answers with instances, never with the series master.
     indexes = occurrences_in(item, *window)[:MAX_OCCURRENCES_PER_SERIES]
     return [occurrence_json(box, item, i) for i in indexes]

@@ -1,66 +1,96 @@
-"""Graph writes onto the stored EWS XML: JSON -> model (the Graph client's parser) -> EWS
-XML (the EWS client's writer) -> the same store writes the EWS operations use, so change
-keys, sync states, delta tokens and notifications move alike whoever wrote."""
+"""Graph writes onto the stored EWS XML: a body's properties become puts (`from_json.py`) on
+the same store the EWS operations write, so change keys, sync states, delta tokens and
+notifications move alike whoever wrote."""
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable
 
 from lxml import etree
 
-from ews_client.errors import ExchangeError
-from ews_client.ews.convert import item_to_xml, item_updates
-from ews_client.ews.ids import add_path
-from ews_client.graph.convert import MODEL_FIELDS, item_from_json
-from ews_client.graph.wire import parse_dtz, read_body
-from ews_client.models import EntityKind, Item
+from ews_client.models import EntityKind
 
 from .. import calendar as cal
-from ..store import Folder, Mailbox, StoredItem, now_utc
-from ..writes import Quota, WriteError, apply_change, new_props
+from ..store import ITEM_TYPES, Folder, Mailbox, StoredItem, now_utc
+from ..writes import Quota, WriteError
 from ..xmlutil import insert_ordered, t
+from . import from_json
 from .errors import GraphError, bad_request
-from .view import CRM_ATTRS, CRM_KEY, ENTITY_OF, full_json, model_of
+from .from_json import Put
+from .view import ENTITY_OF, resource
+from .wire import CRM_ATTRS, CRM_KEY, Json, body_text, parse_dtz
 
-Json = dict[str, Any]
 KIND_ELEMENT = {EntityKind.CONTACT: "Contact", EntityKind.APPOINTMENT: "CalendarItem",
                 EntityKind.TASK: "Task"}  # fmt: skip
-# Fields a Graph resource does not carry (see ews_client.graph: events, tasks).
-NOT_WRITTEN = {
-    EntityKind.CONTACT: frozenset(),
-    EntityKind.APPOINTMENT: frozenset(
-        {"is_meeting", "modified_occurrences", "deleted_occurrences"}
-    ),
-    EntityKind.TASK: frozenset({"crm_id", "percent_complete"}),
-}
+Ext = dict[str, tuple[dict[str, str], str | tuple[str, ...]]]
 
 
-def _model(kind: EntityKind, body: Json) -> Item:
+def _puts(kind: EntityKind, make: Callable[[], list[Put]]) -> list[Put]:
     try:
-        return item_from_json(kind, body)
-    except (ExchangeError, ValueError, TypeError, KeyError) as exc:
+        return make()
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise bad_request(f"invalid {kind.value}: {exc}", "ErrorInvalidProperty") from exc
 
 
-def _xml(model: Item) -> etree._Element:
-    try:
-        return item_to_xml(model)
-    except ExchangeError as exc:
-        raise bad_request(str(exc), "ErrorInvalidProperty") from exc
-
-
 def create(box: Mailbox, folder: Folder, kind: EntityKind, body: Json, quota: Quota) -> StoredItem:
-    model = _model(kind, body)
+    element = KIND_ELEMENT[kind]
+    puts = _puts(kind, lambda: from_json.for_create(element, body))
+    props = etree.Element(t(element))
+    ext: Ext = {}
     try:
-        props, ext = new_props(_xml(model), box, quota)
+        for put in puts:
+            _apply(box, props, ext, put, quota, element)
     except WriteError as exc:
         raise _write_error(exc) from exc
     if kind is EntityKind.APPOINTMENT:
         _check_calendar(props)
-    item = box.add(folder, KIND_ELEMENT[kind], props)
+    item = box.add(folder, element, props)
     item.ext = ext
     return item
+
+
+def _apply(box: Mailbox, props: etree._Element, ext: Ext, put: Put, quota: Quota, kind: str
+           ) -> None:  # fmt: skip
+    if put.tag == "ExtendedProperty":
+        _put_crm(box, ext, put.node, quota)
+    elif put.key is None:
+        _put_plain(props, put, ITEM_TYPES[kind])
+    else:
+        _put_entry(props, put, ITEM_TYPES[kind])
+
+
+def _put_crm(box: Mailbox, ext: Ext, node: etree._Element | None, quota: Quota) -> None:
+    if node is None:
+        ext.pop(CRM_KEY, None)
+        return
+    quota.define(box, CRM_ATTRS)
+    ext[CRM_KEY] = (dict(CRM_ATTRS), node.findtext(t("Value")) or "")
+
+
+def _put_plain(props: etree._Element, put: Put, type_name: str) -> None:
+    if put.node is not None:
+        insert_ordered(props, put.node, type_name)  # replaces the one there
+    elif (old := props.find(t(put.tag))) is not None:
+        props.remove(old)
+
+
+def _put_entry(props: etree._Element, put: Put, type_name: str) -> None:
+    holder = props.find(t(put.tag))
+    if holder is None:
+        if put.node is None:
+            return
+        holder = etree.Element(t(put.tag))
+        insert_ordered(props, holder, type_name)
+    old = next((e for e in holder if e.get("Key") == put.key), None)
+    if put.node is None and old is not None:
+        holder.remove(old)
+    elif put.node is not None and old is not None:
+        holder.replace(old, put.node)
+    elif put.node is not None:
+        holder.append(put.node)
+    if len(holder) == 0:
+        props.remove(holder)
 
 
 def _check_calendar(props: etree._Element) -> None:
@@ -79,24 +109,14 @@ def _write_error(exc: WriteError) -> GraphError:
 
 
 def patch(box: Mailbox, item: StoredItem, body: Json, quota: Quota) -> None:
-    """Apply a PATCH: the fields that differ become SetItemField / DeleteItemField."""
-    kind = ENTITY_OF[item.kind]
-    current = model_of(box, item)
-    wanted = _model(kind, {**full_json(current), **body})
-    fields = MODEL_FIELDS[kind] - NOT_WRITTEN[kind]
-    changed = {f for f in fields if getattr(wanted, f) != getattr(current, f)}
-    if not changed:
-        box.touch(item)  # Graph still writes: the change key moves
-        return
+    """Apply a PATCH: the properties the body names are written, the rest stays."""
+    current = resource(item)
+    puts = _puts(ENTITY_OF[item.kind], lambda: from_json.for_patch(item.kind, body, current))
     work = copy.deepcopy(item.props)
     ext_before = dict(item.ext)
     try:
-        for upd in item_updates(wanted, changed):
-            change = etree.Element(t("SetItemField" if upd.item is not None else "DeleteItemField"))
-            add_path(change, upd.path)
-            if upd.item is not None:
-                change.append(upd.item)
-            apply_change(box, item, change, quota, work)
+        for put in puts:
+            _apply(box, work, item.ext, put, quota, item.kind)
         if item.kind == "CalendarItem":
             _check_calendar(work)
     except WriteError as exc:
@@ -125,7 +145,7 @@ def patch_occurrence(box: Mailbox, item: StoredItem, index: int, body: Json) -> 
     if "subject" in body:
         nodes.append(_text("Subject", str(body["subject"] or "")))
     if "body" in body:
-        nodes.append(_text("Body", read_body(body) or "", BodyType="Text"))
+        nodes.append(_text("Body", body_text(body) or "", BodyType="Text"))
     if "location" in body:
         nodes.append(_text("Location", str((body["location"] or {}).get("displayName") or "")))
     for key, tag in (("start", "Start"), ("end", "End")):

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
-from ews_client.graph.tasks import read_link
 from ews_client.models import EntityKind
 
 from .. import calendar as cal
@@ -21,6 +20,7 @@ from .errors import GraphError, bad_request, not_found
 from .ids import etag, ews_id, graph_id
 from .notify import Notifier
 from .view import FOLDER_OF, crm_of, item_json, occurrence_json, occurrences_in
+from .wire import crm_link
 
 Json = dict[str, Any]
 _CRM_FILTER = re.compile(r"(?:ep/value|r/externalId) eq '((?:[^']|'')*)'")
@@ -93,14 +93,14 @@ def list_items(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | N
         wanted = found.group(1).replace("''", "'")
         hits = [box.items[i] for i in folder.items if crm_of(box.items[i]) == wanted]
         return GResp(200, {"value": [{"id": graph_id(i.id), "@odata.etag": etag(i)} for i in hits]})
-    return GResp(200, {"value": [item_json(box, box.items[i]) for i in folder.items]})
+    return GResp(200, {"value": [item_json(box.items[i]) for i in folder.items]})
 
 
 def create_item(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | None) -> GResp:
     if not isinstance(req.body, dict):
         raise bad_request("a JSON object is required")
     item = edit.create(box, _folder(box, kind, lid), kind, req.body, env.quota)
-    return GResp(201, item_json(box, item, expand=True))
+    return GResp(201, item_json(item, expand=True))
 
 
 def get_item(
@@ -109,7 +109,7 @@ def get_item(
     item, index = _item(box, _folder(box, kind, lid), raw)
     if index is not None:
         return GResp(200, occurrence_json(box, item, index))
-    return GResp(200, item_json(box, item, expand="$expand" in req.query))
+    return GResp(200, item_json(item, expand="$expand" in req.query))
 
 
 def patch_item(
@@ -125,7 +125,7 @@ def patch_item(
         edit.patch_occurrence(box, item, index, req.body)
         return GResp(200, occurrence_json(box, item, index))
     edit.patch(box, item, req.body, env.quota)
-    return GResp(200, item_json(box, item, expand=True))
+    return GResp(200, item_json(item, expand=True))
 
 
 def delete_item(
@@ -162,7 +162,7 @@ def _range(req: GReq) -> tuple[Any, Any]:
 def add_link(env: Env, req: GReq, box: Mailbox, lid: str, raw: str) -> GResp:
     item, _ = _item(box, _folder(box, EntityKind.TASK, lid), raw)
     body = req.body or {}
-    _, crm = read_link({"linkedResources": [body]})
+    crm = crm_link({"linkedResources": [body]})
     if crm is None:
         raise bad_request("applicationName and externalId are required")
     edit.link_task(box, item, crm, env.quota)

@@ -1,49 +1,40 @@
-"""Stored items (EWS XML props) as Graph JSON, through the shared item model: the EWS XML is
-read into the model exactly as the EWS client reads it, and the model written as Graph JSON
-exactly as the Graph client writes it, plus the server-managed properties Graph adds."""
+"""Stored items as Graph resources: the item's properties (`to_json.py`) plus what the server
+manages (id, etag, change key, times), extended properties and linked resources on `$expand`,
+and the instances of a series."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from ews_client.errors import ExchangeError
-from ews_client.ews.convert import item_from_xml
-from ews_client.ews.timezones import IANA_TO_WINDOWS
-from ews_client.graph.convert import MODEL_FIELDS, patch_body
-from ews_client.graph.tasks import linked_resource
-from ews_client.graph.wire import CRM_PROP_ID, fmt_dt
-from ews_client.models import (
-    CRM_ID_PROPERTY,
-    CRM_PROPERTY_SET_ID,
-    Appointment,
-    EntityKind,
-    Item,
-)
+from lxml import etree
+
+from ews_client.models import EntityKind
 
 from .. import calendar as cal
-from ..paths import Path, Shape, ext_key
-from ..render import render_item, render_occurrence
+from ..paths import Shape
+from ..render import render_occurrence
 from ..store import Mailbox, StoredItem
 from ..xmlutil import t
+from . import to_json
 from .errors import GraphError
 from .ids import etag, graph_id
+from .wire import CRM_KEY, CRM_PROP_ID, Json, item_body, linked_resource, utc_dtz
 
-Json = dict[str, Any]
-CRM_ATTRS = {"PropertySetId": CRM_PROPERTY_SET_ID, "PropertyName": CRM_ID_PROPERTY,
-             "PropertyType": "String"}  # fmt: skip
-CRM_KEY = ext_key(CRM_ATTRS)
-FULL = Shape("AllProperties", (Path("ext", CRM_KEY, attrs=tuple(CRM_ATTRS.items())),))
 ENTITY_OF = {"Contact": EntityKind.CONTACT, "CalendarItem": EntityKind.APPOINTMENT,
              "Task": EntityKind.TASK}  # fmt: skip
 FOLDER_OF = {EntityKind.CONTACT: "contacts", EntityKind.APPOINTMENT: "calendar",
              EntityKind.TASK: "tasks"}  # fmt: skip
 
 
-def model_of(box: Mailbox, item: StoredItem) -> Item:
+def resource(item: StoredItem) -> Json:
+    """The item's own properties as Graph JSON (no server-managed ones)."""
+    return _readable(item.kind, item.props)
+
+
+def _readable(kind: str, props: etree._Element) -> Json:
     try:
-        return item_from_xml(render_item(box, item, FULL))
-    except (ExchangeError, ValueError) as exc:  # an owner edit the model cannot read
+        return to_json.resource(kind, props)
+    except ValueError as exc:  # an owner's edit Graph cannot represent
         raise GraphError(500, "ErrorInternalServerError", f"unreadable item: {exc}") from exc
 
 
@@ -52,28 +43,15 @@ def crm_of(item: StoredItem) -> str | None:
     return value[1] if value and isinstance(value[1], str) and value[1] else None
 
 
-def utc_dtz(value: datetime | None) -> Json | None:
-    return {"dateTime": fmt_dt(value.astimezone(UTC)), "timeZone": "UTC"} if value else None
-
-
-def full_json(model: Item) -> Json:
-    """Every model field as Graph writes it (None values included)."""
-    return patch_body(model, MODEL_FIELDS[model.kind])
-
-
-def item_json(box: Mailbox, item: StoredItem, *, expand: bool = False) -> Json:
+def item_json(item: StoredItem, *, expand: bool = False) -> Json:
     """The Graph resource; extended properties and linked resources only with $expand."""
-    model = model_of(box, item)
-    body = {k: v for k, v in full_json(model).items() if v is not None}
-    body.pop("singleValueExtendedProperties", None)
+    body = resource(item)
     crm = crm_of(item)
-    if expand and crm and model.kind is not EntityKind.TASK:
+    if expand and crm and item.kind != "Task":
         body["singleValueExtendedProperties"] = [{"id": CRM_PROP_ID, "value": crm}]
-    if expand and model.kind is EntityKind.TASK:
-        links = [dict(linked_resource(crm), id=graph_id(item.id) + "-crm")] if crm else []
-        body["linkedResources"] = links
-    if isinstance(model, Appointment):
-        body.update(_event_extra(model))
+    if expand and item.kind == "Task":
+        link_id = graph_id(item.id) + "-crm"
+        body["linkedResources"] = [linked_resource(crm, link_id)] if crm else []
     body.update(
         {
             "@odata.etag": etag(item),
@@ -86,33 +64,20 @@ def item_json(box: Mailbox, item: StoredItem, *, expand: bool = False) -> Json:
     return body
 
 
-def _event_extra(model: Appointment) -> Json:
-    # Prefer: outlook.timezone="UTC": times in UTC; the zone it was entered in stays visible.
-    return {
-        "start": utc_dtz(model.start),
-        "end": utc_dtz(model.end),
-        "originalStartTimeZone": IANA_TO_WINDOWS.get(model.time_zone, model.time_zone),
-        "type": "seriesMaster" if model.recurrence is not None else "singleInstance",
-    }
-
-
 def occurrence_json(box: Mailbox, item: StoredItem, index: int) -> Json:
-    el = render_occurrence(box, item, index, Shape("AllProperties"))
-    original = el.findtext(t("OriginalStart")) or ""
-    model = item_from_xml(el)
-    assert isinstance(model, Appointment)
+    node = render_occurrence(box, item, index, Shape("AllProperties"))
     return {
         "@odata.etag": etag(item),
         "id": graph_id(cal.occurrence_id(item.id, index)),
         "type": "exception" if index in item.exceptions else "occurrence",
         "seriesMasterId": graph_id(item.id),
-        "originalStart": original,
-        "start": utc_dtz(model.start),
-        "end": utc_dtz(model.end),
-        "subject": model.subject,
-        "location": {"displayName": model.location or ""},
-        "body": {"contentType": "text", "content": model.notes or ""},
-        "originalStartTimeZone": IANA_TO_WINDOWS.get(model.time_zone, model.time_zone),
+        "originalStart": node.findtext(t("OriginalStart")) or "",
+        "start": utc_dtz(to_json.ews_datetime(node.findtext(t("Start")))),
+        "end": utc_dtz(to_json.ews_datetime(node.findtext(t("End")))),
+        "subject": node.findtext(t("Subject")),
+        "location": {"displayName": node.findtext(t("Location")) or ""},
+        "body": item_body(node.findtext(t("Body"))),
+        "originalStartTimeZone": to_json.stored_zone(node),
     }
 
 
@@ -127,7 +92,7 @@ def occurrences_in(item: StoredItem, start: datetime, end: datetime) -> list[int
     return out
 
 
-def overlaps(box: Mailbox, item: StoredItem, start: datetime, end: datetime) -> bool:
+def overlaps(item: StoredItem, start: datetime, end: datetime) -> bool:
     s, e = item.props.findtext(t("Start")), item.props.findtext(t("End"))
     if s is None or e is None:
         return False

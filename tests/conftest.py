@@ -7,6 +7,7 @@ answers; else an embedded pgserver in a temporary directory.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 import warnings
@@ -117,3 +118,19 @@ async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(db_url, size=10)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Put the logging configuration back after each test.
+
+    `setup_logging` (run by `cli.main` when a test calls it in-process) replaces the root
+    logger's handlers and sets the levels of the root and `aiohttp.access` loggers; without
+    this, every later test of the session would log through the handlers of that one.
+    """
+    root, access = logging.getLogger(), logging.getLogger("aiohttp.access")
+    handlers, root_level, access_level = root.handlers[:], root.level, access.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(root_level)
+    access.setLevel(access_level)

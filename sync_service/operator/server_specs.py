@@ -22,8 +22,6 @@ AUTH_KINDS = ("basic", "ntlm", "oauth")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-# Fields an operator may give; anything else (a `password`, a typo) is refused by name.
-SPEC_FIELDS = tuple(f.name for f in fields(NewServer))
 
 
 class InvalidInput(FieldError):
@@ -52,29 +50,6 @@ class ServerChanges:
     complete_at: str | None = None
     max_concurrency: int | None = None
     rate_per_second: float | None = None
-
-    @classmethod
-    def from_json(cls, body: dict[str, Any]) -> ServerChanges:
-        """From an API body: unknown fields and inline secrets are refused by name."""
-        allowed = {f.name for f in fields(cls)}
-        for key in body:
-            if key in {"password", "secret", "client_secret", "token"}:
-                raise InvalidInput(key, "secrets are never stored: give secret_env or secret_file")
-            if key not in allowed and key != "name":
-                raise InvalidInput(key, "unknown field")
-        values = {k: v for k, v in body.items() if k in allowed and v is not None}
-        for key, value in values.items():
-            if key in {"max_concurrency"} and (
-                isinstance(value, bool) or not isinstance(value, int)
-            ):
-                raise InvalidInput(key, "must be an integer")
-            if key == "rate_per_second" and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
-                raise InvalidInput(key, "must be a number")
-            if key not in {"max_concurrency", "rate_per_second"} and not isinstance(value, str):
-                raise InvalidInput(key, "must be a string")
-        return cls(**values)
 
 
 def new_server(

@@ -104,6 +104,7 @@ def test_query_parameters_come_from_the_filter_models() -> None:
         (RunFilter, {"since": "soon"}, "since", ""),
         (JobQuery, {"ids": "a,b"}, "ids", "a comma-separated list of job ids"),
         (JobQuery, {"ids": ","}, "ids", "required: a comma-separated list of job ids"),
+        (JobQuery, {}, "ids", "required"),
     ],
 )
 def test_invalid_input_names_the_field(

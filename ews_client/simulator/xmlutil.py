@@ -19,7 +19,6 @@ M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
 E = "http://schemas.microsoft.com/exchange/services/2006/errors"
 XS = "{http://www.w3.org/2001/XMLSchema}"
-NSMAP = {"s": SOAP, "m": M, "t": T}
 
 _SCHEMA_ENV = "EWS_SCHEMA_DIR"
 _DEFAULT_SCHEMA_DIRS = (

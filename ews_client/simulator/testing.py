@@ -1,8 +1,8 @@
 """Run the simulator in-process for tests: `async with running_simulator() as sim: ...`.
 
 `tls=True` serves everything over HTTPS with a throwaway certificate authority (trustme):
-msal accepts only an https:// authority, so Graph tests need it (protocol-notes, "Testing
-msal against the simulator"); `ca_file` is the CA's PEM for clients to trust.
+msal accepts only an https:// authority, so Graph tests need it (ews_client/PROTOCOL_NOTES.md,
+"Testing msal"); `ca_file` is the CA's PEM for clients to trust.
 """
 
 from __future__ import annotations

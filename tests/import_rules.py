@@ -77,7 +77,7 @@ RULES: tuple[Rule, ...] = (
         "the planning core depends on nothing of the service but itself",
         ("sync_service.planning",),
         ("sync_service", "ews_client"),
-        allowed=("sync_service.planning", "ews_client.models"),
+        allowed=("sync_service.planning", "sync_service.errors", "ews_client.models"),
     ),
     Rule(
         "the simulator shares no protocol, parsing or I/O code with the client",

@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from ews_client.models import Contact, ItemRef
+from ews_client import Contact, ItemRef
 from sync_service.planning import (
     CONTACTS,
     Binding,

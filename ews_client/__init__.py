@@ -17,49 +17,55 @@ them over aiohttp, and `simulator/` is a separate test double that is not export
 Protocol facts the code relies on, with their sources: `ews_client/PROTOCOL_NOTES.md`.
 """
 
-from ews_client.errors import (
-    AuthError,
-    ConflictError,
-    ExchangeError,
-    InvalidSyncStateError,
-    ItemNotFoundError,
-    ItemRejectedError,
-    MailboxError,
-    ProtocolError,
-    QuotaExceededError,
-    ThrottledError,
-    TransientError,
-)
-from ews_client.ews.convert import folder_for
-from ews_client.ews.notifications import StreamBatch
-from ews_client.graph.calendar_delta import EventWindow
-from ews_client.io.auth import EWS_SCOPE, Auth, BasicAuth, OAuthClientCredentials
-from ews_client.io.ews import EwsClient
-from ews_client.io.graph import GRAPH_LIMITS, GRAPH_ROOT, GRAPH_SCOPE, GraphClient, Subscription
-from ews_client.io.throttle import ThrottleLimits
-from ews_client.io.transport import TransportLimits
-from ews_client.models import (
-    Appointment,
-    Attendee,
-    Change,
-    Contact,
-    EntityKind,
-    ExchangeBackend,
-    Importance,
-    Item,
-    ItemRef,
-    KnownKeys,
-    ModifiedOccurrence,
-    PostalAddress,
-    Recurrence,
-    Removal,
-    Sensitivity,
-    SyncMarker,
-    SyncResult,
-    Task,
-    TaskStatus,
-    Upsert,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ews_client.errors import (
+        AuthError,
+        ConflictError,
+        ExchangeError,
+        InvalidSyncStateError,
+        ItemNotFoundError,
+        ItemRejectedError,
+        MailboxError,
+        ProtocolError,
+        QuotaExceededError,
+        ThrottledError,
+        TransientError,
+    )
+    from ews_client.ews.convert import folder_for
+    from ews_client.ews.notifications import StreamBatch
+    from ews_client.graph.calendar_delta import EventWindow
+    from ews_client.io.auth import EWS_SCOPE, Auth, BasicAuth, OAuthClientCredentials
+    from ews_client.io.ews import EwsClient
+    from ews_client.io.graph import GRAPH_LIMITS, GRAPH_ROOT, GRAPH_SCOPE, GraphClient, Subscription
+    from ews_client.io.throttle import ThrottleLimits
+    from ews_client.io.transport import TransportLimits
+    from ews_client.models import (
+        Appointment,
+        Attendee,
+        Change,
+        Contact,
+        EntityKind,
+        ExchangeBackend,
+        Importance,
+        Item,
+        ItemRef,
+        KnownKeys,
+        ModifiedOccurrence,
+        PostalAddress,
+        Recurrence,
+        Removal,
+        Sensitivity,
+        SyncMarker,
+        SyncResult,
+        Task,
+        TaskStatus,
+        Upsert,
+    )
 
 __all__ = [
     "EWS_SCOPE",
@@ -109,3 +115,29 @@ __all__ = [
     "Upsert",
     "folder_for",
 ]
+
+# Where the names live, neutral modules first. The names load on first use (PEP 562), so that
+# importing `ews_client.models` alone -- the planning core and the simulator do -- does not load
+# the clients and their I/O libraries (aiohttp, msal).
+_HOMES = (
+    "ews_client.models",
+    "ews_client.errors",
+    "ews_client.ews.convert",
+    "ews_client.ews.notifications",
+    "ews_client.graph.calendar_delta",
+    "ews_client.io.auth",
+    "ews_client.io.throttle",
+    "ews_client.io.transport",
+    "ews_client.io.ews",
+    "ews_client.io.graph",
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        for home in _HOMES:
+            found = vars(importlib.import_module(home))
+            if name in found:
+                globals()[name] = found[name]
+                return found[name]
+    raise AttributeError(f"module 'ews_client' has no attribute {name!r}")

@@ -14,7 +14,7 @@ from dataclasses import fields, is_dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
 
-from ews_client.models import (
+from ews_client import (
     EntityKind,
     Importance,
     ModifiedOccurrence,

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
-from ews_client.models import EntityKind
+from ews_client import EntityKind
 from sync_service.errors import SyncServiceError
 from sync_service.planning.records import CrmRecord
 

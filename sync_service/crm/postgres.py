@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from ews_client.models import EntityKind
+from ews_client import EntityKind
 from sync_service.crm.codec import (
     attendee_from_row,
     attendee_params,

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from ews_client.models import EntityKind
+from ews_client import EntityKind
 from sync_service.db.pool import Conn
 from sync_service.db.queries import load_queries
 

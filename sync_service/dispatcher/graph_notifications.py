@@ -29,9 +29,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from ews_client.errors import ExchangeError, ItemNotFoundError
-from ews_client.io.graph import GraphClient, Subscription
-from ews_client.models import EntityKind
+from ews_client import EntityKind, ExchangeError, GraphClient, ItemNotFoundError, Subscription
 
 log = logging.getLogger("sync_service.dispatcher.graph_notifications")
 NOTIFICATION_PATH = "/api/v1/graph/notifications"

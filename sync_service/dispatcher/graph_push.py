@@ -13,7 +13,7 @@ from contextlib import AsyncExitStack
 
 import asyncpg
 
-from ews_client.io.graph import GraphClient
+from ews_client import GraphClient
 from sync_service.config import Settings
 from sync_service.db.dispatcher_state import DispatcherState
 from sync_service.db.store import Server

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from ews_client.io.ews import EwsClient
+from ews_client import EwsClient
 from sync_service.config import Settings
 from sync_service.db.dispatcher_state import DispatcherState
 from sync_service.db.queue import JobRequest, PassKind, Priority, enqueue_in

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ews_client.models import EntityKind
+from ews_client import EntityKind
 from sync_service.db.enums import EntityMode
 
 

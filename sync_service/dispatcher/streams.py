@@ -24,11 +24,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ews_client.errors import ExchangeError, ItemNotFoundError
-from ews_client.ews.convert import folder_for
-from ews_client.ews.notifications import StreamBatch
-from ews_client.io.ews import EwsClient
-from ews_client.models import EntityKind
+from ews_client import (
+    EntityKind,
+    EwsClient,
+    ExchangeError,
+    ItemNotFoundError,
+    StreamBatch,
+    folder_for,
+)
 
 log = logging.getLogger("sync_service.dispatcher.push")
 MAX_IDS_PER_CONNECTION = 200

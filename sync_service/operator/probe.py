@@ -13,8 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from ews_client.errors import AuthError, ExchangeError
-from ews_client.models import Contact, EntityKind, ExchangeBackend, ItemRef
+from ews_client import AuthError, Contact, EntityKind, ExchangeBackend, ExchangeError, ItemRef
 from sync_service.config import Settings
 from sync_service.db.store import Server
 from sync_service.errors import ControlFlow

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiohttp import web
 
-from ews_client.models import EntityKind
+from ews_client import EntityKind
 from sync_service.config import ConfigError, Role, Settings
 from sync_service.crm.postgres import PostgresCrm
 from sync_service.db import migrations

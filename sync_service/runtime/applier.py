@@ -15,8 +15,17 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from ews_client.errors import ConflictError, ExchangeError, ItemNotFoundError, ItemRejectedError
-from ews_client.models import Appointment, EntityKind, ExchangeBackend, Item, ItemRef
+from ews_client import (
+    Appointment,
+    ConflictError,
+    EntityKind,
+    ExchangeBackend,
+    ExchangeError,
+    Item,
+    ItemNotFoundError,
+    ItemRef,
+    ItemRejectedError,
+)
 from sync_service import metrics
 from sync_service.crm.port import CrmPort, CrmRejected, RecordGone, VersionConflict
 from sync_service.db.links import LinkStore

@@ -8,12 +8,19 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 
-from ews_client.io.auth import EWS_SCOPE, Auth, BasicAuth, OAuthClientCredentials
-from ews_client.io.ews import EwsClient
-from ews_client.io.graph import GRAPH_LIMITS, GRAPH_SCOPE, GraphClient
-from ews_client.io.throttle import ThrottleLimits
-from ews_client.io.transport import TransportLimits
-from ews_client.models import ExchangeBackend
+from ews_client import (
+    EWS_SCOPE,
+    GRAPH_LIMITS,
+    GRAPH_SCOPE,
+    Auth,
+    BasicAuth,
+    EwsClient,
+    ExchangeBackend,
+    GraphClient,
+    OAuthClientCredentials,
+    ThrottleLimits,
+    TransportLimits,
+)
 from sync_service import metrics
 from sync_service.config import Settings, read_named_secret
 from sync_service.db.store import Server

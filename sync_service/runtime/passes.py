@@ -17,8 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from ews_client.errors import InvalidSyncStateError
-from ews_client.models import EntityKind, ExchangeBackend, Item, Removal, SyncMarker, Upsert
+from ews_client import (
+    EntityKind,
+    ExchangeBackend,
+    InvalidSyncStateError,
+    Item,
+    Removal,
+    SyncMarker,
+    Upsert,
+)
 from sync_service.crm.port import ChangeBatch, ChangeOp, CrmPort
 from sync_service.db.links import LinkRow, LinkStore
 from sync_service.db.store import EntityMode, Mailbox, Store

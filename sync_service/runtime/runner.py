@@ -7,14 +7,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ews_client.errors import (
+from ews_client import (
     AuthError,
+    EntityKind,
     ExchangeError,
     MailboxError,
     QuotaExceededError,
     ThrottledError,
 )
-from ews_client.models import EntityKind
 from sync_service import metrics
 from sync_service.config import ConfigError, Settings
 from sync_service.crm.port import CrmPort

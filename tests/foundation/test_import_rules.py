@@ -1,5 +1,7 @@
 """The tree keeps ARCHITECTURE.md's import rules, and the checker catches each kind of break."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,42 @@ def test_every_rule_judges_something(graph: dict[str, set[str]]) -> None:
     """A rule whose sources match no module of the tree would never fail."""
     for rule in RULES:
         assert any(m.startswith(rule.sources) for m in graph), rule.name
+
+
+def test_the_service_reaching_into_the_client_is_caught(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "ews_client/__init__.py": "",
+            "ews_client/models.py": "",
+            "ews_client/io/__init__.py": "",
+            "ews_client/io/ews.py": "",
+            "sync_service/__init__.py": "",
+            "sync_service/runtime/__init__.py": "",
+            "sync_service/runtime/backends.py": (
+                "from ews_client import EwsClient\nfrom ews_client.models import Item\n"
+                "from ews_client.io.ews import EwsClient as Raw\n"
+            ),
+        },
+    )
+    found = violations(import_graph(tmp_path, ["ews_client", "sync_service"]))
+    assert found == [
+        "the service uses the Exchange client through its public face: "
+        "sync_service.runtime.backends -> ews_client.io.ews"
+    ]
+
+
+def test_importing_the_models_loads_no_client_or_io_library() -> None:
+    """The planning core and the simulator import `ews_client.models`: the package's public
+    face must not drag the clients (aiohttp, msal) in with it."""
+    code = "import sys, ews_client.models; print(sorted({'aiohttp', 'msal'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_public_name_resolves() -> None:
+    import ews_client
+
+    assert all(getattr(ews_client, name) is not None for name in ews_client.__all__)
+    with pytest.raises(AttributeError):
+        _ = ews_client.Nothing  # type: ignore[attr-defined]

@@ -180,9 +180,10 @@ def parse_delete_item(data: bytes) -> list[ExchangeError | None]:
     return [message_error(msg) for msg in response_messages(data, "DeleteItem")]
 
 
-class BatchTooLarge(Exception):
+class BatchTooLarge(ExchangeError):
     """GetItem answered ErrorTimeoutExpired: ask again with fewer items
-    (ews_client/PROTOCOL_NOTES.md, "SyncFolderItems")."""
+    (ews_client/PROTOCOL_NOTES.md, "SyncFolderItems"). Deliberately not a TransientError: the
+    throttle would retry the same batch, where the caller must split it."""
 
 
 def raise_retryable(results: Sequence[object]) -> None:
@@ -190,7 +191,7 @@ def raise_retryable(results: Sequence[object]) -> None:
     for res in results:
         if isinstance(res, TransientError):
             if res.code == "ErrorTimeoutExpired":
-                raise BatchTooLarge()
+                raise BatchTooLarge("GetItem timed out: fewer items", code="ErrorTimeoutExpired")
             raise res
 
 

@@ -114,11 +114,11 @@ class EwsClient:
             outcome = "ok"
             try:
                 return parse(await self.transport.post(body, mailbox))
-            except ExchangeError as exc:
-                outcome = type(exc).__name__
-                raise
             except BatchTooLarge:
                 outcome = "TimeoutExpired"
+                raise
+            except ExchangeError as exc:
+                outcome = type(exc).__name__
                 raise
             finally:
                 if self._on_request is not None:

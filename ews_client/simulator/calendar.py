@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from lxml import etree
 
 from . import recurrence as rec
+from .errors import SimulatorError
 from .recurrence import Pattern
 from .store import StoredItem, decode_id, encode_id
 from .xmlutil import local, t
@@ -111,7 +112,7 @@ OCCURRENCE_PREFIX = "AAMkOcc"
 EXPANSION_LIMIT = 2000
 
 
-class CalendarError(Exception):
+class CalendarError(SimulatorError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from lxml import etree
 
 from . import calendar as cal
+from .errors import SimulatorError
 from .store import Folder, Mailbox, StoredItem
 from .writes import Quota
 from .xmlutil import local, t
 
 
-class OpError(Exception):
+class OpError(SimulatorError):
     """A per-message error: the ResponseCode and the text to answer with."""
 
     def __init__(self, code: str, message: str) -> None:

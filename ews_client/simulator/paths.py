@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from .errors import SimulatorError
 from .xmlutil import local, t
 
 # IndexedFieldURI base name -> dictionary element on the contact.
@@ -25,7 +26,7 @@ _EXT_ATTRS = (
 )
 
 
-class PathError(Exception):
+class PathError(SimulatorError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from .errors import SimulatorError
 from .xmlutil import SOAP, E, T, local, m, sub, t
 
 SERVER_VERSION = {
@@ -37,7 +38,7 @@ class Request:
     version: str | None
 
 
-class EnvelopeError(Exception):
+class EnvelopeError(SimulatorError):
     pass
 
 

@@ -14,6 +14,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from .errors import SimulatorError
+
 
 @dataclass(frozen=True, slots=True)
 class SyncState:
@@ -23,7 +25,7 @@ class SyncState:
     epoch: int
 
 
-class InvalidState(Exception):
+class InvalidState(SimulatorError):
     pass
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from lxml import etree
 
+from .errors import SimulatorError
 from .paths import Path, ext_key, parse_path
 from .store import ITEM_TYPES, Mailbox, StoredItem
 from .xmlutil import child_order, insert_ordered, local, sub, t
@@ -41,7 +42,7 @@ OCCURRENCE_FIELDS = frozenset(("Subject", "Body", "Location", "Start", "End", "S
 _APPENDABLE = frozenset(("Body", "RequiredAttendees", "OptionalAttendees", "Categories"))
 
 
-class WriteError(Exception):
+class WriteError(SimulatorError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code

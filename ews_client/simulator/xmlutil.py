@@ -14,6 +14,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from .errors import SimulatorError
+
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
@@ -32,7 +34,7 @@ PARSER = etree.XMLParser(
 )
 
 
-class XmlError(Exception):
+class XmlError(SimulatorError):
     """The body is not well-formed XML, or carries a DTD."""
 
 

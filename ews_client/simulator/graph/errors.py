@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import SimulatorError
 
-class GraphError(Exception):
+
+class GraphError(SimulatorError):
     def __init__(
         self, status: int, code: str, message: str = "", headers: dict[str, str] | None = None
     ) -> None:

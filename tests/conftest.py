@@ -134,3 +134,23 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(root_level)
     access.setLevel(access_level)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when any simulator counted a meeting message it was not opened to count:
+    a sync write must never make Exchange mail an invitation, update or cancellation."""
+    from ews_client.simulator.testing import unexpected_messages
+
+    if unexpected_messages() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from ews_client.simulator.testing import unexpected_messages
+
+    stray = unexpected_messages()
+    if not stray:
+        return
+    terminalreporter.section("meeting messages a real Exchange would have sent", red=True)
+    for record in stray:
+        terminalreporter.line(f"{record.test or '(outside a test)'}: {record.sent}")

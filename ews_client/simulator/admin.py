@@ -1,4 +1,5 @@
-"""Admin JSON API under `/_sim/`: provisioning, owner edits, snapshots, counters, reset.
+"""Admin JSON API under `/_sim/`: provisioning, owner edits, snapshots, counters (what a real
+server would have mailed to attendees under `/_sim/sent`), reset.
 
 Owner edits ("the user in Outlook") go through the same store writes as EWS calls, so they
 change change keys, sync states and streaming notifications exactly like a client write.
@@ -27,6 +28,7 @@ def add_admin_routes(app: web.Application, sim: SimState) -> None:
     app.router.add_post("/_sim/mailboxes/{address}/snapshot", api.snapshot)
     app.router.add_post("/_sim/mailboxes/{address}/restore", api.restore)
     app.router.add_get("/_sim/counters", api.counters)
+    app.router.add_get("/_sim/sent", api.sent)
     app.router.add_post("/_sim/streams/break", api.break_streams)
     app.router.add_post("/_sim/reset", api.reset)
 
@@ -139,6 +141,11 @@ class _Admin:
 
     async def counters(self, request: web.Request) -> web.Response:
         return web.json_response(self.sim.counters())
+
+    async def sent(self, request: web.Request) -> web.Response:
+        """What a real server would have mailed: counts per mailbox and each message."""
+        outbox = self.sim.outbox
+        return web.json_response({**outbox.counters(), "messages": outbox.listing()})
 
     async def break_streams(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}

@@ -8,7 +8,7 @@ import uuid
 from lxml import etree
 
 from . import calendar as cal
-from . import soap
+from . import invitations, soap
 from .context import Ctx, OpError, resolve_folder, resolve_item
 from .paths import PathError, parse_shape
 from .render import render_item, render_occurrence
@@ -84,6 +84,7 @@ def _create_one(
         cal.validate_series(probe)
     item = ctx.box.add(folder, kind, props)
     item.ext = ext
+    invitations.ews_created(ctx.quota, ctx.box, item, req.get("SendMeetingInvitations"))
     return item
 
 
@@ -121,6 +122,7 @@ def _update_one(
         raise OpError("ErrorSendMeetingInvitationsOrCancellationsRequired", "attribute required")
     work = copy.deepcopy(item.props if index is None else _exception(item, index))
     ext_before = dict(item.ext)
+    invited = invitations.attendees(item.props)
     try:
         for update in kids(change, t("Updates")):
             if index is not None and local(update[0].get("FieldURI", ":")).split(":")[-1] not in (
@@ -133,6 +135,8 @@ def _update_one(
         item.ext = ext_before
         raise
     ctx.box.touch(item)
+    mode = req.get("SendMeetingInvitationsOrCancellations")
+    invitations.ews_updated(ctx.quota, ctx.box, item, mode, invited)
     return item, index
 
 
@@ -176,6 +180,7 @@ def _delete_one(ctx: Ctx, req: etree._Element, ref: etree._Element) -> None:
         raise OpError("ErrorSendMeetingCancellationsRequired", "SendMeetingCancellations required")
     if item.kind == "Task" and req.get("AffectedTaskOccurrences") is None:
         raise OpError("ErrorAffectedTaskOccurrencesRequired", "AffectedTaskOccurrences required")
+    invitations.ews_deleted(ctx.quota, ctx.box, item, req.get("SendMeetingCancellations"))
     if index is None:
         ctx.box.remove(item)
         return

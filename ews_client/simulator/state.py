@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import SimulatorConfig
+from .invitations import Outbox, attach
 from .store import Mailbox, Snapshot
 from .streaming import Hub
 from .throttle import Throttler
@@ -42,6 +43,8 @@ class SimState:
     missing_anchor: int = 0
     throttler: Throttler = field(init=False)
     hub: Hub = field(default_factory=Hub)
+    # what a real server would have mailed to attendees (invitations, updates, cancellations)
+    outbox: Outbox = field(default_factory=Outbox)
     quota: Quota = field(init=False)
     rng: random.Random = field(init=False)
 
@@ -49,6 +52,7 @@ class SimState:
         self.throttler = Throttler(self.config.throttle)
         self.quota = Quota(self.config.named_props_per_guid, self.config.named_props_total)
         self.rng = random.Random(self.config.faults.seed)
+        attach(self.quota, self.outbox)
 
     def add_mailbox(self, address: str) -> Mailbox:
         address = address.lower()
@@ -80,6 +84,7 @@ class SimState:
             "missing_anchor_mailbox": self.missing_anchor,
             "mailboxes": len(self.mailboxes),
             "subscriptions": len(self.hub.subscriptions),
+            "sent": self.outbox.counters(),
         }
 
     def reset(self) -> None:
@@ -90,4 +95,5 @@ class SimState:
         self.faults.clear()
         self.invalid_responses.clear()
         self.missing_anchor = 0
+        self.outbox.clear()
         self.throttler = Throttler(self.config.throttle)

@@ -3,11 +3,16 @@
 `tls=True` serves everything over HTTPS with a throwaway certificate authority (trustme):
 msal accepts only an https:// authority, so Graph tests need it (ews_client/PROTOCOL_NOTES.md,
 "Testing msal"); `ca_file` is the CA's PEM for clients to trust.
+
+Every simulator records, when it stops, what a real server would have mailed to people
+(`SENT_LOG`): the test suite fails if any simulator counted a message, except those opened
+with `count_invitations=True` by the tests that count them on purpose (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import ssl
 import tempfile
 from collections.abc import AsyncIterator
@@ -39,6 +44,30 @@ class RunningSimulator:
     ca_file: str | None = None  # PEM of the test CA when served over TLS
 
 
+@dataclass(frozen=True, slots=True)
+class SentRecord:
+    """What one simulator would have mailed, recorded when it stopped."""
+
+    test: str  # the pytest node running when it stopped ("" outside pytest)
+    counting: bool  # opened with count_invitations=True: its messages are expected
+    messages: int
+    sent: dict[str, object]  # Outbox.counters(): per kind, recipients, per mailbox
+
+
+SENT_LOG: list[SentRecord] = []
+
+
+def unexpected_messages(log: list[SentRecord] | None = None) -> list[SentRecord]:
+    """The simulators that counted a message nobody opened them to count."""
+    return [r for r in (SENT_LOG if log is None else log) if r.messages and not r.counting]
+
+
+def _record_sent(state: SimState, counting: bool) -> None:
+    outbox = state.outbox
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    SENT_LOG.append(SentRecord(test, counting, len(outbox.messages), outbox.counters()))
+
+
 def _server_tls(directory: Path) -> tuple[ssl.SSLContext, str]:
     import trustme
 
@@ -53,12 +82,14 @@ def _server_tls(directory: Path) -> tuple[ssl.SSLContext, str]:
 
 @asynccontextmanager
 async def running_simulator(
-    config: SimulatorConfig | None = None, *, tls: bool = False
+    config: SimulatorConfig | None = None, *, tls: bool = False, count_invitations: bool = False
 ) -> AsyncIterator[RunningSimulator]:
     """Serve a simulator on 127.0.0.1 (a free port) for the duration of the block.
 
     Response validation against the XSD is switched on: every response the simulator sends
-    is checked, and failures are collected in `sim.invalid_responses`.
+    is checked, and failures are collected in `sim.invalid_responses`. `count_invitations`
+    says the block means to make the simulator count meeting messages (only the tests of
+    that feature do); any other simulator that counts one fails the test session.
     """
     config = config or SimulatorConfig()
     config = dataclasses.replace(config, validate_responses=True)
@@ -90,6 +121,7 @@ async def running_simulator(
                 ca_file,
             )
         finally:
+            _record_sent(state, count_invitations)
             state.hub.break_all(forget=False)
             await runner.cleanup()
 

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from ews_client.models import EntityKind
 
 from .. import calendar as cal
+from .. import invitations
 from ..store import Folder, Mailbox, UserConfig, encode_id
 from ..writes import Quota
 from . import delta, edit
@@ -100,6 +101,7 @@ def create_item(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | 
     if not isinstance(req.body, dict):
         raise bad_request("a JSON object is required")
     item = edit.create(box, _folder(box, kind, lid), kind, req.body, env.quota)
+    invitations.graph_created(env.quota, box, item)
     return GResp(201, item_json(item, expand=True))
 
 
@@ -121,10 +123,13 @@ def patch_item(
     wanted = req.headers.get("if-match")
     if wanted and wanted != "*" and wanted != etag(item):
         raise GraphError(412, "ErrorIrresolvableConflict", "The item changed (If-Match).")
+    invited = invitations.attendees(item.props)
     if index is not None:
         edit.patch_occurrence(box, item, index, req.body)
+        invitations.graph_patched(env.quota, box, item, req.body, invited)
         return GResp(200, occurrence_json(box, item, index))
     edit.patch(box, item, req.body, env.quota)
+    invitations.graph_patched(env.quota, box, item, req.body, invited)
     return GResp(200, item_json(item, expand=True))
 
 
@@ -132,11 +137,26 @@ def delete_item(
     env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | None, raw: str
 ) -> GResp:
     item, index = _item(box, _folder(box, kind, lid), raw)
+    invitations.graph_deleted(env.quota, box, item)
     if index is not None:
         edit.delete_occurrence(box, item, index)
     else:
         box.remove(item)
     return GResp(204)
+
+
+def cancel_event(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:
+    """`POST /events/{id}/cancel`: the organizer's cancellation; the event is removed."""
+    item, index = _item(box, box.folder("calendar"), raw)
+    if not invitations.organizes(box, item.props):
+        message = "Your request can't be completed. "
+        raise bad_request(message + "You need to be an organizer to cancel a meeting.")
+    invitations.graph_deleted(env.quota, box, item)
+    if index is not None:
+        edit.delete_occurrence(box, item, index)
+    else:
+        box.remove(item)
+    return GResp(202)
 
 
 def instances(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:

@@ -115,6 +115,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("GET", f"{U}/todo/lists/(?P<lid>[^/]+)/tasks/delta", _delta(None)),
         ("GET", f"{U}/todo/lists", _user(handlers.todo_lists)),
         ("GET", f"{U}/events/(?P<id>[^/]+)/instances", _user(handlers.instances, "id")),
+        ("POST", f"{U}/events/(?P<id>[^/]+)/cancel", _user(handlers.cancel_event, "id")),
         (
             "POST",
             f"{U}/todo/lists/(?P<lid>[^/]+)/tasks/(?P<id>[^/]+)/linkedResources",

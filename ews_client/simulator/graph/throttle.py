@@ -1,5 +1,6 @@
 """Graph throttling per mailbox: 4 concurrent requests and 10,000 requests per 10 minutes;
-over either, `429` with `Retry-After` (seconds, possibly fractional). A request that arrives
+over either, `429` with `Retry-After` in whole seconds (HTTP defines the value as an
+integer number of seconds; clients such as the Graph SDK ignore a fraction). A request that arrives
 before its mailbox's Retry-After elapsed is refused again and counted as an early retry."""
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class GraphThrottler:
     early_retries: int = 0
     admitted: int = 0
 
-    def admit(self, mailbox: str) -> float | None:
+    def admit(self, mailbox: str) -> int | None:
         """None: admitted (and counted active); else the Retry-After in seconds."""
         if not self.policy.throttle:
             return None
@@ -57,13 +58,13 @@ class GraphThrottler:
         if self.policy.throttle:
             self.boxes[mailbox].active -= 1
 
-    def _back_off(self, box: _Box, now: float, seconds: float, kind: str) -> float:
-        seconds = _round_up(seconds)
-        box.backoff_until = max(box.backoff_until, now + seconds)
+    def _back_off(self, box: _Box, now: float, seconds: float, kind: str) -> int:
+        whole = _round_up(seconds)
+        box.backoff_until = max(box.backoff_until, now + whole)
         box.backoff_issued = now
         self.throttled[kind] += 1
-        return seconds
+        return whole
 
 
-def _round_up(seconds: float) -> float:
-    return max(0.1, math.ceil(seconds * 10) / 10)
+def _round_up(seconds: float) -> int:
+    return max(1, math.ceil(seconds))

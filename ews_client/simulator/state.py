@@ -40,6 +40,8 @@ class SimState:
     requests: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     invalid_responses: list[str] = field(default_factory=list)
+    # client bodies Graph's metadata does not declare (the client's bug, not the simulator's)
+    invalid_requests: list[str] = field(default_factory=list)
     missing_anchor: int = 0
     throttler: Throttler = field(init=False)
     hub: Hub = field(default_factory=Hub)
@@ -81,6 +83,7 @@ class SimState:
             "early_retries": self.throttler.early_retries,
             "faults": dict(self.faults),
             "invalid_responses": len(self.invalid_responses),
+            "invalid_requests": len(self.invalid_requests),
             "missing_anchor_mailbox": self.missing_anchor,
             "mailboxes": len(self.mailboxes),
             "subscriptions": len(self.hub.subscriptions),
@@ -94,6 +97,7 @@ class SimState:
         self.requests.clear()
         self.faults.clear()
         self.invalid_responses.clear()
+        self.invalid_requests.clear()
         self.missing_anchor = 0
         self.outbox.clear()
         self.throttler = Throttler(self.config.throttle)

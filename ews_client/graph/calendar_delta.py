@@ -1,22 +1,29 @@
-"""The pure side of calendar sync over Graph: the moving window, the stored sync state, and
-how the instances a `calendarView/delta` lists name the items to fetch.
+"""The pure side of calendar sync over Graph: the moving window, the stored sync state, how
+the instances a `calendarView/delta` lists name the items to fetch, and how a removal the
+delta reports is confirmed.
 
 calendarView/delta answers with instances (single events, occurrences, exceptions), never
 with series masters: every occurrence or exception names its `seriesMasterId`, so the
 masters are fetched in full to rebuild a series. The stored state is a small JSON object:
 the delta link and the window it covers.
+
+The window only bounds what an express pass looks at; it is never the calendar. A full read
+lists `/calendar/events` (every single event and series master, any date), and an id the
+window delta reports as removed counts as deleted only once a GET of it says it is gone:
+an event that merely left the window (time passed, or it was moved out) is still there
+(ews_client/PROTOCOL_NOTES.md, "Graph calendar coverage").
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ews_client.errors import InvalidSyncStateError, ProtocolError
 from ews_client.graph.responses import Page
-from ews_client.graph.wire import fmt_utc, parse_dt
+from ews_client.graph.wire import Json, fmt_utc, parse_dt
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +38,11 @@ class EventWindow:
         """The window's start and end for `now` (whole seconds)."""
         now = now.replace(microsecond=0)
         return now - self.back, now + self.ahead
+
+    def horizon(self, now: datetime) -> datetime:
+        """How far ahead a series' instances are read: the window's end, from `now` (not from
+        a stored window), so that every kind of pass folds a series the same way."""
+        return self.around(now)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +92,46 @@ def delta_ids(pages: Sequence[Page]) -> DeltaIds:
         removed.update(dict.fromkeys(page.removed))
     gone = tuple(r for r in removed if r not in singles and r not in masters)
     return DeltaIds(tuple(singles), tuple(masters), gone)
+
+
+SERIES_PARTS = ("occurrence", "exception")
+
+
+def listed_events(pages: Sequence[Page]) -> list[Json]:
+    """The single events and series masters of a `/calendar/events` listing, each once.
+
+    The listing holds no occurrences or exceptions (those come from `instances`); one that
+    shows up anyway is left out rather than taken for an event of its own.
+    """
+    seen: dict[str, Json] = {}
+    for page in pages:
+        for obj in page.values:
+            if obj.get("type") not in SERIES_PARTS:
+                seen.setdefault(str(obj["id"]), obj)
+    return list(seen.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """What a GET of each id a window delta reported as removed said."""
+
+    gone: tuple[str, ...]  # 404: really deleted
+    present: tuple[Json, ...]  # single events and masters still there (they left the window)
+    masters: tuple[str, ...]  # series whose occurrence is still there: read the series again
+
+
+def confirm_removed(removed: Sequence[str], found: Mapping[str, Json]) -> Confirmed:
+    """Sort the reported removals by what the server answered (`found`: id -> body of the
+    ids still there; an id not in it answered "not found")."""
+    gone: list[str] = []
+    present: list[Json] = []
+    masters: dict[str, None] = {}
+    for rid in removed:
+        obj = found.get(rid)
+        if obj is None:
+            gone.append(rid)
+        elif obj.get("type") in SERIES_PARTS and obj.get("seriesMasterId"):
+            masters[str(obj["seriesMasterId"])] = None
+        else:
+            present.append(obj)
+    return Confirmed(tuple(gone), tuple(present), tuple(masters))

@@ -1,20 +1,36 @@
-"""Calendar sync over Graph: `calendarView/delta` over a window that moves forward, plus the
-series masters (and their instances) so that recurrences and their exceptions survive.
+"""Calendar sync over Graph: a full read lists the whole calendar, express passes follow a
+`calendarView/delta` over a window that moves forward.
 
-The requests go out here; the window, the stored state and the sorting of what a delta
-lists are pure (`graph/calendar_delta.py`). Each master is fetched (GET /events/{id})
-together with its `instances` to rebuild the model's series.
+- Without a stored state (complete, initial and recover passes, or a dead token) the read is
+  the calendar in full: `/calendar/events` (every single event and series master, any date,
+  paged), each series folded with its `instances` (exceptions, cancelled occurrences). A
+  fresh window delta is taken first, so that whatever changes while we list is seen again by
+  the next express pass.
+- With a state, the window delta's changes. An id it reports as removed is confirmed with a
+  GET before it becomes a `Removal`: an event that only left the window (time passed, or it
+  was moved out of it) is still there, and is read as a change instead.
+
+The requests go out here; the window, the stored state and the sorting of what a delta or a
+listing holds are pure (`graph/calendar_delta.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from ews_client.errors import ItemNotFoundError, ProtocolError
 from ews_client.graph import requests as rq
-from ews_client.graph.calendar_delta import EventState, EventWindow, decode_state, delta_ids
+from ews_client.graph.calendar_delta import (
+    Confirmed,
+    EventState,
+    EventWindow,
+    confirm_removed,
+    decode_state,
+    delta_ids,
+    listed_events,
+)
 from ews_client.graph.events import event_from_json
 from ews_client.graph.responses import InnerResponse, Page, parse_page
 from ews_client.graph.series import fold_instances, instances_window
@@ -44,37 +60,72 @@ class GraphCalls(Protocol):
 
 
 class CalendarSync:
+    """`clock` is public: the window and the series horizon follow it (tests move time)."""
+
     def __init__(
         self, client: GraphCalls, window: EventWindow, clock: Callable[[], datetime]
     ) -> None:
         self._client = client
         self._window = window
-        self._clock = clock
+        self.clock = clock
 
     def _current_window(self) -> tuple[datetime, datetime]:
-        return self._window.around(self._clock())
+        return self._window.around(self.clock())
+
+    def _horizon(self) -> datetime:
+        return self._window.horizon(self.clock())
 
     async def sync(self, mailbox: str, state: str | None, *, restarted: bool) -> SyncResult:
+        if state is None:
+            return await self._listing(mailbox, restarted)
         start, end = self._current_window()
-        old = decode_state(state) if state is not None else None
-        if old is not None and start - old.start < self._window.slack:
+        old = decode_state(state)
+        if start - old.start < self._window.slack:
             first, start, end = rq.follow(old.link, EVENT), old.start, old.end
         else:
+            # The window fell behind: a fresh delta over the new one. Events that left it are
+            # not reported at all, events that entered it come as changes (unchanged ones
+            # plan nothing), so moving the window writes nothing.
             first = rq.events_delta(mailbox, start, end)
         pages = await self._client.pages(mailbox, first, EVENT)
-        link = pages[-1].delta_link
-        if link is None:
-            raise ProtocolError("delta ended without a deltaLink", code="Delta")
+        link = _delta_link(pages)
         ids = delta_ids(pages)
-        items = await self._full(mailbox, [*ids.singles, *ids.masters], end)
+        confirmed = await self._confirm(mailbox, ids.removed)
+        wanted = list(dict.fromkeys([*ids.singles, *ids.masters, *confirmed.masters]))
+        fetched = await self._client.fetch(mailbox, EVENT, wanted)
+        items = await self._fold(mailbox, [*fetched, *confirmed.present], self._horizon())
         changes = [Upsert(a) for a in items]
-        gone = [Removal(r) for r in ids.removed]
-        new_state = EventState(link, start, end).encode()
-        return SyncResult((*changes, *gone), new_state, restarted)
+        gone = [Removal(r) for r in confirmed.gone]
+        return SyncResult((*changes, *gone), EventState(link, start, end).encode(), restarted)
 
-    async def _full(self, mailbox: str, ids: list[str], until: datetime) -> list[Appointment]:
-        fetched = await self._client.fetch(mailbox, EVENT, ids)
-        events = [event_from_json(obj) for obj in fetched]
+    async def _listing(self, mailbox: str, restarted: bool) -> SyncResult:
+        """The whole calendar, and a window delta taken before it for the next express pass."""
+        start, end = self._current_window()
+        delta = await self._client.pages(mailbox, rq.events_delta(mailbox, start, end), EVENT)
+        link = _delta_link(delta)
+        listing = await self._client.pages(mailbox, rq.calendar_events(mailbox), EVENT)
+        listed = listed_events(listing)
+        items = await self._fold(mailbox, listed, self._horizon())
+        state = EventState(link, start, end).encode()
+        return SyncResult(tuple(Upsert(a) for a in items), state, restarted)
+
+    async def _confirm(self, mailbox: str, removed: Sequence[str]) -> Confirmed:
+        """GET each reported removal: only "not found" is a deletion."""
+        reqs = [rq.get_item(mailbox, EVENT, rid) for rid in removed]
+        found: dict[str, Json] = {}
+        for rid, inner in zip(removed, await self._client.batch(mailbox, reqs), strict=True):
+            err = inner.error()
+            if isinstance(err, ItemNotFoundError):
+                continue
+            if err is not None:
+                raise err  # unknown: the pass fails rather than delete on a guess
+            found[rid] = inner.body
+        return confirm_removed(removed, found)
+
+    async def _fold(self, mailbox: str, objs: list[Json], until: datetime) -> list[Appointment]:
+        """Events as the model, each series with its exceptions and cancelled occurrences up
+        to `until`; a series gone meanwhile is left out (the next read reports it)."""
+        events = [event_from_json(obj) for obj in objs]
         series = [a for a in events if a.recurrence is not None]
         reqs = [self._instances_request(mailbox, a, until) for a in series]
         folded: dict[str, Appointment] = {}
@@ -98,22 +149,31 @@ class CalendarSync:
                 values.extend(more.values)
         return values
 
-    def _horizon(self) -> datetime:
-        return self._current_window()[1]
-
     def _instances_request(self, mailbox: str, a: Appointment, until: datetime) -> rq.GraphRequest:
         assert a.ref is not None
         start, end = instances_window(a, until)
         return rq.instances(mailbox, a.ref.id, start, end)
 
     async def instances(self, mailbox: str, a: Appointment) -> list[Json]:
-        """Every instance of a series up to the window's end (for writing its exceptions)."""
-        req = self._instances_request(mailbox, a, self._horizon())
+        """The instances of a series up to the horizon, and up to the last occurrence `a`
+        changes (for writing its exceptions)."""
+        wanted = [*a.deleted_occurrences, *(o.original_start for o in a.modified_occurrences)]
+        until = max([self._horizon(), *(w + timedelta(days=1) for w in wanted)])
+        req = self._instances_request(mailbox, a, until)
         return await self._rest(mailbox, await self._client.call(mailbox, req, idempotent=True))
 
     async def master(self, mailbox: str, master_id: str) -> Appointment:
         """A series master with its exceptions and deleted occurrences folded in."""
-        got = await self._full(mailbox, [master_id], self._horizon())
+        got = await self._fold(
+            mailbox, await self._client.fetch(mailbox, EVENT, [master_id]), self._horizon()
+        )
         if not got:
             raise ItemNotFoundError("the series master is gone", code="ErrorItemNotFound")
         return got[0]
+
+
+def _delta_link(pages: list[Page]) -> str:
+    link = pages[-1].delta_link
+    if link is None:
+        raise ProtocolError("delta ended without a deltaLink", code="Delta")
+    return link

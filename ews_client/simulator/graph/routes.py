@@ -19,7 +19,7 @@ from aiohttp import web
 from ews_client.models import EntityKind
 
 from ..state import SimState
-from . import auth, handlers
+from . import auth, calendar_list, handlers
 from .errors import GraphError, bad_request
 from .handlers import Env, GReq, GResp
 from .notify import Notifier
@@ -111,10 +111,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
     for meth, pattern, fn in (
         ("GET", f"{U}/contacts/delta", _delta(EntityKind.CONTACT)),
         ("GET", f"{U}/contactFolders/[^/]+/contacts/delta", _delta(EntityKind.CONTACT)),
-        ("GET", f"{U}/calendarView/delta", _delta(EntityKind.APPOINTMENT)),
+        ("GET", f"{U}/calendarView/delta", _user(calendar_list.calendar_delta)),
+        ("GET", f"{U}/calendar/events", _user(calendar_list.list_events)),
         ("GET", f"{U}/todo/lists/(?P<lid>[^/]+)/tasks/delta", _delta(None)),
         ("GET", f"{U}/todo/lists", _user(handlers.todo_lists)),
-        ("GET", f"{U}/events/(?P<id>[^/]+)/instances", _user(handlers.instances, "id")),
+        ("GET", f"{U}/events/(?P<id>[^/]+)/instances", _user(calendar_list.instances, "id")),
         ("POST", f"{U}/events/(?P<id>[^/]+)/cancel", _user(handlers.cancel_event, "id")),
         (
             "POST",

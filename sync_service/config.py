@@ -170,6 +170,27 @@ class ConflictSettings(_Group):
         return value
 
 
+class MeetingInvitations(StrEnum):
+    NEVER = "never"
+    CRM_ORGANIZED = "crm_organized"
+
+
+class MeetingSettings(_Group):
+    """Whether a sync write may make Exchange mail meeting invitations, updates, cancellations.
+
+    `never` (default): nobody is ever mailed. `crm_organized`: meetings the CRM organizes
+    (created by the sync, with the CRM's attendees) invite, update and cancel as Outlook would;
+    meetings organized in Outlook are still never changed in a way that mails their attendees.
+    It acts on Graph servers; EWS writes every calendar item with `SendToNone` either way.
+    """
+
+    meeting_invitations: MeetingInvitations = MeetingInvitations.NEVER
+
+    @property
+    def send_invitations(self) -> bool:
+        return self.meeting_invitations is MeetingInvitations.CRM_ORGANIZED
+
+
 class RetentionSettings(_Group):
     retention_days: int = Field(default=14, ge=1)
 
@@ -213,6 +234,7 @@ class Settings:
     limits: LimitsSettings
     schedule: ScheduleSettings
     conflicts: ConflictSettings
+    meetings: MeetingSettings
     retention: RetentionSettings
     logging: LoggingSettings
     process: ProcessSettings
@@ -225,6 +247,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "limits": LimitsSettings,
     "schedule": ScheduleSettings,
     "conflicts": ConflictSettings,
+    "meetings": MeetingSettings,
     "retention": RetentionSettings,
     "logging": LoggingSettings,
     "process": ProcessSettings,

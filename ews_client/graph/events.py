@@ -3,10 +3,19 @@
 Exceptions of a series are separate events in Graph (`type` "exception", with
 `seriesMasterId` and `originalStart`); deleted occurrences are simply absent from the
 master's `instances`. `series.py` folds them into the model.
+
+Meetings without mail: Graph has no switch like EWS's `SendToNone`, and an event written with
+attendees invites them (ews_client/PROTOCOL_NOTES.md, "Meeting messages"). Unless the
+caller allows invitations, the CRM's attendee list goes into one more named property of the
+project's property set (`CrmAttendees`) instead of `attendees`, and reads back from there,
+so the model read is the model written. `meeting_state` and the `*_refusal` functions say
+when writing to an event that has real attendees would mail them.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from ews_client.graph.recurrence import recurrence_from_json, recurrence_to_json
@@ -23,7 +32,16 @@ from ews_client.graph.wire import (
     text_body,
     zone_of,
 )
-from ews_client.models import Appointment, Attendee, ItemRef, Sensitivity
+from ews_client.models import CRM_PROPERTY_SET_ID, Appointment, Attendee, ItemRef, Sensitivity
+
+CRM_ATTENDEES_PROPERTY = "CrmAttendees"  # the property set's second name (CrmId is the first)
+ATTENDEES_PROP_ID = f"String {{{CRM_PROPERTY_SET_ID}}} Name {CRM_ATTENDEES_PROPERTY}"
+ATTENDEE_FIELDS = frozenset({"required_attendees", "optional_attendees"})
+# Model fields written to properties that are the calendar owner's own (categories, reminder)
+# or ours (the CRM id): changing them sends the attendees nothing.
+SILENT_FIELDS = frozenset({"crm_id", "categories", "reminder_minutes", "ref", "last_modified"})
+# The code of the ItemRejectedError raised instead of a write that would mail attendees.
+MEETING_REFUSED = "MeetingWouldNotify"
 
 
 def _attendees(a: Appointment) -> list[Json]:
@@ -112,6 +130,8 @@ def event_zone(obj: Json) -> str:
 def event_from_json(obj: Json) -> Appointment:
     required = _read_attendees(obj, "required")
     optional = _read_attendees(obj, "optional")
+    if not required and not optional:  # a meeting written without inviting anyone
+        required, optional = read_attendee_list(obj)
     modified = obj.get("lastModifiedDateTime")
     return Appointment(
         subject=opt_str(obj.get("subject")),
@@ -135,4 +155,107 @@ def event_from_json(obj: Json) -> Appointment:
         ref=ItemRef(str(obj["id"]), etag_of(obj)) if obj.get("id") else None,
         crm_id=read_crm_prop(obj),
         last_modified=parse_dt(str(modified)) if modified else None,
+    )
+
+
+# -- meetings that mail nobody --------------------------------------------------------------
+def attendee_list_value(a: Appointment) -> str:
+    """The CRM's attendees as the property's text: [[email, name, required], ...]; "" = none
+    (Graph cannot remove an extended property through PATCH)."""
+    entries = [[x.email, x.name, True] for x in a.required_attendees]
+    entries += [[x.email, x.name, False] for x in a.optional_attendees]
+    return json.dumps(entries, separators=(",", ":"), ensure_ascii=False) if entries else ""
+
+
+def read_attendee_list(obj: Json) -> tuple[tuple[Attendee, ...], tuple[Attendee, ...]]:
+    """(required, optional) from the CRM attendee property; none when absent or unreadable."""
+    text = next((str(p.get("value") or "") for p in obj.get("singleValueExtendedProperties") or ()
+                 if str(p.get("id", "")).lower() == ATTENDEES_PROP_ID.lower()), "")  # fmt: skip
+    try:
+        entries = json.loads(text) if text else []
+    except ValueError:
+        entries = []
+    people = [e for e in entries if isinstance(e, list) and len(e) == 3 and e[0]]
+    required = tuple(Attendee(str(e[0]), opt_str(e[1])) for e in people if e[2])
+    optional = tuple(Attendee(str(e[0]), opt_str(e[1])) for e in people if not e[2])
+    return required, optional
+
+
+def meeting_body(body: Json, a: Appointment, *, invite: bool, create: bool = False) -> Json:
+    """A POST / PATCH body whose attendees travel in the CRM attendee property, and as real
+    `attendees` (which Exchange invites) only when `invite`."""
+    if "attendees" not in body:
+        return body
+    out = dict(body)
+    if not invite:
+        del out["attendees"]
+    value = attendee_list_value(a)
+    props = [p for p in out.get("singleValueExtendedProperties") or ()
+             if p.get("id") != ATTENDEES_PROP_ID]  # fmt: skip
+    if value or not create:  # a new event without attendees needs no empty property
+        props.append({"id": ATTENDEES_PROP_ID, "value": value})
+    if props:
+        out["singleValueExtendedProperties"] = props
+    return out
+
+
+def may_invite(a: Appointment, mailbox: str) -> bool:
+    """Whether the mailbox would organize the meeting (the CRM names no other organizer)."""
+    return not a.organizer or a.organizer.lower() == mailbox.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingState:
+    """What a write to an event must know of it as it is in Exchange."""
+
+    attendees: frozenset[str]  # real attendees (lower case): Exchange mails these
+    organized: bool  # the mailbox organizes it (an attendee's copy mails nobody)
+    crm_listed: frozenset[str]  # the CRM attendee property's addresses
+
+    @property
+    def crm_organized(self) -> bool:
+        """The real attendees are the CRM's: the sync made this a meeting."""
+        return bool(self.attendees) and self.attendees == self.crm_listed
+
+
+def meeting_state(obj: Json, mailbox: str) -> MeetingState:
+    real = {a.email.lower() for a in (*_read_attendees(obj, "required"),
+                                      *_read_attendees(obj, "optional"))}  # fmt: skip
+    required, optional = read_attendee_list(obj)
+    listed = frozenset(a.email.lower() for a in (*required, *optional))
+    flag = obj.get("isOrganizer")
+    organizer = _organizer(obj)
+    organized = (
+        flag if isinstance(flag, bool) else (not organizer or organizer.lower() == mailbox.lower())
+    )
+    return MeetingState(frozenset(real), organized, listed)
+
+
+def write_refusal(state: MeetingState, fields: frozenset[str], invite: bool) -> str | None:
+    """Why writing `fields` to this event must not happen (it would mail its attendees)."""
+    if not state.attendees:
+        return None
+    count = len(state.attendees)
+    if not state.organized:
+        if fields & ATTENDEE_FIELDS:
+            return f"the {count} attendee(s) of a meeting the mailbox was invited to are not ours"
+        return None
+    if not fields - SILENT_FIELDS or (invite and state.crm_organized):
+        return None
+    names = ", ".join(sorted(fields - SILENT_FIELDS))
+    return (
+        f"the meeting has {count} attendee(s) in Exchange and writing {names} would mail them "
+        "a meeting update; meeting messages are sent only for meetings the CRM organized, "
+        "and only when invitations are allowed"
+    )
+
+
+def delete_refusal(state: MeetingState, invite: bool) -> str | None:
+    """Why deleting this event must not happen (it would mail its attendees a cancellation)."""
+    if not state.attendees or not state.organized or (invite and state.crm_organized):
+        return None
+    return (
+        f"the meeting has {len(state.attendees)} attendee(s) in Exchange and deleting it would "
+        "mail them a cancellation; meeting messages are sent only for meetings the CRM "
+        "organized, and only when invitations are allowed"
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
+from ews_client.graph.events import ATTENDEES_PROP_ID
 from ews_client.graph.wire import CRM_PROP_ID, LINK_APPLICATION, Json, fmt_utc
 from ews_client.models import EntityKind
 
@@ -18,7 +19,11 @@ Headers = tuple[tuple[str, str], ...]
 IMMUTABLE = 'IdType="ImmutableId"'
 EVENT_PREFER = f'{IMMUTABLE}, outlook.timezone="UTC", outlook.body-content-type="text"'
 MARKER_EXTENSION = "com.crmsync.marker"
-EXPAND_CRM = f"singleValueExtendedProperties($filter=id eq '{CRM_PROP_ID}')"
+# Our named properties: the CRM id, and on events the CRM's attendees of a meeting written
+# without invitations (graph/events.py).
+EXPAND_CRM = (
+    f"singleValueExtendedProperties($filter=id eq '{CRM_PROP_ID}' or id eq '{ATTENDEES_PROP_ID}')"
+)
 BATCH_MAX = 20  # "$batch: at most 20 requests"
 
 

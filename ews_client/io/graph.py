@@ -39,6 +39,7 @@ from ews_client.graph.tasks import read_link
 from ews_client.graph.wire import Json, etag_of, fmt_utc, parse_dt
 from ews_client.io.auth import Auth
 from ews_client.io.graph_calendar import CalendarSync
+from ews_client.io.graph_meetings import MeetingWrites
 from ews_client.io.graph_transport import GraphTransport
 from ews_client.io.throttle import Throttle, ThrottleLimits
 from ews_client.io.transport import TransportLimits
@@ -86,6 +87,7 @@ class GraphClient:
         on_backoff: Callable[[float], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_batch_rounds: int = 8,
+        send_invitations: bool = False,  # meeting messages for meetings the CRM organized
     ) -> None:
         self.transport = GraphTransport(base_url, auth, limits=transport_limits, ca_file=ca_file)
         limits = throttle_limits or GRAPH_LIMITS
@@ -99,6 +101,7 @@ class GraphClient:
         self._clock = clock
         self._lists: dict[str, str] = {}
         self.calendar = CalendarSync(self, window or EventWindow(), clock)
+        self.meetings = MeetingWrites(self, send_invitations=send_invitations)
 
     async def __aenter__(self) -> GraphClient:
         self.transport.open()
@@ -250,7 +253,10 @@ class GraphClient:
 
     async def create_item(self, mailbox: str, item: Item) -> ItemRef:
         list_id = await self._list_for(mailbox, item.kind)
-        req = rq.create(mailbox, item.kind, create_body(item), list_id)
+        body = create_body(item)
+        if isinstance(item, Appointment):
+            body = self.meetings.create_body(mailbox, body, item)
+        req = rq.create(mailbox, item.kind, body, list_id)
         obj = await self.call(mailbox, req)
         ref = ItemRef(str(obj["id"]), etag_of(obj))
         if isinstance(item, Appointment) and item.recurrence is not None:
@@ -298,6 +304,8 @@ class GraphClient:
     ) -> ItemRef:
         list_id = await self._list_for(mailbox, item.kind)
         body = patch_body(item, fields)
+        if isinstance(item, Appointment):
+            body = await self.meetings.patch_body(mailbox, ref, item, fields, body)
         if body:
             req = rq.update(mailbox, item.kind, ref.id, ref.change_key, body, list_id)
             obj = await self.call(mailbox, req)
@@ -323,6 +331,8 @@ class GraphClient:
     async def delete_item(self, mailbox: str, ref: ItemRef, entity: EntityKind) -> None:
         list_id = await self._list_for(mailbox, entity)
         with contextlib.suppress(ItemNotFoundError):  # already gone: not an error
+            if entity is EntityKind.APPOINTMENT:
+                await self.meetings.check_delete(mailbox, ref)
             await self.call(mailbox, rq.delete(mailbox, entity, ref.id, list_id))
 
     async def find_by_crm_id(self, mailbox: str, entity: EntityKind, crm_id: str) -> ItemRef | None:

@@ -426,7 +426,7 @@ class Applier:
             self.entity.value,
             (crm_id, ref.id if ref else None),
             direction,
-            str(exc)[:1000],
+            _describe(exc)[:1000],
             content_hash,
         )
         metrics.ITEM_ERRORS.labels(self.entity.value, direction).inc()
@@ -435,6 +435,14 @@ class Applier:
     def _written(self, direction: str, operation: str) -> None:
         self.outcome.count(direction, operation)
         metrics.ITEMS_WRITTEN.labels(self.entity.value, direction, operation).inc()
+
+
+def _describe(exc: Exception) -> str:
+    # The Graph client refuses a write that would mail a meeting's attendees (code
+    # "MeetingWouldNotify"): the item error names the setting that decides.
+    if getattr(exc, "code", None) == "MeetingWouldNotify":
+        return f"{exc} (SYNC_MEETING_INVITATIONS)"
+    return str(exc)
 
 
 def _chunks(actions: list[A]) -> list[list[A]]:

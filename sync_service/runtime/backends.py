@@ -96,6 +96,7 @@ def _build(server: Server, settings: Settings) -> EwsClient | GraphClient:
                 max_concurrency=server.max_concurrency,
             ),
             ca_file=server.ca_file,
+            send_invitations=settings.meetings.send_invitations,
             **_hooks(server.name),  # type: ignore[arg-type]
         )
     if server.backend != "ews":

@@ -66,6 +66,14 @@ def user(mailbox: str) -> str:
     return f"/users/{quote(mailbox, safe='@')}"
 
 
+def with_immutable_ids(prefer: str | None) -> str:
+    """The `Prefer` value with `IdType="ImmutableId"` added when it lacks it: every request,
+    top level or inside a `$batch` (inner requests do not inherit the outer headers)."""
+    if prefer and "idtype=" in prefer.lower().replace(" ", ""):
+        return prefer
+    return f"{IMMUTABLE}, {prefer}" if prefer else IMMUTABLE
+
+
 def _prefer(kind: EntityKind) -> Headers:
     return (("Prefer", EVENT_PREFER if kind is EntityKind.APPOINTMENT else IMMUTABLE),)
 
@@ -198,16 +206,28 @@ def subscription_resource(mailbox: str, kind: EntityKind, list_id: str = "") -> 
 
 
 def subscribe(
-    resource: str, notification_url: str, client_state: str, expires: datetime
+    resource: str,
+    notification_url: str,
+    client_state: str,
+    expires: datetime,
+    lifecycle_url: str | None = None,
 ) -> GraphRequest:
-    body = {
+    """`lifecycle_url` can only be given at creation: Graph refuses to add it by PATCH."""
+    body: Json = {
         "changeType": "created,updated,deleted",
         "notificationUrl": notification_url,
         "resource": resource,
         "expirationDateTime": fmt_utc(expires),
         "clientState": client_state,
     }
+    if lifecycle_url:
+        body["lifecycleNotificationUrl"] = lifecycle_url
     return GraphRequest("POST", "/subscriptions", body)
+
+
+def subscriptions() -> GraphRequest:
+    """The application's live subscriptions (paged by `@odata.nextLink`)."""
+    return GraphRequest("GET", "/subscriptions")
 
 
 def renew(subscription_id: str, expires: datetime) -> GraphRequest:
@@ -227,6 +247,7 @@ def batch_body(requests: list[GraphRequest], ids: list[str]) -> Json:
     for rid, req in zip(ids, requests, strict=True):
         inner: Json = {"id": rid, "method": req.method, "url": req.url}
         headers = dict(req.headers)
+        headers["Prefer"] = with_immutable_ids(headers.get("Prefer"))
         if req.body is not None:
             inner["body"] = req.body
             headers["Content-Type"] = "application/json"

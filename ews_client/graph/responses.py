@@ -142,6 +142,15 @@ def coalesce(pages: list[Page]) -> tuple[list[str], list[str]]:
     return [k for k, v in last.items() if v], [k for k, v in last.items() if not v]
 
 
+def listed_keys(pages: list[Page]) -> dict[str, str]:
+    """Item id -> the etag (else change key) its last delta entry carried, "" when none."""
+    out: dict[str, str] = {}
+    for page in pages:
+        for obj in page.values:
+            out[str(obj["id"])] = str(obj.get("@odata.etag") or obj.get("changeKey") or "")
+    return out
+
+
 def _link(value: Any) -> str | None:
     return str(value) if value else None
 

@@ -18,6 +18,7 @@ from ews_client.errors import (
     InvalidSyncStateError,
     ItemNotFoundError,
     ItemRejectedError,
+    MailboxError,
     ProtocolError,
     ThrottledError,
 )
@@ -25,11 +26,13 @@ from ews_client.graph import requests as rq
 from ews_client.graph.calendar_delta import EventWindow
 from ews_client.graph.convert import create_body, item_from_json, patch_body
 from ews_client.graph.responses import (
+    MAILBOX_CODES,
     InnerResponse,
     Page,
     coalesce,
     error_body,
     error_for,
+    listed_keys,
     parse_batch,
     parse_json,
     parse_page,
@@ -216,10 +219,10 @@ class GraphClient:
         mailbox: str,
         entity: EntityKind,
         sync_state: str | None,
-        known: KnownKeys | None = None,  # not used: delta answers carry no change key
+        known: KnownKeys | None = None,
     ) -> SyncResult:
         try:
-            return await self._sync(mailbox, entity, sync_state, restarted=False)
+            return await self._sync(mailbox, entity, sync_state, restarted=False, known=known)
         except InvalidSyncStateError:
             if sync_state is None:
                 raise
@@ -227,7 +230,13 @@ class GraphClient:
             return await self._sync(mailbox, entity, None, restarted=True)
 
     async def _sync(
-        self, mailbox: str, entity: EntityKind, state: str | None, *, restarted: bool
+        self,
+        mailbox: str,
+        entity: EntityKind,
+        state: str | None,
+        *,
+        restarted: bool,
+        known: KnownKeys | None = None,
     ) -> SyncResult:
         if entity is EntityKind.APPOINTMENT:
             return await self.calendar.sync(mailbox, state, restarted=restarted)
@@ -240,6 +249,8 @@ class GraphClient:
             first = rq.tasks_delta(mailbox, list_id)
         pages = await self.pages(mailbox, first, entity)
         upserts, removed = coalesce(pages)
+        if known is not None and upserts and state is not None:
+            upserts = await _unseen(upserts, listed_keys(pages), known)
         fetched = await self.fetch(mailbox, entity, upserts, list_id)
         changes = [Upsert(item_from_json(entity, o)) for o in fetched]
         link = pages[-1].delta_link
@@ -376,18 +387,52 @@ class GraphClient:
         notification_url: str,
         client_state: str,
         lifetime: timedelta = timedelta(days=2),
+        lifecycle_url: str | None = None,
     ) -> Subscription:
+        """Change notifications for one mailbox folder; with `lifecycle_url`, Graph's lifecycle
+        notifications too (they can only be asked for at creation)."""
         list_id = await self._list_for(mailbox, entity)
         resource = rq.subscription_resource(mailbox, entity, list_id)
-        req = rq.subscribe(resource, notification_url, client_state, self._clock() + lifetime)
+        expires = self._clock() + lifetime
+        req = rq.subscribe(resource, notification_url, client_state, expires, lifecycle_url)
         obj = await self.call(mailbox, req)
         return Subscription(str(obj["id"]), resource, parse_dt(str(obj["expirationDateTime"])))
 
     async def renew(self, mailbox: str, subscription_id: str, lifetime: timedelta) -> datetime:
+        """A new expiry (which also reauthorizes); ItemNotFoundError when Graph lost it."""
         req = rq.renew(subscription_id, self._clock() + lifetime)
-        obj = await self.call(mailbox, req, idempotent=True)
+        obj = await self._on_subscription(mailbox, req)
         return parse_dt(str(obj["expirationDateTime"]))
 
     async def unsubscribe(self, mailbox: str, subscription_id: str) -> None:
         with contextlib.suppress(ItemNotFoundError):
-            await self.call(mailbox, rq.unsubscribe(subscription_id))
+            await self._on_subscription(mailbox, rq.unsubscribe(subscription_id))
+
+    async def _on_subscription(self, mailbox: str, req: rq.GraphRequest) -> Json:
+        """A request on one subscription: Graph's 404 for it names a resource, not a user
+        (`ResourceNotFound`), so it means the subscription is gone, never the mailbox."""
+        try:
+            return await self.call(mailbox, req, idempotent=True)
+        except MailboxError as exc:
+            if exc.code not in MAILBOX_CODES:
+                raise
+            raise ItemNotFoundError(str(exc), code=exc.code) from exc
+
+    async def subscription_ids(self) -> set[str]:
+        """Ids of the application's live subscriptions, every page."""
+        found: set[str] = set()
+        req = rq.subscriptions()
+        while True:
+            page = parse_page(await self.call("", req, idempotent=True))
+            found |= {str(obj["id"]) for obj in page.values}
+            if page.next_link is None:
+                return found
+            req = rq.GraphRequest("GET", page.next_link)
+
+
+async def _unseen(ids: list[str], listed: dict[str, str], known: KnownKeys) -> list[str]:
+    """Leave out items still at the change key the caller last synced (its own writes,
+    typically): nothing to fetch, and the caller treats an item it is not given as unchanged.
+    An entry without a key is always fetched."""
+    keys = await known()
+    return [i for i in ids if not listed.get(i) or keys.get(i) != listed[i]]

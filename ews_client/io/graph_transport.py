@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from ews_client.errors import AuthError, ProtocolError
-from ews_client.graph.requests import GraphRequest
+from ews_client.graph.requests import GraphRequest, with_immutable_ids
 from ews_client.io.auth import Auth
 from ews_client.io.failures import raise_translated
 from ews_client.io.transport import HttpSession, TransportLimits
@@ -54,6 +54,7 @@ class GraphTransport(HttpSession):
             raise RuntimeError("GraphTransport is not open")
         headers = {"Accept": "application/json", "User-Agent": self._user_agent,
                    **dict(req.headers), **await self.auth.headers()}  # fmt: skip
+        headers["Prefer"] = with_immutable_ids(headers.get("Prefer"))
         if mailbox:
             headers["X-AnchorMailbox"] = mailbox
         data = None

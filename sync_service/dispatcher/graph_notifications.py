@@ -7,7 +7,15 @@ The receiver (`add_routes(app, on_change, client_state=...)`):
 - maps the notification to a mailbox (by subscription id, else by its `resource`) and hands
   `(mailbox, entity)` to `on_change`, a plain callback that must only record it (queue an
   express job): nothing is awaited inside the request, and the answer is 202 at once, well
-  within Graph's 3 seconds.
+  within Graph's 3 seconds;
+- handles Graph's lifecycle notifications, which arrive at the same URL (the subscriptions
+  name it as their `lifecycleNotificationUrl`) and name only the subscription:
+  `reauthorizationRequired` -> the subscription is renewed by PATCH (which reauthorizes it),
+  `subscriptionRemoved` -> it is created again and an express pass catches up,
+  `missed` -> an express pass for that mailbox catches up. The renewal and the re-creation run
+  in the background, by the `SubscriptionManager` that made the subscription (found through
+  `OWNERS`, this process's directory of subscription ids); a replica that does not own the
+  subscription leaves it to the owner's reconciliation (`SubscriptionManager.reconcile`).
 The path must be reachable without the API's bearer token (Graph cannot send it): the app
 owner lists `NOTIFICATION_PATH` among the public paths.
 
@@ -18,11 +26,13 @@ subscription (`covered()` is False) the dispatcher keeps sweeping it on its expr
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
@@ -37,6 +47,7 @@ MAX_BODY_BYTES = 1024 * 1024
 OnChange = Callable[[str, EntityKind | None], None]
 _RESOURCE = re.compile(r"^/?users/([^/]+)/(contacts|events|todo/lists/[^/]+/tasks)", re.I)
 _ENTITY = {"contacts": EntityKind.CONTACT, "events": EntityKind.APPOINTMENT}
+REAUTHORIZE, REMOVED, MISSED = "reauthorizationRequired", "subscriptionRemoved", "missed"
 
 
 @dataclass(slots=True)
@@ -72,6 +83,8 @@ class Receiver:
         self._state = client_state.encode()
         self._registry = registry
         self.rejected = 0  # notifications with a wrong clientState
+        self.lifecycle: Counter[str] = Counter()  # lifecycle notifications, by event
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         token = request.query.get("validationToken")
@@ -98,18 +111,60 @@ class Receiver:
         if not hmac.compare_digest(state, self._state):
             self.rejected += 1
             return
-        target = self._registry.by_id.get(str(note.get("subscriptionId")))
+        sub_id = str(note.get("subscriptionId"))
+        owner = OWNERS.get(sub_id)
+        target = self._registry.by_id.get(sub_id)
+        if target is None and owner is not None:
+            target = owner.registry.by_id.get(sub_id)
         if target is None:
             target = resource_target(str(note.get("resource") or ""))
-        if target is None:
+        event = note.get("lifecycleEvent")
+        if event is not None:
+            self.lifecycle[str(event)] += 1
+            self._lifecycle(str(event), sub_id, target, owner)
+        elif target is not None:
+            self._on_change(target[0], target[1])
+
+    def _lifecycle(
+        self,
+        event: str,
+        sub_id: str,
+        target: tuple[str, EntityKind] | None,
+        owner: SubscriptionManager | None,
+    ) -> None:
+        if event == REAUTHORIZE:
+            if owner is not None:
+                self._background(owner.reauthorize(sub_id))
             return
-        if note.get("lifecycleEvent") == "subscriptionRemoved":
-            # Graph dropped it: forget it so that the manager's next `ensure` re-creates it;
-            # meanwhile the mailbox is not `covered()` and stays on the express sweep.
+        if target is None:
+            log.info("lifecycle notification for an unknown subscription",
+                     extra={"event": event, "subscription": sub_id})  # fmt: skip
+            return
+        if event == REMOVED:
+            # Graph dropped it: forget it, so that the mailbox is not `covered()` (it stays on
+            # the express sweep) until the owner has made a new one.
             self._registry.drop(target[0], target[1])
-        # A change, or a lifecycle event ("missed", "subscriptionRemoved"): either way an
-        # express pass catches up.
+            if owner is not None:
+                self._background(owner.recreate(target[0], target[1], sub_id))
+        # Removed or missed: changes may have gone unnotified; an express pass catches up.
         self._on_change(target[0], target[1])
+
+    def _background(self, work: Coroutine[object, object, None]) -> None:
+        """Run `work` after the answer (Graph waits at most 3 s for it); a failure is logged,
+        and the owner's periodic `ensure` / `reconcile` is the fallback."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("lifecycle action failed", extra={"error": str(task.exception())})
+
+    async def drain(self) -> None:
+        """Wait for the lifecycle actions under way (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def add_routes(
@@ -127,7 +182,12 @@ def add_routes(
 
 
 class SubscriptionManager:
-    """Keeps one live subscription per mailbox and entity (run `refresh` periodically)."""
+    """Keeps one live subscription per mailbox and entity (run `refresh` periodically).
+
+    Subscriptions are made with the notification URL as their `lifecycleNotificationUrl` too
+    (Graph allows the same endpoint, and the receiver tells the two kinds apart), so Graph's
+    lifecycle notifications reach `reauthorize` and `recreate` through `OWNERS`.
+    """
 
     def __init__(
         self,
@@ -140,15 +200,18 @@ class SubscriptionManager:
         lifetime: timedelta = timedelta(days=2),
         renew_before: timedelta = timedelta(hours=12),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lifecycle: bool = True,
     ) -> None:
         self.client = client
         self.registry = registry or Registry()
         self._url = notification_url
+        self._lifecycle_url = notification_url if lifecycle else None
         self._state = client_state
         self._entities = tuple(entities)
         self._lifetime = lifetime
         self._renew_before = renew_before
         self._clock = clock
+        self._lock = asyncio.Lock()  # the refresh loop and lifecycle actions, one at a time
 
     def covered(self, mailbox: str) -> bool:
         """Every entity has a live subscription (else: keep the express sweep)."""
@@ -158,18 +221,58 @@ class SubscriptionManager:
 
     async def ensure(self, mailbox: str) -> None:
         """Create what is missing and renew what expires soon; lost ones are re-created."""
-        subs = self.registry.by_mailbox.get(mailbox, {})
-        for entity in self._entities:
-            sub = subs.get(entity)
-            if sub is None or sub.expires <= self._clock():
+        async with self._lock:
+            subs = self.registry.by_mailbox.get(mailbox, {})
+            for entity in self._entities:
+                sub = subs.get(entity)
+                if sub is None or sub.expires <= self._clock():
+                    await self._create(mailbox, entity)
+                elif sub.expires - self._clock() < self._renew_before:
+                    await self._renew(mailbox, entity, sub)
+
+    async def reauthorize(self, sub_id: str) -> None:
+        """Answer `reauthorizationRequired`: a renewal by PATCH reauthorizes (and extends)."""
+        async with self._lock:
+            target = self.registry.by_id.get(sub_id)
+            sub = self.registry.by_mailbox.get(target[0], {}).get(target[1]) if target else None
+            if target is None or sub is None or sub.id != sub_id:
+                return  # no longer ours: nothing to reauthorize
+            await self._renew(target[0], target[1], sub)
+
+    async def recreate(self, mailbox: str, entity: EntityKind, removed_id: str) -> None:
+        """Answer `subscriptionRemoved`: a new subscription, unless one was made meanwhile."""
+        async with self._lock:
+            OWNERS.pop(removed_id, None)
+            current = self.registry.by_mailbox.get(mailbox, {}).get(entity)
+            if current is None or current.id == removed_id:
                 await self._create(mailbox, entity)
-            elif sub.expires - self._clock() < self._renew_before:
-                await self._renew(mailbox, entity, sub)
+
+    async def reconcile(self) -> int:
+        """Re-create the subscriptions Graph no longer lists (removed without a lifecycle
+        notification reaching us, e.g. To Do subscriptions, for which Graph sends none);
+        returns how many were re-created."""
+        live = await self.client.subscription_ids()
+        lost = [(m, e, s.id) for m, subs in list(self.registry.by_mailbox.items())
+                for e, s in list(subs.items()) if s.id not in live]  # fmt: skip
+        for mailbox, entity, sub_id in lost:
+            log.info("subscription gone, re-creating", extra={"mailbox": mailbox})
+            await self.recreate(mailbox, entity, sub_id)
+        return len(lost)
 
     async def _create(self, mailbox: str, entity: EntityKind) -> None:
-        self.registry.drop(mailbox, entity)
-        sub = await self.client.subscribe(mailbox, entity, self._url, self._state, self._lifetime)
+        self._forget(mailbox, entity)
+        sub = await self.client.subscribe(
+            mailbox, entity, self._url, self._state, self._lifetime,
+            lifecycle_url=self._lifecycle_url,
+        )  # fmt: skip
         self.registry.add(mailbox, entity, sub)
+        OWNERS[sub.id] = self
+
+    def _forget(self, mailbox: str, entity: EntityKind) -> Subscription | None:
+        sub = self.registry.drop(mailbox, entity)
+        if sub is not None:
+            OWNERS.pop(sub.id, None)
+        return sub
 
     async def _renew(self, mailbox: str, entity: EntityKind, sub: Subscription) -> None:
         try:
@@ -192,6 +295,11 @@ class SubscriptionManager:
 
     async def remove(self, mailbox: str) -> None:
         for entity in self._entities:
-            sub = self.registry.drop(mailbox, entity)
+            sub = self._forget(mailbox, entity)
             if sub is not None:
                 await self.client.unsubscribe(mailbox, sub.id)
+
+
+# Subscription id -> the manager (in this process) that made it: lifecycle notifications name
+# only the subscription, and whichever receiver gets one hands it to its owner.
+OWNERS: dict[str, SubscriptionManager] = {}

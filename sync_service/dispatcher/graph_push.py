@@ -3,6 +3,11 @@
 The subscriptions point at this deployment's notification URL; whichever replica receives a
 notification queues the express job (see `Service.graph_changed`). Mailboxes without a live
 subscription stay on the express sweep (`covered`).
+
+Lifecycle notifications reach the managers through the receiver (`graph_notifications`); as
+a fallback for those that reach another replica, or are never sent (To Do subscriptions get
+no `subscriptionRemoved`), every `reconcile_every`-th refresh compares each server's
+subscriptions with what Graph lists (`GET /subscriptions`) and re-creates the missing ones.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from contextlib import AsyncExitStack
 
 import asyncpg
 
-from ews_client import GraphClient
+from ews_client import ExchangeError, GraphClient
 from sync_service.config import Settings
 from sync_service.db.dispatcher_state import DispatcherState
 from sync_service.db.store import Server
@@ -24,10 +29,18 @@ log = logging.getLogger("sync_service.dispatcher.graph")
 
 
 class GraphPushManager:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, refresh_seconds: float = 60.0):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        refresh_seconds: float = 60.0,
+        reconcile_every: int = 10,
+    ):
         self.pool = pool
         self.settings = settings
         self.refresh_seconds = refresh_seconds
+        self.reconcile_every = reconcile_every
+        self._refreshes = 0
         self.managers: dict[int, tuple[Server, SubscriptionManager]] = {}
         self._covered: frozenset[int] = frozenset()
         self._state = DispatcherState(pool)
@@ -52,15 +65,27 @@ class GraphPushManager:
         rows = await self._state.graph_mailboxes()
         servers = {s.id: s for s in await self._state.enabled_servers() if s.backend == "graph"}
         covered = set()
+        self._refreshes += 1
+        reconcile = self._refreshes % self.reconcile_every == 0
         for sid, server in servers.items():
             manager = await self._manager(clients, server)
             if manager is None:
                 continue
+            if reconcile:
+                await self._reconcile(server, manager)
             boxes = {r.email: r.id for r in rows if r.server_id == sid}
             for email, exc in await manager.refresh(boxes):
                 log.warning("no Graph subscription", extra={"mailbox": email, "error": str(exc)})
             covered |= {mid for email, mid in boxes.items() if manager.covered(email)}
         self._covered = frozenset(covered)
+
+    @staticmethod
+    async def _reconcile(server: Server, manager: SubscriptionManager) -> None:
+        try:
+            await manager.reconcile()
+        except ExchangeError as exc:  # the listing failed: the next round tries again
+            log.warning("subscriptions not reconciled",
+                        extra={"server": server.name, "error": str(exc)})  # fmt: skip
 
     async def _manager(self, clients: AsyncExitStack, server: Server) -> SubscriptionManager | None:
         known = self.managers.get(server.id)

@@ -10,10 +10,11 @@ import asyncpg
 from sync_service.db.queue import PassKind
 from sync_service.process.app import Service
 from sync_service.runtime.worker import Done
-from tests.e2e.harness import e2e_settings, harness
+from tests.e2e.harness import Harness, e2e_settings, harness
 from tests.service_process import free_port
 
 BOX = "online@sim.example"
+PUSH_JOBS = "SELECT count(*) FROM sync.jobs WHERE source = 'push'"
 
 
 async def test_outlook_edit_reaches_crm_through_a_change_notification(
@@ -63,6 +64,59 @@ async def test_outlook_edit_reaches_crm_through_a_change_notification(
             sources = {r["source"] for r in await pool.fetch("SELECT source FROM sync.jobs")}
             assert "push" in sources and not sources & {"schedule", "sweep"}, sources
             assert took < 5
+        finally:
+            service.stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+async def _lifecycle(h: Harness, sub_id: str, event: str) -> None:
+    """Make the simulator send one lifecycle notification, as Graph would."""
+    await h.owner("POST", f"/graph/subscriptions/{sub_id}/lifecycle", {"event": event})
+
+
+async def test_lifecycle_notifications_reach_the_service(pool: asyncpg.Pool) -> None:
+    """reauthorizationRequired -> renewed, missed -> an express pass, subscriptionRemoved ->
+    a new subscription, all through the service's own receiver and the simulator."""
+    async with harness(pool, backend="graph") as h:
+        await h.add_user(BOX)
+        assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
+        port = free_port()
+        settings = e2e_settings(
+            {
+                "SYNC_API_BIND": f"127.0.0.1:{port}",
+                "SYNC_API_TOKEN": "push-test-token",
+                "SYNC_GRAPH_NOTIFICATION_URL": f"http://127.0.0.1:{port}",
+                "SYNC_GRAPH_CLIENT_STATE": "push-test-state",
+                "SYNC_EXPRESS_INTERVAL": "1d",
+            }
+        )
+        await pool.execute("UPDATE sync.servers SET express_interval = '1 day'")
+        service = Service(settings, pool)
+        task = asyncio.create_task(service.run())
+        try:
+            assert h.sim.graph is not None
+            notifier = h.sim.graph.notifier
+            async with asyncio.timeout(30):
+                while len(notifier.subscriptions) < 3:
+                    await asyncio.sleep(0.1)
+            url = f"http://127.0.0.1:{port}/api/v1/graph/notifications"
+            assert {s.lifecycle_url for s in notifier.subscriptions.values()} == {url}
+            [contacts] = [s for s in notifier.subscriptions.values() if s.folder == "contacts"]
+            await _lifecycle(h, contacts.id, "reauthorizationRequired")
+            async with asyncio.timeout(10):
+                while notifier.counters["renewed"] < 1 or contacts.paused:
+                    await asyncio.sleep(0.05)
+            await _lifecycle(h, contacts.id, "missed")
+            async with asyncio.timeout(10):
+                while not await pool.fetchval(PUSH_JOBS):
+                    await asyncio.sleep(0.05)
+            await _lifecycle(h, contacts.id, "subscriptionRemoved")
+            async with asyncio.timeout(10):
+                while not [s for s in notifier.subscriptions.values()
+                           if s.folder == "contacts" and s.id != contacts.id]:  # fmt: skip
+                    await asyncio.sleep(0.05)
+            assert len(notifier.subscriptions) == 3
+            assert notifier.counters["lifecycle_delivered"] == 3
         finally:
             service.stop.set()
             await asyncio.wait_for(task, 30)

@@ -34,6 +34,22 @@ def check_requests(inner: Any) -> list[dict[str, Any]]:
     return inner
 
 
+def inner_path(path: str) -> str:
+    """An inner url is relative to the version root (`/users/...`); Graph also takes it
+    absolute, under the root (Microsoft's SDK sends `https://.../v1.0/users/...`)."""
+    path = path.lstrip("/")
+    return path.removeprefix("v1.0/")
+
+
+def request_headers(raw: Any) -> dict[str, str]:
+    """Inner request headers, lower-case names; a list of values is one comma-joined value."""
+    out: dict[str, str] = {}
+    for name, value in (raw or {}).items() if isinstance(raw, dict) else ():
+        many = isinstance(value, (list, tuple, set))
+        out[str(name).lower()] = ", ".join(sorted(map(str, value))) if many else str(value)
+    return out
+
+
 def inner_headers(headers: dict[str, str], has_body: bool) -> dict[str, str]:
     out = dict(headers)
     if has_body and not any(k.lower() == "content-type" for k in out):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from aiohttp import web
 from ews_client.models import EntityKind
 
 from ..state import SimState
-from . import auth, calendar_list, handlers
+from . import auth, batch, calendar_list, conform, handlers, subscription_routes
 from .errors import GraphError, bad_request
 from .handlers import Env, GReq, GResp
 from .notify import Notifier
@@ -39,6 +38,8 @@ class GraphState:
     throttler: GraphThrottler
     notifier: Notifier
     requests: Counter[str] = field(default_factory=Counter)
+    without_immutable: list[str] = field(default_factory=list)  # requests lacking IdType
+    admitted_urls: Counter[str] = field(default_factory=Counter)  # "GET /users/..", not 429ed
 
     @classmethod
     def create(cls, sim: SimState) -> GraphState:
@@ -58,6 +59,7 @@ class GraphState:
             "early_retries": self.throttler.early_retries,
             "subscriptions": len(self.notifier.subscriptions),
             "notifications": dict(self.notifier.counters),
+            "without_immutable_id": len(self.without_immutable),
         }
 
 
@@ -131,6 +133,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("GET", f"{U}/extensions/(?P<name>[^/]+)", _user(handlers.get_extension, "name")),
         ("PATCH", f"{U}/extensions/(?P<name>[^/]+)", _user(handlers.patch_extension, "name")),
         ("POST", "subscriptions", _subscribe),
+        ("GET", "subscriptions", subscription_routes.list_subscriptions),
+        ("GET", "subscriptions/(?P<sid>[^/]+)", subscription_routes.get_subscription),
+        ("POST", "subscriptions/(?P<sid>[^/]+)/reauthorize", subscription_routes.reauthorize),
         ("PATCH", "subscriptions/(?P<sid>[^/]+)", _renew),
         ("DELETE", "subscriptions/(?P<sid>[^/]+)", _unsubscribe),
     )
@@ -150,18 +155,25 @@ async def _dispatch(graph: GraphState, req: GReq) -> GResp:
 
 async def run_one(graph: GraphState, req: GReq) -> GResp:
     """One request (top level or inside a batch) under the mailbox's throttling rules."""
+    if not batch.immutable(req.headers):
+        graph.without_immutable.append(f"{req.method} /{req.path}")
     user = _USER.match(req.path)
     box = graph.sim.mailboxes.get(unquote(user.group(1)).lower()) if user else None
     if box is not None:
         retry = graph.throttler.admit(box.address)
         if retry is not None:
-            # Graph: "429 Too Many Requests" with Retry-After (seconds, may be fractional).
+            # Graph: "429 Too Many Requests" with Retry-After (whole seconds).
             err = GraphError(429, "ApplicationThrottled", "Application is over its limit.")
-            return GResp(429, err.body(), {"Retry-After": f"{retry:g}"})
+            return GResp(429, err.body(), {"Retry-After": str(retry)})
+        graph.admitted_urls[f"{req.method} /{req.path}"] += 1
     try:
+        auth.authorize(req.method, req.path, req.body, req.headers, graph.notifier.subscriptions)
         if graph.sim.config.latency.base_s:
             await asyncio.sleep(graph.sim.config.latency.base_s)
-        return await _dispatch(graph, req)
+        conform.check_request(graph.sim, req.method, req.path, req.body)
+        res = await _dispatch(graph, req)
+        conform.check_response(graph.sim, req.method, req.path, res.status, res.body)
+        return res
     except GraphError as exc:
         return GResp(exc.status, exc.body(), exc.headers)
     finally:
@@ -170,27 +182,27 @@ async def run_one(graph: GraphState, req: GReq) -> GResp:
 
 
 async def run_batch(graph: GraphState, req: GReq) -> GResp:
-    inner = (req.body or {}).get("requests")
-    if not isinstance(inner, list) or not inner or len(inner) > BATCH_MAX:
-        raise bad_request(f"a batch holds 1..{BATCH_MAX} requests")
+    inner = batch.check_requests((req.body or {}).get("requests"))
+    if not batch.immutable(req.headers):
+        graph.without_immutable.append(f"{req.method} /{req.path}")
     out = []
     for one in inner:
         url = urlsplit(str(one.get("url", "")))
-        headers = {str(k).lower(): str(v) for k, v in (one.get("headers") or {}).items()}
-        sub = GReq(str(one.get("method", "GET")).upper(), unquote(url.path).lstrip("/"),
+        headers = batch.request_headers(one.get("headers"))
+        sub = GReq(str(one.get("method", "GET")).upper(), batch.inner_path(unquote(url.path)),
                    dict(parse_qsl(url.query)), headers, one.get("body"), req.base)  # fmt: skip
         res = await run_one(graph, sub)
-        out.append({"id": one.get("id"), "status": res.status, "headers": res.headers,
+        headers = batch.inner_headers(res.headers, res.body is not None)
+        out.append({"id": one.get("id"), "status": res.status, "headers": headers,
                     "body": res.body})  # fmt: skip
     return GResp(200, {"responses": out})
 
 
 async def graph_endpoint(request: web.Request) -> web.StreamResponse:
     graph = request.app[GRAPH_KEY]
-    header = request.headers.get("Authorization", "")
-    if not auth.valid(graph.sim.config.graph, header, time.time()):
-        err = GraphError(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
-        return web.json_response(err.body(), status=401)
+    refused = auth.refusal(graph.sim.config.graph, request)  # 401: bad, expired, not for Graph
+    if refused is not None:
+        return refused
     try:
         body = json.loads(await request.read() or b"null")
     except ValueError:
@@ -218,6 +230,7 @@ def add_graph_routes(app: web.Application, sim: SimState, graph: GraphState | No
     auth.add_auth_routes(app, sim.config.graph)
     app.router.add_route("*", "/v1.0/{tail:.*}", graph_endpoint)
     app.router.add_get("/_sim/graph/counters", _counters)
+    subscription_routes.add_admin_routes(app, state.notifier)
 
     async def notifier(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(state.notifier.run(), name="graph-notifier")

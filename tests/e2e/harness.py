@@ -163,3 +163,5 @@ async def harness(
             runner = PassRunner(store, queue, backends, crm, settings, "e2e")
             yield Harness(pool, sim, store, queue, crm, runner, server, http)
         assert sim.sim.invalid_responses == []
+        # every client body named only what Graph's metadata declares
+        assert sim.sim.invalid_requests == [], sim.sim.invalid_requests[:3]

@@ -34,6 +34,7 @@ async def sim() -> AsyncIterator[RunningSimulator]:
         running.sim.add_numbered(2)
         yield running
         assert running.sim.invalid_responses == []
+        assert running.sim.invalid_requests == []
 
 
 @pytest.fixture

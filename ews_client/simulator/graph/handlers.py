@@ -24,6 +24,8 @@ from .view import FOLDER_OF, crm_of, item_json, occurrence_json, occurrences_in
 from .wire import crm_link
 
 Json = dict[str, Any]
+# Graph names the derived type of every extension it returns (extension itself is abstract).
+_OPEN_EXT = {"@odata.type": "#microsoft.graph.openTypeExtension"}
 _CRM_FILTER = re.compile(r"(?:ep/value|r/externalId) eq '((?:[^']|'')*)'")
 
 
@@ -226,7 +228,7 @@ def get_extension(env: Env, req: GReq, box: Mailbox, name: str) -> GResp:
     config = box.configs.get(_ext_key(box, name))
     if config is None or config.xml_data is None:
         raise not_found("extension")
-    return GResp(200, dict(json.loads(config.xml_data), id=name, extensionName=name))
+    return GResp(200, dict(json.loads(config.xml_data), id=name, extensionName=name, **_OPEN_EXT))
 
 
 def _save(box: Mailbox, name: str, values: Json) -> GResp:
@@ -234,7 +236,7 @@ def _save(box: Mailbox, name: str, values: Json) -> GResp:
     values = {k: v for k, v in values.items() if not k.startswith("@") and k != "extensionName"}
     item_id = encode_id("AAMkExt", box.number, box.next_seq())
     box.configs[key] = UserConfig(key[1], item_id, None, json.dumps(values), None, box.seq)
-    return GResp(200, dict(values, id=name, extensionName=name))
+    return GResp(200, dict(values, id=name, extensionName=name, **_OPEN_EXT))
 
 
 def create_extension(env: Env, req: GReq, box: Mailbox) -> GResp:

@@ -56,11 +56,12 @@ def item_json(item: StoredItem, *, expand: bool = False) -> Json:
         {
             "@odata.etag": etag(item),
             "id": graph_id(item.id),
-            "changeKey": item.change_key,
             "createdDateTime": cal.format_datetime(item.created),
             "lastModifiedDateTime": cal.format_datetime(item.modified),
         }
     )
+    if item.kind != "Task":  # an outlookItem property: a todoTask has only its etag
+        body["changeKey"] = item.change_key
     return body
 
 

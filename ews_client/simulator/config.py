@@ -19,6 +19,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 FAULT_KINDS = ("soap_fault", "http_503", "reset", "slow", "truncated", "invalid_xml")
+# What the sync service calls: contacts, calendar, To Do, and its marker (an open extension
+# on the user). ews_client/PROTOCOL_NOTES.md, "Graph permissions".
+GRAPH_ROLES = ("Contacts.ReadWrite", "Calendars.ReadWrite", "Tasks.ReadWrite.All",
+               "User.ReadWrite.All")  # fmt: skip
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+TOKEN_RESOURCES = (
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.us",
+    "https://dod-graph.microsoft.us",
+    "https://microsoftgraph.chinacloudapi.cn",
+    "https://outlook.office365.com",
+    "https://outlook.office365.us",
+    "https://partner.outlook.cn",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +65,20 @@ class GraphPolicy:
     delta_max_age_s: float = 7 * 86400.0
     page_size: int = 100
     tenant: str = "sim-tenant"
+    # The directory's id: the `tid` of its tokens; the authority answers to it as to `tenant`.
+    tenant_id: str = "5a1d0000-0000-4000-8000-000000007e1d"
     client_id: str = "00000000-0000-4000-8000-00000000c11e"
     client_secret: str = "sim-graph-secret"  # noqa: S105 - a test double's credential
+    # PEM certificates registered as the app's credentials besides the secret (their keys
+    # sign the client assertion; `graph/credentials.py` makes such a pair).
+    client_certificates: tuple[str, ...] = ()
     token_lifetime_s: int = 3600
+    # The application permissions (app roles) an admin granted: the `roles` of every token.
+    roles: tuple[str, ...] = GRAPH_ROLES
+    # Resources the token endpoint issues tokens for (scope "<resource>/.default").
+    resources: tuple[str, ...] = TOKEN_RESOURCES
+    # The `aud` values the Graph endpoint accepts: its URI or its application id.
+    audiences: tuple[str, ...] = ("https://graph.microsoft.com", GRAPH_APP_ID)
     max_subscription_minutes: int = 10080  # Outlook resources: at most 7 days
     validation_timeout_s: float = 10.0
 

@@ -1,6 +1,8 @@
-"""Credentials for EWS: Basic, and OAuth client credentials through msal.
+"""Credentials for EWS and Graph: Basic, and OAuth client credentials through msal, with a
+client secret or a client certificate (msal signs the assertion with its key).
 
-Secrets arrive as plain `str` (config unwraps its SecretStr) and never reach a log or a repr.
+Secrets and keys arrive as plain `str` / bytes (the caller reads them where its settings say)
+and never reach a log, an error message or a repr.
 NTLM is not offered: no well-kept asyncio NTLM library is among our dependencies (the
 requests-ntlm / pyspnego route needs a blocking HTTP stack and per-connection handshakes).
 """
@@ -9,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import msal
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ews_client.errors import AuthError, TransientError
 
@@ -67,25 +73,75 @@ def _requests_session(ca_file: str | None) -> requests.Session:
     return session
 
 
+_PRIVATE_KEY = re.compile(
+    rb"-----BEGIN ((?:RSA |EC |ENCRYPTED )?)PRIVATE KEY-----.+?-----END \1PRIVATE KEY-----", re.S
+)
+
+
+def certificate_credential(pem: bytes) -> tuple[dict[str, str], str]:
+    """msal's certificate credential from one PEM holding the private key and its certificate
+    (a chain may follow), and the certificate's SHA-256 thumbprint (hex, safe to show).
+
+    msal (1.35 and later) then signs PS256 assertions naming the certificate by its SHA-256
+    thumbprint and sends the certificate along (x5c), which subject-name/issuer registrations
+    need (ews_client/PROTOCOL_NOTES.md, "Graph tokens"). AuthError (code ClientCertificate)
+    says what is wrong, never showing the key.
+    """
+    found = _PRIVATE_KEY.search(pem)
+    if found is None:
+        raise _bad_certificate("holds no private key (PEM 'BEGIN PRIVATE KEY')")
+    if found.group(1) == b"ENCRYPTED ":
+        raise _bad_certificate("holds an encrypted private key; store it unencrypted")
+    try:
+        key = serialization.load_pem_private_key(found.group(0), password=None)
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        raise _bad_certificate("holds no certificate, or an unreadable key") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise _bad_certificate("holds a non-RSA key; Entra ID signs with RSA keys only")
+    mine = [c for c in certs if c.public_key() == key.public_key()]
+    if not mine:
+        raise _bad_certificate("holds no certificate of its private key")
+    cert_pem = mine[0].public_bytes(serialization.Encoding.PEM).decode("ascii")
+    credential = {"private_key": found.group(0).decode("ascii"), "public_certificate": cert_pem}
+    return credential, mine[0].fingerprint(hashes.SHA256()).hex()
+
+
+def _bad_certificate(what: str) -> AuthError:
+    return AuthError(f"the client certificate {what}", code="ClientCertificate")
+
+
 class OAuthClientCredentials:
-    """App-only OAuth (client credentials) via msal; the token is cached and refreshed
-    `refresh_margin_s` before it expires. msal is blocking, so it runs in a thread."""
+    """App-only OAuth (client credentials) via msal, with a client secret or a client
+    certificate (`certificate_pem`: key and certificate); the token is cached and refreshed
+    `refresh_margin_s` before it expires. msal is blocking, so it runs in a thread.
+
+    `scope` names the resource: `EWS_SCOPE`, `GRAPH_SCOPE`, or a national cloud's
+    `https://<resource>/.default`; the token is valid for that resource only."""
 
     def __init__(
         self,
         *,
         authority: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | None = None,
+        certificate_pem: bytes | None = None,
         scope: str = EWS_SCOPE,
         ca_file: str | None = None,
         refresh_margin_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if (client_secret is None) == (certificate_pem is None):
+            raise ValueError("give either client_secret or certificate_pem")
         self.authority = authority
         self.client_id = client_id
-        self._secret = client_secret
-        self._scope = scope
+        self.thumbprint: str | None = None  # the certificate's SHA-256, when it has one
+        self._credential: str | dict[str, str]
+        if certificate_pem is not None:
+            self._credential, self.thumbprint = certificate_credential(certificate_pem)
+        else:
+            self._credential = client_secret or ""
+        self.scope = scope
         self._ca_file = ca_file
         self._margin = refresh_margin_s
         self._clock = clock
@@ -97,13 +153,16 @@ class OAuthClientCredentials:
         self.acquisitions = 0  # tokens fetched from msal (tests and metrics)
 
     def __repr__(self) -> str:
-        return f"OAuthClientCredentials(authority={self.authority!r}, client_id={self.client_id!r})"
+        return (
+            f"OAuthClientCredentials(authority={self.authority!r}, "
+            f"client_id={self.client_id!r}, scope={self.scope!r})"
+        )
 
     def _build_app(self) -> Any:
         self._http = _requests_session(self._ca_file)
         return msal.ConfidentialClientApplication(
             self.client_id,
-            client_credential=self._secret,
+            client_credential=self._credential,
             authority=self.authority,
             http_client=self._http,
             instance_discovery=False,
@@ -112,7 +171,7 @@ class OAuthClientCredentials:
     def _acquire(self) -> dict[str, Any]:
         if self._app is None:
             self._app = self._build_app()
-        result: dict[str, Any] = self._app.acquire_token_for_client(scopes=[self._scope])
+        result: dict[str, Any] = self._app.acquire_token_for_client(scopes=[self.scope])
         return result
 
     async def headers(self) -> dict[str, str]:

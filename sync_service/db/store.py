@@ -70,6 +70,8 @@ class Server:
     max_concurrency: int
     rate_per_second: float
     enabled: bool
+    scope: str | None = None  # oauth: the token scope; None: the backend's default
+    certificate_file: str | None = None  # oauth: PEM of client certificate + key, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,9 @@ class NewServer:
     complete_at: time = time(2, 0)
     max_concurrency: int = 50
     rate_per_second: float = 100.0
+    # Last: server_insert and server_update take the fields in this order.
+    scope: str | None = None
+    certificate_file: str | None = None
 
 
 class Store:

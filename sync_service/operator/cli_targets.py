@@ -41,6 +41,8 @@ def _changes(args: argparse.Namespace) -> ServerChanges:
         complete_at=args.complete_at,
         max_concurrency=args.max_concurrency,
         rate_per_second=args.rate,
+        scope=args.scope,
+        certificate_file=args.certificate_file,
     )
 
 
@@ -83,6 +85,17 @@ async def cmd_servers_list(settings: Settings, args: argparse.Namespace) -> int:
     table(
         ["NAME", "BACKEND", "URL", "AUTH", "TIMEZONE", "EXPRESS", "COMPLETE", "CONCURRENCY"], rows
     )
+    return EXIT_OK
+
+
+async def cmd_servers_show(settings: Settings, args: argparse.Namespace) -> int:
+    async with operations(settings) as ops:
+        described = describe(await ops.server(args.name))
+    if args.json:
+        print_json(described)
+        return EXIT_OK
+    for key, value in described.items():
+        print(f"{key + ':':18}{'-' if value is None else value}")
     return EXIT_OK
 
 
@@ -247,11 +260,21 @@ def _server_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
         ("--password-file", "secret_file", "file holding the password"),
         ("--secret-env", "secret_env", "environment variable holding the client secret"),
         ("--secret-file", "secret_file", "file holding the client secret"),
+        (
+            "--certificate-file",
+            "certificate_file",
+            "oauth: PEM file with the client certificate and its private key (instead of a secret)",
+        ),
     ):
         secret.add_argument(flag, dest=dest, metavar="VAR" if "env" in flag else "FILE", help=what)
     parser.add_argument("--tenant", help="Entra ID tenant (oauth)")
     parser.add_argument("--client-id", help="application (client) id (oauth)")
     parser.add_argument("--authority", help="token authority URL (oauth)")
+    parser.add_argument(
+        "--scope",
+        help="oauth token scope, https://<resource>/.default (default: the backend's; national "
+        "clouds e.g. https://graph.microsoft.us/.default)",
+    )
     parser.add_argument("--ca-file", help="CA bundle for the server's TLS certificate")
     parser.add_argument("--timezone", help="IANA zone of the schedules (default UTC)")
     parser.add_argument("--express-interval", help="express sweep interval, e.g. 15m")
@@ -262,7 +285,7 @@ def _server_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
 
 
 def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    servers = sub.add_parser("servers", help="sync targets: add, list, update, remove, test")
+    servers = sub.add_parser("servers", help="sync targets: add, list, show, update, remove, test")
     ssub = servers.add_subparsers(dest="servers_command", required=True, metavar="COMMAND")
     add = ssub.add_parser("add", help="register an Exchange server (EWS or Graph)")
     _server_options(add, adding=True)
@@ -276,6 +299,10 @@ def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     lst = ssub.add_parser("list", help="list servers")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(handler=cmd_servers_list)
+    show = ssub.add_parser("show", help="one server's settings (where its secret comes from)")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(handler=cmd_servers_show)
     test = ssub.add_parser("test", help="connect, authenticate, impersonate, write a probe")
     test.add_argument("name")
     test.add_argument("--mailbox", metavar="SMTP", help="default: the server's first mailbox")

@@ -110,6 +110,14 @@ class ServerSettings(Input):
     complete_at: str | None = Field(None, description="local time, HH:MM", examples=["02:00"])
     max_concurrency: int | None = Field(None, description="concurrent requests, 1-10000")
     rate_per_second: float | None = Field(None, description="requests per second, above 0")
+    scope: str | None = Field(
+        None,
+        description="oauth token scope, https://<resource>/.default; default: the backend's",
+        examples=["https://graph.microsoft.us/.default"],
+    )
+    certificate_file: str | None = Field(
+        None, description="oauth: PEM file with the client certificate and its key (a path)"
+    )
 
 
 class NewServerInput(ServerSettings):
@@ -266,6 +274,8 @@ class Server(Answer):
     max_concurrency: int
     rate_per_second: float
     enabled: bool
+    scope: str | None
+    certificate_file: str | None
 
 
 class Mailbox(Answer):

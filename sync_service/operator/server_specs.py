@@ -1,7 +1,8 @@
 """Validation of a sync target's settings (pure): what `servers add|update` and the API accept.
 
 Secrets are never stored: a server names the environment variable or the file that holds its
-password or client secret, and the service reads it when it connects.
+password or client secret, or (oauth) the PEM file of its client certificate and key, and the
+service reads it when it connects.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ class ServerChanges:
     complete_at: str | None = None
     max_concurrency: int | None = None
     rate_per_second: float | None = None
+    scope: str | None = None
+    certificate_file: str | None = None
+
+
+_OAUTH_ONLY = ("scope", "certificate_file")
+_SECRET_SOURCES = ("secret_env", "secret_file")
 
 
 def new_server(
@@ -76,13 +83,14 @@ def new_server(
 def updated_server(current: Server, changes: ServerChanges) -> NewServer:
     """`current` with the given changes applied, validated as a whole.
 
-    Naming a new secret source replaces the old one (an env var replaces a file and back).
+    Naming a new secret source replaces the old one (an env var replaces a file and back; a
+    certificate file replaces a secret and back).
     """
     kept = {f.name: getattr(current, f.name) for f in fields(NewServer)}
-    if changes.secret_env is not None:
-        kept["secret_file"] = None
-    if changes.secret_file is not None:
-        kept["secret_env"] = None
+    sources = (*_SECRET_SOURCES, "certificate_file")
+    for given in sources:
+        if getattr(changes, given) is not None:
+            kept.update({other: None for other in sources if other != given})
     return _apply(NewServer(**kept), changes, fresh=False)
 
 
@@ -92,6 +100,9 @@ def _apply(base: NewServer, changes: ServerChanges, *, fresh: bool) -> NewServer
     server = replace(base, **typed)
     if "auth_kind" not in given and (fresh or "tenant" in given or "client_id" in given):
         server = replace(server, auth_kind=_implied_auth(server))
+    for name in _OAUTH_ONLY:
+        if name in given and server.auth_kind != "oauth":
+            raise InvalidInput(name, "is an oauth setting (give --tenant and --client-id)")
     return _check(_drop_unused_auth(server))
 
 
@@ -104,7 +115,9 @@ def _implied_auth(server: NewServer) -> str:
 def _drop_unused_auth(server: NewServer) -> NewServer:
     if server.auth_kind == "oauth":
         return replace(server, username=None)
-    return replace(server, tenant=None, client_id=None, authority=None)
+    return replace(
+        server, tenant=None, client_id=None, authority=None, scope=None, certificate_file=None
+    )
 
 
 def _check(server: NewServer) -> NewServer:
@@ -125,8 +138,13 @@ def _check(server: NewServer) -> NewServer:
         raise InvalidInput("username", f"required for {server.auth_kind} authentication")
     if server.secret_env and server.secret_file:
         raise InvalidInput("secret_env", "give either an environment variable or a file, not both")
-    if not (server.secret_env or server.secret_file):
-        raise InvalidInput("secret_env", "name the environment variable (or file) of the secret")
+    if server.certificate_file and (server.secret_env or server.secret_file):
+        raise InvalidInput("certificate_file", "give a client secret or a certificate, not both")
+    if not (server.secret_env or server.secret_file or server.certificate_file):
+        hint = " (or the certificate file)" if server.auth_kind == "oauth" else ""
+        raise InvalidInput(
+            "secret_env", f"name the environment variable (or file) of the secret{hint}"
+        )
     return server
 
 
@@ -138,6 +156,25 @@ def _check_url(field: str, value: str) -> None:
 
 def _same(_: str, value: Any) -> Any:
     return value
+
+
+def _scope(field: str, value: str) -> str:
+    """A token scope: `https://<resource>/.default`, what app-only tokens are asked for."""
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or not parts.path.endswith("/.default"):
+        raise InvalidInput(
+            field, f"{value!r} is not an https URL ending in /.default "
+            "(e.g. https://graph.microsoft.us/.default)"
+        )  # fmt: skip
+    if parts.query or parts.fragment:
+        raise InvalidInput(field, f"{value!r} has a query or fragment; a scope has neither")
+    return value
+
+
+def _path(field: str, value: str) -> str:
+    if not value.strip():
+        raise InvalidInput(field, "is empty; give the path of the PEM file")
+    return value.strip()
 
 
 def _env_name(field: str, value: str) -> str:
@@ -188,6 +225,8 @@ def _concurrency(field: str, value: int) -> int:
 
 _CONVERT: dict[str, Any] = {
     "secret_env": _env_name,
+    "scope": _scope,
+    "certificate_file": _path,
     "time_zone": _time_zone,
     "express_interval": _interval,
     "complete_at": _local_time,

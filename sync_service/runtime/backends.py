@@ -7,12 +7,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ews_client import (
     EWS_SCOPE,
     GRAPH_LIMITS,
     GRAPH_SCOPE,
     Auth,
+    AuthError,
     BasicAuth,
     EwsClient,
     ExchangeBackend,
@@ -22,7 +24,7 @@ from ews_client import (
     TransportLimits,
 )
 from sync_service import metrics
-from sync_service.config import Settings, read_named_secret
+from sync_service.config import ConfigError, Settings, read_named_secret
 from sync_service.db.store import Server
 from sync_service.errors import OperatorError
 
@@ -47,19 +49,48 @@ class UnsupportedBackend(OperatorError):
     """The server's backend or auth kind is not available in this build."""
 
 
-def _auth(server: Server, scope: str = EWS_SCOPE) -> Auth:
-    secret = read_named_secret(server.secret_env, server.secret_file)
+def _auth(server: Server, default_scope: str = EWS_SCOPE) -> Auth:
+    """The server's credentials; an oauth server asks for its own scope (national clouds) or
+    `default_scope`, the audience of its backend (a token is valid for one resource only)."""
     if server.auth_kind == "basic":
-        return BasicAuth(server.username or "", secret)
+        return BasicAuth(server.username or "", _secret(server))
     if server.auth_kind == "oauth":
         authority = server.authority or f"https://login.microsoftonline.com/{server.tenant}"
+        scope = server.scope or default_scope
+        if server.certificate_file:
+            return _certificate_auth(server, authority, scope)
         return OAuthClientCredentials(
             authority=authority,
             client_id=server.client_id or "",
-            client_secret=secret,
+            client_secret=_secret(server),
+            scope=scope,
             ca_file=server.ca_file,
         )
     raise UnsupportedBackend(f"server {server.name}: auth kind {server.auth_kind} is not supported")
+
+
+def _secret(server: Server) -> str:
+    return read_named_secret(server.secret_env, server.secret_file)
+
+
+def _certificate_auth(server: Server, authority: str, scope: str) -> OAuthClientCredentials:
+    """Client-certificate credentials: the PEM file is read and checked now, when connecting;
+    errors name the setting and the file, never the key."""
+    path = server.certificate_file or ""
+    try:
+        return OAuthClientCredentials(
+            authority=authority,
+            client_id=server.client_id or "",
+            certificate_pem=Path(path).read_bytes(),
+            scope=scope,
+            ca_file=server.ca_file,
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"certificate_file: {path}: cannot read the server's certificate: {exc.strerror}"
+        ) from None
+    except AuthError as exc:
+        raise ConfigError(f"certificate_file: {path}: {exc}") from None
 
 
 def _hooks(server_name: str) -> dict[str, object]:
@@ -88,7 +119,7 @@ def _build(server: Server, settings: Settings) -> EwsClient | GraphClient:
     if server.backend == "graph":
         return GraphClient(
             server.url,
-            _auth(server, GRAPH_SCOPE),
+            _auth(server, default_scope=GRAPH_SCOPE),
             transport_limits=transport,
             throttle_limits=replace(
                 GRAPH_LIMITS,

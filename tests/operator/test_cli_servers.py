@@ -256,3 +256,82 @@ async def test_new_servers_take_the_deployment_schedule_defaults(
     finally:
         await conn.close()
     assert str(row["express_interval"]) == "0:05:00" and str(row["complete_at"]) == "03:30:00"
+
+
+def graph_server_args(name: str, *extra: str) -> list[str]:
+    return [
+        "servers", "add", name, "--backend", "graph", "--url", "https://graph.microsoft.us/v1.0",
+        "--tenant", "contoso.onmicrosoft.us", "--client-id", "app-1", *extra,
+    ]  # fmt: skip
+
+
+def test_scope_and_certificate_round_trip_through_cli_and_db(run_cli: Cli, cli_env: str) -> None:
+    added = run_cli(
+        *graph_server_args(
+            "gov", "--scope", "https://graph.microsoft.us/.default",
+            "--certificate-file", "/run/secrets/sync-app.pem",
+        )
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    (row,) = servers(cli_env)
+    assert row["scope"] == "https://graph.microsoft.us/.default"
+    assert row["certificate_file"] == "/run/secrets/sync-app.pem"
+    assert row["secret_env"] is None and row["secret_file"] is None
+    shown = run_cli("servers", "show", "gov")
+    assert shown.code == 0, shown.err
+    assert "scope:" in shown.out and "https://graph.microsoft.us/.default" in shown.out
+    assert "/run/secrets/sync-app.pem" in shown.out
+    as_json = json.loads(run_cli("servers", "show", "gov", "--json").out)
+    assert as_json["scope"] == "https://graph.microsoft.us/.default"
+    (listed,) = json.loads(run_cli("servers", "list", "--json").out)
+    assert listed["certificate_file"] == "/run/secrets/sync-app.pem"
+
+    # A secret replaces the certificate, and back; the scope is kept.
+    assert run_cli("servers", "update", "gov", "--secret-env", "GOV_SECRET").code == 0
+    (row,) = servers(cli_env)
+    assert (row["secret_env"], row["certificate_file"]) == ("GOV_SECRET", None)
+    assert row["scope"] == "https://graph.microsoft.us/.default"
+    assert run_cli("servers", "update", "gov", "--certificate-file", "/etc/app.pem").code == 0
+    (row,) = servers(cli_env)
+    assert (row["secret_env"], row["certificate_file"]) == (None, "/etc/app.pem")
+    assert run_cli("servers", "show", "nope").code == 2
+
+
+def test_bad_scope_and_certificate_input_names_the_field(run_cli: Cli, cli_env: str) -> None:
+    cases = [
+        (graph_server_args("g", "--secret-env", "S", "--scope", "https://graph.microsoft.us"),
+         "scope"),
+        (graph_server_args("g", "--secret-env", "S", "--scope", "http://graph.microsoft.us/.default"),
+         "scope"),
+        (graph_server_args("g", "--secret-env", "S", "--scope", "graph/.default"), "scope"),
+        (graph_server_args("g", "--certificate-file", " "), "certificate_file"),
+        (add_server_args("e", "--scope", "https://outlook.office365.us/.default"), "scope"),
+        (graph_server_args("g"), "secret_env"),
+    ]  # fmt: skip
+    for args, field in cases:
+        result = run_cli(*args)
+        assert result.code == 2, (args, result)
+        assert result.err.startswith(f"sync-service: {field}:"), (args, result.err)
+    both = run_cli(*graph_server_args("g", "--secret-env", "S", "--certificate-file", "/x.pem"))
+    assert both.code == 2 and "not allowed with" in both.err
+    assert servers(cli_env) == []
+
+
+def test_servers_test_reports_an_unreadable_certificate_file(run_cli: Cli, cli_env: str) -> None:
+    added = run_cli(*graph_server_args("g", "--certificate-file", "/nonexistent/app.pem"))
+    assert added.code == 0, added.err
+    csv = "crm_user_id,email,server\nu1,alice@gov.example,g\n"
+    assert run_cli("mailboxes", "import", "-", stdin=csv).code == 0
+    tested = run_cli("servers", "test", "g", "--json")
+    assert tested.code == 1
+    steps = {s["name"]: s for s in json.loads(tested.out)["steps"]}
+    assert steps["connect"]["status"] == "failed"
+    assert "certificate_file: /nonexistent/app.pem" in steps["connect"]["detail"]
+    assert steps["authenticate"]["status"] == "skipped"
+
+
+def test_show_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["servers", "show", "--help"])
+    assert exit_info.value.code == 0
+    assert "--json" in capsys.readouterr().out

@@ -1,8 +1,8 @@
 -- name: server_insert
 INSERT INTO sync.servers (name, backend, url, auth_kind, username, tenant, client_id, authority,
     secret_env, secret_file, ca_file, time_zone, express_interval, complete_at, max_concurrency,
-    rate_per_second)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    rate_per_second, scope, certificate_file)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 RETURNING *
 
 -- name: server_list
@@ -106,7 +106,7 @@ UPDATE sync.mailboxes SET last_push_at = now() WHERE id = $1
 UPDATE sync.servers SET backend = $2, url = $3, auth_kind = $4, username = $5, tenant = $6,
     client_id = $7, authority = $8, secret_env = $9, secret_file = $10, ca_file = $11,
     time_zone = $12, express_interval = $13, complete_at = $14, max_concurrency = $15,
-    rate_per_second = $16, updated_at = now()
+    rate_per_second = $16, scope = $17, certificate_file = $18, updated_at = now()
 WHERE name = $1
 RETURNING *
 

@@ -1,9 +1,13 @@
 """`make demo`: the whole product on embedded defaults, end to end, in a few minutes.
 
-Starts a private PostgreSQL (pgserver), the Exchange simulator with 200 mailboxes holding items,
-seeds the bundled CRM with overlapping data, registers the server and mailboxes through the CLI,
-runs the service, shows the initial passes, edits both sides and shows the edits arrive, then
-prints a summary. `--keep-running` leaves the service and the simulator serving afterwards.
+Starts a private PostgreSQL (pgserver) and the Exchange simulator over HTTPS (a throwaway CA)
+with 200 mailboxes holding items, seeds the bundled CRM with overlapping data, and registers two
+servers through the CLI side by side: `exchange`, an Exchange Server reached through EWS, and
+`online`, Exchange Online reached through Microsoft Graph with an app-only token that msal
+obtains from the simulator's token endpoint. Odd mailboxes sync through EWS, even ones through
+Graph. It runs the service, shows the initial passes, edits both sides on both backends, shows
+the edits arrive, and prints a summary per server. `--keep-running` leaves the service and the
+simulator serving afterwards.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import csv
 import json
 import os
+import ssl
 import sys
 import tempfile
 import time
@@ -28,6 +33,8 @@ from sync_service.db.embedded import embedded_postgres
 MAILBOXES = 200
 ITEMS_PER_FOLDER = 5
 SIM_PASSWORD_ENV = "DEMO_SIM_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+GRAPH_SECRET_ENV = "DEMO_GRAPH_SECRET"  # noqa: S105 - the name of a variable, not a secret
+SERVERS = ("exchange", "online")  # EWS for odd mailboxes, Graph for even ones
 DEMO_DB = "sync_demo"
 TTY = sys.stdout.isatty()
 
@@ -65,7 +72,8 @@ async def cli(env: dict[str, str], *args: str) -> str:
     return text
 
 
-async def start_simulator(port: int) -> asyncio.subprocess.Process:
+async def start_simulator(port: int, ca_file: Path) -> tuple[asyncio.subprocess.Process, Any]:
+    """The simulator over HTTPS; what it prints on start (URLs, tenant, client credentials)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -78,12 +86,34 @@ async def start_simulator(port: int) -> asyncio.subprocess.Process:
         str(ITEMS_PER_FOLDER),
         "--latency-ms",
         "5,0.2",
+        "--tls",
+        "--ca-out",
+        str(ca_file),
+        "--json",
         stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 30)
-    say(f"simulator {line.decode().strip()}")
-    return proc
+    try:
+        facts = json.loads(line)
+    except ValueError:
+        proc.terminate()
+        raise SystemExit(f"demo: the simulator did not start: {line!r}") from None
+    say(f"simulator: EWS {facts['ews_url']}, Graph {facts['graph_url']}")
+    say(f"simulator: token authority {facts['authority']} (tenant {facts['tenant']})")
+    return proc, facts
+
+
+async def add_servers(env: dict[str, str], facts: dict[str, Any], ca_file: Path) -> None:
+    """The two servers, as an operator registers them (secrets by variable name)."""
+    limits = ["--timezone", "Europe/Berlin", "--rate", "1000", "--max-concurrency", "200"]
+    await cli(env, "servers", "add", "exchange", "--backend", "ews", "--url", facts["ews_url"],
+              "--username", "svc-sync@sim.example", "--password-env", SIM_PASSWORD_ENV,
+              "--ca-file", str(ca_file), *limits)  # fmt: skip
+    await cli(env, "servers", "add", "online", "--backend", "graph", "--url", facts["graph_url"],
+              "--tenant", facts["tenant"], "--client-id", facts["client_id"],
+              "--authority", facts["authority"], "--secret-env", GRAPH_SECRET_ENV,
+              "--ca-file", str(ca_file), *limits)  # fmt: skip
 
 
 async def fresh_database(admin_url: str) -> str:
@@ -126,7 +156,7 @@ async def seed_crm(url: str, csv_path: Path) -> None:
                 "VALUES ($1, 'Prepare proposal', 'in_progress')",
                 user,
             )
-            rows.append((str(user), email, "sim", "emea" if n % 2 else "amer"))
+            rows.append((str(user), email, SERVERS[(n + 1) % 2], "emea" if n % 2 else "amer"))
     finally:
         await conn.close()
     with csv_path.open("w", newline="") as f:
@@ -181,7 +211,7 @@ async def sim_request(
 
 
 async def edit_both_sides(url: str, http: aiohttp.ClientSession, sim: str) -> dict[str, Any]:
-    say("a user edits Outlook: new contact in user00001, job title changed in user00002")
+    say("Outlook: a new contact in user00001 (EWS), a job title changed in user00002 (Graph)")
     await sim_request(
         http,
         sim,
@@ -198,7 +228,7 @@ async def edit_both_sides(url: str, http: aiohttp.ClientSession, sim: str) -> di
         f"/mailboxes/user00002@sim.example/items/{target['id']}",
         {"fields": {"JobTitle": "Head of Demo"}},
     )
-    say("a user edits the CRM: new contact for user00003, company changed for user00004")
+    say("the CRM: a new contact for user00003 (EWS), a company changed for user00004 (Graph)")
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(
@@ -251,43 +281,61 @@ async def wait_arrival(
             return
         if not requested and time.monotonic() - edited > 20:
             say("no push yet; asking for an express pass as an operator would")
-            await cli(env, "sync", "--server", "sim", "--mode", "express")
+            for server in SERVERS:
+                await cli(env, "sync", "--server", server, "--mode", "express")
             requested = True
         if time.monotonic() - edited > 120:
             raise SystemExit(f"demo: edits did not arrive: {seen}")
         await asyncio.sleep(0.5)
 
 
-async def summary(url: str, sim: str, http: aiohttp.ClientSession, started: float) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        states = await conn.fetch("SELECT state, count(*) AS n FROM sync.mailboxes GROUP BY 1")
-        runs = await conn.fetch("SELECT counts, requests, throttled FROM sync.runs")
-    finally:
-        await conn.close()
+PER_SERVER = """
+SELECT s.name, count(DISTINCT m.id) AS mailboxes,
+       count(DISTINCT m.id) FILTER (WHERE m.state = 'active') AS active,
+       count(r.id) AS passes, coalesce(sum(r.requests), 0) AS requests,
+       coalesce(sum(r.throttled), 0) AS throttled,
+       coalesce(array_agg(r.counts) FILTER (WHERE r.id IS NOT NULL), '{}') AS counts
+FROM sync.servers s JOIN sync.mailboxes m ON m.server_id = s.id
+LEFT JOIN sync.runs r ON r.mailbox_id = m.id
+GROUP BY s.name ORDER BY s.name
+"""
+
+
+def written(counts: list[Any]) -> dict[str, int]:
+    """Items written per entity and direction, over the runs' counts."""
     totals: dict[str, int] = {}
-    for run in runs:
-        counts = run["counts"]
-        for entity, directions in (
-            json.loads(counts) if isinstance(counts, str) else counts
-        ).items():
+    for run in counts:
+        for entity, directions in (json.loads(run) if isinstance(run, str) else run).items():
             for direction, ops in directions.items():
                 key = f"{entity} {direction}"
                 totals[key] = totals.get(key, 0) + sum(ops.values())
+    return totals
+
+
+async def summary(url: str, sim: str, http: aiohttp.ClientSession, started: float) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        servers = await conn.fetch(PER_SERVER)
+    finally:
+        await conn.close()
     counters = await sim_request(http, sim, "GET", "/counters")
+    graph = await sim_request(http, sim, "GET", "/graph/counters")
     print()
-    say("summary")
-    print(f"    mailboxes        {dict((r['state'], r['n']) for r in states)}")
-    for key, value in sorted(totals.items()):
-        print(f"    items written    {key:32s} {value}")
-    print(f"    passes           {len(runs)}")
+    say("summary: EWS (exchange) and Microsoft Graph (online) side by side")
+    for row in servers:
+        backend = "EWS" if row["name"] == "exchange" else "Graph, msal over TLS"
+        print(f"    {row['name']} ({backend})")
+        print(f"      mailboxes      {row['active']} active of {row['mailboxes']}")
+        print(f"      passes         {row['passes']}, {row['requests']} requests, "
+              f"{row['throttled']} throttled")  # fmt: skip
+        for key, value in sorted(written(row["counts"]).items()):
+            print(f"      items written  {key:32s} {value}")
+    sent = counters["sent"]
     print(
-        f"    requests         {sum(r['requests'] for r in runs)} "
-        f"(simulator counted {sum(counters['requests'].values())})"
-    )
-    print(
-        f"    throttled        {sum(r['throttled'] for r in runs)} answers, "
-        f"early retries {counters['early_retries']}"
+        f"    simulator        {sum(counters['requests'].values())} EWS and "
+        f"{sum(graph['requests'].values())} Graph requests served; meeting messages sent to "
+        f"people: {sent['invitations']} invitations, {sent['updates']} updates, "
+        f"{sent['cancellations']} cancellations"
     )
     print(f"    duration         {time.monotonic() - started:.1f}s")
 
@@ -295,77 +343,70 @@ async def summary(url: str, sim: str, http: aiohttp.ClientSession, started: floa
 async def main(keep_running: bool) -> int:
     started = time.monotonic()
     data_dir = Path(os.environ.get("SYNC_DATA_DIR", ".sync-data"))
-    say(f"starting the embedded PostgreSQL in {data_dir}")
-    async with embedded_postgres(data_dir) as admin_url, aiohttp.ClientSession() as http:
-        url = await fresh_database(admin_url)
-        sim_port, api_port = free_port(), free_port()
-        simulator = await start_simulator(sim_port)
-        sim = f"http://127.0.0.1:{sim_port}"
-        token = "demo-token"  # noqa: S105 - the demo's own throwaway API token
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNC_")}
-        env.update(
-            SYNC_DATABASE_URL=url,
-            SYNC_API_BIND=f"127.0.0.1:{api_port}",
-            SYNC_API_TOKEN=token,
-            SYNC_EXPRESS_INTERVAL="1m",
-            **{SIM_PASSWORD_ENV: "sim-password"},
-        )
-        service = None
+    with tempfile.TemporaryDirectory(prefix="sync-demo-") as workdir:
+        ca_file = Path(workdir) / "simulator-ca.pem"
+        simulator, facts = await start_simulator(free_port(), ca_file)
         try:
-            await cli(env, "migrate")
-            with tempfile.TemporaryDirectory() as tmp:
-                csv_path = Path(tmp) / "mailboxes.csv"
-                say(f"seeding the CRM: {MAILBOXES} users with contacts and tasks")
-                await seed_crm(url, csv_path)
-                await cli(
-                    env,
-                    "servers",
-                    "add",
-                    "sim",
-                    "--backend",
-                    "ews",
-                    "--url",
-                    f"{sim}/EWS/Exchange.asmx",
-                    "--username",
-                    "svc-sync@sim.example",
-                    "--password-env",
-                    SIM_PASSWORD_ENV,
-                    "--timezone",
-                    "Europe/Berlin",
-                    "--rate",
-                    "1000",
-                    "--max-concurrency",
-                    "200",
-                )
-                await cli(env, "mailboxes", "import", str(csv_path))
-            await cli(env, "sync", "--server", "sim", "--mode", "initial")
-            say("starting the service (engine, dispatcher, API)")
-            # A one-off open before the service starts; the file outlives this function's steps.
-            log = open(Path(tempfile.gettempdir()) / "sync-demo-service.log", "wb")  # noqa: SIM115, ASYNC230
-            service = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sync_service", "run", env=env, stdout=log, stderr=log
-            )
+            say(f"starting the embedded PostgreSQL in {data_dir}")
+            async with embedded_postgres(data_dir) as admin_url:
+                await run_demo(admin_url, facts, ca_file, keep_running, started)
+        finally:
+            simulator.terminate()
+            await simulator.wait()
+    say("done")
+    return 0
+
+
+async def run_demo(
+    admin_url: str, facts: dict[str, Any], ca_file: Path, keep_running: bool, started: float
+) -> None:
+    url = await fresh_database(admin_url)
+    sim = facts["graph_url"].removesuffix("/v1.0")
+    api_port = free_port()
+    token = "demo-token"  # noqa: S105 - the demo's own throwaway API token
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNC_")}
+    env.update(
+        SYNC_DATABASE_URL=url,
+        SYNC_API_BIND=f"127.0.0.1:{api_port}",
+        SYNC_API_TOKEN=token,
+        SYNC_EXPRESS_INTERVAL="1m",
+        **{SIM_PASSWORD_ENV: facts["password"], GRAPH_SECRET_ENV: facts["client_secret"]},
+    )
+    await cli(env, "migrate")
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "mailboxes.csv"
+        say(f"seeding the CRM: {MAILBOXES} users with contacts and tasks")
+        await seed_crm(url, csv_path)
+        await add_servers(env, facts, ca_file)
+        await cli(env, "mailboxes", "import", str(csv_path))
+    for server in SERVERS:
+        await cli(env, "sync", "--server", server, "--mode", "initial")
+    say("starting the service (engine, dispatcher, API)")
+    # A one-off open before the service starts; the file outlives this function's steps.
+    log = open(Path(tempfile.gettempdir()) / "sync-demo-service.log", "wb")  # noqa: SIM115, ASYNC230
+    service = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sync_service", "run", env=env, stdout=log, stderr=log
+    )
+    tls = aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=str(ca_file)))
+    try:
+        async with aiohttp.ClientSession(connector=tls) as http:
             await progress(url, time.monotonic())
             edit = await edit_both_sides(url, http, sim)
             await wait_arrival(url, http, sim, env, edit["edited_at"])
             await cli(env, "status")
             await summary(url, sim, http, started)
-            say(
-                f"API: http://127.0.0.1:{api_port}/api/v1/ (Bearer {token}), "
-                f"metrics: http://127.0.0.1:{api_port}/metrics, service log: {log.name}"
-            )
-            if keep_running:
-                say("--keep-running: serving until Ctrl-C")
-                with contextlib.suppress(asyncio.CancelledError):
-                    await service.wait()
-        finally:
-            if service is not None and service.returncode is None:
-                service.terminate()
+        say(
+            f"API: http://127.0.0.1:{api_port}/api/v1/ (Bearer {token}), "
+            f"metrics: http://127.0.0.1:{api_port}/metrics, service log: {log.name}"
+        )
+        if keep_running:
+            say("--keep-running: serving until Ctrl-C")
+            with contextlib.suppress(asyncio.CancelledError):
                 await service.wait()
-            simulator.terminate()
-            await simulator.wait()
-    say("done")
-    return 0
+    finally:
+        if service.returncode is None:
+            service.terminate()
+            await service.wait()
 
 
 def run() -> int:

@@ -23,6 +23,10 @@ from .view import item_json, occurrence_json, occurrences_in, overlaps
 
 Json = dict[str, Any]
 MAX_OCCURRENCES_PER_SERIES = 20
+EXPIRED = (
+    "The sync state generation is not found. The delta token is expired and data must "
+    "be synchronized again."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,8 @@ def check(token: DeltaToken, box: Mailbox, folder: Folder, max_age_s: float) -> 
     if token.epoch != box.epoch:
         raise GraphError(410, "syncStateNotFound", "The mailbox was restored.")
     if time.time() - token.issued > max_age_s:
-        raise GraphError(410, "resyncRequired", "The delta token has expired.")
+        # What Graph answers once an Outlook delta token has left its token cache.
+        raise GraphError(410, "syncStateNotFound", EXPIRED)
 
 
 def changes(box: Mailbox, folder: Folder, since: int, upto: int) -> list[tuple[str, bool]]:

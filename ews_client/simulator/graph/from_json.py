@@ -113,10 +113,19 @@ def _first(values: Any) -> str | None:
 
 
 def _emails(body: Json, current: Json) -> list[Put]:
-    listed = [e for e in body.get("emailAddresses") or () if e.get("address")]
-    addresses = [str(e["address"]) for e in listed][:3]  # EWS keeps three
-    return [_entry("EmailAddresses", key, addresses[i] if i < len(addresses) else None)
-            for i, key in enumerate(to_json.EMAIL_KEYS)]  # fmt: skip
+    listed = [e for e in body.get("emailAddresses") or () if e.get("address")][:3]  # EWS: 3
+    out = []
+    for i, key in enumerate(to_json.EMAIL_KEYS):
+        one = listed[i] if i < len(listed) else None
+        # The display name of an address is the Name attribute of its EWS entry.
+        name = {"Name": str(one["name"])} if one and one.get("name") else {}
+        address = str(one["address"]) if one else None
+        out.append(Put("EmailAddresses", _node("Entry", address, Key=key, **name), key))
+    return out
+
+
+def _second(values: Any) -> str | None:
+    return text(values[1]) if isinstance(values, list) and len(values) > 1 else None
 
 
 def _address(body: Json, current: Json) -> list[Put]:
@@ -146,6 +155,7 @@ CONTACT: tuple[Field, ...] = (
     _plain("Body", text, "personalNotes", BodyType="Text"),
     (frozenset({"emailAddresses"}), _emails),
     _phone("businessPhones", "BusinessPhone", _first),
+    _phone("businessPhones", "BusinessPhone2", _second),
     _phone("mobilePhone", "MobilePhone", text),
     _phone("homePhones", "HomePhone", _first),
     (frozenset({"businessAddress"}), _address),

@@ -20,7 +20,15 @@ from . import delta, edit
 from .errors import GraphError, bad_request, not_found
 from .ids import etag, ews_id, graph_id
 from .notify import Notifier
-from .view import FOLDER_OF, crm_of, item_json, occurrence_json, occurrences_in
+from .view import (
+    FOLDER_OF,
+    crm_of,
+    item_json,
+    occurrence_json,
+    occurrences_in,
+    paged,
+    preferred_page,
+)
 from .wire import crm_link
 
 Json = dict[str, Any]
@@ -96,7 +104,8 @@ def list_items(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | N
         wanted = found.group(1).replace("''", "'")
         hits = [box.items[i] for i in folder.items if crm_of(box.items[i]) == wanted]
         return GResp(200, {"value": [{"id": graph_id(i.id), "@odata.etag": etag(i)} for i in hits]})
-    return GResp(200, {"value": [item_json(box.items[i]) for i in folder.items]})
+    values = [item_json(box.items[i]) for i in folder.items]
+    return GResp(200, *paged(values, req.query, req.headers, f"{req.base}/{req.path}"))
 
 
 def create_item(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | None) -> GResp:
@@ -215,7 +224,8 @@ def delta_query(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | 
         delta.check(token, box, folder, env.delta_max_age_s)
         if "$deltatoken" in req.query:
             token = replace(token, upto=box.seq)
-    return GResp(200, delta.page(box, folder, token, link, env.secret, env.page_size))
+    size = preferred_page(req.headers) or env.page_size
+    return GResp(200, delta.page(box, folder, token, link, env.secret, size))
 
 
 # -- the marker's home: an open extension on the user -------------------------------------------

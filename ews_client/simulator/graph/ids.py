@@ -19,3 +19,9 @@ def ews_id(value: str) -> str:
 def etag(item: StoredItem) -> str:
     """A weak ETag from the change key: every write changes both."""
     return f'W/"{item.change_key}"'
+
+
+def route_path(path: str) -> str:
+    """The path a route matches: generated SDKs call functions with parentheses (`delta()`),
+    hand-written clients without; Graph answers both the same."""
+    return path.replace("/delta()", "/delta") if path.endswith("/delta()") else path

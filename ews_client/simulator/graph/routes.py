@@ -18,9 +18,10 @@ from aiohttp import web
 from ews_client.models import EntityKind
 
 from ..state import SimState
-from . import auth, batch, calendar_list, conform, handlers, subscription_routes
+from . import auth, batch, calendar_list, conform, folders, handlers, subscription_routes
 from .errors import GraphError, bad_request
 from .handlers import Env, GReq, GResp
+from .ids import route_path
 from .notify import Notifier
 from .throttle import GraphThrottler
 
@@ -112,7 +113,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
     (meth, re.compile(f"^{pattern}$"), fn)
     for meth, pattern, fn in (
         ("GET", f"{U}/contacts/delta", _delta(EntityKind.CONTACT)),
-        ("GET", f"{U}/contactFolders/[^/]+/contacts/delta", _delta(EntityKind.CONTACT)),
+        ("GET", f"{U}/contactFolders/(?P<lid>[^/]+)/contacts/delta", _delta(EntityKind.CONTACT)),
+        ("GET", f"{U}/contactFolders", _user(folders.contact_folders)),
+        ("GET", f"{U}/contactFolders/(?P<fid>[^/]+)", _user(folders.contact_folder, "fid")),
         ("GET", f"{U}/calendarView/delta", _user(calendar_list.calendar_delta)),
         ("GET", f"{U}/calendar/events", _user(calendar_list.list_events)),
         ("GET", f"{U}/todo/lists/(?P<lid>[^/]+)/tasks/delta", _delta(None)),
@@ -145,7 +148,7 @@ _USER = re.compile(r"^users/([^/]+)")
 
 async def _dispatch(graph: GraphState, req: GReq) -> GResp:
     for method, pattern, fn in ROUTES:
-        m = pattern.match(req.path)
+        m = pattern.match(route_path(req.path))
         if m is not None and method == req.method:
             graph.requests[f"{req.method} {pattern.pattern[:40]}"] += 1
             result = fn(graph.env(), req, m)

@@ -79,14 +79,19 @@ def contact(props: etree._Element) -> Json:
     out: Json = {key: props.findtext(t(tag)) for key, tag in CONTACT_TEXT.items()}
     out |= {
         "mobilePhone": phones.get("MobilePhone"),
-        "emailAddresses": [{"address": emails[k].text} for k in EMAIL_KEYS if _has(emails, k)],
-        "businessPhones": [p] if (p := phones.get("BusinessPhone")) else [],
+        "emailAddresses": [_email(emails[k]) for k in EMAIL_KEYS if _has(emails, k)],
+        "businessPhones": [p for k in ("BusinessPhone", "BusinessPhone2") if (p := phones.get(k))],
         "homePhones": [p] if (p := phones.get("HomePhone")) else [],
         "businessAddress": _address(props),
         "birthday": _birthday(props),
         "categories": _categories(props),
     }
     return _present(out)
+
+
+def _email(entry: etree._Element) -> Json:
+    name = entry.get("Name")
+    return {"name": name, "address": entry.text} if name else {"address": entry.text}
 
 
 def _address(props: etree._Element) -> Json:

@@ -4,7 +4,10 @@ and the instances of a series."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import datetime
+from urllib.parse import quote, urlencode
 
 from lxml import etree
 
@@ -16,7 +19,7 @@ from ..render import render_occurrence
 from ..store import Mailbox, StoredItem
 from ..xmlutil import t
 from . import to_json
-from .errors import GraphError
+from .errors import GraphError, bad_request
 from .ids import etag, graph_id
 from .wire import CRM_KEY, CRM_PROP_ID, Json, item_body, linked_resource, utc_dtz
 
@@ -62,6 +65,8 @@ def item_json(item: StoredItem, *, expand: bool = False) -> Json:
     )
     if item.kind != "Task":  # an outlookItem property: a todoTask has only its etag
         body["changeKey"] = item.change_key
+    if item.kind == "Contact":
+        body["parentFolderId"] = graph_id(item.folder_id)
     return body
 
 
@@ -98,3 +103,41 @@ def overlaps(item: StoredItem, start: datetime, end: datetime) -> bool:
     if s is None or e is None:
         return False
     return cal.parse_datetime(s) < end and cal.parse_datetime(e) > start
+
+
+# -- paging ----------------------------------------------------------------------------------------
+DEFAULT_PAGE = 10  # Graph's page for an Outlook collection without $top
+MAX_PAGE = 1000
+_MAXPAGESIZE = re.compile(r"odata\.maxpagesize\s*=\s*(\d+)", re.I)
+
+
+def preferred_page(headers: Mapping[str, str]) -> int | None:
+    """`Prefer: odata.maxpagesize=N` (lower-case header names), capped as Graph caps it."""
+    found = _MAXPAGESIZE.search(headers.get("prefer", ""))
+    return min(int(found.group(1)), MAX_PAGE) if found and int(found.group(1)) > 0 else None
+
+
+def paged(
+    values: list[Json], query: Mapping[str, str], headers: Mapping[str, str], link: str
+) -> tuple[Json, dict[str, str]]:
+    """One page of a plain collection: `$top` (or the maxpagesize preference) a page, `$skip`
+    to go on, an absolute `@odata.nextLink` that repeats the rest of the query."""
+    preferred = preferred_page(headers)
+    size = preferred or _number(query.get("$top"), DEFAULT_PAGE)
+    size = min(max(size, 1), MAX_PAGE)
+    skip = _number(query.get("$skip"), 0)
+    body: Json = {"value": values[skip : skip + size]}
+    if skip + size < len(values):
+        rest = {k: v for k, v in query.items() if k not in ("$top", "$skip")}
+        rest |= {"$top": str(size), "$skip": str(skip + size)}
+        body["@odata.nextLink"] = f"{link}?{urlencode(rest, quote_via=quote, safe='$,()')}"
+    applied = {"Preference-Applied": f"odata.maxpagesize={size}"} if preferred else {}
+    return body, applied
+
+
+def _number(raw: str | None, default: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise bad_request(f"{raw!r} is not a number", "ErrorInvalidUrlQuery")
+    return int(raw)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,17 +28,6 @@ from ews_client.simulator.testing import RunningSimulator, running_simulator
 
 BOX = "user00001@sim.example"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-HERE = Path(__file__).parent
-# The SDK's generated code warns about its own deprecated classes on import: those are
-# Microsoft's to fix, not a fault of the simulator, so they are not errors here (and only here).
-SDK_WARNINGS = ("kiota_abstractions", "kiota_http", "msgraph", "msgraph_core", "azure")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.path)).parents:
-            for module in SDK_WARNINGS:
-                item.add_marker(pytest.mark.filterwarnings(f"ignore::DeprecationWarning:{module}"))
 
 
 @pytest.fixture

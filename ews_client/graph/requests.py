@@ -192,7 +192,9 @@ def marker_get(mailbox: str) -> GraphRequest:
 
 
 def marker_update(mailbox: str, values: Json) -> GraphRequest:
-    return GraphRequest("PATCH", f"{user(mailbox)}/extensions/{MARKER_EXTENSION}", values)
+    # Graph asks an extension update to name its derived type, like the create does.
+    body = {"@odata.type": "microsoft.graph.openTypeExtension", **values}
+    return GraphRequest("PATCH", f"{user(mailbox)}/extensions/{MARKER_EXTENSION}", body)
 
 
 def marker_create(mailbox: str, values: Json) -> GraphRequest:

@@ -303,6 +303,8 @@ class Applier:
                 await self._unlink(action.crm_id)
                 self._written("crm_to_exchange", "delete")
             case DeleteCrm():
+                if await self._still_in_mailbox(action):
+                    return
                 record = await self._record(action.crm_id)
                 await self.crm.delete_for_user(
                     self.entity,
@@ -409,6 +411,27 @@ class Applier:
         await self.links.upsert_links(
             self.mailbox.id, self.entity.value, [_link_json(row) for row in rows]
         )
+
+    async def _still_in_mailbox(self, action: DeleteCrm) -> bool:
+        """Whether the item that carries the record's CRM id is still in the mailbox.
+
+        A CRM record is deleted only once its Exchange item is really gone: a listing can
+        miss an item that is there (a full Graph listing pages by offset, so a deletion while
+        it runs shifts the rest by one). Still there under the linked id: the read missed it,
+        nothing is written. Under another id (a copy kept the id): the old link goes, so the
+        next pass links the record to the item that carries it.
+        """
+        ref = await self.backend.find_by_crm_id(self.mailbox.email, self.entity, action.crm_id)
+        if ref is None:
+            return False
+        if ref.id != action.exchange_id:
+            await self._unlink(action.crm_id)
+        log.warning(
+            "CRM record kept: its Exchange item is still in the mailbox",
+            extra={"mailbox": self.mailbox.email, "entity": self.entity.value},
+        )
+        self.outcome.skipped += 1
+        return True
 
     async def _unlink(self, crm_id: str) -> None:
         await self.links.delete_link(self.mailbox.id, self.entity.value, crm_id)

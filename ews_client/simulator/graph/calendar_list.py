@@ -30,7 +30,7 @@ from . import delta, handlers
 from .errors import bad_request
 from .handlers import Env, GReq, GResp, _item, _range
 from .ids import graph_id
-from .view import item_json, occurrence_json, occurrences_in, overlaps
+from .view import expanded_props, item_json, occurrence_json, occurrences_in, overlaps
 
 Json = dict[str, Any]
 DEFAULT_PAGE = 10
@@ -89,7 +89,10 @@ def list_events(env: Env, req: GReq, box: Mailbox) -> GResp:
     occurrences: those exist only as instances of their master)."""
     folder = box.folder("calendar")
     expand = "$expand" in req.query
-    values = [_select(item_json(box.items[i], expand=expand), req) for i in folder.items]
+    props = expanded_props(req.query)
+    values = [
+        _select(item_json(box.items[i], expand=expand, props=props), req) for i in folder.items
+    ]
     return _paged(req, values)
 
 

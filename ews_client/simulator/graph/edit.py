@@ -12,6 +12,7 @@ from lxml import etree
 from ews_client.models import EntityKind
 
 from .. import calendar as cal
+from ..paths import ext_key
 from ..store import ITEM_TYPES, Folder, Mailbox, StoredItem, now_utc
 from ..writes import Quota, WriteError
 from ..xmlutil import insert_ordered, t
@@ -53,19 +54,26 @@ def create(box: Mailbox, folder: Folder, kind: EntityKind, body: Json, quota: Qu
 def _apply(box: Mailbox, props: etree._Element, ext: Ext, put: Put, quota: Quota, kind: str
            ) -> None:  # fmt: skip
     if put.tag == "ExtendedProperty":
-        _put_crm(box, ext, put.node, quota)
+        _put_extended(box, ext, put.node, quota)
     elif put.key is None:
         _put_plain(props, put, ITEM_TYPES[kind])
     else:
         _put_entry(props, put, ITEM_TYPES[kind])
 
 
-def _put_crm(box: Mailbox, ext: Ext, node: etree._Element | None, quota: Quota) -> None:
-    if node is None:
+def _put_extended(box: Mailbox, ext: Ext, node: etree._Element | None, quota: Quota) -> None:
+    """One extended property set, or removed when it has no value (no node: a task's link)."""
+    uri = None if node is None else node.find(t("ExtendedFieldURI"))
+    if node is None or uri is None:
         ext.pop(CRM_KEY, None)
         return
-    quota.define(box, CRM_ATTRS)
-    ext[CRM_KEY] = (dict(CRM_ATTRS), node.findtext(t("Value")) or "")
+    attrs = {str(k): str(v) for k, v in uri.attrib.items()}
+    value = node.findtext(t("Value"))
+    if not value:
+        ext.pop(ext_key(attrs), None)
+        return
+    quota.define(box, attrs)  # a new name counts against the mailbox's named-property quota
+    ext[ext_key(attrs)] = (attrs, value)
 
 
 def _put_plain(props: etree._Element, put: Put, type_name: str) -> None:

@@ -26,9 +26,9 @@ from .wire import (
     Json,
     body_text,
     crm_link,
-    crm_property,
     parse_day,
     parse_dtz,
+    prop_attrs,
     text,
     zone_id,
 )
@@ -75,9 +75,17 @@ def _categories(value: Any) -> etree._Element | None:
     return node
 
 
-def _crm(body: Json, current: Json) -> list[Put]:
-    listed, value = crm_property(body)
-    return [Put("ExtendedProperty", crm_node(value))] if listed else []
+def _extended(body: Json, current: Json) -> list[Put]:
+    """Every single-value extended property the body lists: set, or removed by an empty value
+    (Graph writes only the properties listed and leaves the others as they are)."""
+    puts = []
+    for prop in body.get("singleValueExtendedProperties") or ():
+        node = etree.Element(t("ExtendedProperty"))
+        node.append(ext_uri_element(prop_attrs(str(prop.get("id", "")))))
+        if value := text(prop.get("value")):
+            sub(node, t("Value"), value)
+        puts.append(Put("ExtendedProperty", node))
+    return puts
 
 
 def crm_node(value: str | None) -> etree._Element | None:
@@ -161,7 +169,7 @@ CONTACT: tuple[Field, ...] = (
     (frozenset({"businessAddress"}), _address),
     _plain("Birthday", _birthday, "birthday"),
     *COMMON,
-    (frozenset({"singleValueExtendedProperties"}), _crm),
+    (frozenset({"singleValueExtendedProperties"}), _extended),
 )
 
 
@@ -251,7 +259,7 @@ EVENT: tuple[Field, ...] = (
     _plain("Location", _location, "location"),
     (frozenset({"attendees"}), _attendees),
     (frozenset({"recurrence"}), _recurrence),
-    (frozenset({"singleValueExtendedProperties"}), _crm),
+    (frozenset({"singleValueExtendedProperties"}), _extended),
 )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from .notify import Notifier
 from .view import (
     FOLDER_OF,
     crm_of,
+    expanded_props,
     item_json,
     occurrence_json,
     occurrences_in,
@@ -122,7 +123,9 @@ def get_item(
     item, index = _item(box, _folder(box, kind, lid), raw)
     if index is not None:
         return GResp(200, occurrence_json(box, item, index))
-    return GResp(200, item_json(item, expand="$expand" in req.query))
+    return GResp(
+        200, item_json(item, expand="$expand" in req.query, props=expanded_props(req.query))
+    )
 
 
 def patch_item(

@@ -21,7 +21,7 @@ from ..xmlutil import t
 from . import to_json
 from .errors import GraphError, bad_request
 from .ids import etag, graph_id
-from .wire import CRM_KEY, CRM_PROP_ID, Json, item_body, linked_resource, utc_dtz
+from .wire import CRM_KEY, Json, item_body, linked_resource, prop_id, utc_dtz
 
 ENTITY_OF = {"Contact": EntityKind.CONTACT, "CalendarItem": EntityKind.APPOINTMENT,
              "Task": EntityKind.TASK}  # fmt: skip
@@ -41,17 +41,46 @@ def _readable(kind: str, props: etree._Element) -> Json:
         raise GraphError(500, "ErrorInternalServerError", f"unreadable item: {exc}") from exc
 
 
+_EXPAND_IDS = re.compile(r"id eq '((?:[^']|'')*)'", re.IGNORECASE)
+
+
+def expanded_props(query: Mapping[str, str]) -> frozenset[str] | None:
+    """The extended property ids `$expand=singleValueExtendedProperties($filter=id eq '..'
+    or id eq '..')` asks for, lower-cased; None when it names none (every one)."""
+    expand = query.get("$expand", "")
+    start = expand.find("singleValueExtendedProperties(")
+    if start < 0:
+        return None
+    ids = _EXPAND_IDS.findall(expand[start:])
+    return frozenset(i.replace("''", "'").lower() for i in ids) or None
+
+
+def extended(item: StoredItem, props: frozenset[str] | None) -> list[Json]:
+    """The item's single-value extended properties Graph can name, as Graph lists them."""
+    listed = []
+    for attrs, value in item.ext.values():
+        name = prop_id(attrs)
+        if name and isinstance(value, str) and value and (props is None or name.lower() in props):
+            listed.append({"id": name, "value": value})
+    return listed
+
+
 def crm_of(item: StoredItem) -> str | None:
     value = item.ext.get(CRM_KEY)
     return value[1] if value and isinstance(value[1], str) and value[1] else None
 
 
-def item_json(item: StoredItem, *, expand: bool = False) -> Json:
-    """The Graph resource; extended properties and linked resources only with $expand."""
+def item_json(
+    item: StoredItem, *, expand: bool = False, props: frozenset[str] | None = None
+) -> Json:
+    """The Graph resource; extended properties and linked resources only with $expand, the
+    extended properties those of `props` (lower-case ids; None: every one)."""
     body = resource(item)
     crm = crm_of(item)
-    if expand and crm and item.kind != "Task":
-        body["singleValueExtendedProperties"] = [{"id": CRM_PROP_ID, "value": crm}]
+    if expand and item.kind != "Task":
+        listed = extended(item, props)
+        if listed:
+            body["singleValueExtendedProperties"] = listed
     if expand and item.kind == "Task":
         link_id = graph_id(item.id) + "-crm"
         body["linkedResources"] = [linked_resource(crm, link_id)] if crm else []

@@ -3,6 +3,8 @@ CRM id as a `singleValueLegacyExtendedProperty` or a `linkedResource`, plain str
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,7 +20,6 @@ Json = dict[str, Any]
 CRM_ATTRS = {"PropertySetId": CRM_PROPERTY_SET_ID, "PropertyName": CRM_ID_PROPERTY,
              "PropertyType": "String"}  # fmt: skip
 CRM_KEY = ext_key(CRM_ATTRS)
-CRM_PROP_ID = f"String {{{CRM_PROPERTY_SET_ID}}} Name {CRM_ID_PROPERTY}"
 # To Do tasks have no extended properties: a linked resource of this application carries the
 # CRM id instead (stored as the same extended property, so EWS sees it too).
 LINK_APPLICATION = "CrmSync"
@@ -103,14 +104,6 @@ def body_text(obj: Json, key: str = "body") -> str | None:
     return None
 
 
-def crm_property(obj: Json) -> tuple[bool, str | None]:
-    """(listed, value) of the CRM property among `singleValueExtendedProperties`."""
-    for prop in obj.get("singleValueExtendedProperties") or ():
-        if str(prop.get("id", "")).lower() == CRM_PROP_ID.lower():
-            return True, text(prop.get("value"))
-    return False, None
-
-
 def crm_link(obj: Json) -> str | None:
     """The CRM id of this application's linked resource, if the object has one."""
     for link in obj.get("linkedResources") or ():
@@ -122,3 +115,39 @@ def crm_link(obj: Json) -> str | None:
 def linked_resource(crm_id: str, link_id: str) -> Json:
     return {"applicationName": LINK_APPLICATION, "externalId": crm_id, "displayName": "CRM",
             "id": link_id}  # fmt: skip
+
+
+# A single-value extended property's Graph id: "<type> {<property set>} Name <name>",
+# "<type> {<property set>} Id <0xhex>", or "<type> <0xtag>" (the MAPI tag itself).
+_NAMED = re.compile(r"^(\w+) \{([0-9A-Fa-f-]{36})\} (Name|Id) (\S.*)$")
+_TAGGED = re.compile(r"^(\w+) (0x[0-9A-Fa-f]{1,4})$")
+
+
+def prop_attrs(prop_id: str) -> dict[str, str]:
+    """The EWS ExtendedFieldURI attributes of a Graph extended property id."""
+    if named := _NAMED.match(prop_id.strip()):
+        kind, set_id, how, name = named.groups()
+        if how == "Name":
+            return {"PropertySetId": set_id, "PropertyName": name, "PropertyType": kind}
+        try:
+            number = str(int(name, 16))
+        except ValueError:
+            raise BadValue(f"not an extended property id: {prop_id!r}") from None
+        return {"PropertySetId": set_id, "PropertyId": number, "PropertyType": kind}
+    if tagged := _TAGGED.match(prop_id.strip()):
+        return {"PropertyTag": tagged[2], "PropertyType": tagged[1]}
+    raise BadValue(f"not an extended property id: {prop_id!r}")
+
+
+def prop_id(attrs: Mapping[str, str]) -> str | None:
+    """The Graph id of a stored extended property (None: one Graph cannot name, such as a
+    property of a distinguished property set written through EWS)."""
+    kind = attrs.get("PropertyType", "String")
+    if "PropertyTag" in attrs:
+        return f"{kind} {attrs['PropertyTag']}"
+    set_id = attrs.get("PropertySetId", "").strip("{}")
+    if not set_id:
+        return None
+    if "PropertyName" in attrs:
+        return f"{kind} {{{set_id}}} Name {attrs['PropertyName']}"
+    return f"{kind} {{{set_id}}} Id {hex(int(attrs.get('PropertyId', '0')))}"

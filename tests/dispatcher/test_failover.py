@@ -145,3 +145,4 @@ async def test_leader_killed_the_other_takes_over_and_nothing_is_lost(
                 if replica.proc.poll() is None:
                     replica.kill()  # graceful stop is the app's test; this one needs speed
         assert sim.sim.invalid_responses == []
+        assert sim.sim.invalid_requests == []

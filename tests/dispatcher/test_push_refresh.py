@@ -65,3 +65,4 @@ async def test_refresh_subscribes_new_drops_disabled_and_follows_modes(
             await pushes.close()
         assert hub.subscriptions == {}  # freed on the way out
         assert sim.sim.invalid_responses == []
+        assert sim.sim.invalid_requests == []

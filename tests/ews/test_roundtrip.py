@@ -60,6 +60,7 @@ async def session(
         async with EwsClient(sim.ews_url, auth, **client_kw) as client:  # type: ignore[arg-type]
             yield sim, client
         assert sim.sim.invalid_responses == []  # every simulator answer was schema-valid
+        assert sim.sim.invalid_requests == []
 
 
 def _content(item: Item) -> Item:

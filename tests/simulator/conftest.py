@@ -17,6 +17,7 @@ async def sim() -> AsyncIterator[RunningSimulator]:
         yield running
         # Every response sent during the test validated against the EWS XSD.
         assert running.sim.invalid_responses == []
+        assert running.sim.invalid_requests == []
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ async def counting() -> AsyncIterator[RunningSimulator]:
         running.sim.add_numbered(2)
         yield running
         assert running.sim.invalid_responses == []
+        assert running.sim.invalid_requests == []
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ async def test_budget_exhaustion_faults_with_backoff_and_counts_early_retries(
         await asyncio.sleep(backoff / 1000 + 0.05)
         assert (await call(session, sim, sync_body("contacts"), BOX)).codes == ["NoError"]
         assert sim.sim.invalid_responses == []
+        assert sim.sim.invalid_requests == []
 
 
 async def test_concurrency_limits(session: aiohttp.ClientSession) -> None:
@@ -56,6 +57,7 @@ async def test_concurrency_limits(session: aiohttp.ClientSession) -> None:
         faults = [a for a in many if a.fault_code == "ErrorExceededConnectionCount"]
         assert len(faults) == 2 and all(a.status == 500 for a in faults)
         assert sim.sim.invalid_responses == []
+        assert sim.sim.invalid_requests == []
 
 
 async def test_frontend_503_with_retry_after(session: aiohttp.ClientSession) -> None:

@@ -26,7 +26,6 @@ from .view import (
     expanded_props,
     item_json,
     occurrence_json,
-    occurrences_in,
     paged,
     preferred_page,
 )
@@ -151,11 +150,7 @@ def delete_item(
     env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | None, raw: str
 ) -> GResp:
     item, index = _item(box, _folder(box, kind, lid), raw)
-    invitations.graph_deleted(env.quota, box, item)
-    if index is not None:
-        edit.delete_occurrence(box, item, index)
-    else:
-        box.remove(item)
+    _remove(env, box, item, index)
     return GResp(204)
 
 
@@ -165,21 +160,17 @@ def cancel_event(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:
     if not invitations.organizes(box, item.props):
         message = "Your request can't be completed. "
         raise bad_request(message + "You need to be an organizer to cancel a meeting.")
+    _remove(env, box, item, index)
+    return GResp(202)
+
+
+def _remove(env: Env, box: Mailbox, item: Any, index: int | None) -> None:
+    """An item, or one occurrence of a series, goes (with the cancellations Exchange mails)."""
     invitations.graph_deleted(env.quota, box, item)
     if index is not None:
         edit.delete_occurrence(box, item, index)
     else:
         box.remove(item)
-    return GResp(202)
-
-
-def instances(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:
-    item, index = _item(box, box.folder("calendar"), raw)
-    start, end = _range(req)
-    if index is not None or cal.series(item) is None:
-        return GResp(200, {"value": []})
-    found = occurrences_in(item, start, end)
-    return GResp(200, {"value": [occurrence_json(box, item, i) for i in found]})
 
 
 def _range(req: GReq) -> tuple[Any, Any]:

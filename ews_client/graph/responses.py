@@ -7,6 +7,7 @@ each keeping the raw code (asyncpg's habit, as for EWS ResponseCodes).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +150,13 @@ def listed_keys(pages: list[Page]) -> dict[str, str]:
         for obj in page.values:
             out[str(obj["id"])] = str(obj.get("@odata.etag") or obj.get("changeKey") or "")
     return out
+
+
+def unseen(ids: Sequence[str], listed: Mapping[str, str], keys: Mapping[str, str]) -> list[str]:
+    """`ids` less the items still at the change key the caller last synced (its own writes,
+    typically): nothing to fetch, and the caller treats an item it is not given as unchanged.
+    An entry listed without a key is always kept."""
+    return [i for i in ids if not listed.get(i) or keys.get(i) != listed[i]]
 
 
 def _link(value: Any) -> str | None:

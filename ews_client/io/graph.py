@@ -36,6 +36,7 @@ from ews_client.graph.responses import (
     parse_batch,
     parse_json,
     parse_page,
+    unseen,
 )
 from ews_client.graph.series import plan_occurrence_writes
 from ews_client.graph.tasks import read_link
@@ -239,7 +240,7 @@ class GraphClient:
         known: KnownKeys | None = None,
     ) -> SyncResult:
         if entity is EntityKind.APPOINTMENT:
-            return await self.calendar.sync(mailbox, state, restarted=restarted)
+            return await self.calendar.sync(mailbox, state, restarted=restarted, known=known)
         list_id = await self._list_for(mailbox, entity)
         if state is not None:
             first = rq.follow(state, entity)
@@ -250,7 +251,7 @@ class GraphClient:
         pages = await self.pages(mailbox, first, entity)
         upserts, removed = coalesce(pages)
         if known is not None and upserts and state is not None:
-            upserts = await _unseen(upserts, listed_keys(pages), known)
+            upserts = unseen(upserts, listed_keys(pages), await known())
         fetched = await self.fetch(mailbox, entity, upserts, list_id)
         changes = [Upsert(item_from_json(entity, o)) for o in fetched]
         link = pages[-1].delta_link
@@ -428,11 +429,3 @@ class GraphClient:
             if page.next_link is None:
                 return found
             req = rq.GraphRequest("GET", page.next_link)
-
-
-async def _unseen(ids: list[str], listed: dict[str, str], known: KnownKeys) -> list[str]:
-    """Leave out items still at the change key the caller last synced (its own writes,
-    typically): nothing to fetch, and the caller treats an item it is not given as unchanged.
-    An entry without a key is always fetched."""
-    keys = await known()
-    return [i for i in ids if not listed.get(i) or keys.get(i) != listed[i]]

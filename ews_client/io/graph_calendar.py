@@ -32,10 +32,10 @@ from ews_client.graph.calendar_delta import (
     listed_events,
 )
 from ews_client.graph.events import event_from_json
-from ews_client.graph.responses import InnerResponse, Page, parse_page
+from ews_client.graph.responses import InnerResponse, Page, listed_keys, parse_page, unseen
 from ews_client.graph.series import fold_instances, instances_window
 from ews_client.graph.wire import Json
-from ews_client.models import Appointment, EntityKind, Removal, SyncResult, Upsert
+from ews_client.models import Appointment, EntityKind, KnownKeys, Removal, SyncResult, Upsert
 
 EVENT = EntityKind.APPOINTMENT
 
@@ -75,7 +75,11 @@ class CalendarSync:
     def _horizon(self) -> datetime:
         return self._window.horizon(self.clock())
 
-    async def sync(self, mailbox: str, state: str | None, *, restarted: bool) -> SyncResult:
+    async def sync(
+        self, mailbox: str, state: str | None, *, restarted: bool, known: KnownKeys | None = None
+    ) -> SyncResult:
+        """The calendar's changes since `state` (None: the whole calendar). Single events
+        still at the change key of `known` (our own writes) are not fetched again."""
         if state is None:
             return await self._listing(mailbox, restarted)
         start, end = self._current_window()
@@ -91,7 +95,10 @@ class CalendarSync:
         link = _delta_link(pages)
         ids = delta_ids(pages)
         confirmed = await self._confirm(mailbox, ids.removed)
-        wanted = list(dict.fromkeys([*ids.singles, *ids.masters, *confirmed.masters]))
+        singles = list(ids.singles)
+        if known is not None and singles:
+            singles = unseen(singles, listed_keys(pages), await known())
+        wanted = list(dict.fromkeys([*singles, *ids.masters, *confirmed.masters]))
         fetched = await self._client.fetch(mailbox, EVENT, wanted)
         items = await self._fold(mailbox, [*fetched, *confirmed.present], self._horizon())
         changes = [Upsert(a) for a in items]

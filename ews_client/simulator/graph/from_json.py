@@ -239,11 +239,30 @@ def _recurrence(body: Json, current: Json) -> list[Put]:
     start = parse_dtz(src.get("start"))
     value = body.get("recurrence")
     if not isinstance(value, dict) or not isinstance(value.get("pattern"), dict):
-        return [Put("Recurrence", None)]
+        return [Put("Recurrence", None), _recurrence_zone(None)]
     if start is None:
         return []  # a pattern needs a first occurrence
     zone = cal.WINDOWS_ZONES[event_zone(body, current)]
-    return [Put("Recurrence", recurrence_node(value, start.astimezone(ZoneInfo(zone)).date()))]
+    node = recurrence_node(value, start.astimezone(ZoneInfo(zone)).date())
+    return [Put("Recurrence", node), _recurrence_zone(_written_zone(value))]
+
+
+def _written_zone(value: Json) -> str | None:
+    """The range's recurrenceTimeZone as written (a zone the server knows), None if absent."""
+    rng = value.get("range")
+    name = text(rng.get("recurrenceTimeZone")) if isinstance(rng, dict) else None
+    if name is not None:
+        zone_id(name)  # an unknown zone is refused, as in a dateTimeTimeZone
+    return name
+
+
+def _recurrence_zone(name: str | None) -> Put:
+    # Kept verbatim: Graph gives the range back as the client wrote it (to_json reads it).
+    node = etree.Element(t("ExtendedProperty"))
+    node.append(ext_uri_element(to_json.RECURRENCE_ZONE))
+    if name is not None:
+        sub(node, t("Value"), name)
+    return Put("ExtendedProperty", node)
 
 
 EVENT: tuple[Field, ...] = (

@@ -18,7 +18,7 @@ from aiohttp import web
 from ews_client.models import EntityKind
 
 from ..state import SimState
-from . import auth, batch, calendar_list, conform, folders, handlers, subscription_routes
+from . import auth, batch, calendar_list, conform, folders, handlers, prefer, subscription_routes
 from .errors import GraphError, bad_request
 from .handlers import Env, GReq, GResp
 from .ids import route_path
@@ -174,7 +174,7 @@ async def run_one(graph: GraphState, req: GReq) -> GResp:
         if graph.sim.config.latency.base_s:
             await asyncio.sleep(graph.sim.config.latency.base_s)
         conform.check_request(graph.sim, req.method, req.path, req.body)
-        res = await _dispatch(graph, req)
+        res = prefer.apply(req.headers, await _dispatch(graph, req))  # outlook.timezone
         conform.check_response(graph.sim, req.method, req.path, res.status, res.body)
         return res
     except GraphError as exc:
@@ -211,7 +211,7 @@ async def graph_endpoint(request: web.Request) -> web.StreamResponse:
     except ValueError:
         return web.json_response(bad_request("the body is not JSON").body(), status=400)
     req = GReq(request.method, request.match_info["tail"], dict(request.query),
-               {k.lower(): v for k, v in request.headers.items()}, body,
+               {k.lower(): ", ".join(request.headers.getall(k)) for k in request.headers}, body,
                f"{request.scheme}://{request.host}/v1.0")  # fmt: skip
     try:
         res = await (run_batch(graph, req) if req.path == "$batch" else run_one(graph, req))

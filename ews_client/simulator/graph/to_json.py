@@ -10,9 +10,10 @@ from datetime import UTC, date, datetime
 from lxml import etree
 
 from .. import calendar as cal
+from ..paths import ext_key
 from ..recurrence import KINDS
 from ..xmlutil import local, t
-from .wire import Json, item_body, utc_dtz
+from .wire import BadValue, Json, item_body, utc_dtz, zone_id
 
 # EWS values -> Graph enum members (sensitivity, importance, taskStatus, patterns, weekIndex).
 SENSITIVITY = {"Normal": "normal", "Personal": "personal", "Private": "private",
@@ -182,6 +183,31 @@ def _recurrence(props: etree._Element) -> Json | None:
         return None
     pattern, rng = node[0], node[1]
     return {"pattern": _pattern(pattern), "range": _range(rng, stored_zone(props))}
+
+
+# The recurrenceTimeZone a client wrote, as it wrote it (an IANA name stays one): Exchange's
+# PidLidTimeZoneDescription, a named property of the Appointment set (id 0x8234) that Graph
+# cannot name, so it is never listed among an event's extended properties.
+RECURRENCE_ZONE = {"DistinguishedPropertySetId": "Appointment", "PropertyId": str(0x8234),
+                   "PropertyType": "String"}  # fmt: skip
+RECURRENCE_ZONE_KEY = ext_key(RECURRENCE_ZONE)
+Ext = dict[str, tuple[dict[str, str], str | tuple[str, ...]]]
+
+
+def with_written_zone(resource: Json, props: etree._Element, ext: Ext) -> Json:
+    """`resource` with its recurrence's recurrenceTimeZone as the client wrote it, while that
+    still names the zone the series runs in (an EWS edit may have moved it since)."""
+    rng = (resource.get("recurrence") or {}).get("range")
+    written = ext.get(RECURRENCE_ZONE_KEY)
+    if not isinstance(rng, dict) or written is None or not isinstance(written[1], str):
+        return resource
+    try:
+        windows = zone_id(written[1])
+    except BadValue:
+        return resource
+    if windows == stored_zone(props):
+        rng["recurrenceTimeZone"] = written[1]
+    return resource
 
 
 def _pattern(node: etree._Element) -> Json:

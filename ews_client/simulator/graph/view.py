@@ -31,7 +31,7 @@ FOLDER_OF = {EntityKind.CONTACT: "contacts", EntityKind.APPOINTMENT: "calendar",
 
 def resource(item: StoredItem) -> Json:
     """The item's own properties as Graph JSON (no server-managed ones)."""
-    return _readable(item.kind, item.props)
+    return to_json.with_written_zone(_readable(item.kind, item.props), item.props, item.ext)
 
 
 def _readable(kind: str, props: etree._Element) -> Json:

@@ -16,13 +16,12 @@ from .. import calendar as cal
 from .. import invitations
 from ..store import Folder, Mailbox, UserConfig, encode_id
 from ..writes import Quota
-from . import delta, edit
+from . import delta, edit, extensions
 from .errors import GraphError, bad_request, not_found
 from .ids import etag, ews_id, graph_id
 from .notify import Notifier
 from .view import (
     FOLDER_OF,
-    crm_of,
     expanded_props,
     item_json,
     occurrence_json,
@@ -34,7 +33,6 @@ from .wire import crm_link
 Json = dict[str, Any]
 # Graph names the derived type of every extension it returns (extension itself is abstract).
 _OPEN_EXT = {"@odata.type": "#microsoft.graph.openTypeExtension"}
-_CRM_FILTER = re.compile(r"(?:ep/value|r/externalId) eq '((?:[^']|'')*)'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +96,8 @@ def list_items(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | N
     folder = _folder(box, kind, lid)
     flt = req.query.get("$filter")
     if flt is not None:
-        found = _CRM_FILTER.search(flt)
-        if found is None:
-            raise bad_request("unsupported $filter", "ErrorInvalidUrlQueryFilter")
-        wanted = found.group(1).replace("''", "'")
-        hits = [box.items[i] for i in folder.items if crm_of(box.items[i]) == wanted]
+        match = extensions.list_filter(flt, kind)
+        hits = [box.items[i] for i in folder.items if match(box.items[i])]
         return GResp(200, {"value": [{"id": graph_id(i.id), "@odata.etag": etag(i)} for i in hits]})
     values = [item_json(box.items[i]) for i in folder.items]
     return GResp(200, *paged(values, req.query, req.headers, f"{req.base}/{req.path}"))
@@ -122,9 +117,9 @@ def get_item(
     item, index = _item(box, _folder(box, kind, lid), raw)
     if index is not None:
         return GResp(200, occurrence_json(box, item, index))
-    return GResp(
-        200, item_json(item, expand="$expand" in req.query, props=expanded_props(req.query))
-    )
+    body = item_json(item, expand="$expand" in req.query, props=expanded_props(req.query))
+    opened = extensions.expanded(item, req.query)
+    return GResp(200, body if opened is None else {**body, "extensions": opened})
 
 
 def patch_item(

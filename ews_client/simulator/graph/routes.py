@@ -18,7 +18,17 @@ from aiohttp import web
 from ews_client.models import EntityKind
 
 from ..state import SimState
-from . import auth, batch, calendar_list, conform, folders, handlers, prefer, subscription_routes
+from . import (
+    auth,
+    batch,
+    calendar_list,
+    conform,
+    extensions,
+    folders,
+    handlers,
+    prefer,
+    subscription_routes,
+)
 from .errors import GraphError, bad_request
 from .handlers import Env, GReq, GResp
 from .ids import route_path
@@ -30,6 +40,7 @@ Route = Callable[..., GResp | Awaitable[GResp]]
 BATCH_MAX = 20
 U = r"users/(?P<user>[^/]+)"
 C = r"(?P<coll>contacts|events|todo/lists/(?P<lid>[^/]+)/tasks)"
+XT = extensions.ITEM_EXTENSIONS
 KINDS = {"contacts": EntityKind.CONTACT, "events": EntityKind.APPOINTMENT}
 
 
@@ -96,6 +107,14 @@ def _user(fn: Callable[..., GResp], *names: str) -> Route:
     return call
 
 
+def _ext(fn: Callable[..., extensions.Answer], *names: str) -> Route:
+    def call(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+        box = handlers.mailbox(env, m["user"])
+        return GResp(*fn(env.quota, box, req.body, *(m[n] for n in names)))
+
+    return call
+
+
 async def _subscribe(env: Env, req: GReq, m: re.Match[str]) -> GResp:
     return await handlers.create_subscription(env, req)
 
@@ -127,6 +146,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
             f"{U}/todo/lists/(?P<lid>[^/]+)/tasks/(?P<id>[^/]+)/linkedResources",
             _user(handlers.add_link, "lid", "id"),
         ),
+        ("POST", f"{U}/{XT}", _ext(extensions.create, "coll", "id")),
+        ("GET", f"{U}/{XT}/(?P<name>[^/]+)", _ext(extensions.get, "coll", "id", "name")),
+        ("PATCH", f"{U}/{XT}/(?P<name>[^/]+)", _ext(extensions.patch, "coll", "id", "name")),
+        ("DELETE", f"{U}/{XT}/(?P<name>[^/]+)", _ext(extensions.delete, "coll", "id", "name")),
         ("GET", f"{U}/{C}", _coll(handlers.list_items)),
         ("POST", f"{U}/{C}", _coll(handlers.create_item)),
         ("GET", f"{U}/{C}/(?P<id>[^/]+)", _coll(handlers.get_item)),
@@ -176,12 +199,21 @@ async def run_one(graph: GraphState, req: GReq) -> GResp:
         conform.check_request(graph.sim, req.method, req.path, req.body)
         res = prefer.apply(req.headers, await _dispatch(graph, req))  # outlook.timezone
         conform.check_response(graph.sim, req.method, req.path, res.status, res.body)
-        return res
+        return _id_type_applied(req.headers, res)
     except GraphError as exc:
         return GResp(exc.status, exc.body(), exc.headers)
     finally:
         if box is not None:
             graph.throttler.release(box.address)
+
+
+def _id_type_applied(headers: dict[str, str], res: GResp) -> GResp:
+    """Graph names the id format it answered in when the request asked for immutable ids."""
+    if batch.immutable(headers):
+        earlier = res.headers.get(prefer.APPLIED)
+        applied = 'IdType="ImmutableId"'
+        res.headers[prefer.APPLIED] = f"{applied}, {earlier}" if earlier else applied
+    return res
 
 
 async def run_batch(graph: GraphState, req: GReq) -> GResp:
@@ -198,7 +230,7 @@ async def run_batch(graph: GraphState, req: GReq) -> GResp:
         headers = batch.inner_headers(res.headers, res.body is not None)
         out.append({"id": one.get("id"), "status": res.status, "headers": headers,
                     "body": res.body})  # fmt: skip
-    return GResp(200, {"responses": out})
+    return _id_type_applied(req.headers, GResp(200, {"responses": out}))
 
 
 async def graph_endpoint(request: web.Request) -> web.StreamResponse:

@@ -20,6 +20,7 @@ from ..store import Mailbox, StoredItem
 from ..xmlutil import t
 from . import to_json
 from .errors import GraphError, bad_request
+from .extensions import is_extension
 from .ids import etag, graph_id
 from .wire import CRM_KEY, Json, item_body, linked_resource, prop_id, utc_dtz
 
@@ -59,6 +60,8 @@ def extended(item: StoredItem, props: frozenset[str] | None) -> list[Json]:
     """The item's single-value extended properties Graph can name, as Graph lists them."""
     listed = []
     for attrs, value in item.ext.values():
+        if is_extension(attrs):  # an open extension's storage, listed as an extension
+            continue
         name = prop_id(attrs)
         if name and isinstance(value, str) and value and (props is None or name.lower() in props):
             listed.append({"id": name, "value": value})

@@ -284,14 +284,41 @@ class GraphClient:
     async def update_many(
         self, mailbox: str, changes: Sequence[tuple[ItemRef, Item, frozenset[str]]]
     ) -> list[ItemRef | ExchangeError]:
-        return [await self._result(self.update_item(mailbox, *change)) for change in changes]
+        """Per-item outcomes, in order. A change that is one PATCH (a CRM-id stamp, plain
+        fields) goes 20 to a `$batch`; the others (a task's CRM link, a series' occurrences)
+        one by one."""
+        out: dict[int, ItemRef | ExchangeError] = {}
+        batched: list[tuple[int, ItemRef, rq.GraphRequest]] = []
+        for n, (ref, item, fields) in enumerate(changes):
+            if not _one_patch(item, fields):
+                out[n] = await self._result(self.update_item(mailbox, ref, item, fields))
+                continue
+            try:
+                req = await self._patch_request(mailbox, ref, item, fields)
+            except ITEM_ERRORS as exc:
+                out[n] = exc
+                continue
+            if req is None:
+                out[n] = ref
+            else:
+                batched.append((n, ref, req))
+        answers = await self.batch(mailbox, [req for _, _, req in batched]) if batched else []
+        for (n, ref, _), inner in zip(batched, answers, strict=True):
+            err = inner.error()
+            if err is None:
+                out[n] = ItemRef(ref.id, etag_of(inner.body) or ref.change_key)
+            elif isinstance(err, ITEM_ERRORS):
+                out[n] = err
+            else:
+                raise err  # transient or permanent for the mailbox: the pass ends, as one by one
+        return [out[n] for n in range(len(changes))]
 
     @staticmethod
     async def _result(call: Awaitable[ItemRef]) -> ItemRef | ExchangeError:
         """Per-item outcomes as values; errors that end the pass still raise."""
         try:
             return await call
-        except (ItemRejectedError, ConflictError, ItemNotFoundError) as exc:
+        except ITEM_ERRORS as exc:
             return exc
 
     async def _write_occurrences(self, mailbox: str, ref: ItemRef, item: Appointment) -> ItemRef:
@@ -315,22 +342,28 @@ class GraphClient:
         self, mailbox: str, ref: ItemRef, item: Item, fields: frozenset[str]
     ) -> ItemRef:
         list_id = await self._list_for(mailbox, item.kind)
+        req = await self._patch_request(mailbox, ref, item, fields)
+        if req is not None:
+            obj = await self.call(mailbox, req)
+            ref = ItemRef(ref.id, etag_of(obj) or ref.change_key)
+        if isinstance(item, Task) and _links_task(item, fields) and item.crm_id is not None:
+            ref = await self._link_task(mailbox, list_id, ref, item.crm_id)
+        if isinstance(item, Appointment) and _writes_occurrences(item, fields):
+            ref = await self._write_occurrences(mailbox, ref, item)
+        return ref
+
+    async def _patch_request(
+        self, mailbox: str, ref: ItemRef, item: Item, fields: frozenset[str]
+    ) -> rq.GraphRequest | None:
+        """The PATCH of `fields` (None: nothing to send); ItemRejectedError when it would mail
+        a meeting's attendees."""
+        list_id = await self._list_for(mailbox, item.kind)
         body = patch_body(item, fields)
         if isinstance(item, Appointment):
             body = await self.meetings.patch_body(mailbox, ref, item, fields, body)
-        if body:
-            req = rq.update(mailbox, item.kind, ref.id, ref.change_key, body, list_id)
-            obj = await self.call(mailbox, req)
-            ref = ItemRef(ref.id, etag_of(obj) or ref.change_key)
-        if isinstance(item, Task) and "crm_id" in fields and item.crm_id is not None:
-            ref = await self._link_task(mailbox, list_id, ref, item.crm_id)
-        if (
-            isinstance(item, Appointment)
-            and item.recurrence is not None
-            and fields & OCCURRENCE_FIELDS
-        ):
-            ref = await self._write_occurrences(mailbox, ref, item)
-        return ref
+        return (
+            rq.update(mailbox, item.kind, ref.id, ref.change_key, body, list_id) if body else None
+        )
 
     async def _link_task(self, mailbox: str, list_id: str, ref: ItemRef, crm_id: str) -> ItemRef:
         get = rq.get_item(mailbox, EntityKind.TASK, ref.id, list_id)
@@ -429,3 +462,26 @@ class GraphClient:
             if page.next_link is None:
                 return found
             req = rq.GraphRequest("GET", page.next_link)
+
+
+# What one item's write can answer without ending the pass: the item is skipped and recorded.
+ITEM_ERRORS = (ItemRejectedError, ConflictError, ItemNotFoundError)
+
+
+def _links_task(item: Item, fields: frozenset[str]) -> bool:
+    """A task's CRM id is a linked resource: a request of its own."""
+    return isinstance(item, Task) and "crm_id" in fields and item.crm_id is not None
+
+
+def _writes_occurrences(item: Item, fields: frozenset[str]) -> bool:
+    """A series' exceptions and deletions are written occurrence by occurrence."""
+    return (
+        isinstance(item, Appointment)
+        and item.recurrence is not None
+        and bool(fields & OCCURRENCE_FIELDS)
+    )
+
+
+def _one_patch(item: Item, fields: frozenset[str]) -> bool:
+    """Whether the change is a single PATCH (so it can share a `$batch` with others)."""
+    return not (_links_task(item, fields) or _writes_occurrences(item, fields))

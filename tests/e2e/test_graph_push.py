@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 
@@ -17,6 +19,35 @@ BOX = "online@sim.example"
 PUSH_JOBS = "SELECT count(*) FROM sync.jobs WHERE source = 'push'"
 
 
+@asynccontextmanager
+async def pushing_service(h: Harness, pool: asyncpg.Pool) -> AsyncIterator[int]:
+    """The whole service, with Graph change notifications to its API and no schedule that
+    could do the work instead, until its three subscriptions stand; yields the API's port."""
+    port = free_port()
+    settings = e2e_settings(
+        {
+            "SYNC_API_BIND": f"127.0.0.1:{port}",
+            "SYNC_API_TOKEN": "push-test-token",
+            "SYNC_GRAPH_NOTIFICATION_URL": f"http://127.0.0.1:{port}",
+            "SYNC_GRAPH_CLIENT_STATE": "push-test-state",
+            # No schedule may do the work: sweeps and polling far apart.
+            "SYNC_EXPRESS_INTERVAL": "1d",
+        }
+    )
+    await pool.execute("UPDATE sync.servers SET express_interval = '1 day'")
+    service = Service(settings, pool)
+    task = asyncio.create_task(service.run())
+    try:
+        assert h.sim.graph is not None
+        async with asyncio.timeout(30):
+            while len(h.sim.graph.notifier.subscriptions) < 3:  # contacts, events, tasks
+                await asyncio.sleep(0.1)
+        yield port
+    finally:
+        service.stop.set()
+        await asyncio.wait_for(task, 30)
+
+
 async def test_outlook_edit_reaches_crm_through_a_change_notification(
     pool: asyncpg.Pool,
 ) -> None:
@@ -27,26 +58,7 @@ async def test_outlook_edit_reaches_crm_through_a_change_notification(
             user,
         )
         assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
-        port = free_port()
-        settings = e2e_settings(
-            {
-                "SYNC_API_BIND": f"127.0.0.1:{port}",
-                "SYNC_API_TOKEN": "push-test-token",
-                "SYNC_GRAPH_NOTIFICATION_URL": f"http://127.0.0.1:{port}",
-                "SYNC_GRAPH_CLIENT_STATE": "push-test-state",
-                # No schedule may do the work: sweeps and polling far apart.
-                "SYNC_EXPRESS_INTERVAL": "1d",
-            }
-        )
-        await pool.execute("UPDATE sync.servers SET express_interval = '1 day'")
-        service = Service(settings, pool)
-        task = asyncio.create_task(service.run())
-        try:
-            assert h.sim.graph is not None
-            notifier = h.sim.graph.notifier
-            async with asyncio.timeout(30):
-                while len(notifier.subscriptions) < 3:  # contacts, events, tasks
-                    await asyncio.sleep(0.1)
+        async with pushing_service(h, pool):
             [item] = await h.items(BOX, "contacts")
             edited = time.monotonic()
             await h.owner(
@@ -64,9 +76,6 @@ async def test_outlook_edit_reaches_crm_through_a_change_notification(
             sources = {r["source"] for r in await pool.fetch("SELECT source FROM sync.jobs")}
             assert "push" in sources and not sources & {"schedule", "sweep"}, sources
             assert took < 5
-        finally:
-            service.stop.set()
-            await asyncio.wait_for(task, 30)
 
 
 async def _lifecycle(h: Harness, sub_id: str, event: str) -> None:
@@ -80,25 +89,9 @@ async def test_lifecycle_notifications_reach_the_service(pool: asyncpg.Pool) -> 
     async with harness(pool, backend="graph") as h:
         await h.add_user(BOX)
         assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
-        port = free_port()
-        settings = e2e_settings(
-            {
-                "SYNC_API_BIND": f"127.0.0.1:{port}",
-                "SYNC_API_TOKEN": "push-test-token",
-                "SYNC_GRAPH_NOTIFICATION_URL": f"http://127.0.0.1:{port}",
-                "SYNC_GRAPH_CLIENT_STATE": "push-test-state",
-                "SYNC_EXPRESS_INTERVAL": "1d",
-            }
-        )
-        await pool.execute("UPDATE sync.servers SET express_interval = '1 day'")
-        service = Service(settings, pool)
-        task = asyncio.create_task(service.run())
-        try:
+        async with pushing_service(h, pool) as port:
             assert h.sim.graph is not None
             notifier = h.sim.graph.notifier
-            async with asyncio.timeout(30):
-                while len(notifier.subscriptions) < 3:
-                    await asyncio.sleep(0.1)
             url = f"http://127.0.0.1:{port}/api/v1/graph/notifications"
             assert {s.lifecycle_url for s in notifier.subscriptions.values()} == {url}
             [contacts] = [s for s in notifier.subscriptions.values() if s.folder == "contacts"]
@@ -117,6 +110,3 @@ async def test_lifecycle_notifications_reach_the_service(pool: asyncpg.Pool) -> 
                     await asyncio.sleep(0.05)
             assert len(notifier.subscriptions) == 3
             assert notifier.counters["lifecycle_delivered"] == 3
-        finally:
-            service.stop.set()
-            await asyncio.wait_for(task, 30)

@@ -52,7 +52,8 @@ def expanded_props(query: Mapping[str, str]) -> frozenset[str] | None:
     start = expand.find("singleValueExtendedProperties(")
     if start < 0:
         return None
-    ids = _EXPAND_IDS.findall(expand[start:])
+    end = expand.find(")", start)  # the ids of this expansion only, not of one after it
+    ids = _EXPAND_IDS.findall(expand[start : end if end >= 0 else None])
     return frozenset(i.replace("''", "'").lower() for i in ids) or None
 
 

@@ -79,7 +79,11 @@ class ApiSettings(_Group):
     api_bind: str = "127.0.0.1:8080"
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
+    # Public by default so that a Prometheus without credentials can scrape; the answer holds
+    # only counts (no addresses), and is served from gauges refreshed every metrics_refresh
+    # seconds, so the scrape rate never reaches the database. Set false to require the token.
     metrics_public: bool = True
+    metrics_refresh: Seconds = 15.0
 
     @field_validator("api_bind")
     @classmethod
@@ -127,6 +131,31 @@ class PushSettings(_Group):
                 "SYNC_GRAPH_CLIENT_STATE: required when SYNC_GRAPH_NOTIFICATION_URL is set"
             )
         return state
+
+
+class OutboundSettings(_Group):
+    """Where a server's secret may come from, and where the service may connect.
+
+    A server names its secret by environment variable or file; only names starting with
+    secret_env_prefix and files inside secret_dir are read, so that whoever holds the API
+    token cannot point a server at the database URL, the API token or /proc/self/environ.
+    Link-local (cloud metadata) and unspecified addresses are never connected to; loopback and
+    private ranges are refused too when outbound_deny_private is on (checked on every
+    connection, after DNS resolution).
+    """
+
+    secret_env_prefix: str = "EXCHANGE_"  # noqa: S105 - a name prefix, not a secret
+    secret_dir: Path = Path("/run/secrets")
+    outbound_deny_private: bool = False
+
+    @field_validator("secret_env_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) or value.upper().startswith(
+            ENV_PREFIX
+        ):
+            raise ValueError(f"{value!r} must be a variable-name prefix not starting {ENV_PREFIX}")
+        return value
 
 
 class LimitsSettings(_Group):
@@ -231,6 +260,7 @@ class Settings:
     database: DatabaseSettings
     api: ApiSettings
     push: PushSettings
+    outbound: OutboundSettings
     limits: LimitsSettings
     schedule: ScheduleSettings
     conflicts: ConflictSettings
@@ -244,6 +274,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "database": DatabaseSettings,
     "api": ApiSettings,
     "push": PushSettings,
+    "outbound": OutboundSettings,
     "limits": LimitsSettings,
     "schedule": ScheduleSettings,
     "conflicts": ConflictSettings,

@@ -94,3 +94,18 @@ DISPATCHER_LEADER = Gauge(
     "sync_dispatcher_leader", "1 when this replica is the active dispatcher.", registry=REGISTRY
 )
 ACTIVE_PASSES = Gauge("sync_active_passes", "Passes running in this replica.", registry=REGISTRY)
+# The database-backed gauges above (queue, mailboxes) are refreshed on a timer, not per scrape:
+# these two say whether that timer still succeeds, so a stale value is visible as such.
+METRICS_REFRESHED = Gauge(
+    "sync_metrics_refreshed_timestamp_seconds",
+    "When the database-backed gauges were last refreshed successfully (Unix time; 0: never).",
+    registry=REGISTRY,
+)
+METRICS_REFRESHES = Counter(
+    "sync_metrics_refreshes_total",
+    "Refreshes of the database-backed gauges, by outcome (ok, failed).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+for _outcome in ("ok", "failed"):  # both series exist from the start, at 0
+    METRICS_REFRESHES.labels(outcome=_outcome)

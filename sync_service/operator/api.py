@@ -105,14 +105,9 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    """Prometheus text format; the queue and mailbox gauges are read from the database now."""
-    ops = request.app[OPERATIONS]
-    if ops is not None:
-        try:
-            await ops.refresh_gauges()
-        except (OSError, asyncpg.PostgresError) as exc:  # still serve the process metrics
-            log.warning("metrics: gauges not refreshed", extra={"error": type(exc).__name__})
+async def metrics_endpoint(_: web.Request) -> web.Response:
+    """Prometheus text format, from memory only: the database-backed gauges are refreshed on
+    a timer (operator/gauges.py, started with the api role), never by a scrape."""
     body = generate_latest(metrics.REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

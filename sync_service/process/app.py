@@ -26,6 +26,7 @@ from sync_service.db.queue import JobQueue, PassKind, Priority
 from sync_service.db.store import MailboxState, Store
 from sync_service.dispatcher.leader import run_dispatcher
 from sync_service.operator import api
+from sync_service.operator.gauges import GaugeRefresher
 from sync_service.runtime.backends import Backends
 from sync_service.runtime.runner import PassRunner
 from sync_service.runtime.worker import Worker
@@ -182,6 +183,9 @@ class Service:
                 )
             if Role.API in roles:
                 group.create_task(self.serve_api(), name="api")
+                # Only where /metrics is served; scrapes never query the database themselves.
+                refresher = GaugeRefresher.for_pool(self.pool, self.settings.api.metrics_refresh)
+                group.create_task(refresher.run(self.stop), name="metrics-refresh")
                 if self.settings.push.graph_notification_url:
                     pusher = group.create_task(self.enqueue_pushes(), name="graph-push")
                     group.create_task(_cancel_on(self.stop, pusher), name="graph-push-stop")

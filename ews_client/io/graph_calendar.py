@@ -3,7 +3,8 @@
 
 - Without a stored state (complete, initial and recover passes, or a dead token) the read is
   the calendar in full: `/calendar/events` (every single event and series master, any date,
-  paged), each series folded with its `instances` (exceptions, cancelled occurrences). A
+  paged with overlapping pages so that a deletion meanwhile cannot hide another event), each
+  series folded with its `instances` (exceptions, cancelled occurrences). A
   fresh window delta is taken first, so that whatever changes while we list is seen again by
   the next express pass.
 - With a state, the window delta's changes. An id it reports as removed is confirmed with a
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from ews_client.errors import ItemNotFoundError, ProtocolError
+from ews_client.errors import ItemNotFoundError, ProtocolError, TransientError
 from ews_client.graph import requests as rq
 from ews_client.graph.calendar_delta import (
     Confirmed,
@@ -32,12 +33,14 @@ from ews_client.graph.calendar_delta import (
     listed_events,
 )
 from ews_client.graph.events import event_from_json
+from ews_client.graph.listing import OVERLAP, anchored, next_page
 from ews_client.graph.responses import InnerResponse, Page, listed_keys, parse_page, unseen
 from ews_client.graph.series import fold_instances, instances_window
 from ews_client.graph.wire import Json
 from ews_client.models import Appointment, EntityKind, KnownKeys, Removal, SyncResult, Upsert
 
 EVENT = EntityKind.APPOINTMENT
+LISTING_ATTEMPTS = 3
 
 
 class GraphCalls(Protocol):
@@ -63,11 +66,18 @@ class CalendarSync:
     """`clock` is public: the window and the series horizon follow it (tests move time)."""
 
     def __init__(
-        self, client: GraphCalls, window: EventWindow, clock: Callable[[], datetime]
+        self,
+        client: GraphCalls,
+        window: EventWindow,
+        clock: Callable[[], datetime],
+        listing_page: int = rq.LISTING_PAGE,
+        listing_overlap: int = OVERLAP,
     ) -> None:
         self._client = client
         self._window = window
         self.clock = clock
+        self._listing_page = listing_page
+        self._listing_overlap = listing_overlap
 
     def _current_window(self) -> tuple[datetime, datetime]:
         return self._window.around(self.clock())
@@ -110,11 +120,41 @@ class CalendarSync:
         start, end = self._current_window()
         delta = await self._client.pages(mailbox, rq.events_delta(mailbox, start, end), EVENT)
         link = _delta_link(delta)
-        listing = await self._client.pages(mailbox, rq.calendar_events(mailbox), EVENT)
-        listed = listed_events(listing)
+        listed = listed_events(await self._list_calendar(mailbox))
         items = await self._fold(mailbox, listed, self._horizon())
         state = EventState(link, start, end).encode()
         return SyncResult(tuple(Upsert(a) for a in items), state, restarted)
+
+    async def _list_calendar(self, mailbox: str) -> list[Page]:
+        """Every page of `/calendar/events`, each next page overlapping the one before it so
+        that an event deleted meanwhile cannot make another one slip past (graph/listing.py)."""
+        for _ in range(LISTING_ATTEMPTS):
+            pages = await self._overlapping_pages(mailbox)
+            if pages is not None:
+                return pages
+        raise TransientError(
+            f"the calendar changed faster than it could be listed ({LISTING_ATTEMPTS} attempts)",
+            code="ListingGap",
+        )
+
+    async def _overlapping_pages(self, mailbox: str) -> list[Page] | None:
+        """The listing, or None when a page did not join on to the ones before it."""
+        page = parse_page(
+            await self._client.call(
+                mailbox, rq.calendar_events(mailbox, self._listing_page), idempotent=True
+            )
+        )
+        pages, seen = [page], {str(v["id"]) for v in page.values}
+        while page.next_link is not None:
+            nxt = next_page(page.next_link, len(page.values), self._listing_overlap)
+            page = parse_page(
+                await self._client.call(mailbox, rq.follow(nxt.link, EVENT), idempotent=True)
+            )
+            if nxt.overlapping and not anchored(page, seen):
+                return None
+            pages.append(page)
+            seen.update(str(v["id"]) for v in page.values)
+        return pages
 
     async def _confirm(self, mailbox: str, removed: Sequence[str]) -> Confirmed:
         """GET each reported removal: only "not found" is a deletion."""

@@ -6,9 +6,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from ews_client.errors import TransientError
 from ews_client.graph import requests as rq
+from ews_client.graph.calendar_delta import EventWindow
 from ews_client.graph.events import event_from_json
+from ews_client.graph.responses import parse_page
+from ews_client.graph.wire import Json
 from ews_client.io.graph import GraphClient
+from ews_client.io.graph_calendar import CalendarSync
 from ews_client.models import (
     Appointment,
     Attendee,
@@ -154,3 +161,75 @@ async def test_a_removal_from_the_window_is_confirmed(sim: RunningSimulator) -> 
 
 def _link(state: str) -> str:
     return str(json.loads(state)["link"])
+
+
+class _DeletingBetweenPages:
+    """The real client, with events deleted (over HTTP) just before each later page of the
+    listing is requested: as when a user cleans up a calendar while it is being read."""
+
+    def __init__(self, client: GraphClient, doomed: list[ItemRef], per_page: int) -> None:
+        self._client, self._doomed, self._per_page = client, doomed, per_page
+        self.batch, self.pages, self.fetch = client.batch, client.pages, client.fetch
+
+        self.restarts = -1  # listings begun, but for the first
+
+    async def call(self, mailbox: str, req: rq.GraphRequest, *, idempotent: bool = False) -> Json:
+        if req.url.startswith(f"{rq.user(mailbox)}/calendar/events"):
+            self.restarts += 1
+        elif "/calendar/events" in req.url and "skip=" in req.url:
+            for _ in range(min(self._per_page, len(self._doomed))):
+                await self._client.delete_item(mailbox, self._doomed.pop(0), EVENT)
+        return await self._client.call(mailbox, req, idempotent=idempotent)
+
+
+async def _listed_subjects(sync: CalendarSync) -> set[str]:
+    result = await sync.sync(BOX, None, restarted=False)
+    return {c.item.subject or "" for c in result.changes if isinstance(c, Upsert)}
+
+
+async def test_a_deletion_between_pages_hides_no_other_event(client: GraphClient) -> None:
+    """Graph pages the calendar by `$skip`: an event deleted between two page requests moves
+    the next one across the page boundary. The listing's overlapping pages still list every
+    event that was never deleted; the server's own next links alone would miss one per
+    deletion (checked first, so that the simulator is shown to behave as Graph does)."""
+    refs = [
+        await client.create_item(BOX, _single(f"E{i:02}", NOW + timedelta(days=i)))
+        for i in range(30)
+    ]
+    early = [refs[1], refs[12], refs[13]]  # each on a page already read when it is deleted
+    plain = _DeletingBetweenPages(client, list(early[:1]), per_page=1)
+    pages = []
+    req = rq.calendar_events(BOX, page_size=10)
+    while True:
+        page = parse_page(await plain.call(BOX, req))
+        pages.append(page)
+        if page.next_link is None:
+            break
+        req = rq.follow(page.next_link, EVENT)
+    listed = {str(o["subject"]) for p in pages for o in p.values}
+    assert "E10" not in listed  # moved to place 9 after E01 went: on neither page
+    survivors = {f"E{i:02}" for i in range(30)} - {"E01", "E12", "E13"}
+    window = EventWindow()
+    deleting = _DeletingBetweenPages(client, list(early[1:]), per_page=1)
+    sync = CalendarSync(deleting, window, lambda: NOW, listing_page=10)
+    assert await _listed_subjects(sync) == survivors
+
+
+async def test_more_deletions_than_the_overlap_restart_the_listing(client: GraphClient) -> None:
+    """A page that does not join on to the pages before it starts the listing again; a
+    calendar emptied faster than it can be listed fails the pass as transient (retried
+    later) instead of being read with a gap."""
+    refs = [
+        await client.create_item(BOX, _single(f"F{i:02}", NOW + timedelta(days=i)))
+        for i in range(12)
+    ]
+    once = _DeletingBetweenPages(client, refs[:4], per_page=4)
+    sync = CalendarSync(once, EventWindow(), lambda: NOW, listing_page=4, listing_overlap=2)
+    assert await _listed_subjects(sync) == {f"F{i:02}" for i in range(4, 12)}
+    assert once.restarts == 1
+    more = [await client.create_item(BOX, _single(f"G{i:02}", NOW)) for i in range(40)]
+    front_first = _DeletingBetweenPages(client, [*refs[4:], *more], per_page=4)
+    sync = CalendarSync(front_first, EventWindow(), lambda: NOW, listing_page=4, listing_overlap=2)
+    with pytest.raises(TransientError, match="changed faster"):
+        await sync.sync(BOX, None, restarted=False)
+    assert front_first.restarts == 2  # three listings in all

@@ -10,7 +10,9 @@
 
 Page size: `Prefer: odata.maxpagesize=N` (answered with `Preference-Applied`) or `$top`,
 else Graph's default of 10 for Outlook collections; the simulator caps a page at 1,000.
-The next link carries `$top` and `$skip` with the other query options of the request.
+The next link carries `$top` and `$skip` with the other query options of the request, so an
+event deleted between two page requests moves the others up by one place, as Graph's do.
+`$orderby=createdDateTime` sorts the listing (stably).
 `$select` keeps the named properties (plus `id` and `@odata.etag`); `$expand` adds the
 extended properties as a GET of the item does.
 """
@@ -90,10 +92,20 @@ def list_events(env: Env, req: GReq, box: Mailbox) -> GResp:
     folder = box.folder("calendar")
     expand = "$expand" in req.query
     props = expanded_props(req.query)
-    values = [
-        _select(item_json(box.items[i], expand=expand, props=props), req) for i in folder.items
-    ]
-    return _paged(req, values)
+    items = _ordered(req, [box.items[i] for i in folder.items])
+    return _paged(req, [_select(item_json(it, expand=expand, props=props), req) for it in items])
+
+
+def _ordered(req: GReq, items: list[Any]) -> list[Any]:
+    """`$orderby=createdDateTime [asc|desc]` (a stable sort; ties keep the folder's order).
+    Any other order is refused rather than silently ignored."""
+    raw = req.query.get("$orderby")
+    if raw is None:
+        return items
+    field, _, direction = raw.strip().partition(" ")
+    if field != "createdDateTime" or direction.strip().lower() not in ("", "asc", "desc"):
+        raise bad_request(f"$orderby={raw!r} is not supported here", "ErrorInvalidUrlQuery")
+    return sorted(items, key=lambda it: it.created, reverse=direction.strip().lower() == "desc")
 
 
 def instances(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:

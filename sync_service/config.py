@@ -18,9 +18,12 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sync_service.errors import OperatorError
+from sync_service.errors import FieldError, OperatorError
 
 ENV_PREFIX = "SYNC_"
+# Never a server's secret, whatever SYNC_SECRET_DIR says: /proc/self/environ is the service's
+# whole environment, its database URL and API token included.
+NEVER_READ = Path("/proc")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -155,6 +158,18 @@ class OutboundSettings(_Group):
             ENV_PREFIX
         ):
             raise ValueError(f"{value!r} must be a variable-name prefix not starting {ENV_PREFIX}")
+        return value
+
+    @field_validator("secret_dir")
+    @classmethod
+    def _check_dir(cls, value: Path) -> Path:
+        # The directory need not exist yet (it may be mounted later); it must not be a place
+        # that holds what is not a server's secret: the whole tree, or the kernel's /proc.
+        if not value.is_absolute():
+            raise ValueError(f"{str(value)!r} is not an absolute path")
+        resolved = value.resolve()
+        if resolved == Path("/") or resolved.is_relative_to(NEVER_READ):
+            raise ValueError(f"{str(value)!r} cannot hold servers' secrets; name a directory")
         return value
 
 
@@ -326,23 +341,73 @@ def documented_settings() -> list[tuple[str, str]]:
     return rows
 
 
-def read_named_secret(env_name: str | None, file: str | None) -> str:
+class SecretSourceRefused(ConfigError, FieldError):
+    """A server names a secret source the deployment's policy does not allow; `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message, f"{field}: {message}")
+
+
+def allowed_secret_env(policy: OutboundSettings, name: str) -> str:
+    """`name` if a server may take its secret from that environment variable.
+
+    The service's own variables are refused in any case: pydantic-settings reads them whatever
+    their case, so `sync_api_token` is the API token too.
+    """
+    prefix = policy.secret_env_prefix
+    if name.upper().startswith(ENV_PREFIX):
+        raise SecretSourceRefused("secret_env", f"{ENV_PREFIX}* variables are the service's own")
+    if not name.startswith(prefix) or name == prefix:
+        raise SecretSourceRefused(
+            "secret_env", f"must start with {prefix} (SYNC_SECRET_ENV_PREFIX)"
+        )
+    return name
+
+
+def allowed_secret_path(policy: OutboundSettings, field: str, path: str) -> Path:
+    """The real path of `path` if it lies inside the secret directory, symlinks followed.
+
+    The refusal is one message whether the path exists or not, is readable or not: the file is
+    not opened before it is allowed, so a refused name tells the caller nothing about it.
+    """
+    refused = SecretSourceRefused(
+        field, f"must be an absolute path inside {policy.secret_dir} (SYNC_SECRET_DIR)"
+    )
+    given = Path(path)
+    if not given.is_absolute():
+        raise refused
+    try:
+        directory, resolved = policy.secret_dir.resolve(), given.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the name
+        raise refused from None
+    inside = resolved.is_relative_to(directory) and resolved != directory
+    if not inside or resolved.is_relative_to(NEVER_READ):
+        raise refused
+    return resolved
+
+
+def read_named_secret(policy: OutboundSettings, env_name: str | None, file: str | None) -> str:
     """A server's secret, from the environment variable or file its configuration names.
 
-    Servers store where their secret lives, never the secret; this is where it is read.
+    Servers store where their secret lives, never the secret; this is where it is read, after
+    the same policy checks as when the server was added (a row edited by SQL is no way round
+    them). The file read is the real path that was checked, not the name resolved once more.
     """
     import os
 
     if env_name:
-        value = os.environ.get(env_name)
+        value = os.environ.get(allowed_secret_env(policy, env_name))
         if value is None:
-            raise ConfigError(f"{env_name}: the environment variable named by the server is unset")
+            raise ConfigError(
+                f"secret_env: {env_name}: the environment variable named by the server is unset"
+            )
         return value
     if file:
+        path = allowed_secret_path(policy, "secret_file", file)
         try:
-            return Path(file).read_text().strip()
+            return path.read_text().strip()
         except OSError as exc:
             raise ConfigError(
-                f"{file}: cannot read the server's secret file: {exc.strerror}"
+                f"secret_file: {file}: cannot read the server's secret file: {exc.strerror}"
             ) from None
-    raise ConfigError("the server names no secret (secret_env or secret_file)")
+    raise ConfigError("secret_env: the server names no secret (secret_env or secret_file)")

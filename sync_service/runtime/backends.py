@@ -24,7 +24,13 @@ from ews_client import (
     TransportLimits,
 )
 from sync_service import metrics
-from sync_service.config import ConfigError, Settings, read_named_secret
+from sync_service.config import (
+    ConfigError,
+    OutboundSettings,
+    Settings,
+    allowed_secret_path,
+    read_named_secret,
+)
 from sync_service.db.store import Server
 from sync_service.errors import OperatorError
 
@@ -49,11 +55,11 @@ class UnsupportedBackend(OperatorError):
     """The server's backend or auth kind is not available in this build."""
 
 
-def _auth(server: Server, default_scope: str = EWS_SCOPE) -> Auth:
+def _auth(server: Server, policy: OutboundSettings, default_scope: str = EWS_SCOPE) -> Auth:
     """The server's credentials; an oauth server asks for its own scope (national clouds) or
     `default_scope`, the audience of its backend (a token is valid for one resource only)."""
     if server.auth_kind == "basic":
-        return BasicAuth(server.username or "", _secret(server))
+        return BasicAuth(server.username or "", _secret(server, policy))
     if server.auth_kind == "oauth":
         authority = server.authority or f"https://login.microsoftonline.com/{server.tenant}"
         scope = server.scope or default_scope
@@ -62,15 +68,30 @@ def _auth(server: Server, default_scope: str = EWS_SCOPE) -> Auth:
         return OAuthClientCredentials(
             authority=authority,
             client_id=server.client_id or "",
-            client_secret=_secret(server),
+            client_secret=_secret(server, policy),
             scope=scope,
             ca_file=server.ca_file,
         )
     raise UnsupportedBackend(f"server {server.name}: auth kind {server.auth_kind} is not supported")
 
 
-def _secret(server: Server) -> str:
-    return read_named_secret(server.secret_env, server.secret_file)
+def _secret(server: Server, policy: OutboundSettings) -> str:
+    return read_named_secret(policy, server.secret_env, server.secret_file)
+
+
+def _checked_files(server: Server, policy: OutboundSettings) -> Server:
+    """`server` with its CA and certificate files checked against the deployment's secret
+    directory at every use, as when it was added (a row edited by SQL is no way round it), and
+    replaced by the real paths that were checked."""
+
+    def checked(field: str, value: str | None) -> str | None:
+        return str(allowed_secret_path(policy, field, value)) if value else value
+
+    return replace(
+        server,
+        ca_file=checked("ca_file", server.ca_file),
+        certificate_file=checked("certificate_file", server.certificate_file),
+    )
 
 
 def _certificate_auth(server: Server, authority: str, scope: str) -> OAuthClientCredentials:
@@ -113,13 +134,14 @@ def _hooks(server_name: str) -> dict[str, object]:
 
 
 def _build(server: Server, settings: Settings) -> EwsClient | GraphClient:
+    server = _checked_files(server, settings.outbound)
     transport = TransportLimits(
         connections=max(10, server.max_concurrency), read_timeout_s=settings.limits.http_timeout
     )
     if server.backend == "graph":
         return GraphClient(
             server.url,
-            _auth(server, default_scope=GRAPH_SCOPE),
+            _auth(server, settings.outbound, default_scope=GRAPH_SCOPE),
             transport_limits=transport,
             throttle_limits=replace(
                 GRAPH_LIMITS,
@@ -134,7 +156,7 @@ def _build(server: Server, settings: Settings) -> EwsClient | GraphClient:
         raise UnsupportedBackend(f"server {server.name}: backend {server.backend} is unknown")
     return EwsClient(
         server.url,
-        _auth(server),
+        _auth(server, settings.outbound),
         transport_limits=transport,
         throttle_limits=ThrottleLimits(
             rate_per_s=server.rate_per_second, max_concurrency=server.max_concurrency

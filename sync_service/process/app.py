@@ -65,6 +65,7 @@ class Service:
         self.stop = stop or asyncio.Event()
         self._engines = Engines(pool)
         self.worker: Worker | None = None
+        self.gauges = GaugeRefresher.for_pool(pool, settings.api.metrics_refresh)
         # Mailboxes Graph notified about, with the first notification's time.
         self.pushed: dict[str, datetime] = {}
         self.push_wake = asyncio.Event()
@@ -184,8 +185,7 @@ class Service:
             if Role.API in roles:
                 group.create_task(self.serve_api(), name="api")
                 # Only where /metrics is served; scrapes never query the database themselves.
-                refresher = GaugeRefresher.for_pool(self.pool, self.settings.api.metrics_refresh)
-                group.create_task(refresher.run(self.stop), name="metrics-refresh")
+                group.create_task(self.gauges.run(self.stop), name="metrics-refresh")
                 if self.settings.push.graph_notification_url:
                     pusher = group.create_task(self.enqueue_pushes(), name="graph-push")
                     group.create_task(_cancel_on(self.stop, pusher), name="graph-push-stop")

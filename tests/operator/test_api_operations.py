@@ -4,6 +4,7 @@ from typing import Any
 
 import asyncpg
 
+from sync_service.operator.gauges import GaugeRefresher
 from tests.operator.apiclient import AUTH, SERVER, api_client
 
 CSV = """crm_user_id,email,server,group
@@ -231,6 +232,8 @@ async def test_metrics_refresh_queue_and_mailbox_gauges(pool: asyncpg.Pool) -> N
         await _call(c, "POST", "/api/v1/mailboxes/import", 200, data=CSV)
         await _call(c, "POST", "/api/v1/mailboxes/dan@example.com/disable", 200)
         await _call(c, "POST", "/api/v1/sync", 202, json={"server": "ex1"})
+        # One tick of the refresher the api role runs (scrapes do not query the database).
+        assert await GaugeRefresher.for_pool(pool, 15.0).refresh_once()
         resp = await c.get("/metrics")
         text = await resp.text()
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")

@@ -1,0 +1,181 @@
+"""/metrics is served from memory; the database-backed gauges follow the database on a timer.
+
+The whole service (api role) runs in this process on a real socket over a test database, so
+the refresher is the one `Service` starts; its `attempts` counter is every refresh query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import asyncpg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from sync_service.process.app import Service
+from tests.e2e.harness import e2e_settings
+from tests.operator.apiclient import AUTH, TOKEN
+from tests.service_process import free_port
+
+SERVER_SQL = """
+INSERT INTO sync.servers (name, backend, url, auth_kind, username, secret_env)
+VALUES ('ex1', 'ews', 'https://ex1.example.com/EWS/Exchange.asmx', 'basic', 'svc', 'EX1_PASSWORD')
+"""
+MAILBOXES_SQL = """
+INSERT INTO sync.mailboxes (crm_user_id, email, server_id, state)
+SELECT $1 || n, $1 || n || '@example.com', (SELECT id FROM sync.servers WHERE name = 'ex1'), $3
+FROM generate_series(1, $2) AS n
+"""
+
+
+async def add_mailboxes(
+    pool: asyncpg.Pool | asyncpg.Connection, prefix: str, n: int, state: str = "active"
+) -> None:
+    if await pool.fetchval("SELECT count(*) FROM sync.servers") == 0:
+        await pool.execute(SERVER_SQL)
+    await pool.execute(MAILBOXES_SQL, prefix, n, state)
+
+
+@asynccontextmanager
+async def api_service(pool: asyncpg.Pool, **env: str) -> AsyncIterator[tuple[Service, str]]:
+    """`Service(...).run()` with the api role only, until it answers; yields it and its URL."""
+    port = free_port()
+    settings = e2e_settings(
+        {"SYNC_ROLES": "api", "SYNC_API_BIND": f"127.0.0.1:{port}", "SYNC_API_TOKEN": TOKEN} | env
+    )
+    service = Service(settings, pool)
+    task = asyncio.create_task(service.run())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http, asyncio.timeout(30):
+            while True:
+                try:
+                    async with http.get(f"{base}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+        yield service, base
+    finally:
+        service.stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def scrape(base: str, headers: dict[str, str] | None = None) -> dict[str, float]:
+    """One scrape of /metrics (answered 200) as {sample name with its labels: value}."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics", headers=headers) as r:
+        assert r.status == 200, await r.text()
+        text = await r.text()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            samples[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return samples
+
+
+ACTIVE = 'sync_mailboxes{state="active"}'
+DISABLED = 'sync_mailboxes{state="disabled"}'
+OK = 'sync_metrics_refreshes_total{outcome="ok"}'
+FAILED = 'sync_metrics_refreshes_total{outcome="failed"}'
+STAMP = "sync_metrics_refreshed_timestamp_seconds"
+
+
+async def test_many_scrapes_within_an_interval_cause_one_refresh(pool: asyncpg.Pool) -> None:
+    await add_mailboxes(pool, "a", 7)
+    await add_mailboxes(pool, "d", 2, "disabled")
+    async with api_service(pool, SYNC_METRICS_REFRESH="1h") as (service, base):
+        await service.gauges.attempted(1)
+        first = await scrape(base)
+        assert (first[ACTIVE], first[DISABLED]) == (7, 2)
+        await add_mailboxes(pool, "late", 5)  # not seen before the next tick, an hour away
+        async with aiohttp.ClientSession() as http:
+
+            async def one() -> int:
+                async with http.get(f"{base}/metrics") as resp:
+                    await resp.read()
+                    return resp.status
+
+            statuses = await asyncio.gather(*(one() for _ in range(300)))
+        last = await scrape(base)
+        assert statuses == [200] * 300
+        assert service.gauges.attempts == 1
+        assert last[OK] == first[OK] and last[ACTIVE] == 7
+        assert last[STAMP] == first[STAMP] > 0
+
+
+async def test_values_change_after_the_next_tick(pool: asyncpg.Pool) -> None:
+    await add_mailboxes(pool, "a", 3)
+    async with api_service(pool, SYNC_METRICS_REFRESH="50ms") as (service, base):
+        await service.gauges.attempted(1)
+        before = await scrape(base)
+        assert before[ACTIVE] == 3
+        await add_mailboxes(pool, "b", 4)
+        await pool.execute("UPDATE sync.mailboxes SET state = 'disabled' WHERE email LIKE 'a1@%'")
+        # The refresh running while the rows were written may have read before them; the one
+        # after it started later.
+        await service.gauges.attempted(service.gauges.attempts + 2)
+        after = await scrape(base)
+    assert (after[ACTIVE], after[DISABLED]) == (6, 1)
+    assert after[STAMP] > before[STAMP] and after[OK] >= before[OK] + 2
+
+
+async def test_a_database_failure_keeps_the_old_values(
+    pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_mailboxes(pool, "a", 3)
+    caplog.set_level(logging.INFO, logger="sync_service.operator.gauges")
+    async with api_service(pool, SYNC_METRICS_REFRESH="20ms") as (service, base):
+        await service.gauges.attempted(1)
+        before = await scrape(base)
+        async with pool.acquire() as conn, conn.transaction():
+            # A mailbox added and the table gone in one commit: no refresh can have seen it.
+            await add_mailboxes(conn, "b", 2)
+            await conn.execute("ALTER TABLE sync.mailboxes RENAME TO mailboxes_away")
+        await service.gauges.attempted(service.gauges.attempts + 5)
+        broken = await scrape(base)  # still 200
+        assert service.gauges.failing >= 4
+        await pool.execute("ALTER TABLE sync.mailboxes_away RENAME TO mailboxes")
+        await service.gauges.attempted(service.gauges.attempts + 2)
+        healed = await scrape(base)
+    assert broken[ACTIVE] == 3 and broken[STAMP] == before[STAMP]
+    assert broken[FAILED] >= before[FAILED] + 4 and "process_cpu_seconds_total" in broken
+    assert healed[ACTIVE] == 5 and healed[STAMP] > before[STAMP] and service.gauges.failing == 0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "metrics: gauges not refreshed, serving the last values"
+    ]
+    assert "mailboxes" in str(warnings[0].__dict__["error"])  # names the culprit
+    assert any(r.getMessage() == "metrics: gauges refreshed again" for r in caplog.records)
+
+
+async def test_private_metrics_need_the_token(pool: asyncpg.Pool) -> None:
+    await add_mailboxes(pool, "a", 2)
+    async with api_service(pool, SYNC_METRICS_PUBLIC="false") as (service, base):
+        await service.gauges.attempted(1)
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
+            assert resp.status == 401
+            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        assert (await scrape(base, AUTH))[ACTIVE] == 2
+
+
+async def test_the_refresher_runs_with_the_api_role_only(pool: asyncpg.Pool) -> None:
+    async def refresher_tasks(roles: str) -> list[str]:
+        env = {"SYNC_ROLES": roles, "SYNC_API_BIND": f"127.0.0.1:{free_port()}"}
+        service = Service(e2e_settings(env), pool)
+        task = asyncio.create_task(service.run())
+        try:
+            async with asyncio.timeout(30):  # the heartbeat runs once the group's tasks exist
+                while not await pool.fetchval("SELECT count(*) FROM sync.engines"):
+                    await asyncio.sleep(0.05)
+            return [t.get_name() for t in asyncio.all_tasks() if t.get_name() == "metrics-refresh"]
+        finally:
+            service.stop.set()
+            await asyncio.wait_for(task, 30)
+
+    assert await refresher_tasks("engine") == []
+    assert await refresher_tasks("api,engine") == ["metrics-refresh"]

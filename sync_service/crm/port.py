@@ -107,6 +107,11 @@ class CrmPort(Protocol):
         """Records of `entity` in `user_id`'s sync set changed after `after_seq`."""
         ...
 
+    async def purge_changes(self, below: int, before: datetime, limit: int) -> int:
+        """Forget up to `limit` changes below position `below` made before `before` (one
+        short transaction); how many went. The caller knows no reader needs them."""
+        ...
+
     async def changes_since_many(
         self, user_id: str, after: Mapping[EntityKind, int], limit: int = 10_000
     ) -> dict[EntityKind, ChangeBatch]:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -67,6 +68,11 @@ class PostgresCrm:
     async def _safe_position(self, conn: Conn) -> int:
         """Below this position every change is final; read the log in a later statement."""
         return await self._sql.safe_position(conn)
+
+    async def purge_changes(self, below: int, before: datetime, limit: int) -> int:
+        async with self._pool.acquire() as conn:
+            return await self._sql.purge_log(conn, min(below, await self._safe_position(conn)),
+                                             before, limit)  # fmt: skip
 
     async def changes_since(
         self, user_id: str, entity: EntityKind, after_seq: int, limit: int = 10_000

@@ -8,6 +8,7 @@ statements (`crm_<entity>_get`, `_list`, `_lock`, `_insert`, ...) take the entit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -32,6 +33,11 @@ class CrmTables:
     async def safe_position(self, conn: Conn) -> int:
         """Below this position every change is final; read the log in a later statement."""
         return int(await conn.fetchval(self._q["crm_safe_position"]))
+
+    async def purge_log(self, conn: Conn, below: int, before: datetime, limit: int) -> int:
+        """Delete up to `limit` log rows below position `below` written before `before`."""
+        status = await conn.execute(self._q["crm_purge_log"], below, before, limit)
+        return int(status.rsplit(" ", 1)[1])
 
     async def set_origin(self, conn: Conn, origin: str) -> None:
         """Mark the transaction's changes as made for `origin`, so they are not echoed."""

@@ -151,5 +151,10 @@ class DispatcherState:
         status = await conn.execute(self._q[f"dispatcher_purge_{table}"], cutoff)
         return int(status.rsplit(" ", 1)[1])
 
+    async def log_read_from(self) -> int | None:
+        """The oldest CRM log position a mailbox or the feed still reads from."""
+        pos: int | None = await self.pool.fetchval(self._q["dispatcher_log_read_from"])
+        return pos
+
     async def set_retention(self, conn: Conn, at: datetime) -> None:
         await conn.execute(self._q["dispatcher_set_retention"], at)

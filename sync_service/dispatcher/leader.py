@@ -161,8 +161,9 @@ async def _lead(
         ews = pushes.covered() if pushes else frozenset()
         return ews | (graph.covered() if graph else frozenset())
 
-    sweeper = Sweeper(pool, settings, covered)
-    feed = CrmFeed(pool, PostgresCrm(pool))
+    crm = PostgresCrm(pool)
+    sweeper = Sweeper(pool, settings, covered, crm=crm)
+    feed = CrmFeed(pool, crm)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(feed.run(settings.schedule.dispatcher_poll), name="crm-feed")
         tg.create_task(_tick_loop(sweeper, clock, tick_seconds), name="schedules")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 
 from sync_service.config import Settings
+from sync_service.crm.port import CrmPort
 from sync_service.db.dispatcher_state import DispatcherState, PurgedTable, ScheduledMailbox
 from sync_service.db.queue import JobRequest, PassKind, Priority, enqueue_in
 from sync_service.db.store import Server
@@ -23,6 +24,7 @@ from sync_service.dispatcher.schedule import CompleteSchedule, MailboxTimes
 
 log = logging.getLogger("sync_service.dispatcher")
 RETAINED: tuple[PurgedTable, ...] = ("runs", "item_errors", "jobs")
+LOG_PURGE_BATCH = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +54,10 @@ class Sweeper:
         covered: Callable[[], Collection[int]] = frozenset,
         *,
         groups: Collection[str] | None = None,
+        crm: CrmPort | None = None,
     ) -> None:
         self.pool = pool
+        self.crm = crm
         self.settings = settings
         self.covered = covered
         self.groups = groups
@@ -138,7 +142,8 @@ class Sweeper:
         return ids
 
     async def retention(self, now: datetime, *, force: bool = False) -> dict[str, int]:
-        """Once a day: drop runs, item errors and finished jobs strictly older than the setting."""
+        """Once a day: drop runs, item errors and finished jobs strictly older than the setting,
+        and the CRM changes older than it that every reader is past."""
         async with self.pool.acquire() as conn, conn.transaction():
             last = await self._state.last_retention(conn)
             if not force and not schedule.retention_due(last, now):
@@ -148,5 +153,22 @@ class Sweeper:
             for table in RETAINED:
                 purged[table] = await self._state.purge(conn, table, cutoff)
             await self._state.set_retention(conn, now)
+        if self.crm is not None:
+            purged["change_log"] = await self._purge_change_log(cutoff)
         log.info("retention purge", extra={"purged": purged, "cutoff": cutoff.isoformat()})
         return purged
+
+    async def _purge_change_log(self, cutoff: datetime) -> int:
+        """CRM changes older than `cutoff` that every mailbox and the feed have read, in
+        batches of their own transactions (writers of the CRM never wait on a long delete).
+        A change some mailbox has not read yet is kept however old it is."""
+        assert self.crm is not None
+        below = await self._state.log_read_from()
+        if below is None:  # nobody reads the log yet: it is read from the tables
+            below = await self.crm.current_seq()
+        total = 0
+        while (n := await self.crm.purge_changes(below, cutoff, LOG_PURGE_BATCH)) > 0:
+            total += n
+            if n < LOG_PURGE_BATCH:
+                break
+        return total

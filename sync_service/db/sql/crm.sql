@@ -5,6 +5,17 @@
 -- name: crm_safe_position
 SELECT crm.safe_position()
 
+-- name: crm_purge_log
+-- One bounded batch of the change log: rows below position $1 (every reader is past them)
+-- written before $2, at most $3. Inserts never touch these rows, so a writer waits for no lock
+-- of this statement, and each batch is its own short transaction.
+DELETE FROM crm.change_log WHERE seq IN (
+    SELECT seq FROM crm.change_log
+    WHERE xid < $1::bigint::text::xid8 AND changed_at < $2
+    ORDER BY seq
+    LIMIT $3
+)
+
 -- name: crm_set_origin
 -- The trigger records this as origin_user_id: the change is not sent back to this mailbox.
 SELECT set_config('crm.sync_origin', $1::uuid::text, true)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SIM_USER = "svc-sync@sim.example"
 SIM_PASSWORD = "sim-password"
-SIM_PASSWORD_ENV = "BENCH_SIM_PASSWORD"
+SIM_PASSWORD_ENV = "EXCHANGE_BENCH_SIM_PASSWORD"
 API_TOKEN = "bench-token"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -32,8 +32,8 @@ from sync_service.db.embedded import embedded_postgres
 
 MAILBOXES = 200
 ITEMS_PER_FOLDER = 5
-SIM_PASSWORD_ENV = "DEMO_SIM_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
-GRAPH_SECRET_ENV = "DEMO_GRAPH_SECRET"  # noqa: S105 - the name of a variable, not a secret
+SIM_PASSWORD_ENV = "EXCHANGE_DEMO_SIM_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+GRAPH_SECRET_ENV = "EXCHANGE_DEMO_GRAPH_SECRET"  # noqa: S105 - the name of a variable, not a secret
 SERVERS = ("exchange", "online")  # EWS for odd mailboxes, Graph for even ones
 DEMO_DB = "sync_demo"
 TTY = sys.stdout.isatty()
@@ -370,6 +370,7 @@ async def run_demo(
         SYNC_API_BIND=f"127.0.0.1:{api_port}",
         SYNC_API_TOKEN=token,
         SYNC_EXPRESS_INTERVAL="1m",
+        SYNC_SECRET_DIR=str(ca_file.parent),  # the simulator's CA is a server's ca_file
         **{SIM_PASSWORD_ENV: facts["password"], GRAPH_SECRET_ENV: facts["client_secret"]},
     )
     await cli(env, "migrate")

@@ -2,19 +2,34 @@
 
 Secrets are never stored: a server names the environment variable or the file that holds its
 password or client secret, or (oauth) the PEM file of its client certificate and key, and the
-service reads it when it connects.
+service reads it when it connects. Those names are checked against the deployment's policy
+(SYNC_SECRET_ENV_PREFIX, SYNC_SECRET_DIR) here and again when the secret is read.
+
+Every value is refused before it is stored if it could not be used safely later: control
+characters (they would reach the text log raw), credentials inside a URL (they would be stored
+and echoed by every listing), numbers that are not finite (JSON has no Infinity), oversized
+strings.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import time, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sync_service.config import ScheduleSettings, parse_duration
+from sync_service.config import (
+    OutboundSettings,
+    ScheduleSettings,
+    SecretSourceRefused,
+    allowed_secret_env,
+    allowed_secret_path,
+    parse_duration,
+)
 from sync_service.db.store import NewServer, Server
 from sync_service.errors import FieldError
 
@@ -23,6 +38,14 @@ AUTH_KINDS = ("basic", "ntlm", "oauth")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+# Unicode categories never part of a setting: controls (C0, DEL, C1), invisible format
+# characters, lone surrogates (not encodable, so not storable), line and paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# The longest value each string field takes; any field not named takes _DEFAULT_LENGTH.
+_DEFAULT_LENGTH = 256
+_MAX_LENGTH = {"url": 2048, "authority": 2048, "scope": 2048}
+_MAX_LENGTH.update(dict.fromkeys(("secret_file", "ca_file", "certificate_file"), 4096))
+_MAX_RATE = 1_000_000.0
 
 
 class InvalidInput(FieldError):
@@ -57,13 +80,21 @@ class ServerChanges:
 
 _OAUTH_ONLY = ("scope", "certificate_file")
 _SECRET_SOURCES = ("secret_env", "secret_file")
+_FILES = ("secret_file", "certificate_file", "ca_file")
 
 
 def new_server(
-    name: str, changes: ServerChanges, defaults: ScheduleSettings | None = None
+    name: str,
+    changes: ServerChanges,
+    defaults: ScheduleSettings | None = None,
+    policy: OutboundSettings | None = None,
 ) -> NewServer:
     """A validated server from the operator's settings; what was not given takes the
-    deployment's schedule defaults (SYNC_EXPRESS_INTERVAL, SYNC_COMPLETE_AT)."""
+    deployment's schedule defaults (SYNC_EXPRESS_INTERVAL, SYNC_COMPLETE_AT).
+
+    `policy` says where secrets may come from; None: the deployment's, from the environment.
+    """
+    _check_text("name", name)
     if not _NAME.match(name):
         raise InvalidInput("name", "use 1-63 letters, digits, '.', '_' or '-'")
     if changes.backend is None:
@@ -77,11 +108,14 @@ def new_server(
             express_interval=timedelta(seconds=defaults.express_interval),
             complete_at=defaults.complete_at,
         )
-    return _apply(base, changes, fresh=True)
+    return _check_sources(_apply(base, changes, fresh=True), policy)
 
 
-def updated_server(current: Server, changes: ServerChanges) -> NewServer:
-    """`current` with the given changes applied, validated as a whole.
+def updated_server(
+    current: Server, changes: ServerChanges, policy: OutboundSettings | None = None
+) -> NewServer:
+    """`current` with the given changes applied, validated as a whole (the secret sources it
+    keeps too: a server cannot be updated while it names a source the policy refuses).
 
     Naming a new secret source replaces the old one (an env var replaces a file and back; a
     certificate file replaces a secret and back).
@@ -91,11 +125,14 @@ def updated_server(current: Server, changes: ServerChanges) -> NewServer:
     for given in sources:
         if getattr(changes, given) is not None:
             kept.update({other: None for other in sources if other != given})
-    return _apply(NewServer(**kept), changes, fresh=False)
+    return _check_sources(_apply(NewServer(**kept), changes, fresh=False), policy)
 
 
 def _apply(base: NewServer, changes: ServerChanges, *, fresh: bool) -> NewServer:
     given = {k: v for k, v in asdict(changes).items() if v is not None}
+    for key, value in given.items():
+        if isinstance(value, str):
+            _check_text(key, value)
     typed = {k: _CONVERT.get(k, _same)(k, v) for k, v in given.items()}
     server = replace(base, **typed)
     if "auth_kind" not in given and (fresh or "tenant" in given or "client_id" in given):
@@ -148,10 +185,57 @@ def _check(server: NewServer) -> NewServer:
     return server
 
 
+def _check_sources(server: NewServer, policy: OutboundSettings | None) -> NewServer:
+    """Refuse a secret source outside the deployment's allow-list (the stored value is the one
+    given: a Kubernetes secret is a symlink that changes target on rotation)."""
+    policy = policy if policy is not None else OutboundSettings()
+    try:
+        if server.secret_env:
+            allowed_secret_env(policy, server.secret_env)
+        for name in _FILES:
+            value = getattr(server, name)
+            if value:
+                allowed_secret_path(policy, name, value)
+    except SecretSourceRefused as exc:
+        raise InvalidInput(exc.field, exc.message) from None
+    return server
+
+
+def _check_text(field: str, value: str) -> None:
+    """No character that would reach a log or a terminal as anything but text, and a bound."""
+    limit = _MAX_LENGTH.get(field, _DEFAULT_LENGTH)
+    if len(value) > limit:
+        raise InvalidInput(field, f"is {len(value)} characters long; at most {limit}")
+    bad = next((c for c in value if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
+    if bad is not None:
+        # The code point is named, not the value: it may be a secret typed in the wrong field.
+        raise InvalidInput(field, f"contains U+{ord(bad):04X}, a control or invisible character")
+
+
+def _url_parts(field: str, value: str) -> SplitResult:
+    """The parts of an http(s) URL; credentials in it are refused without echoing them."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        parts = None
+    if parts is not None and "@" in parts.netloc:
+        raise InvalidInput(field, "must not contain a user name or password (user:pw@host)")
+    if parts is None or any(c.isspace() for c in value):
+        raise InvalidInput(field, "is not a valid URL")
+    return parts
+
+
 def _check_url(field: str, value: str) -> None:
-    parts = urlsplit(value)
+    parts = _url_parts(field, value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(field, f"{value!r} is not an http(s) URL")
+        raise InvalidInput(field, f"{_shown(value)} is not an http(s) URL")
+
+
+def _shown(url: str) -> str:
+    """`url` for an error message, unless it may hold a password (`http:user:pw@host` is no
+    userinfo to urlsplit, yet a password all the same)."""
+    return "the value" if "@" in url else repr(url)
 
 
 def _same(_: str, value: Any) -> Any:
@@ -160,21 +244,26 @@ def _same(_: str, value: Any) -> Any:
 
 def _scope(field: str, value: str) -> str:
     """A token scope: `https://<resource>/.default`, what app-only tokens are asked for."""
-    parts = urlsplit(value)
+    parts = _url_parts(field, value)
     if parts.scheme != "https" or not parts.hostname or not parts.path.endswith("/.default"):
         raise InvalidInput(
-            field, f"{value!r} is not an https URL ending in /.default "
+            field, f"{_shown(value)} is not an https URL ending in /.default "
             "(e.g. https://graph.microsoft.us/.default)"
         )  # fmt: skip
     if parts.query or parts.fragment:
-        raise InvalidInput(field, f"{value!r} has a query or fragment; a scope has neither")
+        raise InvalidInput(field, f"{_shown(value)} has a query or fragment; a scope has neither")
     return value
 
 
 def _path(field: str, value: str) -> str:
     if not value.strip():
-        raise InvalidInput(field, "is empty; give the path of the PEM file")
+        raise InvalidInput(field, "is empty; give the path of the file")
     return value.strip()
+
+
+def _ca_path(field: str, value: str) -> str | None:
+    """An empty CA file clears it: the system's trust store alone is used again."""
+    return _path(field, value) if value.strip() else None
 
 
 def _env_name(field: str, value: str) -> str:
@@ -211,10 +300,17 @@ def _local_time(field: str, value: str) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
-def _positive(field: str, value: float) -> float:
-    if not value > 0:
-        raise InvalidInput(field, "must be greater than 0")
-    return value
+def _rate(field: str, value: float) -> float:
+    # NaN compares false both ways and Infinity is not JSON: both are refused by name.
+    try:
+        rate = float(value)
+    except OverflowError:  # an integer beyond any float
+        rate = math.inf
+    if not math.isfinite(rate):
+        raise InvalidInput(field, "must be a finite number")
+    if not 0 < rate <= _MAX_RATE:
+        raise InvalidInput(field, f"must be greater than 0 and at most {_MAX_RATE:.0f}")
+    return rate
 
 
 def _concurrency(field: str, value: int) -> int:
@@ -226,21 +322,35 @@ def _concurrency(field: str, value: int) -> int:
 _CONVERT: dict[str, Any] = {
     "secret_env": _env_name,
     "scope": _scope,
+    "secret_file": _path,
     "certificate_file": _path,
+    "ca_file": _ca_path,
     "time_zone": _time_zone,
     "express_interval": _interval,
     "complete_at": _local_time,
     "max_concurrency": _concurrency,
-    "rate_per_second": lambda f, v: float(_positive(f, v)),
+    "rate_per_second": _rate,
 }
 
 
 def describe(server: Server) -> dict[str, Any]:
     """A server as JSON-ready values (no secret: only where it comes from)."""
     out = {f.name: getattr(server, f.name) for f in fields(Server)}
+    for name in ("url", "authority"):  # rows stored before credentials in URLs were refused
+        out[name] = _without_userinfo(out[name])
     out["express_interval"] = _format_interval(server.express_interval)
     out["complete_at"] = server.complete_at.strftime("%H:%M")
     return out
+
+
+def _without_userinfo(url: str | None) -> str | None:
+    if url is None or "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(invalid URL)"
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _format_interval(value: timedelta) -> str:

@@ -33,7 +33,7 @@ async def add_server(
     express_interval: timedelta = timedelta(minutes=15),
     complete_at: time = time(2, 0),
     username: str = "svc",
-    secret_env: str = "EX1_PASSWORD",
+    secret_env: str = "EXCHANGE_EX1_PASSWORD",
 ) -> Server:
     return await Store(pool).add_server(
         NewServer(

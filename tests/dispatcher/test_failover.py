@@ -15,7 +15,7 @@ from sync_service.db.store import NewServer, Store
 from tests.dispatcher.conftest import add_mailboxes
 from tests.service_process import ServiceProcess, free_port, service_env
 
-SECRET_ENV = "DISPATCHER_SIM_PASSWORD"
+SECRET_ENV = "EXCHANGE_DISPATCHER_SIM_PASSWORD"
 USERS = [f"fo{n}@sim.example" for n in range(4)]
 
 

@@ -11,7 +11,7 @@ from ews_client.simulator.testing import running_simulator
 from sync_service.dispatcher.push import PushManager
 from tests.dispatcher.conftest import add_mailboxes, add_server, make_settings
 
-SECRET_ENV = "DISPATCHER_REFRESH_SIM_PASSWORD"
+SECRET_ENV = "EXCHANGE_DISPATCHER_REFRESH_SIM_PASSWORD"
 
 
 async def test_refresh_subscribes_new_drops_disabled_and_follows_modes(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ from sync_service.runtime.backends import Backends
 from sync_service.runtime.runner import PassRunner
 from sync_service.runtime.worker import Done, JobResult
 
-SECRET_ENV = "E2E_SIM_PASSWORD"
+SECRET_ENV = "EXCHANGE_E2E_SIM_PASSWORD"
+# Where the services of these tests may read secret, certificate and CA files from: the
+# simulator's TLS files and pytest's tmp_path both live under the system's temporary directory.
+SECRET_DIR = tempfile.gettempdir()
 
 
 @dataclass
@@ -110,13 +114,15 @@ class Harness:
 
 
 def e2e_settings(env: dict[str, str] | None = None) -> Settings:
-    """Settings from defaults plus `env`, whatever the surrounding environment holds."""
+    """Settings from defaults plus SYNC_SECRET_DIR=SECRET_DIR plus `env`, whatever the
+    surrounding environment holds."""
+    given = {"SYNC_SECRET_DIR": SECRET_DIR, **(env or {})}
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("SYNC_")}
-    os.environ.update(env or {})
+    os.environ.update(given)
     try:
         return load_settings()
     finally:
-        for key in env or {}:
+        for key in given:
             os.environ.pop(key, None)
         os.environ.update(saved)
 

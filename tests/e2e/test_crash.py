@@ -12,7 +12,7 @@ import asyncpg
 
 from ews_client.simulator.config import LatencyConfig, SimulatorConfig
 from sync_service.db.queue import PassKind
-from tests.e2e.harness import SECRET_ENV, Harness, harness
+from tests.e2e.harness import SECRET_DIR, SECRET_ENV, Harness, harness
 from tests.service_process import ServiceProcess, free_port, service_env
 
 MAILBOXES = 20
@@ -91,6 +91,7 @@ async def test_sigkill_during_initial_passes_loses_and_duplicates_nothing(
             SYNC_ROLES="engine,api",
             SYNC_JOB_LEASE="2s",
             SYNC_MAX_CONCURRENT_MAILBOXES="2",
+            SYNC_SECRET_DIR=SECRET_DIR,  # the simulator's CA file (Graph over TLS)
             **{SECRET_ENV: os.environ[SECRET_ENV]},
         )
         rng = random.Random(20261123)

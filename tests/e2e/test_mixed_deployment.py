@@ -11,7 +11,7 @@ from sync_service.db.store import NewServer
 from sync_service.runtime.worker import Done
 from tests.e2e.harness import harness
 
-EWS_SECRET_ENV = "E2E_EWS_PASSWORD"
+EWS_SECRET_ENV = "EXCHANGE_E2E_EWS_PASSWORD"
 
 
 async def test_ews_and_graph_servers_sync_in_the_same_process(pool: asyncpg.Pool) -> None:

@@ -142,9 +142,9 @@ async def test_scope_and_certificate_round_trip_through_the_api(
         assert resp.status == 400 and (await resp.json())["field"] == "scope"
         # A secret replaces the certificate (one credential at a time).
         resp = await client.patch(
-            "/api/v1/servers/online", json={"secret_env": "ONLINE_SECRET"}, headers=AUTH
+            "/api/v1/servers/online", json={"secret_env": "EXCHANGE_ONLINE_SECRET"}, headers=AUTH
         )
         assert resp.status == 200, await resp.text()
     row = await pool.fetchrow("SELECT * FROM sync.servers WHERE name = 'online'")
     assert row["scope"] == "https://graph.microsoft.us/.default"
-    assert (row["secret_env"], row["certificate_file"]) == ("ONLINE_SECRET", None)
+    assert (row["secret_env"], row["certificate_file"]) == ("EXCHANGE_ONLINE_SECRET", None)

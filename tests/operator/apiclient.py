@@ -49,5 +49,5 @@ SERVER = {
     "backend": "ews",
     "url": "https://ex1.example.com/EWS/Exchange.asmx",
     "username": "svc-sync",
-    "secret_env": "EX1_PASSWORD",
+    "secret_env": "EXCHANGE_EX1_PASSWORD",
 }

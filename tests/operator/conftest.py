@@ -158,7 +158,7 @@ def add_server_args(name: str = "ex1", *extra: str) -> list[str]:
         "--username",
         "svc-sync",
         "--password-env",
-        "EX1_PASSWORD",
+        "EXCHANGE_EX1_PASSWORD",
         *extra,
     ]
 

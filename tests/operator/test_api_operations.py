@@ -60,7 +60,7 @@ async def test_servers_crud_and_bad_input(pool: asyncpg.Pool) -> None:
         listed = await _call(c, "GET", "/api/v1/servers", 200)
         assert [s["name"] for s in listed["servers"]] == ["ex1"]
         one = await _call(c, "GET", "/api/v1/servers/ex1", 200)
-        assert one["secret_env"] == "EX1_PASSWORD" and "password" not in one
+        assert one["secret_env"] == "EXCHANGE_EX1_PASSWORD" and "password" not in one
         await _call(c, "GET", "/api/v1/servers/nope", 404)
         patched = await _call(c, "PATCH", "/api/v1/servers/ex1", 200, json={"complete_at": "04:15"})
         assert patched["complete_at"] == "04:15" and patched["express_interval"] == "10m"

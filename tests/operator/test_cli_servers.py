@@ -31,7 +31,7 @@ def test_add_list_update_server(run_cli: Cli, cli_env: str) -> None:
     assert "server ex1 added" in added.out
     assert "level=info" not in added.err  # the result is the output; INFO events stay quiet
     (row,) = servers(cli_env)
-    assert row["auth_kind"] == "basic" and row["secret_env"] == "EX1_PASSWORD"
+    assert row["auth_kind"] == "basic" and row["secret_env"] == "EXCHANGE_EX1_PASSWORD"
     assert row["time_zone"] == "Europe/Paris" and row["complete_at"] == time(3, 30)
 
     listed = run_cli("servers", "list")
@@ -244,7 +244,7 @@ async def test_new_servers_take_the_deployment_schedule_defaults(
             "--username",
             "svc",
             "--password-env",
-            "X_PW",
+            "EXCHANGE_X_PW",
         ],
     )
     assert code == 0, capsys.readouterr().err
@@ -287,13 +287,14 @@ def test_scope_and_certificate_round_trip_through_cli_and_db(run_cli: Cli, cli_e
     assert listed["certificate_file"] == "/run/secrets/sync-app.pem"
 
     # A secret replaces the certificate, and back; the scope is kept.
-    assert run_cli("servers", "update", "gov", "--secret-env", "GOV_SECRET").code == 0
+    assert run_cli("servers", "update", "gov", "--secret-env", "EXCHANGE_GOV_SECRET").code == 0
     (row,) = servers(cli_env)
-    assert (row["secret_env"], row["certificate_file"]) == ("GOV_SECRET", None)
+    assert (row["secret_env"], row["certificate_file"]) == ("EXCHANGE_GOV_SECRET", None)
     assert row["scope"] == "https://graph.microsoft.us/.default"
-    assert run_cli("servers", "update", "gov", "--certificate-file", "/etc/app.pem").code == 0
+    moved = run_cli("servers", "update", "gov", "--certificate-file", "/run/secrets/app-2.pem")
+    assert moved.code == 0, moved.err
     (row,) = servers(cli_env)
-    assert (row["secret_env"], row["certificate_file"]) == (None, "/etc/app.pem")
+    assert (row["secret_env"], row["certificate_file"]) == (None, "/run/secrets/app-2.pem")
     assert run_cli("servers", "show", "nope").code == 2
 
 
@@ -318,7 +319,7 @@ def test_bad_scope_and_certificate_input_names_the_field(run_cli: Cli, cli_env: 
 
 
 def test_servers_test_reports_an_unreadable_certificate_file(run_cli: Cli, cli_env: str) -> None:
-    added = run_cli(*graph_server_args("g", "--certificate-file", "/nonexistent/app.pem"))
+    added = run_cli(*graph_server_args("g", "--certificate-file", "/run/secrets/missing.pem"))
     assert added.code == 0, added.err
     csv = "crm_user_id,email,server\nu1,alice@gov.example,g\n"
     assert run_cli("mailboxes", "import", "-", stdin=csv).code == 0
@@ -326,7 +327,7 @@ def test_servers_test_reports_an_unreadable_certificate_file(run_cli: Cli, cli_e
     assert tested.code == 1
     steps = {s["name"]: s for s in json.loads(tested.out)["steps"]}
     assert steps["connect"]["status"] == "failed"
-    assert "certificate_file: /nonexistent/app.pem" in steps["connect"]["detail"]
+    assert "certificate_file: /run/secrets/missing.pem" in steps["connect"]["detail"]
     assert steps["authenticate"]["status"] == "skipped"
 
 

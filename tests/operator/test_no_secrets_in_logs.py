@@ -62,7 +62,7 @@ def test_no_password_or_token_in_logs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sim = simulator_thread
-    monkeypatch.setenv("SIM_PASSWORD", PASSWORD)
+    monkeypatch.setenv("EXCHANGE_SIM_PASSWORD", PASSWORD)
     monkeypatch.setenv("SYNC_API_TOKEN", TOKEN)
     monkeypatch.setenv("SYNC_LOG_LEVEL", "DEBUG")
     outputs = []
@@ -81,7 +81,7 @@ def test_no_password_or_token_in_logs(
                 "--username",
                 sim.username,
                 "--password-env",
-                "SIM_PASSWORD",
+                "EXCHANGE_SIM_PASSWORD",
             ],
             ["mailboxes", "import", "-"],
             ["servers", "test", name, "--mailbox", "alice@sim.example"],

@@ -2,7 +2,10 @@
 
 The receiver (`add_routes(app, on_change, client_state=...)`):
 - answers the validation handshake: `POST ?validationToken=...` -> 200, the token echoed as
-  text/plain (Graph refuses the subscription otherwise, and waits at most 10 s);
+  text/plain with `X-Content-Type-Options: nosniff` (Graph refuses the subscription otherwise,
+  and waits at most 10 s; nosniff keeps a browser from reading the echo as HTML);
+- refuses with 400, naming the field, a body that is not a notification collection of JSON
+  text: not JSON, nested too deeply, or a string that is not Unicode (a lone surrogate);
 - checks each notification's `clientState` in constant time (a mismatch is not ours: dropped);
 - maps the notification to a mailbox (by subscription id, else by its `resource`) and hands
   `(mailbox, entity)` to `on_change`, a plain callback that must only record it (queue an
@@ -45,6 +48,9 @@ log = logging.getLogger("sync_service.dispatcher.graph_notifications")
 NOTIFICATION_PATH = "/api/v1/graph/notifications"
 MAX_BODY_BYTES = 1024 * 1024
 OnChange = Callable[[str, EntityKind | None], None]
+MAX_TOKEN = 1024  # a validationToken is an opaque string of Graph's, far shorter
+MAILBOX_MAX = 320  # an SMTP address at its longest
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RESOURCE = re.compile(r"^/?users/([^/]+)/(contacts|events|todo/lists/[^/]+/tasks)", re.I)
 _ENTITY = {"contacts": EntityKind.CONTACT, "events": EntityKind.APPOINTMENT}
 REAUTHORIZE, REMOVED, MISSED = "reauthorizationRequired", "subscriptionRemoved", "missed"
@@ -74,7 +80,70 @@ def resource_target(resource: str) -> tuple[str, EntityKind] | None:
     if found is None:
         return None
     entity = _ENTITY.get(found.group(2).lower(), EntityKind.TASK)
-    return unquote(found.group(1)).lower(), entity
+    mailbox = unquote(found.group(1)).lower()
+    if len(mailbox) > MAILBOX_MAX or _CONTROL.search(mailbox):
+        return None  # no mailbox of ours: never handed on to be looked up or logged
+    return mailbox, entity
+
+
+class BadNotification(ValueError):
+    """The body is not a notification collection; `field` names what is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def parse_notifications(raw: bytes) -> list[object]:
+    """The `value` list of a notification body, or BadNotification naming the culprit."""
+    try:
+        body = json.loads(raw)
+    except RecursionError:  # e.g. 50,000 nested brackets
+        raise BadNotification("body", "JSON nested too deeply") from None
+    except ValueError as exc:  # not JSON, not UTF-8
+        raise BadNotification("body", f"not JSON: {exc}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+        raise BadNotification("value", "not a notification collection (a list under value)")
+    _check_text(body)
+    return list(body["value"])
+
+
+# Where a value sits in a body: (key or index, the parent's crumb), None for the body itself.
+Crumb = tuple[str | int, "Crumb"] | None
+
+
+def _check_text(body: object) -> None:
+    """Every string is Unicode text: JSON lets "\\ud800" through, which no encoder takes (the
+    clientState comparison, a log line, the database would fail on it)."""
+    # A loop, not recursion: the depth is the sender's to choose. The path of a value is built
+    # only for the culprit, so that a deep and wide body costs no more than its size.
+    pending: list[tuple[object, Crumb]] = [(body, None)]
+    while pending:
+        value, crumb = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_string(key, crumb)
+                pending.append((item, (key, crumb)))
+        elif isinstance(value, list):
+            pending.extend((item, (i, crumb)) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_string(value, crumb)
+
+
+def _check_string(value: str, crumb: Crumb) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadNotification(_path(crumb), "not Unicode text (a lone surrogate)") from None
+
+
+def _path(crumb: Crumb) -> str:
+    """ "value[0].clientState" for the crumb of that string (cut to 200 characters)."""
+    parts: list[str] = []
+    while crumb is not None:
+        key, crumb = crumb
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return "".join(reversed(parts)).lstrip(".")[:200] or "body"
 
 
 class Receiver:
@@ -89,17 +158,16 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         token = request.query.get("validationToken")
         if token is not None:
-            # "The endpoint must echo validationToken" as text/plain, 200, within 10 s.
-            return web.Response(text=token, content_type="text/plain")
+            return _echo(token)
         if (request.content_length or 0) > MAX_BODY_BYTES:
             return web.Response(status=413)
+        raw = await request.read()  # the app bounds its size and, with its middleware, time
+        if len(raw) > MAX_BODY_BYTES:
+            return web.Response(status=413)
         try:
-            body = json.loads(await request.content.read(MAX_BODY_BYTES + 1))
-            notes = body["value"]
-            if not isinstance(notes, list):
-                raise TypeError("value is not a list")
-        except (ValueError, KeyError, TypeError):
-            return web.Response(status=400, text="not a notification collection")
+            notes = parse_notifications(raw)
+        except BadNotification as exc:
+            return web.Response(status=400, text=str(exc))
         for note in notes:
             self._one(note)
         return web.Response(status=202)
@@ -165,6 +233,16 @@ class Receiver:
         """Wait for the lifecycle actions under way (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _echo(token: str) -> web.Response:
+    # "The endpoint must echo validationToken" as text/plain, 200, within 10 s. The token is
+    # the caller's text sent back: nosniff keeps a browser from running it as a page.
+    if len(token) > MAX_TOKEN:
+        return web.Response(status=400, text=f"validationToken: at most {MAX_TOKEN} characters")
+    response = web.Response(text=token, content_type="text/plain")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def add_routes(

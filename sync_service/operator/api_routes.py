@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from sync_service.operator import models, probe
+from sync_service.operator.csv_import import NAME_MAX, text_problem
 from sync_service.operator.http import (
     OPENER,
     OPERATIONS,
@@ -47,6 +48,15 @@ def _ops(request: web.Request) -> Operations:
     return ops
 
 
+def _server_name(request: web.Request) -> str:
+    """The {name} of the path, refused before any lookup when it cannot be a server's name."""
+    name = request.match_info["name"]
+    problem = text_problem(name, NAME_MAX)
+    if problem is not None:
+        raise InvalidInput("name", problem)
+    return name
+
+
 def _changes(body: ServerSettings) -> ServerChanges:
     given = body.model_dump(exclude_none=True, exclude={"name"})
     return ServerChanges(**given)
@@ -63,22 +73,22 @@ async def add_server(request: web.Request, body: NewServerInput) -> web.Response
 
 
 async def get_server(request: web.Request) -> web.Response:
-    return ok(describe(await _ops(request).server(request.match_info["name"])))
+    return ok(describe(await _ops(request).server(_server_name(request))))
 
 
 async def update_server(request: web.Request, body: ServerUpdate) -> web.Response:
     changes = _changes(body)
-    return ok(describe(await _ops(request).update_server(request.match_info["name"], changes)))
+    return ok(describe(await _ops(request).update_server(_server_name(request), changes)))
 
 
 async def remove_server(request: web.Request) -> web.Response:
-    await _ops(request).remove_server(request.match_info["name"])
+    await _ops(request).remove_server(_server_name(request))
     return web.Response(status=204)
 
 
 async def test_server(request: web.Request, body: ProbeInput) -> web.Response:
     ops = _ops(request)
-    server = await ops.server(request.match_info["name"])
+    server = await ops.server(_server_name(request))
     mailbox = body.mailbox
     if mailbox:
         await ops.mailbox(mailbox)

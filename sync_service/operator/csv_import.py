@@ -19,14 +19,47 @@ from sync_service.operator.server_specs import InvalidInput
 REQUIRED = ("crm_user_id", "email", "server")
 OPTIONAL = ("group", "contacts", "calendar", "tasks")
 MODE_COLUMNS = ("contacts", "calendar", "tasks")
-# Deliberately simple: one @, a dotted domain, no spaces or address-list punctuation.
+# Bounds of what an operator names: the address of RFC 5321 (254 characters), the server
+# name's own CHECK (63), and identifiers far above real ones yet far below what one index row
+# holds (a btree row stops at 2,704 bytes; 255 characters of UTF-8 take at most 1,020).
+ADDRESS_MAX = 254
+NAME_MAX = 63
+IDENTIFIER_MAX = 255
+# C0 controls, DEL and C1 controls: never part of a name or an address, and raw in a log line
+# they would rewrite the operator's terminal (ESC) or cut the line (NUL, CR, LF).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Deliberately simple: one @, a dotted domain, no spaces, controls or address-list punctuation.
 _EMAIL = re.compile(
-    r"^[^@\s,;<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
+    r"^[^@\s\x00-\x1f\x7f-\x9f,;<>\"']+"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+\Z"
 )
+# The bound of each free-text column (the modes are one of their choices).
+LIMITS = {
+    "crm_user_id": IDENTIFIER_MAX,
+    "email": ADDRESS_MAX,
+    "server": NAME_MAX,
+    "group": IDENTIFIER_MAX,
+}
 
 
 def valid_email(value: str) -> bool:
-    return bool(_EMAIL.match(value)) and len(value) <= 254
+    return len(value) <= ADDRESS_MAX and bool(_EMAIL.match(value))
+
+
+def text_problem(value: str, max_length: int) -> str | None:
+    """Why `value` cannot be a name, address or identifier of at most `max_length`, or None."""
+    found = _CONTROL.search(value)
+    if found is not None:
+        code = f"U+{ord(found.group()):04X}"
+        return f"must not hold control characters ({code} at character {found.start() + 1})"
+    if len(value) > max_length:
+        return f"at most {max_length} characters ({len(value)} given)"
+    return None
+
+
+def shown(value: str, limit: int = 64) -> str:
+    """`value` quoted for a message: escaped (repr) and cut, so that it cannot flood one."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +76,7 @@ class Row:
 class RowError:
     line: int
     message: str
+    field: str | None = None  # the column at fault; None: the row as a whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +101,7 @@ def parse_csv(text: str) -> Parsed:
             row = _row(line, header, record)
             _check_unique(row, seen_ids, seen_emails)
         except InvalidInput as exc:
-            errors.append(RowError(line, exc.message))
+            errors.append(RowError(line, exc.message, exc.field))
             continue
         rows.append(row)
     return Parsed(rows, errors)
@@ -94,7 +128,7 @@ def _header(reader: Iterator[list[str]]) -> list[str]:
 def _records(reader: Iterator[list[str]]) -> Iterator[list[str]]:
     try:
         yield from reader
-    except csv.Error as exc:  # e.g. a NUL byte or an unterminated quote: the file is unusable
+    except csv.Error as exc:  # e.g. a cell over the csv module's size limit: the file is unusable
         raise InvalidInput("file", f"unreadable CSV: {exc}") from None
 
 
@@ -102,11 +136,10 @@ def _row(line: int, header: list[str], record: list[str]) -> Row:
     if len(record) != len(header):
         raise InvalidInput("row", f"expected {len(header)} columns, found {len(record)}")
     cells = {name: value.strip() for name, value in zip(header, record, strict=True)}
-    for name in REQUIRED:
-        if not cells[name]:
-            raise InvalidInput(name, f"{name} is empty")
+    for name in header:
+        _check_cell(name, cells[name])
     if not valid_email(cells["email"]):
-        raise InvalidInput("email", f"malformed address {cells['email']!r}")
+        raise InvalidInput("email", f"malformed address {shown(cells['email'])}")
     modes = tuple(_mode(column, cells.get(column, "")) for column in MODE_COLUMNS)
     return Row(
         line=line,
@@ -118,11 +151,22 @@ def _row(line: int, header: list[str], record: list[str]) -> Row:
     )
 
 
+def _check_cell(name: str, value: str) -> None:
+    """Refuse a cell before anything stores it: empty where required, controls, length."""
+    if not value:
+        if name in REQUIRED:
+            raise InvalidInput(name, f"{name} is empty")
+        return
+    problem = text_problem(value, LIMITS.get(name, IDENTIFIER_MAX))
+    if problem is not None:
+        raise InvalidInput(name, f"{name} {problem}")
+
+
 def _mode(column: str, value: str) -> str:
     mode = value.lower() or EntityMode.TWO_WAY
     if mode not in ENTITY_MODES:
         raise InvalidInput(
-            column, f"{column} mode {value!r} is not one of {', '.join(ENTITY_MODES)}"
+            column, f"{column} mode {shown(value)} is not one of {', '.join(ENTITY_MODES)}"
         )
     return mode
 

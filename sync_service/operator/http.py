@@ -113,13 +113,25 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("body", f"invalid JSON: {exc}") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise InvalidInput("body", "expected a JSON object")
     return body
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON text (RFC 8259) as Python values; InvalidInput("body") for anything else."""
+    try:
+        return json.loads(raw, parse_constant=_not_a_number)
+    except RecursionError:  # e.g. 50,000 nested brackets: the decoder's stack ends first
+        raise InvalidInput("body", "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, _not_a_number
+        raise InvalidInput("body", f"invalid JSON: {exc}") from None
+
+
+def _not_a_number(literal: str) -> Any:
+    # Python's decoder takes NaN and Infinity, which JSON has not: a value no field can hold.
+    raise ValueError(f"{literal} is not a JSON number")
 
 
 def query_values(model: type[Query], query: MultiMapping[str]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ def decode_cursor(cursor: str | None) -> int:
         after = json.loads(raw)["after"]
     except (binascii.Error, ValueError, KeyError, TypeError):
         raise InvalidInput("cursor", "not a cursor returned by this API") from None
-    if not isinstance(after, int) or after < 0:
+    # A row id is a PostgreSQL bigint: anything outside it was not made here.
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
         raise InvalidInput("cursor", "not a cursor returned by this API")
     return after

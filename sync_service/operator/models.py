@@ -1,9 +1,12 @@
 """The admin API's inputs and answers as pydantic models: they validate the requests and are
 the source of the OpenAPI document's schemas, so the document cannot drift from the checks.
 
-The models check the shape of a request (types, unknown fields, required ones). The values
-that the CLI may send too (modes, states, page sizes, server settings) stay checked by
-`Operations`, once for both surfaces; the schemas list their choices from the same constants.
+The models check the shape of a request (types, unknown fields, required ones) and bound
+every value: each string has a maximum length and holds no control characters, each number is
+finite, each list is bounded, so that no input reaches the database (or a log line) in a form
+it would refuse or garble. The values that the CLI may send too (modes, states, page sizes,
+server settings) stay checked by `Operations`, once for both surfaces; the schemas list their
+choices from the same constants.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, TypeVar, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     WithJsonSchema,
 )
@@ -24,6 +29,13 @@ from pydantic_core import ErrorDetails
 
 from sync_service.config import parse_duration
 from sync_service.db.store import ENTITY_MODES, MAILBOX_STATES
+from sync_service.operator.csv_import import (
+    ADDRESS_MAX,
+    IDENTIFIER_MAX,
+    NAME_MAX,
+    shown,
+    text_problem,
+)
 from sync_service.operator.operations import MAX_PAGE, SYNC_MODES, InvalidInput
 from sync_service.operator.server_specs import AUTH_KINDS, BACKENDS
 
@@ -38,7 +50,38 @@ MESSAGES = {
     "float_type": "must be a number",
     "bool_type": "must be a boolean",
     "list_type": "must be a list",
+    "string_unicode": "must be Unicode text (it holds a lone surrogate)",
+    "finite_number": "must be a finite number",
 }
+# Bounds of the other strings: far above any real value, far below what the database (one
+# index row: 2,704 bytes) or a log line should carry.
+SETTING_MAX = 256  # a user name, tenant, client id, environment variable, zone, duration
+URL_MAX = 2048
+PATH_MAX = 4096  # PATH_MAX of Linux
+REASON_MAX = 1000
+CURSOR_MAX = 128
+LIST_MAX = 100  # groups in one request
+BIGINT_MAX = 2**63 - 1  # a job id is a PostgreSQL bigint
+
+
+def _plain(value: str) -> str:
+    # The length was checked first (StringConstraints): what is left is control characters.
+    problem = text_problem(value, len(value))
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Plain = AfterValidator(_plain)
+Name = Annotated[str, StringConstraints(max_length=NAME_MAX), Plain]
+Address = Annotated[str, StringConstraints(max_length=ADDRESS_MAX), Plain]
+Identifier = Annotated[str, StringConstraints(max_length=IDENTIFIER_MAX), Plain]
+Setting = Annotated[str, StringConstraints(max_length=SETTING_MAX), Plain]
+Url = Annotated[str, StringConstraints(max_length=URL_MAX), Plain]
+FilePath = Annotated[str, StringConstraints(max_length=PATH_MAX), Plain]
+Reason = Annotated[str, StringConstraints(max_length=REASON_MAX), Plain]
+Cursor = Annotated[str, StringConstraints(max_length=CURSOR_MAX), Plain]
+GroupName = Annotated[str, StringConstraints(min_length=1, max_length=IDENTIFIER_MAX), Plain]
 
 
 def _enum(choices: Iterable[str]) -> WithJsonSchema:
@@ -46,11 +89,11 @@ def _enum(choices: Iterable[str]) -> WithJsonSchema:
     return WithJsonSchema({"type": "string", "enum": [str(c) for c in choices]})
 
 
-BackendChoice = Annotated[str, _enum(BACKENDS)]
-AuthChoice = Annotated[str, _enum(AUTH_KINDS)]
-ModeChoice = Annotated[str, _enum(ENTITY_MODES)]
-StateChoice = Annotated[str, _enum(MAILBOX_STATES)]
-SyncModeChoice = Annotated[str, _enum(SYNC_MODES)]
+BackendChoice = Annotated[Setting, _enum(BACKENDS)]
+AuthChoice = Annotated[Setting, _enum(AUTH_KINDS)]
+ModeChoice = Annotated[Setting, _enum(ENTITY_MODES)]
+StateChoice = Annotated[Setting, _enum(MAILBOX_STATES)]
+SyncModeChoice = Annotated[Setting, _enum(SYNC_MODES)]
 
 
 class Input(BaseModel):
@@ -81,8 +124,13 @@ def _message(model: type[Input], error: ErrorDetails, field: str) -> str:
     if error["type"] == "extra_forbidden":
         allowed = ", ".join(sorted(model.model_fields))
         return model.refused.get(field, f"unknown field; allowed: {allowed or 'none'}")
+    ctx = error.get("ctx", {})
     if error["type"] == "value_error":
-        return str(error.get("ctx", {}).get("error", error["msg"]))
+        return str(ctx.get("error", error["msg"]))
+    if error["type"] == "string_too_long":
+        return f"at most {ctx['max_length']} characters"
+    if error["type"] == "too_long":
+        return f"at most {ctx['max_length']} items"
     return MESSAGES.get(error["type"], error["msg"])
 
 
@@ -96,26 +144,28 @@ class ServerSettings(Input):
         ("password", "secret", "client_secret", "token"), NEVER_STORED
     )
     backend: BackendChoice | None = None
-    url: str | None = Field(None, json_schema_extra={"format": "uri"})
+    url: Url | None = Field(None, json_schema_extra={"format": "uri"})
     auth_kind: AuthChoice | None = Field(None, description="default: implied by the others")
-    username: str | None = None
-    tenant: str | None = None
-    client_id: str | None = None
-    authority: str | None = Field(None, json_schema_extra={"format": "uri"})
-    secret_env: str | None = None
-    secret_file: str | None = None
-    ca_file: str | None = None
-    time_zone: str | None = Field(None, examples=["Europe/Paris"])
-    express_interval: str | None = Field(None, examples=["15m"])
-    complete_at: str | None = Field(None, description="local time, HH:MM", examples=["02:00"])
+    username: Setting | None = None
+    tenant: Setting | None = None
+    client_id: Setting | None = None
+    authority: Url | None = Field(None, json_schema_extra={"format": "uri"})
+    secret_env: Setting | None = None
+    secret_file: FilePath | None = None
+    ca_file: FilePath | None = None
+    time_zone: Setting | None = Field(None, examples=["Europe/Paris"])
+    express_interval: Setting | None = Field(None, examples=["15m"])
+    complete_at: Setting | None = Field(None, description="local time, HH:MM", examples=["02:00"])
     max_concurrency: int | None = Field(None, description="concurrent requests, 1-10000")
-    rate_per_second: float | None = Field(None, description="requests per second, above 0")
-    scope: str | None = Field(
+    rate_per_second: float | None = Field(
+        None, description="requests per second, above 0", allow_inf_nan=False
+    )
+    scope: Url | None = Field(
         None,
         description="oauth token scope, https://<resource>/.default; default: the backend's",
         examples=["https://graph.microsoft.us/.default"],
     )
-    certificate_file: str | None = Field(
+    certificate_file: FilePath | None = Field(
         None, description="oauth: PEM file with the client certificate and its key (a path)"
     )
 
@@ -123,7 +173,7 @@ class ServerSettings(Input):
 class NewServerInput(ServerSettings):
     """A new server: its name, backend and url, and any other settings (secrets by name)."""
 
-    name: str = Field(min_length=1, description="letters, digits, '.', '_' or '-'")
+    name: Name = Field(min_length=1, description="letters, digits, '.', '_' or '-'")
 
 
 class ServerUpdate(ServerSettings):
@@ -136,11 +186,11 @@ class ServerUpdate(ServerSettings):
 
 
 class ProbeInput(Input):
-    mailbox: str | None = Field(None, description="default: the server's first active mailbox")
+    mailbox: Address | None = Field(None, description="default: the server's first active mailbox")
 
 
 class MailboxOptions(Input):
-    group: str | None = Field(None, description="null removes the mailbox from its group")
+    group: Identifier | None = Field(None, description="null removes the mailbox from its group")
     contacts: ModeChoice | None = None
     calendar: ModeChoice | None = None
     tasks: ModeChoice | None = None
@@ -151,7 +201,7 @@ class NoInput(Input):
 
 
 class DisableInput(Input):
-    reason: str | None = Field(None, description="recorded as the state's reason")
+    reason: Reason | None = Field(None, description="recorded as the state's reason")
 
 
 class RecoverInput(Input):
@@ -161,9 +211,9 @@ class RecoverInput(Input):
 class SyncInput(Input):
     """A mailbox, or groups and/or a server."""
 
-    mailbox: str | None = None
-    groups: list[Annotated[str, Field(min_length=1)]] | None = None
-    server: str | None = None
+    mailbox: Address | None = None
+    groups: list[GroupName] | None = Field(None, max_length=LIST_MAX)
+    server: Name | None = None
     mode: SyncModeChoice | None = Field(None, description="default: express")
     dry_run: bool | None = None
 
@@ -175,13 +225,16 @@ def _integer(raw: object) -> object:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"{raw!r} is not an integer") from None
+        raise ValueError(f"{shown(raw)} is not an integer") from None
 
 
 def _duration(raw: object) -> object:
     if not isinstance(raw, str):
         return raw
-    return timedelta(seconds=parse_duration(raw)) if raw else None
+    try:
+        return timedelta(seconds=parse_duration(raw)) if raw else None
+    except OverflowError:
+        raise ValueError(f"{shown(raw)} is too long a duration") from None
 
 
 def _job_ids(raw: object) -> object:
@@ -202,6 +255,7 @@ Duration = Annotated[
     BeforeValidator(_duration),
     WithJsonSchema({"type": "string", "examples": ["1h", "30m", "2d"]}),
 ]
+SINCE_MAX = timedelta(days=3660)  # ten years back is before any run of this service
 PAGE = f"page size (1-{MAX_PAGE}, default 100)"
 
 
@@ -221,22 +275,24 @@ class Query(Input):
 
 class MailboxFilter(Query):
     state: StateChoice | None = Field(None, description="mailbox state")
-    group: list[str] = Field(default_factory=list, description="server group (repeatable)")
-    server: str | None = Field(None, description="server name")
+    group: list[Identifier] = Field(
+        default_factory=list, description="server group (repeatable)", max_length=LIST_MAX
+    )
+    server: Name | None = Field(None, description="server name")
     limit: Integer = Field(100, description=PAGE)
-    cursor: str | None = Field(None, description="next_cursor of the previous page")
+    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
 
 
 class RunFilter(Query):
-    mailbox: str | None = Field(None, description="SMTP address")
-    since: Duration = Field(None, description="how far back, e.g. 1h")
+    mailbox: Address | None = Field(None, description="SMTP address")
+    since: Duration = Field(None, description="how far back, e.g. 1h", le=SINCE_MAX)
     limit: Integer = Field(100, description=PAGE)
 
 
 class JobQuery(Query):
     comma_separated: ClassVar[frozenset[str]] = frozenset({"ids"})
-    ids: Annotated[list[int], BeforeValidator(_job_ids)] = Field(
-        description="comma-separated job ids"
+    ids: Annotated[list[Annotated[int, Field(ge=1, le=BIGINT_MAX)]], BeforeValidator(_job_ids)] = (
+        Field(description="comma-separated job ids", max_length=MAX_PAGE)
     )
 
 
@@ -298,6 +354,7 @@ class Mailbox(Answer):
 class RowError(Answer):
     line: int
     message: str
+    field: str | None = Field(description="the column at fault; null: the row as a whole")
 
 
 class ImportReport(Answer):

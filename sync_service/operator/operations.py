@@ -172,7 +172,7 @@ class Operations:
             for row in parsed.rows:
                 problem = _row_problem(row.server, row.crm_user_id, owners.get(row.email), servers)
                 if problem:
-                    invalid.append(RowError(row.line, problem))
+                    invalid.append(RowError(row.line, problem[1], problem[0]))
                     continue
                 try:  # a savepoint: a row that collides is skipped, not the whole file
                     async with conn.transaction():
@@ -186,7 +186,13 @@ class Operations:
                         )
                 except asyncpg.UniqueViolationError:
                     # e.g. two users swap addresses: the other row still holds this one.
-                    invalid.append(RowError(row.line, "address is held by another CRM user"))
+                    held = "address is held by another CRM user"
+                    invalid.append(RowError(row.line, held, "email"))
+                    continue
+                except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
+                    # Not expected after parse_csv's checks; still one row, not the file.
+                    refused = f"the database refused the row ({exc.sqlstate})"
+                    invalid.append(RowError(row.line, refused))
                     continue
                 inserted, updated = inserted + new, updated + (not new)
         invalid.sort(key=lambda e: e.line)
@@ -425,9 +431,10 @@ class Operations:
 
 def _row_problem(
     server: str, crm_user_id: str, owner: str | None, servers: dict[str, int]
-) -> str | None:
+) -> tuple[str, str] | None:
+    """(field, message) of a row the database would refuse, or None."""
     if server not in servers:
-        return f"unknown server {server!r}"
+        return "server", f"unknown server {server!r}"
     if owner is not None and owner != crm_user_id:
-        return f"address already belongs to CRM user {owner!r}"
+        return "email", f"address already belongs to CRM user {owner!r}"
     return None

@@ -21,6 +21,9 @@ from sync_service.operator.server_specs import ServerChanges, describe
 
 EXIT_OK, EXIT_FAILED = 0, 1
 MODE_CHOICES = ("two-way", "crm-to-exchange", "exchange-to-crm", "off")
+# Where the service accepts secrets from (the deployment's policy, checked on add and use).
+_ENV = "; its name starts with SYNC_SECRET_ENV_PREFIX (default EXCHANGE_)"
+_DIR = ", an absolute path inside SYNC_SECRET_DIR (default /run/secrets)"
 
 
 # servers
@@ -256,14 +259,15 @@ def _server_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
     parser.add_argument("--username", help="service account (basic / ntlm)")
     secret = parser.add_mutually_exclusive_group()
     for flag, dest, what in (
-        ("--password-env", "secret_env", "environment variable holding the password"),
-        ("--password-file", "secret_file", "file holding the password"),
-        ("--secret-env", "secret_env", "environment variable holding the client secret"),
-        ("--secret-file", "secret_file", "file holding the client secret"),
+        ("--password-env", "secret_env", f"environment variable holding the password{_ENV}"),
+        ("--password-file", "secret_file", f"file holding the password{_DIR}"),
+        ("--secret-env", "secret_env", f"environment variable holding the client secret{_ENV}"),
+        ("--secret-file", "secret_file", f"file holding the client secret{_DIR}"),
         (
             "--certificate-file",
             "certificate_file",
-            "oauth: PEM file with the client certificate and its private key (instead of a secret)",
+            "oauth: PEM file with the client certificate and its private key (instead of a "
+            f"secret){_DIR}",
         ),
     ):
         secret.add_argument(flag, dest=dest, metavar="VAR" if "env" in flag else "FILE", help=what)
@@ -275,12 +279,14 @@ def _server_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
         help="oauth token scope, https://<resource>/.default (default: the backend's; national "
         "clouds e.g. https://graph.microsoft.us/.default)",
     )
-    parser.add_argument("--ca-file", help="CA bundle for the server's TLS certificate")
+    parser.add_argument(
+        "--ca-file", help=f"CA bundle for the server's TLS certificate{_DIR}; '' removes it"
+    )
     parser.add_argument("--timezone", help="IANA zone of the schedules (default UTC)")
     parser.add_argument("--express-interval", help="express sweep interval, e.g. 15m")
     parser.add_argument("--complete-at", help="local time of the daily complete pass, HH:MM")
     parser.add_argument("--max-concurrency", type=int, help="concurrent requests")
-    parser.add_argument("--rate", type=float, help="requests per second")
+    parser.add_argument("--rate", type=float, help="requests per second (0 < rate <= 1000000)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 

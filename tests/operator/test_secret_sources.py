@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from sync_service.config import Settings, load_settings
+from sync_service.config import ConfigError, Settings, load_settings
 from sync_service.crm.postgres import PostgresCrm
 from sync_service.db.queue import JobQueue, PassKind
 from sync_service.db.store import NewServer, Server, Store
@@ -335,3 +335,25 @@ async def test_a_pass_refuses_a_row_written_by_sql_and_sends_nothing(
             assert LEAK not in (state.state_reason or "")
             await queue.finish(job.id, "test", failed=True, outcome=result.outcome)
     assert listener.seen == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SYNC_SECRET_DIR", "/proc"),
+        ("SYNC_SECRET_DIR", "/proc/self"),
+        ("SYNC_SECRET_DIR", "/"),
+        ("SYNC_SECRET_DIR", "secrets"),
+        ("SYNC_SECRET_ENV_PREFIX", "SYNC_"),
+        ("SYNC_SECRET_ENV_PREFIX", "sync_x"),
+        ("SYNC_SECRET_ENV_PREFIX", "BAD-PREFIX"),
+    ],
+)
+def test_the_policy_itself_cannot_open_what_it_guards(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in os.environ if k.upper().startswith("SYNC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        load_settings()

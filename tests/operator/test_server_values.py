@@ -216,3 +216,11 @@ def test_the_cli_refuses_the_same_values_with_exit_2(run_cli: Cli) -> None:
     listed = run_cli("servers", "list", "--json")
     (server,) = json.loads(listed.out)
     assert server["name"] == "ex1" and server["rate_per_second"] == 100.0
+
+
+def test_an_empty_ca_file_removes_it(run_cli: Cli) -> None:
+    assert run_cli(*add_server_args("ex1", "--ca-file", "/run/secrets/ca.pem")).code == 0
+    shown = json.loads(run_cli("servers", "show", "ex1", "--json").out)
+    assert shown["ca_file"] == "/run/secrets/ca.pem"
+    assert run_cli("servers", "update", "ex1", "--ca-file", "").code == 0
+    assert json.loads(run_cli("servers", "show", "ex1", "--json").out)["ca_file"] is None

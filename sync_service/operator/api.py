@@ -23,13 +23,13 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from sync_service import metrics
 from sync_service.config import Settings
 from sync_service.dispatcher import graph_notifications
 from sync_service.dispatcher.graph_notifications import OnChange
 from sync_service.operator import api_routes, openapi
+from sync_service.operator.exposition import Exposition
 from sync_service.operator.http import (
     OPENER,
     OPERATIONS,
@@ -47,7 +47,7 @@ from sync_service.operator.operations import Conflict, InvalidInput, NotFound, O
 
 log = logging.getLogger("sync_service.operator.api")
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a CSV import of some 50,000 mailboxes fits
-SCRAPE_SLOT: web.AppKey[asyncio.Semaphore] = web.AppKey("scrape_slot")
+EXPOSITION: web.AppKey[Exposition] = web.AppKey("exposition")
 HEADER_TIMEOUT = 10.0  # seconds from opening a connection (or the last answer) to a request head
 BODY_TIMEOUT = 30.0  # seconds from a request head to the end of its body (4 MB on a slow link)
 LOG_INTERVAL = 60.0  # seconds: one log line per client address and kind of event, at most
@@ -245,12 +245,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_endpoint(request: web.Request) -> web.Response:
     """Prometheus text format, from memory only: the database-backed gauges are refreshed on
     a timer (operator/gauges.py, started with the api role), never by a scrape."""
-    async with request.app[SCRAPE_SLOT]:
-        body = generate_latest(metrics.REGISTRY)
-        # The slot is held for one turn of the event loop: however many scrapes wait (it is
-        # public), one is rendered per turn and every other request gets its turns between
-        # them. Rendered all at once, 300 waiting scrapes made /api/v1/status take 2.6 s.
-        await asyncio.sleep(0)
+    body = await request.app[EXPOSITION].body()  # a flood of scrapes cannot starve the rest
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -303,7 +298,7 @@ def build_app(
     app[FAILURES] = OncePerClient()
     app[BODY_DEADLINE] = body_timeout
     app[READY_CHECK] = ready_check
-    app[SCRAPE_SLOT] = asyncio.Semaphore(1)
+    app[EXPOSITION] = Exposition.of_service(settings.api.metrics_refresh if settings else None)
     schedule = settings.schedule if settings is not None else None
     app[OPERATIONS] = Operations(pool, schedule_defaults=schedule) if pool is not None else None
     app[SETTINGS] = settings

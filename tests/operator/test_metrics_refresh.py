@@ -14,8 +14,10 @@ from contextlib import asynccontextmanager
 import aiohttp
 import asyncpg
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
+from sync_service.operator.exposition import Exposition
 from sync_service.process.app import Service
 from tests.e2e.harness import e2e_settings
 from tests.operator.apiclient import AUTH, TOKEN
@@ -179,3 +181,49 @@ async def test_the_refresher_runs_with_the_api_role_only(pool: asyncpg.Pool) -> 
 
     assert await refresher_tasks("engine") == []
     assert await refresher_tasks("api,engine") == ["metrics-refresh"]
+
+
+def _registry(counter_value: float) -> tuple[CollectorRegistry, Counter]:
+    registry = CollectorRegistry()
+    counter = Counter("probe_events", "events", registry=registry)
+    counter.inc(counter_value)
+    return registry, counter
+
+
+async def test_scrapes_within_max_age_share_one_rendering() -> None:
+    now = [100.0]
+    registry, counter = _registry(1)
+    exposition = Exposition(registry, max_age=1.0, clock=lambda: now[0])
+    bodies = await asyncio.gather(*(exposition.body() for _ in range(50)))
+    counter.inc()
+    now[0] += 0.999
+    assert await exposition.body() == bodies[0]  # still within the second
+    now[0] += 0.001
+    fresh = await exposition.body()
+    assert exposition.renderings == 2 and len(set(bodies)) == 1
+    assert b"probe_events_total 1.0" in bodies[0] and b"probe_events_total 2.0" in fresh
+
+
+async def test_one_scrape_per_turn_of_the_event_loop() -> None:
+    """200 waiting scrapes leave every other task its turns: one scrape is answered per turn."""
+    exposition = Exposition(_registry(1)[0])
+    answered = [0]
+
+    async def scrape_once() -> None:
+        await exposition.body()
+        answered[0] += 1
+
+    scrapes = [asyncio.create_task(scrape_once()) for _ in range(200)]
+    seen = []
+    for _ in range(20):  # another task, one step per turn
+        await asyncio.sleep(0)
+        seen.append(answered[0])
+    await asyncio.gather(*scrapes)
+    assert answered[0] == 200
+    assert seen[-1] <= 20, seen  # all at once, they would all be answered in the first turn
+
+
+async def test_the_service_serves_metrics_never_older_than_the_refresh_interval() -> None:
+    assert Exposition.of_service(None).max_age == 1.0
+    assert Exposition.of_service(15.0).max_age == 1.0
+    assert Exposition.of_service(0.05).max_age == 0.05

@@ -41,16 +41,28 @@ class EntityState:
     unfinished: bool  # link rows of an interrupted write wait for the planner
 
 
+# Writes of one entity by direction and operation: {"crm_to_exchange": {"create": 3}}.
+Written = Mapping[str, Mapping[str, int]]
+
+
 @dataclass(frozen=True, slots=True)
 class RunEnd:
-    """How a pass ended, for its runs row."""
+    """How a pass ended, for its runs row (its counts were added as its writes committed)."""
 
     outcome: str
-    counts: Mapping[str, Any]
     requests: int
     throttled: int
     error: str | None
     plan: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """A pass's start: its mailbox, its runs row and the kind that row records."""
+
+    mailbox: Mailbox
+    run_id: int
+    kind: str
 
 
 class LinkStore:
@@ -73,14 +85,55 @@ class LinkStore:
         return [LinkRow(*r) for r in rows]
 
     async def upsert_links(
-        self, mailbox_id: int, entity: str, rows: Sequence[Mapping[str, Any]]
+        self,
+        mailbox_id: int,
+        entity: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        run_id: int | None = None,
+        written: Written | None = None,
     ) -> None:
         """Upsert link rows (no CRM id twice) in one statement; a row holding the same
-        Exchange item id is replaced."""
-        await self.pool.execute(self._q["item_links_upsert"], mailbox_id, entity, json.dumps(rows))
+        Exchange item id is replaced.
 
-    async def delete_link(self, mailbox_id: int, entity: str, crm_id: str) -> None:
-        await self.pool.execute(self._q["item_link_delete"], mailbox_id, entity, crm_id)
+        Counted in that statement: `written`, the writes these rows record, for run `run_id`;
+        and for a settled row marked `"earlier": true` over a pending one, the create an
+        earlier pass made, for the run that committed its intent.
+        """
+        await self.pool.execute(
+            self._q["item_links_upsert"],
+            mailbox_id,
+            entity,
+            json.dumps(rows),
+            run_id,
+            _triples(written),
+        )
+
+    async def delete_link(
+        self,
+        mailbox_id: int,
+        entity: str,
+        crm_id: str,
+        *,
+        run_id: int | None = None,
+        written: Written | None = None,
+        earlier: bool = False,
+    ) -> None:
+        """Remove a link; counted as in `upsert_links` (`earlier`: the row is pending and its
+        create was made by an earlier pass)."""
+        await self.pool.execute(
+            self._q["item_link_delete"],
+            mailbox_id,
+            entity,
+            crm_id,
+            run_id,
+            _triples(written),
+            earlier,
+        )
+
+    async def count_writes(self, run_id: int, entity: str, written: Written) -> None:
+        """Add writes no link row records to a run's counts."""
+        await self.pool.execute(self._q["run_count_writes"], run_id, entity, _triples(written))
 
     async def refused_hashes(self, mailbox_id: int, entity: str) -> set[str]:
         """Content the other side already refused: skipped until it changes."""
@@ -111,21 +164,36 @@ class LinkStore:
 
     async def begin_run(
         self, mailbox_id: int, job_id: int, kind: str, dry_run: bool, engine: str
-    ) -> tuple[Mailbox, int] | None:
-        """The mailbox and the id of a new runs row for its pass (None: the mailbox is gone)."""
+    ) -> Begun | None:
+        """The mailbox and a new runs row for its pass (None: the mailbox is gone). The row
+        records the kind that runs: a mailbox's first express pass runs as initial."""
         row = await self.pool.fetchrow(
             self._q["run_begin"], mailbox_id, job_id, kind, dry_run, engine
         )
-        return (mailbox_of(row), int(row["run_id"])) if row else None
+        if row is None:
+            return None
+        return Begun(mailbox_of(row), int(row["run_id"]), str(row["run_kind"]))
 
     async def finish_run(self, run_id: int, end: RunEnd) -> None:
         await self.pool.execute(
             self._q["run_finish"],
             run_id,
             end.outcome,
-            end.counts,
             end.requests,
             end.throttled,
             end.error,
             end.plan,
         )
+
+    async def run_requests(self, run_id: int, requests: int, throttled: int) -> None:
+        """Record a pass's requests so far (it is being cut short; its job ends the run)."""
+        await self.pool.execute(self._q["run_requests"], run_id, requests, throttled)
+
+
+def _triples(written: Written | None) -> list[list[str | int]]:
+    """{direction: {operation: n}} as the [direction, operation, n] list the SQL adds up."""
+    return [
+        [direction, operation, n]
+        for direction, operations in (written or {}).items()
+        for operation, n in operations.items()
+    ]

@@ -13,7 +13,16 @@ from sync_service.db.pool import Conn
 from sync_service.db.queries import load_queries
 from sync_service.planning.actions import PassKind
 
-__all__ = ["Job", "JobQueue", "JobRequest", "PassKind", "Priority", "QueueDepth", "enqueue_in"]
+__all__ = [
+    "Job",
+    "JobQueue",
+    "JobRequest",
+    "PassKind",
+    "Priority",
+    "QueueDepth",
+    "RunClose",
+    "enqueue_in",
+]
 
 
 class Priority(IntEnum):
@@ -38,9 +47,20 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class QueueDepth:
+    """Jobs waiting, held under a live lease, and held by an engine that stopped renewing."""
+
     queued: int
     running: int
     oldest_queued_seconds: float
+    stalled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunClose:
+    """How a job handed back ends the run its engine left open: outcome and error."""
+
+    outcome: str
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +137,39 @@ class JobQueue:
         return {int(r["id"]) for r in rows}
 
     async def finish(self, job_id: int, engine: str, *, failed: bool, outcome: str) -> str | None:
-        """Mark the job done or failed; returns the new status ('queued' when a rerun waits)."""
+        """Mark the job done or failed; returns the new status ('queued' when a rerun waits).
+
+        A run of the job that this engine left open ends with it (failed, `outcome` its error).
+        """
         status: str | None = await self._pool.fetchval(
             self._q["job_finish"], job_id, engine, "failed" if failed else "done", outcome
         )
         return status
 
-    async def retry_later(self, job_id: int, engine: str, delay: timedelta, outcome: str) -> None:
-        await self._pool.execute(self._q["job_retry_later"], job_id, engine, delay, outcome)
+    async def retry_later(
+        self,
+        job_id: int,
+        engine: str,
+        delay: timedelta,
+        outcome: str,
+        run_end: RunClose | None = None,
+    ) -> bool:
+        """Queue the job again after `delay`; False when this engine no longer holds it.
+
+        A run of the job that this engine left open ends in the same statement, as `run_end`
+        says (by default: transient, `outcome` its error).
+        """
+        end = run_end or RunClose("transient", outcome)
+        held = await self._pool.fetchval(
+            self._q["job_retry_later"], job_id, engine, delay, outcome, end.outcome, end.error
+        )
+        return bool(held)
 
     async def reap(self) -> list[int]:
-        """Return the jobs of engines whose lease expired to the queue; their mailbox ids."""
+        """Return the jobs of engines whose lease expired to the queue; their mailbox ids.
+
+        The runs those engines left open end as lost in the same statement.
+        """
         rows = await self._pool.fetch(self._q["job_reap"])
         return [int(r["mailbox_id"]) for r in rows]
 
@@ -136,7 +178,10 @@ class JobQueue:
         row = await self._pool.fetchrow(self._q["job_queue_depth"])
         assert row is not None
         return QueueDepth(
-            int(row["queued"]), int(row["running"]), float(row["oldest_queued_seconds"])
+            int(row["queued"]),
+            int(row["running"]),
+            float(row["oldest_queued_seconds"]),
+            int(row["stalled"]),
         )
 
 

@@ -1,5 +1,10 @@
 """Apply a plan: perform each action's writes, then commit its link row.
 
+Each link statement also adds the writes it records to the pass's run (one statement, one
+transaction), so a pass cut short at any moment has counted the writes it linked. A create
+made but not yet linked when a pass is cut short is found by a later pass, which links it and
+counts it for the run that committed its intent (the one that made it).
+
 One item's trouble stays with that item: a value the other side refuses is recorded in
 `item_errors` and skipped; a conflict (the item changed since it was read) is left for the next
 pass, which re-reads and re-plans it. Transient and mailbox-wide errors end the pass; what was
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -48,6 +54,9 @@ from sync_service.planning.state import SyncedRow
 
 log = logging.getLogger("sync_service.runtime.applier")
 A = TypeVar("A")
+# One write: (direction, operation), e.g. ("crm_to_exchange", "create").
+Write = tuple[str, str]
+_CRM_CREATE: Write = ("exchange_to_crm", "create")
 # Writes of one mailbox in flight at once; the client's per-mailbox limits still apply.
 APPLY_CONCURRENCY = 4
 # Items per CreateItem / UpdateItem request: Microsoft suggests modest batches.
@@ -86,8 +95,11 @@ class Applier:
         binding: Binding,
         records: dict[str, CrmRecord],
         pending: dict[str, str] | None = None,
+        *,
+        run_id: int | None = None,
     ) -> None:
         self.mailbox = mailbox
+        self.run_id = run_id  # the runs row that counts the writes (None: not counted there)
         # Creates intended by an earlier pass that may have happened before a crash: only
         # those need a look-up first (every create commits its intent before it is made).
         self.pending = pending or {}
@@ -99,6 +111,8 @@ class Applier:
         self.entity = binding.entity
         self.outcome = EntityOutcome()
         self.refused: set[str] = set()
+        # CRM ids of pending creates this pass made itself (not found made by an earlier one).
+        self.made: set[str] = set()
 
     async def apply(self, plan: Plan) -> EntityOutcome:
         self.outcome.planned = plan.counts()
@@ -159,21 +173,22 @@ class Applier:
             results = await self.backend.update_many(self.mailbox.email, changes)
         except ItemRejectedError:
             results = [await self._one_update(change) for change in changes]
-        written = {id(a) for a in writes}
-        refs: dict[int, ItemRef] = {id(a): a.ref for a in chunk if id(a) not in written}
+        sent = {id(a) for a in writes}
+        refs: dict[int, ItemRef] = {id(a): a.ref for a in chunk if id(a) not in sent}
         failures: list[tuple[Action, ExchangeError]] = []
+        written: list[Write] = []
         for action, result in zip(writes, results, strict=True):
             if isinstance(result, ExchangeError):
                 failures.append((action, result))
                 continue
             refs[id(action)] = result
             if action.model_fields:
-                self._written("crm_to_exchange", "update")
+                written.append(("crm_to_exchange", "update"))
         rows = [
             replace(a.row, exchange_id=refs[id(a)].id, change_key=refs[id(a)].change_key)
             for a in chunk if id(a) in refs
         ]  # fmt: skip
-        await self._settle(rows, failures)
+        await self._settle(rows, failures, written)
 
     async def _concurrently(self, actions: list[Action]) -> None:
         limit = asyncio.Semaphore(APPLY_CONCURRENCY)
@@ -207,11 +222,11 @@ class Applier:
             if isinstance(result, ExchangeError):
                 failures.append((action, result))
             else:
+                self.made.add(action.crm_id)
                 done.append(
                     replace(action.row, exchange_id=result.id, change_key=result.change_key)
                 )
-                self._written("crm_to_exchange", "create")
-        await self._settle(done, failures)
+        await self._settle(done, failures, [("crm_to_exchange", "create")] * len(done))
 
     async def _create_crm_batch(self, chunk: list[CreateCrm]) -> None:
         await self._link_many([a.intent for a in chunk])
@@ -222,13 +237,14 @@ class Applier:
             await self.crm.create_records(records, user)
         except CrmRejected:
             fresh = []  # one record is refused: all of them one by one, below
-        done = {id(a) for a in fresh}
+        writes = {id(a): _CRM_CREATE for a in fresh}
+        self.made.update(a.crm_id for a in fresh)
         created = list(fresh)
         for action in chunk:
-            if id(action) in done:
+            if id(action) in writes:
                 continue
             try:
-                await self._crm_record(action)
+                writes[id(action)] = await self._crm_record(action)
             except (ItemRejectedError, CrmRejected, ConflictError, VersionConflict,
                     RecordGone) as exc:  # fmt: skip
                 await self._failed(action, exc)
@@ -249,13 +265,14 @@ class Applier:
                 failures.append((action, result))
             else:
                 refs[id(action)] = result
-        rows = []
+        rows, written = [], []
         for action in created:
             ref = refs.get(id(action))
             if ref is not None:
                 rows.append(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
-                self._written("exchange_to_crm", "create")
-        await self._settle(rows, failures)
+                written.append(writes[id(action)])
+        # A record whose stamp failed is linked (and counted for its run) by a later pass.
+        await self._settle(rows, failures, written)
 
     async def _one_update(
         self, change: tuple[ItemRef, Item, frozenset[str]]
@@ -266,10 +283,14 @@ class Applier:
             return exc
 
     async def _settle(
-        self, rows: list[SyncedRow], failures: list[tuple[Action, ExchangeError]]
+        self,
+        rows: list[SyncedRow],
+        failures: list[tuple[Action, ExchangeError]],
+        written: Sequence[Write],
     ) -> None:
-        """End of a batch: link what was written first, since a failure may end the pass."""
-        await self._link_many(rows)
+        """End of a batch: link (and count) what was written first, since a failure may end
+        the pass."""
+        await self._link_many(rows, written)
         for failed, error in failures:
             await self._failed(failed, error)
 
@@ -300,8 +321,7 @@ class Applier:
                 await self._update(action)
             case DeleteExchange():
                 await self.backend.delete_item(self.mailbox.email, action.ref, self.entity)
-                await self._unlink(action.crm_id)
-                self._written("crm_to_exchange", "delete")
+                await self._unlink(action.crm_id, [("crm_to_exchange", "delete")], settles=True)
             case DeleteCrm():
                 if await self._still_in_mailbox(action):
                     return
@@ -313,8 +333,7 @@ class Applier:
                     record.version,
                     self.mailbox.crm_user_id,
                 )
-                await self._unlink(action.crm_id)
-                self._written("exchange_to_crm", "delete")
+                await self._unlink(action.crm_id, [("exchange_to_crm", "delete")], settles=True)
             case Link():
                 await self._link(action.row)
             case Unlink():
@@ -330,29 +349,29 @@ class Applier:
             ref = await self.backend.find_by_crm_id(email, self.entity, action.crm_id)
         if ref is None:
             ref = await self.backend.create_item(email, item)
-        else:
+            self.made.add(action.crm_id)
+            write = ("crm_to_exchange", "create")
+        else:  # made by the earlier pass (counted for it as linked): here it is only written
             ref = await self.backend.update_item(email, ref, item, _all_fields(item))
-        await self._link(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
-        self._written("crm_to_exchange", "create")
+            write = ("crm_to_exchange", "update")
+        row = replace(action.row, exchange_id=ref.id, change_key=ref.change_key)
+        await self._link(row, [write])
 
     async def _create_crm(self, action: CreateCrm) -> None:
-        await self._crm_create(action)
+        await self._link(action.intent)
+        write = await self._crm_record(action)
         ref = action.source
         if action.stamp:
             item = new_item(self.binding, action.fields, action.crm_id)
             ref = await self.backend.update_item(
                 self.mailbox.email, ref, item, frozenset({"crm_id"})
             )
-        await self._link(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
-        self._written("exchange_to_crm", "create")
+        row = replace(action.row, exchange_id=ref.id, change_key=ref.change_key)
+        await self._link(row, [write])
 
-    async def _crm_create(self, action: CreateCrm) -> None:
-        """The CRM half of a create: intent first, then the record."""
-        await self._link(action.intent)
-        await self._crm_record(action)
-
-    async def _crm_record(self, action: CreateCrm) -> None:
-        """Create the record, or update it when a replay after a crash finds it there."""
+    async def _crm_record(self, action: CreateCrm) -> Write:
+        """Create the record, or update it when a replay after a crash finds it there; which
+        write it was."""
         user = self.mailbox.crm_user_id
         record = new_record(self.binding, action.fields, action.crm_id, user)
         existing = {}
@@ -361,25 +380,36 @@ class Applier:
         if action.crm_id in existing:  # a replay after a crash: the record is already there
             old = existing[action.crm_id]
             await self.crm.update_record(replace(record, version=old.version), old.version, user)
-        else:
-            await self.crm.create_record(record, user)
+            return ("exchange_to_crm", "update")
+        await self.crm.create_record(record, user)
+        self.made.add(action.crm_id)
+        return _CRM_CREATE
 
     async def _update(self, action: Update) -> None:
         user = self.mailbox.crm_user_id
         if action.intent is not None:
             await self._link(action.intent)
+        written: list[Write] = []
         if action.crm_changes:
             old = await self._record(action.crm_id)
             record = updated_record(self.binding, old, action.target, action.crm_changes)
             await self.crm.update_record(record, old.version, user)
-            self._written("exchange_to_crm", "update")
+            written.append(("exchange_to_crm", "update"))
         ref = action.ref
         names = action.model_fields | ({"crm_id"} if action.stamp else set())
         if names:
             item = new_item(self.binding, action.target, action.crm_id)
-            ref = await self.backend.update_item(self.mailbox.email, ref, item, frozenset(names))
-            self._written("crm_to_exchange", "update")
-        await self._link(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
+            try:
+                ref = await self.backend.update_item(
+                    self.mailbox.email, ref, item, frozenset(names)
+                )
+            except Exception:
+                # The CRM half is written and stays so, though the item's link now waits.
+                await self._count(written)
+                raise
+            written.append(("crm_to_exchange", "update"))
+        row = replace(action.row, exchange_id=ref.id, change_key=ref.change_key)
+        await self._link(row, written)
 
     async def _record(self, crm_id: str) -> CrmRecord:
         """The record as read in this pass, or read now: an express pass reads only the
@@ -391,26 +421,47 @@ class Applier:
                 raise RecordGone(self.entity, crm_id)
         return record
 
-    async def _link_many(self, rows: list[SyncedRow]) -> None:
-        """Upsert a batch of link rows in one statement (the last row of a CRM id wins)."""
+    async def _link_many(self, rows: list[SyncedRow], written: Sequence[Write] = ()) -> None:
+        """Upsert a batch of link rows in one statement (the last row of a CRM id wins), and
+        count `written`, the writes they record, with them."""
         latest = list({row.crm_id: row for row in rows}.values())
         if not latest:
+            await self._count(written)
             return
         try:
-            await self._upsert_links(latest)
+            await self._upsert_links(latest, written)
         except asyncpg.UniqueViolationError:
             # Two rows of the batch claim one Exchange item: one by one, each replacing the
-            # previous holder.
-            for row in latest:
+            # previous holder. The writes count with the last: cut short before it, the pass
+            # that replays the unlinked creates counts them.
+            for row in latest[:-1]:
                 await self._link(row)
+            await self._link(latest[-1], written)
 
-    async def _link(self, row: SyncedRow) -> None:
-        await self._upsert_links([row])
+    async def _link(self, row: SyncedRow, written: Sequence[Write] = ()) -> None:
+        await self._upsert_links([row], written)
 
-    async def _upsert_links(self, rows: list[SyncedRow]) -> None:
+    async def _upsert_links(self, rows: list[SyncedRow], written: Sequence[Write]) -> None:
         await self.links.upsert_links(
-            self.mailbox.id, self.entity.value, [_link_json(row) for row in rows]
+            self.mailbox.id,
+            self.entity.value,
+            [_link_json(row, self._made_earlier(row.crm_id)) for row in rows],
+            run_id=self.run_id,
+            written=_tally(written),
         )
+        self._counted(written)
+
+    def _made_earlier(self, crm_id: str) -> bool:
+        """Whether a settled row of `crm_id` confirms a create an earlier pass made: it was
+        pending when this pass began (the planner found the item or record made, or a replay
+        did) and this pass did not make it."""
+        return bool(self.pending.get(crm_id)) and crm_id not in self.made
+
+    async def _count(self, written: Sequence[Write]) -> None:
+        """Count writes that no link statement records."""
+        if written and self.run_id is not None:
+            await self.links.count_writes(self.run_id, self.entity.value, _tally(written))
+        self._counted(written)
 
     async def _still_in_mailbox(self, action: DeleteCrm) -> bool:
         """Whether the item that carries the record's CRM id is still in the mailbox.
@@ -433,8 +484,20 @@ class Applier:
         self.outcome.skipped += 1
         return True
 
-    async def _unlink(self, crm_id: str) -> None:
-        await self.links.delete_link(self.mailbox.id, self.entity.value, crm_id)
+    async def _unlink(
+        self, crm_id: str, written: Sequence[Write] = (), *, settles: bool = False
+    ) -> None:
+        """Drop a link; `settles`: a delete of what the row links, which a pending row's
+        create (made by an earlier pass) preceded."""
+        await self.links.delete_link(
+            self.mailbox.id,
+            self.entity.value,
+            crm_id,
+            run_id=self.run_id,
+            written=_tally(written),
+            earlier=settles and self._made_earlier(crm_id),
+        )
+        self._counted(written)
 
     async def _item_error(self, action: Action, exc: Exception) -> None:
         direction = (
@@ -455,9 +518,11 @@ class Applier:
         metrics.ITEM_ERRORS.labels(self.entity.value, direction).inc()
         self.outcome.errors += 1
 
-    def _written(self, direction: str, operation: str) -> None:
-        self.outcome.count(direction, operation)
-        metrics.ITEMS_WRITTEN.labels(self.entity.value, direction, operation).inc()
+    def _counted(self, written: Sequence[Write]) -> None:
+        """Writes the run's row now counts: the pass's report and the metric follow it."""
+        for direction, operation in written:
+            self.outcome.count(direction, operation)
+            metrics.ITEMS_WRITTEN.labels(self.entity.value, direction, operation).inc()
 
 
 def _describe(exc: Exception) -> str:
@@ -466,6 +531,15 @@ def _describe(exc: Exception) -> str:
     if getattr(exc, "code", None) == "MeetingWouldNotify":
         return f"{exc} (SYNC_MEETING_INVITATIONS)"
     return str(exc)
+
+
+def _tally(written: Sequence[Write]) -> dict[str, dict[str, int]]:
+    """{direction: {operation: n}} of some writes."""
+    counts: dict[str, dict[str, int]] = {}
+    for direction, operation in written:
+        ops = counts.setdefault(direction, {})
+        ops[operation] = ops.get(operation, 0) + 1
+    return counts
 
 
 def _chunks(actions: list[A]) -> list[list[A]]:
@@ -477,8 +551,10 @@ def _all_fields(item: object) -> frozenset[str]:
     return frozenset(n for n in names if n not in ("ref", "last_modified", "kind"))
 
 
-def _link_json(row: SyncedRow) -> dict[str, Any]:
+def _link_json(row: SyncedRow, earlier: bool = False) -> dict[str, Any]:
+    """A link row for `item_links_upsert`; `earlier`: it settles a create an earlier pass made."""
     return {
+        "earlier": earlier and not row.pending,
         "crm_id": row.crm_id,
         "exchange_id": row.exchange_id,
         "change_key": row.change_key,

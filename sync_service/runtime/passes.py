@@ -60,6 +60,7 @@ class PassOptions:
     forced: bool = False
     limits: GuardLimits = field(default_factory=GuardLimits)
     policies: dict[EntityKind, ConflictPolicy] = field(default_factory=dict)
+    run_id: int | None = None  # the runs row the writes are counted in, as they commit
 
 
 @dataclass(slots=True)
@@ -151,7 +152,9 @@ class MailboxPass:
     async def run(self) -> PassReport:
         kind = self.options.kind
         if kind == PassKind.EXPRESS and not self.mailbox.initial_done:
-            kind = PassKind.INITIAL  # a mailbox's first pass always matches before creating
+            # A mailbox's first pass always matches before creating (run_begin records the
+            # run's kind by the same rule, so the runner already asks for initial).
+            kind = PassKind.INITIAL
         report = PassReport(kind)
         bindings = [
             bind(entity_map, direction)
@@ -216,7 +219,14 @@ class MailboxPass:
             self._marker_checked = True
         pending = {row.crm_id: row.pending for row in rows if row.pending}
         applier = Applier(
-            self.mailbox, self.backend, self.crm, self.links, binding, sides.crm, pending
+            self.mailbox,
+            self.backend,
+            self.crm,
+            self.links,
+            binding,
+            sides.crm,
+            pending,
+            run_id=self.options.run_id,
         )
         outcome = await applier.apply(plan)
         if not outcome.conflicts:

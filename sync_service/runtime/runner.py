@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ PERMANENT = (MailboxError, AuthError, QuotaExceededError, UnsupportedBackend, Co
 class _Run:
     job: Job
     run_id: int
+    kind: PassKind  # what runs (and is recorded): a first express pass runs as initial
     started: float
     stats: RequestStats
 
@@ -71,14 +74,16 @@ class PassRunner:
         )
         if begun is None:
             return Done("mailbox removed")
-        mailbox, run_id = begun
-        run = _Run(job, run_id, time.perf_counter(), RequestStats())
+        mailbox = begun.mailbox
+        run = _Run(job, begun.run_id, PassKind(begun.kind), time.perf_counter(), RequestStats())
         token = PASS_STATS.set(run.stats)
         try:
             server = await self.store.server(mailbox.server_id)
             assert server is not None
             backend = await self.backends.get(server)
-            options = PassOptions(job.kind, job.dry_run, job.forced, self.limits, self.policies)
+            options = PassOptions(
+                run.kind, job.dry_run, job.forced, self.limits, self.policies, run.run_id
+            )
             report = await MailboxPass(
                 mailbox, backend, self.crm, self.store, self.links, options
             ).run()
@@ -106,13 +111,21 @@ class PassRunner:
             # pass is retried and a mailbox that keeps failing ends disabled with the reason.
             log.exception("pass failed unexpectedly", extra={"mailbox": mailbox.email})
             return await self._transient(run, mailbox.id, exc)
+        except asyncio.CancelledError:
+            # Cut short (a stop, the time budget, a lost lease): the worker ends the run as it
+            # hands the job back; its requests so far are kept first, whatever else cancels.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    self.links.run_requests(run.run_id, run.stats.requests, run.stats.throttled)
+                )
+            raise
         finally:
             PASS_STATS.reset(token)
         if report.needs_rerun:
             await self.queue.enqueue(mailbox.id, PassKind.EXPRESS, source="rerun")
         self._observe_lag(job, report)
         plan_text = "\n".join(render(plan) for plan in report.plans) if job.dry_run else None
-        return await self._end(run, "ok", None, report=report, plan=plan_text)
+        return await self._end(run, "ok", None, plan=plan_text)
 
     async def _transient(self, run: _Run, mailbox_id: int, exc: BaseException) -> JobResult:
         reason = f"{type(exc).__name__}: {exc}"[:1000]
@@ -133,15 +146,13 @@ class PassRunner:
         error: str | None,
         *,
         failed: bool = False,
-        report: PassReport | None = None,
         plan: str | None = None,
     ) -> Done:
         seconds = time.perf_counter() - run.started
-        counts = report.counts() if report else {}
-        end = RunEnd(outcome, counts, run.stats.requests, run.stats.throttled, error, plan)
+        end = RunEnd(outcome, run.stats.requests, run.stats.throttled, error, plan)
         await self.links.finish_run(run.run_id, end)
-        metrics.PASSES.labels(run.job.kind.value, outcome).inc()
-        metrics.PASS_DURATION.labels(run.job.kind.value).observe(seconds)
+        metrics.PASSES.labels(run.kind.value, outcome).inc()
+        metrics.PASS_DURATION.labels(run.kind.value).observe(seconds)
         return Done(outcome, failed=failed)
 
     def _observe_lag(self, job: Job, report: PassReport) -> None:

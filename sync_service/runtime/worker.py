@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sync_service import metrics
-from sync_service.db.queue import Job, JobQueue
+from sync_service.db.queue import Job, JobQueue, RunClose
 
 log = logging.getLogger("sync_service.runtime.worker")
 CLAIM_BATCH = 100  # jobs per claim statement
 REFILL_DELAY = 0.02  # seconds to gather ended passes before claiming their slots again
+TIMED_OUT_DELAY = timedelta(seconds=60)  # a pass over its time budget runs again after this
+CANCELLED = RunClose("cancelled", "the service stopped before the pass ended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,16 +118,24 @@ class Worker:
                 result = await self.run_pass(job)
             await self._record(job, result)
         except TimeoutError:
-            await self._record(job, RetryLater(timedelta(seconds=60), "pass time budget exceeded"))
+            budget = RunClose("timed_out", f"the pass ran past its {self.pass_timeout:g}s budget")
+            await self.queue.retry_later(
+                job.id, self.engine, TIMED_OUT_DELAY, "pass time budget exceeded", budget
+            )
         except asyncio.CancelledError:
-            # Shutdown or a lost lease: give the job back at once, shielded from the cancel.
+            # Shutdown (the drain time ran out) or a lost lease: give the job back at once,
+            # shielded from the cancel; the run ends as cancelled in the same statement. When
+            # the lease was lost the job is no longer ours and whoever reaped it ended the run.
             with contextlib.suppress(Exception):
                 await asyncio.shield(
-                    self.queue.retry_later(job.id, self.engine, timedelta(0), "interrupted")
+                    self.queue.retry_later(
+                        job.id, self.engine, timedelta(0), "interrupted", CANCELLED
+                    )
                 )
             raise
         except Exception:
-            # A bug in a pass must not kill the worker: the job is failed and logged.
+            # A bug in a pass must not kill the worker: the job is failed and logged (and a run
+            # the pass left open ends as failed with it).
             log.exception("pass crashed", extra={"job": job.id})
             await self.queue.finish(job.id, self.engine, failed=True, outcome="crashed")
         finally:

@@ -123,13 +123,27 @@ async def test_sigkill_during_initial_passes_loses_and_duplicates_nothing(
             assert final.terminate() == 0, final.output()
 
         engines = await pool.fetchval("SELECT count(DISTINCT engine) FROM sync.runs")
-        interrupted = await pool.fetchval("SELECT count(*) FROM sync.runs WHERE outcome IS NULL")
+        # The passes a kill cut short were ended as lost by the engine that reaped their jobs.
+        interrupted = await pool.fetchval("SELECT count(*) FROM sync.runs WHERE outcome = 'lost'")
         print(f"passes started by {engines} processes, {interrupted} cut short by a kill")
         assert interrupted >= 3, "the kills must land inside passes"
+        assert not await pool.fetchval(
+            "SELECT count(*) FROM sync.runs WHERE outcome IS NULL OR finished_at IS NULL"
+        )
         failed = await pool.fetch(
-            "SELECT outcome, error FROM sync.runs WHERE outcome IS NOT NULL AND outcome <> 'ok'"
+            "SELECT outcome, error FROM sync.runs WHERE outcome NOT IN ('ok', 'lost')"
         )
         assert all(r["outcome"] in ("transient",) for r in failed), failed
+        # Counted as they were linked, by the killed passes and the ones that replayed them:
+        # every item created on either side exactly once.
+        creates = await pool.fetch(
+            "SELECT d.key AS direction, sum((d.value ->> 'create')::int) AS n FROM sync.runs r, "
+            "jsonb_each(r.counts -> 'contact') d GROUP BY 1"
+        )
+        assert {r["direction"]: r["n"] for r in creates} == {
+            "crm_to_exchange": MAILBOXES * PER_SIDE,
+            "exchange_to_crm": MAILBOXES * PER_SIDE,
+        }
         for n, email in enumerate(emails):
             surnames = [i["fields"]["Surname"] for i in await h.items(email, "contacts")]
             mailbox = await h.store.mailbox_by_email(email)

@@ -42,37 +42,68 @@ RETURNING j.id, j.mailbox_id, j.kind, j.dry_run, j.forced, j.attempts, j.priorit
 
 -- name: job_finish
 -- End a pass: a rerun requested meanwhile queues the job again (same row), else it is done.
-UPDATE sync.jobs SET
-    status = CASE WHEN rerun_kind IS NULL THEN $3 ELSE 'queued' END,
-    kind = COALESCE(rerun_kind, kind),
-    rerun_kind = NULL,
-    outcome = $4,
-    run_after = now(),
-    lease_owner = NULL, lease_expires_at = NULL,
-    finished_at = CASE WHEN rerun_kind IS NULL THEN now() END,
-    attempts = CASE WHEN rerun_kind IS NULL THEN attempts ELSE 0 END,
-    dry_run = CASE WHEN rerun_kind IS NULL THEN dry_run ELSE false END
-WHERE id = $1 AND lease_owner = $2 AND status = 'running'
-RETURNING status
+-- A run of the job this engine left open (its pass crashed before recording its end) is closed
+-- in the same statement: failed, with the job's outcome as its error.
+WITH job AS (
+    UPDATE sync.jobs SET
+        status = CASE WHEN rerun_kind IS NULL THEN $3 ELSE 'queued' END,
+        kind = COALESCE(rerun_kind, kind),
+        rerun_kind = NULL,
+        outcome = $4,
+        run_after = now(),
+        lease_owner = NULL, lease_expires_at = NULL,
+        finished_at = CASE WHEN rerun_kind IS NULL THEN now() END,
+        attempts = CASE WHEN rerun_kind IS NULL THEN attempts ELSE 0 END,
+        dry_run = CASE WHEN rerun_kind IS NULL THEN dry_run ELSE false END
+    WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+    RETURNING id, status
+), closed AS (
+    UPDATE sync.runs AS r SET finished_at = now(),
+        outcome = CASE WHEN $3 = 'failed' THEN 'failed' ELSE 'ok' END,
+        error = CASE WHEN $3 = 'failed' THEN $4 END
+    FROM job WHERE r.job_id = job.id AND r.engine = $2 AND r.finished_at IS NULL
+)
+SELECT status FROM job
 
 -- name: job_retry_later
--- A transient failure: the same job waits $3 and is claimed again.
-UPDATE sync.jobs SET status = 'queued', run_after = now() + $3::interval, outcome = $4,
-    kind = CASE WHEN sync.job_kind_rank(rerun_kind) > sync.job_kind_rank(kind)
-                THEN rerun_kind ELSE kind END,
-    rerun_kind = NULL, lease_owner = NULL, lease_expires_at = NULL
-WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+-- Give the job back: it waits $3 and is claimed again. A run of the job this engine left open
+-- (a pass cancelled by a stop or cut off by its time budget) ends in the same statement, with
+-- outcome $5 and error $6, so that no run outlives the engine's hold on its job.
+WITH job AS (
+    UPDATE sync.jobs SET status = 'queued', run_after = now() + $3::interval, outcome = $4,
+        kind = CASE WHEN sync.job_kind_rank(rerun_kind) > sync.job_kind_rank(kind)
+                    THEN rerun_kind ELSE kind END,
+        rerun_kind = NULL, lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+    RETURNING id
+), closed AS (
+    UPDATE sync.runs AS r SET finished_at = now(), outcome = $5, error = $6::text
+    FROM job WHERE r.job_id = job.id AND r.engine = $2 AND r.finished_at IS NULL
+)
+SELECT count(*) FROM job
 
 -- name: job_reap
--- Give the jobs of dead engines (lease expired) back to the queue.
-UPDATE sync.jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
-    run_after = now()
-WHERE status = 'running' AND lease_expires_at < now()
-RETURNING id, mailbox_id
+-- Give the jobs of dead engines (lease expired) back to the queue, and end the runs they left
+-- open as lost in the same statement: a process killed at any moment leaves no run "running"
+-- once its leases have expired and any engine has reaped them.
+WITH reaped AS (
+    UPDATE sync.jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+        run_after = now()
+    WHERE status = 'running' AND lease_expires_at < now()
+    RETURNING id, mailbox_id
+), lost AS (
+    UPDATE sync.runs AS r SET finished_at = now(), outcome = 'lost',
+        error = format('engine %s stopped renewing the lease of its job', r.engine)
+    FROM reaped WHERE r.job_id = reaped.id AND r.finished_at IS NULL
+)
+SELECT id, mailbox_id FROM reaped
 
 -- name: job_queue_depth
+-- Running: held under a live lease. Stalled: its engine stopped renewing the lease, and the
+-- job waits for a reaper to queue it again.
 SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
-       count(*) FILTER (WHERE status = 'running') AS running,
+       count(*) FILTER (WHERE status = 'running' AND lease_expires_at >= now()) AS running,
+       count(*) FILTER (WHERE status = 'running' AND lease_expires_at < now()) AS stalled,
        COALESCE(EXTRACT(EPOCH FROM now() - min(requested_at) FILTER (WHERE status = 'queued')),
                 0)::float8 AS oldest_queued_seconds
 FROM sync.jobs

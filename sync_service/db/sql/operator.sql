@@ -12,18 +12,23 @@ SELECT id, kind, status, priority, source, dry_run, run_after, requested_at, rer
 FROM sync.jobs WHERE mailbox_id = $1 AND status IN ('queued', 'running')
 
 -- name: op_runs
--- Runs, newest first, optionally of one mailbox and since a time.
+-- Runs, newest first, optionally of one mailbox and since a time. The outcome is NULL only
+-- while a live engine runs the pass (sync.run_outcome): one left open by an engine that
+-- stopped reads as lost before anyone reaps its job.
 SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
-    r.finished_at, r.outcome, r.counts, r.requests, r.throttled, r.error
+    r.finished_at, sync.run_outcome(r.outcome, r.job_id, r.engine) AS outcome, r.counts,
+    r.requests, r.throttled, r.error
 FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
 WHERE ($1::bigint IS NULL OR r.mailbox_id = $1)
   AND ($2::timestamptz IS NULL OR r.started_at >= $2)
 ORDER BY r.started_at DESC, r.id DESC LIMIT $3
 
 -- name: op_runs_of_jobs
--- The passes of these jobs that ended after the request ($2, database time) or still run.
+-- The passes of these jobs that ended after the request ($2, database time) or still run
+-- (outcome as in op_runs).
 SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
-    r.finished_at, r.outcome, r.counts, r.requests, r.throttled, r.error
+    r.finished_at, sync.run_outcome(r.outcome, r.job_id, r.engine) AS outcome, r.counts,
+    r.requests, r.throttled, r.error
 FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
 WHERE r.job_id = ANY($1::bigint[]) AND (r.finished_at IS NULL OR r.finished_at >= $2)
 ORDER BY r.started_at, r.id
@@ -32,8 +37,10 @@ ORDER BY r.started_at, r.id
 SELECT id, mailbox_id, status, outcome FROM sync.jobs WHERE id = ANY($1::bigint[])
 
 -- name: op_runs_summary
--- Passes, requests and throttled answers since $1, by outcome.
-SELECT COALESCE(outcome, 'running') AS outcome, count(*) AS passes,
+-- Passes, requests and throttled answers since $1, by outcome; running only while a live
+-- engine runs the pass (sync.run_outcome).
+SELECT COALESCE(sync.run_outcome(outcome, job_id, engine), 'running') AS outcome,
+    count(*) AS passes,
     COALESCE(sum(requests), 0) AS requests, COALESCE(sum(throttled), 0) AS throttled
 FROM sync.runs WHERE started_at >= $1 GROUP BY 1 ORDER BY 1
 

@@ -1,9 +1,15 @@
-"""Structured logs: one event per line, key=value for humans or JSON for machines."""
+"""Structured logs: one event per line, key=value for humans or JSON for machines.
+
+A value is written so that it cannot forge or garble a line whatever it holds (a mailbox
+address, a path, a message from elsewhere): control characters (C0, DEL, C1) and other
+unprintable ones never reach the output raw, in either format; they are escaped as in JSON.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +17,8 @@ from typing import Any
 # Fields a caller may attach with `log.info("...", extra={...})`.
 _FIELDS = ("mailbox", "server", "pass_kind", "entity", "counts", "duration_ms", "error", "job")
 _BASE = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+# What makes a key=value value need quotes: a separator, a quote, an equals sign.
+_SPECIAL = re.compile(r'[\s"=]')
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -28,9 +36,15 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return out
 
 
+def _json(value: Any) -> str:
+    # json.dumps escapes C0 controls and (ensure_ascii) everything beyond ASCII, C1 included;
+    # DEL is ASCII and would pass raw.
+    return json.dumps(value, default=str).replace("\x7f", "\\u007f")
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(_fields(record), default=str)
+        return _json(_fields(record))
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -39,9 +53,9 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def _kv(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if not text or any(c in text for c in ' "=\n'):
-        return json.dumps(text)
+    text = value if isinstance(value, str) else _json(value)
+    if not text or _SPECIAL.search(text) or not text.isprintable():
+        return _json(text)
     return text
 
 

@@ -20,6 +20,7 @@ from aiohttp import web
 from sync_service.config import Settings, load_settings
 from sync_service.operator import api
 from sync_service.operator.api import OncePerClient
+from sync_service.process.logs import JsonFormatter, KeyValueFormatter
 from tests.operator.apiclient import AUTH, SERVER, TOKEN, api_client
 
 DEEP = b"[" * 50_000 + b"]" * 50_000
@@ -254,6 +255,31 @@ async def test_refusals_are_logged_once_per_client_per_interval(
     refused = [r for r in caplog.records if r.getMessage() == "api request refused"]
     assert len(refused) == 1
     assert vars(refused[0])["client"] == "127.0.0.1" and vars(refused[0])["status"] == 401
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def test_control_characters_never_reach_a_log_line_raw() -> None:
+    record = logging.LogRecord("sync_service", logging.WARNING, "", 0, "in \x1b[2J", None, None)
+    record.mailbox = "ann\x1b[31m\x7f\x85\x9b\x00@example.com\r\n"
+    record.counts = {"odd\x7f": "\x1b"}
+    for formatter in (KeyValueFormatter(), JsonFormatter()):
+        line = formatter.format(record)
+        assert CONTROL.search(line) is None, line
+        assert "\\u001b[31m\\u007f\\u0085\\u009b\\u0000@example.com" in line, line
+
+
+async def test_a_refused_hostile_path_is_logged_escaped(
+    pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sync_service.operator.api")
+    async with api_client(pool) as client:
+        resp = await client.get("/api/v1/mailboxes/ann%1B[2J%7F%00@example.com", headers=AUTH)
+        assert resp.status == 400
+    [refused] = [r for r in caplog.records if r.getMessage() == "api request refused"]
+    line = KeyValueFormatter().format(refused)
+    assert CONTROL.search(line) is None and "%1B" in line, line
 
 
 def test_once_per_client_holds_back_and_counts() -> None:

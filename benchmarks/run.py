@@ -3,6 +3,8 @@
     python -m benchmarks.run --profile quick   # `make bench`, under 5 minutes
     python -m benchmarks.run --profile full    # `make bench-full`: the issue's sizes, ~40 minutes
 
+The full profile also runs benchmarks/bench_metrics_scrape.py (its result in full.json only).
+
 Each benchmark gets its own simulator and database; they run one after another so that each
 has the machine to itself. `--py-spy` profiles the service during (1) and the idle sweep.
 """
@@ -18,7 +20,14 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchmarks import bench_baseline, bench_idle, bench_initial, report, stack
+from benchmarks import (
+    bench_baseline,
+    bench_idle,
+    bench_initial,
+    bench_metrics_scrape,
+    report,
+    stack,
+)
 
 RESULTS = stack.ROOT / "benchmarks" / "results"
 
@@ -32,12 +41,13 @@ class Profile:
     change_window_s: float
     baseline_mailboxes: int
     ceiling_seconds: float
+    scrape_mailboxes: int = 0  # /metrics under 1,500 scrapes (issue 22); 0: not run
 
 
 PROFILES = {
     "quick": Profile(10, 200, 30.0, 40, 20.0, 10, 3.0),
     # 2,000 mailboxes x 385 items initial; 10,000 idle mailboxes, ten minutes under push.
-    "full": Profile(2000, 10_000, 600.0, 1000, 60.0, 30, 5.0),
+    "full": Profile(2000, 10_000, 600.0, 1000, 60.0, 30, 5.0, scrape_mailboxes=100_000),
 }
 
 
@@ -81,6 +91,9 @@ async def run_all(name: str, p: Profile, spy: bool) -> dict[str, Any]:
             lambda: bench_baseline.run(bench_baseline.BaselineConfig(p.baseline_mailboxes)),
         ),
     ]
+    if p.scrape_mailboxes:
+        scrape = bench_metrics_scrape.ScrapeConfig(mailboxes=p.scrape_mailboxes)
+        steps.append(("metrics_scrape", lambda: bench_metrics_scrape.run(scrape)))
     for key, step in steps:
         started = time.monotonic()
         # Others commit to the service while a long run goes on: each step names its code.

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import uvloop
@@ -25,6 +26,41 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("sync_service")
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+URL_SCHEMES = ("postgresql", "postgres")  # the two libpq and asyncpg accept
+
+
+def database_url_problem(url: str | None) -> str | None:
+    """What makes `url` unusable as SYNC_DATABASE_URL, or None (None: the embedded database).
+
+    Checked before the first connection, so that a typo is one line and exit 2 instead of a
+    traceback from the driver. The message repeats no part of the URL: it may hold a password.
+    """
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed [ of an IPv6 address
+        return f"not a URL ({exc})"
+    if parts.scheme not in URL_SCHEMES:
+        return "must be a URL postgresql://user@host:port/database (postgres:// too)"
+    hosts = parts.netloc.rpartition("@")[2]
+    ports = [_port_of(host) for host in hosts.split(",") if host]
+    ports += [p for value in parse_qs(parts.query).get("port", []) for p in value.split(",")]
+    if any(p and not _valid_port(p) for p in ports):
+        # Not echoed: a password holding "/" or "?" puts part of itself where a port stands.
+        return "a port is not a number from 1 to 65535"
+    return None
+
+
+def _port_of(host: str) -> str:
+    """The port of `host[:port]` or `[v6][:port]`; empty when none is given."""
+    if host.startswith("["):
+        return host.partition("]")[2].removeprefix(":")
+    return host.rpartition(":")[2] if ":" in host else ""
+
+
+def _valid_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
 
 
 async def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
@@ -76,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sync-service: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    problem = database_url_problem(settings.database.resolved_url())
+    if problem is not None:
+        print(f"sync-service: invalid configuration: SYNC_DATABASE_URL: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     level = settings.logging.log_level
     if getattr(args, "operator", False) and level != "DEBUG":
         # An operator command prints its own result; its INFO events would only repeat it.
@@ -90,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     except Conflict as exc:
         print(f"sync-service: {exc.field}: {exc.message}", file=sys.stderr)
         return EXIT_FAILED
+    except asyncpg.ClientConfigurationError as exc:  # what the driver alone finds wrong in it
+        print(f"sync-service: invalid configuration: SYNC_DATABASE_URL: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (MigrationError, asyncpg.PostgresError) as exc:
         print(f"sync-service: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -36,15 +36,10 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return out
 
 
-def _json(value: Any) -> str:
-    # json.dumps escapes C0 controls and (ensure_ascii) everything beyond ASCII, C1 included;
-    # DEL is ASCII and would pass raw.
-    return json.dumps(value, default=str).replace("\x7f", "\\u007f")
-
-
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return _json(_fields(record))
+        # ensure_ascii (the default) escapes everything but printable ASCII: C0, DEL, C1 too.
+        return json.dumps(_fields(record), default=str)
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -53,9 +48,9 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def _kv(value: Any) -> str:
-    text = value if isinstance(value, str) else _json(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
     if not text or _SPECIAL.search(text) or not text.isprintable():
-        return _json(text)
+        return json.dumps(text)  # quoted, every unprintable character escaped
     return text
 
 

@@ -262,12 +262,14 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 def test_control_characters_never_reach_a_log_line_raw() -> None:
     record = logging.LogRecord("sync_service", logging.WARNING, "", 0, "in \x1b[2J", None, None)
-    record.mailbox = "ann\x1b[31m\x7f\x85\x9b\x00@example.com\r\n"
+    record.mailbox = "ann\x1b[31m\x7f\x9b\x00@example.com"  # no separator in it
+    record.server = "ex\x85"  # NEL, a separator to Python
+    record.error = "line\r\nforged=1"
     record.counts = {"odd\x7f": "\x1b"}
     for formatter in (KeyValueFormatter(), JsonFormatter()):
         line = formatter.format(record)
         assert CONTROL.search(line) is None, line
-        assert "\\u001b[31m\\u007f\\u0085\\u009b\\u0000@example.com" in line, line
+        assert "ann\\u001b[31m\\u007f\\u009b\\u0000@example.com" in line, line
 
 
 async def test_a_refused_hostile_path_is_logged_escaped(

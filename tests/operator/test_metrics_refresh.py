@@ -133,20 +133,23 @@ async def test_a_database_failure_keeps_the_old_values(
     caplog.set_level(logging.INFO, logger="sync_service.operator.gauges")
     async with api_service(pool, SYNC_METRICS_REFRESH="20ms") as (service, base):
         await service.gauges.attempted(1)
-        before = await scrape(base)
         async with pool.acquire() as conn, conn.transaction():
             # A mailbox added and the table gone in one commit: no refresh can have seen it.
             await add_mailboxes(conn, "b", 2)
             await conn.execute("ALTER TABLE sync.mailboxes RENAME TO mailboxes_away")
-        await service.gauges.attempted(service.gauges.attempts + 5)
+        async with asyncio.timeout(10):
+            while not service.gauges.failing:
+                await service.gauges.attempted(service.gauges.attempts + 1)
+        first = await scrape(base)  # the last success is before the failures
+        await service.gauges.attempted(service.gauges.attempts + 4)
         broken = await scrape(base)  # still 200
         assert service.gauges.failing >= 4
         await pool.execute("ALTER TABLE sync.mailboxes_away RENAME TO mailboxes")
         await service.gauges.attempted(service.gauges.attempts + 2)
         healed = await scrape(base)
-    assert broken[ACTIVE] == 3 and broken[STAMP] == before[STAMP]
-    assert broken[FAILED] >= before[FAILED] + 4 and "process_cpu_seconds_total" in broken
-    assert healed[ACTIVE] == 5 and healed[STAMP] > before[STAMP] and service.gauges.failing == 0
+    assert first[ACTIVE] == broken[ACTIVE] == 3 and broken[STAMP] == first[STAMP] > 0
+    assert broken[FAILED] >= first[FAILED] + 4 and "process_cpu_seconds_total" in broken
+    assert healed[ACTIVE] == 5 and healed[STAMP] > broken[STAMP] and service.gauges.failing == 0
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
         "metrics: gauges not refreshed, serving the last values"

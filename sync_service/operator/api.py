@@ -325,7 +325,8 @@ def runner(app: web.Application, *, header_timeout: float = HEADER_TIMEOUT) -> w
     aiohttp's server has no header timeout of its own. Its keep-alive timer is one in effect:
     armed when a connection opens and again after each answer, it closes the connection if no
     complete request head has arrived when it fires, however many bytes of one came (bytes do
-    not re-arm it). Its default is an hour; here it is the header timeout.
+    not re-arm it). Its default is an hour; here it is the header timeout. Armed at the
+    opening only since aiohttp 3.14.4: with an older one, a first request is not bounded.
     """
     return web.AppRunner(app, handle_signals=False, keepalive_timeout=header_timeout)
 

@@ -55,5 +55,11 @@ class AuthError(ExchangeError):
     """The service identity was refused (bad credentials, no token): permanent until fixed."""
 
 
+class OutboundRefusedError(ExchangeError):
+    """We refused to send: the server's address is in a range the outbound policy denies
+    (code DeniedAddress), or it answered with a redirect, which is never followed (code
+    HTTP3xx). Not worth retrying: it stays so until the server's URL or the policy changes."""
+
+
 class ProtocolError(ExchangeError):
     """The answer was malformed, hostile (DTD, entities), too large, or not what we asked."""

@@ -2,7 +2,8 @@
 client secret or a client certificate (msal signs the assertion with its key).
 
 Secrets and keys arrive as plain `str` / bytes (the caller reads them where its settings say)
-and never reach a log, an error message or a repr.
+and never reach a log, an error message or a repr. msal's token requests go through the same
+outbound policy as the transports: addresses checked on every connection, redirects refused.
 NTLM is not offered: no well-kept asyncio NTLM library is among our dependencies (the
 requests-ntlm / pyspnego route needs a blocking HTTP stack and per-connection handshakes).
 """
@@ -15,6 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import msal
 import requests
@@ -22,7 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ews_client.errors import AuthError, TransientError
+from ews_client.errors import AuthError, ExchangeError, OutboundRefusedError, TransientError
+from ews_client.io.outbound import OutboundPolicy
 
 EWS_SCOPE = "https://outlook.office365.com/.default"
 
@@ -64,13 +67,38 @@ class BasicAuth:
         return f"BasicAuth(username={self.username!r}, password=<hidden>)"
 
 
-def _requests_session(ca_file: str | None) -> requests.Session:
+def _requests_session(ca_file: str | None, outbound: OutboundPolicy) -> requests.Session:
     """msal's own HTTP session: `trust_env=False` so REQUESTS_CA_BUNDLE cannot override
-    `verify` (ews_client/PROTOCOL_NOTES.md, "Testing msal")."""
+    `verify` (ews_client/PROTOCOL_NOTES.md, "Testing msal"); connections checked by the
+    outbound policy; a redirect raises instead of being followed (a 307 would re-post the
+    client secret or assertion to the Location)."""
     session = requests.Session()
     session.trust_env = False
     session.verify = ca_file if ca_file else True
+    session.max_redirects = 0  # a second guard: following one raises TooManyRedirects
+    session.hooks["response"].append(_refuse_redirect)
+    adapter = outbound.requests_adapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     return session
+
+
+def _refuse_redirect(resp: requests.Response, *args: object, **kwargs: object) -> None:
+    """A response hook: runs before requests would follow a redirect, and raises instead."""
+    if resp.is_redirect:
+        resp.close()
+        target = resp.headers.get("Location", "")[:200]
+        raise OutboundRefusedError(
+            f"redirect refused: the token endpoint {_host(resp.url)} answered HTTP "
+            f"{resp.status_code} to {target!r}; redirects are never followed",
+            code=f"HTTP{resp.status_code}",
+        )
+
+
+def _host(url: str) -> str:
+    """host[:port] of `url`, for messages (never the path, which may name a tenant)."""
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2] or url[:80]
 
 
 _PRIVATE_KEY = re.compile(
@@ -128,6 +156,7 @@ class OAuthClientCredentials:
         certificate_pem: bytes | None = None,
         scope: str = EWS_SCOPE,
         ca_file: str | None = None,
+        outbound: OutboundPolicy | None = None,
         refresh_margin_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -143,6 +172,7 @@ class OAuthClientCredentials:
             self._credential = client_secret or ""
         self.scope = scope
         self._ca_file = ca_file
+        self._outbound = outbound or OutboundPolicy()
         self._margin = refresh_margin_s
         self._clock = clock
         self._app: Any = None
@@ -159,7 +189,7 @@ class OAuthClientCredentials:
         )
 
     def _build_app(self) -> Any:
-        self._http = _requests_session(self._ca_file)
+        self._http = _requests_session(self._ca_file, self._outbound)
         return msal.ConfidentialClientApplication(
             self.client_id,
             client_credential=self._credential,
@@ -184,8 +214,10 @@ class OAuthClientCredentials:
     async def _refresh(self) -> None:
         try:
             result = await asyncio.to_thread(self._acquire)
+        except ExchangeError:
+            raise  # the outbound policy refused an address or a redirect
         except Exception as exc:  # msal/requests raise many kinds; translate once, here
-            raise TransientError(f"token endpoint unreachable: {type(exc).__name__}") from exc
+            raise self._unreachable(exc) from exc
         if "access_token" not in result:
             # error/error_description are safe to show; the secret never appears in them.
             raise AuthError(
@@ -195,6 +227,23 @@ class OAuthClientCredentials:
         self.acquisitions += 1
         self._token = str(result["access_token"])
         self._expires_at = self._clock() + float(result.get("expires_in", 3600))
+
+    def _unreachable(self, exc: Exception) -> ExchangeError:
+        """Our error for a failed token request: one class per kind of failure, never the
+        OS error (refused, unreachable and timed out read alike, so that the service cannot
+        be used to map a network), and the token endpoint's host."""
+        where = f"the token endpoint {_host(self.authority)}"
+        if isinstance(exc, requests.exceptions.TooManyRedirects):
+            return OutboundRefusedError(f"redirect refused by {where}", code="Redirect")
+        if isinstance(exc, requests.exceptions.SSLError):
+            what = f"TLS verification failed for {where}"
+        elif isinstance(exc, requests.exceptions.ReadTimeout):
+            what = f"timed out waiting for {where}"
+        elif isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            what = f"could not connect to {where}"
+        else:
+            what = f"{where} failed: {type(exc).__name__}"
+        return TransientError(what, code="TokenEndpoint")
 
     def invalidate(self) -> None:
         self._token = None

@@ -35,6 +35,7 @@ from ews_client.ews.occurrences import plan_exceptions
 from ews_client.ews.sync import SyncPage
 from ews_client.io.auth import Auth
 from ews_client.io.failures import AMBIGUOUS_CODES
+from ews_client.io.outbound import OutboundPolicy
 from ews_client.io.throttle import Throttle, ThrottleLimits
 from ews_client.io.transport import Transport, TransportLimits
 from ews_client.models import (
@@ -68,13 +69,16 @@ class EwsClient:
         transport_limits: TransportLimits | None = None,
         throttle_limits: ThrottleLimits | None = None,
         ca_file: str | None = None,
+        outbound: OutboundPolicy | None = None,
         on_request: OnRequest | None = None,
         on_backoff: Callable[[float], None] | None = None,
         get_item_batch: int = 50,
         delete_type: DeleteType = "HardDelete",
         marker_folder: str = "root",
     ) -> None:
-        self.transport = Transport(url, auth, limits=transport_limits, ca_file=ca_file)
+        self.transport = Transport(
+            url, auth, limits=transport_limits, ca_file=ca_file, outbound=outbound
+        )
         limits = throttle_limits or ThrottleLimits()
         # A request admitted by the throttle must find a pooled connection at once: one that
         # queued inside aiohttp could be sent after a back-off arrived meanwhile.
@@ -96,6 +100,10 @@ class EwsClient:
     ) -> None:
         await self.transport.close()
         self.transport.auth.close()
+
+    async def check_connection(self) -> int:
+        """Reach the server without credentials: the HTTP status it answered (`servers test`)."""
+        return await self.transport.reach()
 
     # -- plumbing -------------------------------------------------------------------------------
     async def _call(

@@ -45,6 +45,7 @@ from ews_client.io.auth import Auth
 from ews_client.io.graph_calendar import CalendarSync
 from ews_client.io.graph_meetings import MeetingWrites
 from ews_client.io.graph_transport import GraphTransport
+from ews_client.io.outbound import OutboundPolicy
 from ews_client.io.throttle import Throttle, ThrottleLimits
 from ews_client.io.transport import TransportLimits
 from ews_client.models import (
@@ -86,6 +87,7 @@ class GraphClient:
         transport_limits: TransportLimits | None = None,
         throttle_limits: ThrottleLimits | None = None,
         ca_file: str | None = None,
+        outbound: OutboundPolicy | None = None,
         window: EventWindow | None = None,
         on_request: OnRequest | None = None,
         on_backoff: Callable[[float], None] | None = None,
@@ -93,7 +95,9 @@ class GraphClient:
         max_batch_rounds: int = 8,
         send_invitations: bool = False,  # meeting messages for meetings the CRM organized
     ) -> None:
-        self.transport = GraphTransport(base_url, auth, limits=transport_limits, ca_file=ca_file)
+        self.transport = GraphTransport(
+            base_url, auth, limits=transport_limits, ca_file=ca_file, outbound=outbound
+        )
         limits = throttle_limits or GRAPH_LIMITS
         # An admitted request must find a pooled connection at once (see EwsClient).
         ceiling = min(limits.max_concurrency, self.transport.limits.connections)
@@ -115,6 +119,11 @@ class GraphClient:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.transport.close()
+        self.transport.auth.close()  # msal's HTTP session, as EwsClient does
+
+    async def check_connection(self) -> int:
+        """Reach the Graph root without a token: the HTTP status it answered (`servers test`)."""
+        return await self.transport.reach()
 
     # -- plumbing -------------------------------------------------------------------------------
     async def call(self, mailbox: str, req: rq.GraphRequest, *, idempotent: bool = False) -> Json:

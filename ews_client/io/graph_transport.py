@@ -1,7 +1,9 @@
 """HTTP for one Graph endpoint: one aiohttp session, pool limits, timeouts, TLS, a size cap.
 
 Foreign exceptions are translated by the shared table in `failures.py`; HTTP statuses are left to
-the caller (`responses.error_for`) so that `$batch` inner answers map the same way.
+the caller (`responses.error_for`) so that `$batch` inner answers map the same way, but for a
+redirect, refused here (never followed, like every connection under the outbound policy: see
+`transport.HttpSession`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from ews_client.errors import AuthError, ProtocolError
 from ews_client.graph.requests import GraphRequest, with_immutable_ids
 from ews_client.io.auth import Auth
 from ews_client.io.failures import raise_translated
-from ews_client.io.transport import HttpSession, TransportLimits
+from ews_client.io.outbound import OutboundPolicy
+from ews_client.io.transport import HttpSession, TransportLimits, refuse_redirect
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +39,10 @@ class GraphTransport(HttpSession):
         limits: TransportLimits | None = None,
         ca_file: str | None = None,
         user_agent: str = "crm-exchange-sync/0.1",
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        super().__init__(self.base_url, auth, limits, ca_file, user_agent)
+        super().__init__(self.base_url, auth, limits, ca_file, user_agent, outbound)
 
     def absolute(self, url: str) -> str:
         """Our URL for a request; next/delta links must point at the same root, so that the
@@ -50,8 +54,6 @@ class GraphTransport(HttpSession):
         return url
 
     async def send(self, req: GraphRequest, mailbox: str | None) -> RawResponse:
-        if self._session is None:
-            raise RuntimeError("GraphTransport is not open")
         headers = {"Accept": "application/json", "User-Agent": self._user_agent,
                    **dict(req.headers), **await self.auth.headers()}  # fmt: skip
         headers["Prefer"] = with_immutable_ids(headers.get("Prefer"))
@@ -66,9 +68,11 @@ class GraphTransport(HttpSession):
         )
         url = self.absolute(req.url)
         try:
-            async with self._session.request(
-                req.method, url, data=data, headers=headers, timeout=timeout
-            ) as resp:
+            async with self.session_for(url).request(
+                req.method, url, data=data, headers=headers, timeout=timeout,
+                allow_redirects=False,
+            ) as resp:  # fmt: skip
+                refuse_redirect(resp)
                 body = await self._read_capped(resp)
                 if resp.status == 401:
                     self.auth.invalidate()

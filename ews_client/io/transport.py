@@ -2,7 +2,9 @@
 
 Foreign exceptions go through the shared table in `failures.py` (one rule for every
 transport); HTTP statuses are mapped here: 5xx -> TransientError, 401 -> AuthError, 503 ->
-ThrottledError with Retry-After, a SOAP fault on 500 -> its mapped ResponseCode class.
+ThrottledError with Retry-After, a SOAP fault on 500 -> its mapped ResponseCode class, a
+redirect -> OutboundRefusedError (never followed). Every connection goes through the outbound
+policy (`outbound.py`): literal addresses before the request, hostnames when resolved.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import aiohttp
 
 from ews_client.errors import (
     AuthError,
+    OutboundRefusedError,
     ProtocolError,
     ThrottledError,
     TransientError,
@@ -25,6 +28,12 @@ from ews_client.errors import (
 from ews_client.ews.soap import body_child
 from ews_client.io.auth import Auth
 from ews_client.io.failures import raise_translated
+from ews_client.io.outbound import OutboundPolicy
+
+# The statuses aiohttp would follow. We never do: a 307/308 would re-send the request body (SOAP
+# with mailbox data, or a token request) to wherever the Location points, and an https -> http
+# redirect would send it in clear (ews_client/PROTOCOL_NOTES.md, "Outbound").
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +54,20 @@ def _ssl_context(url: str, ca_file: str | None) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=ca_file)
 
 
+def refuse_redirect(resp: aiohttp.ClientResponse) -> None:
+    """Raise OutboundRefusedError naming the target when `resp` is a redirect."""
+    if resp.status in REDIRECTS:
+        target = resp.headers.get("Location", "")[:200]
+        raise OutboundRefusedError(
+            f"redirect refused: the server answered HTTP {resp.status} to {target!r}; "
+            "redirects are never followed (give the server's final URL instead)",
+            code=f"HTTP{resp.status}",
+        )
+
+
 class HttpSession:
-    """One aiohttp session per server: pool limits, keep-alive, TLS verification on.
+    """One aiohttp session per server: pool limits, keep-alive, TLS verification on, the
+    outbound policy on every connection, redirects never followed.
 
     Shared by the EWS and Graph transports; use as an async context manager.
     """
@@ -58,9 +79,12 @@ class HttpSession:
         limits: TransportLimits | None,
         ca_file: str | None,
         user_agent: str,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self.auth = auth
         self.limits = limits or TransportLimits()
+        self.outbound = outbound or OutboundPolicy()
+        self._url = url
         self._ssl = _ssl_context(url, ca_file)
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
@@ -80,6 +104,7 @@ class HttpSession:
                 limit=self.limits.connections,
                 keepalive_timeout=self.limits.keepalive_s,
                 ssl=self._ssl,
+                resolver=self.outbound.resolver(),
             )
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
 
@@ -87,6 +112,32 @@ class HttpSession:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def session_for(self, url: str) -> aiohttp.ClientSession:
+        """The open session, once `url` passed the outbound policy (a literal address is never
+        given to a resolver, so it is checked here, before any connection)."""
+        if self._session is None:
+            raise RuntimeError(f"{type(self).__name__} is not open")
+        self.outbound.check_url(url)
+        return self._session
+
+    async def reach(self) -> int:
+        """One GET of the server's URL without credentials: the HTTP status of its answer,
+        whatever it is (a redirect too, not followed). It proves that the connection, TLS
+        verification included, works; failures raise as any request's would."""
+        try:
+            session = self.session_for(self._url)
+            async with session.get(
+                self._url,
+                headers={"User-Agent": self._user_agent},
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=self.limits.read_timeout_s, sock_connect=self.limits.connect_timeout_s
+                ),
+            ) as resp:
+                return resp.status
+        except Exception as exc:
+            raise_translated(exc, "connect")
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         cap = self.limits.max_response_bytes
@@ -120,8 +171,9 @@ class Transport(HttpSession):
         limits: TransportLimits | None = None,
         ca_file: str | None = None,
         user_agent: str = "crm-exchange-sync/0.1",
+        outbound: OutboundPolicy | None = None,
     ) -> None:
-        super().__init__(url, auth, limits, ca_file, user_agent)
+        super().__init__(url, auth, limits, ca_file, user_agent, outbound)
         self.url = url
 
     async def _headers(self, mailbox: str | None) -> dict[str, str]:
@@ -144,14 +196,13 @@ class Transport(HttpSession):
 
     async def post(self, body: bytes, mailbox: str | None) -> bytes:
         """One request/response; returns the body of a 200 answer."""
-        if self._session is None:
-            raise RuntimeError("Transport is not open")
         try:
-            async with self._session.post(
+            async with self.session_for(self.url).post(
                 self.url,
                 data=body,
                 headers=await self._headers(mailbox),
                 timeout=self._timeout(None),
+                allow_redirects=False,
             ) as resp:
                 data = await self._read_capped(resp)
                 return self._check(resp, data)
@@ -162,6 +213,7 @@ class Transport(HttpSession):
         status = resp.status
         if status == 200:
             return data
+        refuse_redirect(resp)
         if status == 401:
             self.auth.invalidate()
             raise AuthError("the server refused our credentials (HTTP 401)", code="HTTP401")
@@ -191,14 +243,13 @@ class Transport(HttpSession):
 
         `idle_timeout_s` bounds the silence between chunks (a dead connection that sends no
         keep-alive is noticed), `read_timeout_s` the whole connection."""
-        if self._session is None:
-            raise RuntimeError("Transport is not open")
         try:
-            async with self._session.post(
+            async with self.session_for(self.url).post(
                 self.url,
                 data=body,
                 headers=await self._headers(mailbox),
                 timeout=self._timeout(read_timeout_s, idle_timeout_s),
+                allow_redirects=False,
             ) as resp:
                 if resp.status != 200:
                     self._check(resp, await self._read_capped(resp))

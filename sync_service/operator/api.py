@@ -300,7 +300,9 @@ def build_app(
     app[READY_CHECK] = ready_check
     app[EXPOSITION] = Exposition.of_service(settings.api.metrics_refresh if settings else None)
     schedule = settings.schedule if settings is not None else None
-    app[OPERATIONS] = Operations(pool, schedule_defaults=schedule) if pool is not None else None
+    outbound = settings.outbound if settings is not None else None
+    ops = None if pool is None else Operations(pool, schedule_defaults=schedule, outbound=outbound)
+    app[OPERATIONS] = ops
     app[SETTINGS] = settings
     app[OPENER] = opener
     app[TOKEN] = _token(settings)

@@ -22,6 +22,7 @@ async def operations(settings: Settings) -> AsyncIterator[Operations]:
         await run_migrations(url)
         pool = await create_pool(url, 4)
         try:
-            yield Operations(pool, timedelta(seconds=settings.limits.job_lease), settings.schedule)
+            lease = timedelta(seconds=settings.limits.job_lease)
+            yield Operations(pool, lease, settings.schedule, settings.outbound)
         finally:
             await pool.close()

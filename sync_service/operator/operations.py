@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from sync_service import metrics
-from sync_service.config import ScheduleSettings
+from sync_service.config import OutboundSettings, ScheduleSettings
 from sync_service.db.engines import Engines
 from sync_service.db.operator_views import OperatorViews
 from sync_service.db.queue import JobQueue, JobRequest, PassKind, Priority
@@ -114,9 +114,11 @@ class Operations:
         pool: asyncpg.Pool,
         lease: timedelta = timedelta(seconds=60),
         schedule_defaults: ScheduleSettings | None = None,
+        outbound: OutboundSettings | None = None,
     ) -> None:
         self.pool = pool
         self.schedule_defaults = schedule_defaults
+        self.outbound = outbound  # where secrets may come from (None: the environment's)
         self.store = Store(pool)
         self.queue = JobQueue(pool, lease)
         self.views = OperatorViews(pool)
@@ -124,7 +126,7 @@ class Operations:
 
     # servers
     async def add_server(self, name: str, changes: ServerChanges) -> Server:
-        spec = new_server(name, changes, self.schedule_defaults)
+        spec = new_server(name, changes, self.schedule_defaults, self.outbound)
         if await self.store.server_by_name(name) is not None:
             raise Conflict("name", f"server {name!r} already exists; use `servers update`")
         try:
@@ -135,7 +137,7 @@ class Operations:
         return server
 
     async def update_server(self, name: str, changes: ServerChanges) -> Server:
-        spec = updated_server(await self.server(name), changes)
+        spec = updated_server(await self.server(name), changes, self.outbound)
         if not await self.store.replace_server(name, spec):
             raise NotFound("name", f"no server named {name!r}")
         log.info("server updated", extra={"server": name})

@@ -105,7 +105,7 @@ class Service:
             settings=self.settings,
             on_graph_change=self.graph_changed,
         )
-        runner = web.AppRunner(app, handle_signals=False)
+        runner = api.runner(app)  # with the header timeout
         await runner.setup()
         site = web.TCPSite(runner, self.settings.api.host, self.settings.api.port)
         await site.start()

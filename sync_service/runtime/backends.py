@@ -20,6 +20,7 @@ from ews_client import (
     ExchangeBackend,
     GraphClient,
     OAuthClientCredentials,
+    OutboundPolicy,
     ThrottleLimits,
     TransportLimits,
 )
@@ -64,13 +65,14 @@ def _auth(server: Server, policy: OutboundSettings, default_scope: str = EWS_SCO
         authority = server.authority or f"https://login.microsoftonline.com/{server.tenant}"
         scope = server.scope or default_scope
         if server.certificate_file:
-            return _certificate_auth(server, authority, scope)
+            return _certificate_auth(server, authority, scope, _outbound(policy))
         return OAuthClientCredentials(
             authority=authority,
             client_id=server.client_id or "",
             client_secret=_secret(server, policy),
             scope=scope,
             ca_file=server.ca_file,
+            outbound=_outbound(policy),
         )
     raise UnsupportedBackend(f"server {server.name}: auth kind {server.auth_kind} is not supported")
 
@@ -94,7 +96,15 @@ def _checked_files(server: Server, policy: OutboundSettings) -> Server:
     )
 
 
-def _certificate_auth(server: Server, authority: str, scope: str) -> OAuthClientCredentials:
+def _outbound(settings: OutboundSettings) -> OutboundPolicy:
+    """Where the clients may connect: link-local and unspecified addresses never, loopback and
+    private ranges not either when the deployment says so (msal's token requests included)."""
+    return OutboundPolicy(deny_private=settings.outbound_deny_private)
+
+
+def _certificate_auth(
+    server: Server, authority: str, scope: str, outbound: OutboundPolicy
+) -> OAuthClientCredentials:
     """Client-certificate credentials: the PEM file is read and checked now, when connecting;
     errors name the setting and the file, never the key."""
     path = server.certificate_file or ""
@@ -105,6 +115,7 @@ def _certificate_auth(server: Server, authority: str, scope: str) -> OAuthClient
             certificate_pem=Path(path).read_bytes(),
             scope=scope,
             ca_file=server.ca_file,
+            outbound=outbound,
         )
     except OSError as exc:
         raise ConfigError(
@@ -133,7 +144,14 @@ def _hooks(server_name: str) -> dict[str, object]:
     return {"on_request": on_request, "on_backoff": on_backoff}
 
 
-def _build(server: Server, settings: Settings) -> EwsClient | GraphClient:
+def _throttle(base: ThrottleLimits, server: Server, attempts: int | None) -> ThrottleLimits:
+    limits = replace(
+        base, rate_per_s=server.rate_per_second, max_concurrency=server.max_concurrency
+    )
+    return limits if attempts is None else replace(limits, max_attempts=attempts)
+
+
+def _build(server: Server, settings: Settings, attempts: int | None) -> EwsClient | GraphClient:
     server = _checked_files(server, settings.outbound)
     transport = TransportLimits(
         connections=max(10, server.max_concurrency), read_timeout_s=settings.limits.http_timeout
@@ -143,12 +161,9 @@ def _build(server: Server, settings: Settings) -> EwsClient | GraphClient:
             server.url,
             _auth(server, settings.outbound, default_scope=GRAPH_SCOPE),
             transport_limits=transport,
-            throttle_limits=replace(
-                GRAPH_LIMITS,
-                rate_per_s=server.rate_per_second,
-                max_concurrency=server.max_concurrency,
-            ),
+            throttle_limits=_throttle(GRAPH_LIMITS, server, attempts),
             ca_file=server.ca_file,
+            outbound=_outbound(settings.outbound),
             send_invitations=settings.meetings.send_invitations,
             **_hooks(server.name),  # type: ignore[arg-type]
         )
@@ -158,25 +173,31 @@ def _build(server: Server, settings: Settings) -> EwsClient | GraphClient:
         server.url,
         _auth(server, settings.outbound),
         transport_limits=transport,
-        throttle_limits=ThrottleLimits(
-            rate_per_s=server.rate_per_second, max_concurrency=server.max_concurrency
-        ),
+        throttle_limits=_throttle(ThrottleLimits(), server, attempts),
         ca_file=server.ca_file,
+        outbound=_outbound(settings.outbound),
         **_hooks(server.name),  # type: ignore[arg-type]
     )
 
 
-def build_backend(server: Server, settings: Settings) -> EwsClient | GraphClient:
-    """An unopened client for `server` (use it as an async context manager)."""
-    client = _build(server, settings)
+def build_backend(
+    server: Server, settings: Settings, *, attempts: int | None = None
+) -> EwsClient | GraphClient:
+    """An unopened client for `server` (use it as an async context manager); `attempts`
+    overrides how many times one call is tried (the throttle's max_attempts)."""
+    client = _build(server, settings, attempts)
     client.throttle.on_wait = metrics.LIMITER_WAIT.labels(server.name).observe
     return client
 
 
 @asynccontextmanager
-async def open_backend(server: Server, settings: Settings) -> AsyncIterator[ExchangeBackend]:
-    """One server's backend for a short job (e.g. `servers test`)."""
-    async with build_backend(server, settings) as client:
+async def open_backend(
+    server: Server, settings: Settings
+) -> AsyncIterator[EwsClient | GraphClient]:
+    """One server's client for a diagnostic (`servers test`, which also checks the connection
+    alone: `check_connection`): every call is tried once, so that a step reports the answer
+    the server gave, at once, instead of retrying it for up to the throttle's budget."""
+    async with build_backend(server, settings, attempts=1) as client:
         yield client
 
 

@@ -14,6 +14,7 @@ from ews_client import (
     EntityKind,
     ExchangeError,
     MailboxError,
+    OutboundRefusedError,
     QuotaExceededError,
     ThrottledError,
 )
@@ -32,7 +33,15 @@ from sync_service.runtime.worker import Done, JobResult, RetryLater
 
 log = logging.getLogger("sync_service.runtime.runner")
 # Failures that no retry can fix: the mailbox is disabled with the reason until an operator acts.
-PERMANENT = (MailboxError, AuthError, QuotaExceededError, UnsupportedBackend, ConfigError)
+# A refused redirect or address does not heal by retrying: the server's settings must change.
+PERMANENT = (
+    MailboxError,
+    AuthError,
+    QuotaExceededError,
+    UnsupportedBackend,
+    ConfigError,
+    OutboundRefusedError,
+)
 
 
 @dataclass(slots=True)

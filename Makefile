@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo bench bench-full clean
+.PHONY: test lint typecheck unit demo bench bench-full fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,6 +33,11 @@ bench: $(STAMP)
 bench-full: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run --profile full --py-spy
+
+# The schemathesis test of `make test` with many more examples per operation and a new seed.
+fuzz: $(STAMP)
+	SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-500} SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$(date +%s)} \
+		$(BIN)/pytest -q -p no:cacheprovider tests/operator/test_schemathesis.py
 
 clean:
 	rm -rf $(VENV) .sync-data .mypy_cache .ruff_cache

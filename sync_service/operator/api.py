@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from sync_service.config import Settings
@@ -316,8 +317,47 @@ def build_app(
         public.add(graph_notifications.NOTIFICATION_PATH)
     app[PUBLIC_PATHS] = frozenset(public)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, route.handler)
+        app.router.add_route(route.method, _dispatch_path(route.path), route.handler)
     return app
+
+
+def _dispatch_path(path: str) -> str:
+    """`path` for aiohttp's router: an address never matches a fixed segment beside it
+    (`/mailboxes/import` is not the mailbox "import"), so a 405 there names only the methods
+    of `/mailboxes/import` in its Allow header."""
+    return path.replace("{email}", "{email:(?!import$)[^/]+}")
+
+
+class MalformedRequests(logging.Filter):
+    """aiohttp logs each request it cannot parse (a NUL in a header, a request line over
+    8,190 bytes) at ERROR with a traceback: anyone could flood the log with them. Such a
+    record becomes one warning line without a traceback, at most once per client address
+    per interval; the client was answered 400 already."""
+
+    def __init__(self, once: OncePerClient | None = None) -> None:
+        super().__init__()
+        self._once = once or OncePerClient()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        client = str(record.args[0]) if isinstance(record.args, tuple) and record.args else "?"
+        held = self._once.admit(client)
+        if held is None:
+            return False
+        record.msg, record.args = "malformed request refused", None
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.error = f"{type(exc).__name__}: {exc.message}"[:200]
+        record.client, record.held_back = client, held
+        return True
+
+
+def _quiet_malformed_requests() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequests) for f in server_log.filters):
+        server_log.addFilter(MalformedRequests())
 
 
 def runner(app: web.Application, *, header_timeout: float = HEADER_TIMEOUT) -> web.AppRunner:
@@ -330,6 +370,7 @@ def runner(app: web.Application, *, header_timeout: float = HEADER_TIMEOUT) -> w
     not re-arm it). Its default is an hour; here it is the header timeout. Armed at the
     opening only since aiohttp 3.14.4: with an older one, a first request is not bounded.
     """
+    _quiet_malformed_requests()
     return web.AppRunner(app, handle_signals=False, keepalive_timeout=header_timeout)
 
 

@@ -29,10 +29,13 @@ IDENTIFIER_MAX = 255
 # they would rewrite the operator's terminal (ESC) or cut the line (NUL, CR, LF).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Deliberately simple: one @, a dotted domain, no spaces, controls or address-list punctuation.
-_EMAIL = re.compile(
+# Written so that it means the same in ECMA-262 (the OpenAPI document states it) and, with
+# fullmatch, in Python (where a bare `$` would also accept a trailing newline).
+EMAIL_PATTERN = (
     r"^[^@\s\x00-\x1f\x7f-\x9f,;<>\"']+"
-    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+\Z"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
+_EMAIL = re.compile(EMAIL_PATTERN)
 # The bound of each free-text column (the modes are one of their choices).
 LIMITS = {
     "crm_user_id": IDENTIFIER_MAX,
@@ -43,7 +46,7 @@ LIMITS = {
 
 
 def valid_email(value: str) -> bool:
-    return len(value) <= ADDRESS_MAX and bool(_EMAIL.match(value))
+    return len(value) <= ADDRESS_MAX and bool(_EMAIL.fullmatch(value))
 
 
 def text_problem(value: str, max_length: int) -> str | None:

@@ -73,15 +73,20 @@ def _plain(value: str) -> str:
 
 
 Plain = AfterValidator(_plain)
-Name = Annotated[str, StringConstraints(max_length=NAME_MAX), Plain]
-Address = Annotated[str, StringConstraints(max_length=ADDRESS_MAX), Plain]
-Identifier = Annotated[str, StringConstraints(max_length=IDENTIFIER_MAX), Plain]
-Setting = Annotated[str, StringConstraints(max_length=SETTING_MAX), Plain]
-Url = Annotated[str, StringConstraints(max_length=URL_MAX), Plain]
-FilePath = Annotated[str, StringConstraints(max_length=PATH_MAX), Plain]
-Reason = Annotated[str, StringConstraints(max_length=REASON_MAX), Plain]
-Cursor = Annotated[str, StringConstraints(max_length=CURSOR_MAX), Plain]
-GroupName = Annotated[str, StringConstraints(min_length=1, max_length=IDENTIFIER_MAX), Plain]
+# What `_plain` checks, said in the document (the schema only: the validator does the check).
+NO_CONTROLS = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+PlainDoc = Field(json_schema_extra={"pattern": NO_CONTROLS})
+Name = Annotated[str, StringConstraints(max_length=NAME_MAX), Plain, PlainDoc]
+Address = Annotated[str, StringConstraints(max_length=ADDRESS_MAX), Plain, PlainDoc]
+Identifier = Annotated[str, StringConstraints(max_length=IDENTIFIER_MAX), Plain, PlainDoc]
+Setting = Annotated[str, StringConstraints(max_length=SETTING_MAX), Plain, PlainDoc]
+Url = Annotated[str, StringConstraints(max_length=URL_MAX), Plain, PlainDoc]
+FilePath = Annotated[str, StringConstraints(max_length=PATH_MAX), Plain, PlainDoc]
+Reason = Annotated[str, StringConstraints(max_length=REASON_MAX), Plain, PlainDoc]
+Cursor = Annotated[str, StringConstraints(max_length=CURSOR_MAX), Plain, PlainDoc]
+GroupName = Annotated[
+    str, StringConstraints(min_length=1, max_length=IDENTIFIER_MAX), Plain, PlainDoc
+]
 
 
 def _enum(choices: Iterable[str]) -> WithJsonSchema:

@@ -12,16 +12,24 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
+from sync_service.operator.csv_import import ADDRESS_MAX, EMAIL_PATTERN, NAME_MAX
 from sync_service.operator.http import Route
 from sync_service.operator.models import Problem, Query
+from sync_service.operator.server_specs import NAME_PATTERN
 
 REF = "#/components/schemas/{model}"
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
 _PROBLEM = {
     "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
 }
+# aiohttp itself refuses, in plain text, a request it cannot parse (a request line or header
+# over 8,190 bytes, say) before the API sees it.
+_PLAIN = {"text/plain": {"schema": {"type": "string"}}}
 ERRORS = {
-    "400": {"description": "invalid input (names the field)", **_PROBLEM},
+    "400": {
+        "description": "invalid input (names the field), or a request the server cannot parse",
+        "content": {**_PROBLEM["content"], **_PLAIN},
+    },
     "401": {"description": "missing or wrong bearer token", **_PROBLEM},
     "404": {"description": "unknown server or mailbox", **_PROBLEM},
     "409": {"description": "conflicts with the current state", **_PROBLEM},
@@ -66,13 +74,21 @@ def _schemas(routes: Iterable[Route]) -> tuple[dict[type[BaseModel], Any], dict[
     return {m: refs[(m, "validation")] for m in ordered}, defs.get("$defs", {})
 
 
+# The path parameters as the API reads them: the same expressions it checks.
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "name": {"type": "string", "maxLength": NAME_MAX, "pattern": NAME_PATTERN},
+    "email": {"type": "string", "maxLength": ADDRESS_MAX, "pattern": EMAIL_PATTERN},
+}
+
+
 def _path_item(path: str) -> dict[str, Any]:
     names = _PATH_PARAMETER.findall(path)
     if not names:
         return {}
-    schema = {"type": "string"}
     return {
-        "parameters": [{"name": n, "in": "path", "required": True, "schema": schema} for n in names]
+        "parameters": [
+            {"name": n, "in": "path", "required": True, "schema": PATH_SCHEMAS[n]} for n in names
+        ]
     }
 
 

@@ -35,7 +35,8 @@ from sync_service.errors import FieldError
 
 BACKENDS = ("ews", "graph")
 AUTH_KINDS = ("basic", "ntlm", "oauth")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"  # ECMA-262 and Python (with fullmatch)
+_NAME = re.compile(NAME_PATTERN)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 # Unicode categories never part of a setting: controls (C0, DEL, C1), invisible format
@@ -95,7 +96,7 @@ def new_server(
     `policy` says where secrets may come from; None: the deployment's, from the environment.
     """
     _check_text("name", name)
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInput("name", "use 1-63 letters, digits, '.', '_' or '-'")
     if changes.backend is None:
         raise InvalidInput("backend", "required: ews or graph")

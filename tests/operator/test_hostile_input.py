@@ -391,3 +391,22 @@ async def test_a_client_holding_a_partial_body_is_answered_408(
         )
         answer = await _raw(port, fast + whole)
         assert answer.startswith(b"HTTP/1.1 404 "), answer
+
+
+async def test_requests_aiohttp_cannot_parse_are_one_warning_per_client(
+    pool: asyncpg.Pool, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A NUL in a header or a request line over 8,190 bytes is answered 400 by aiohttp before
+    the API sees it; aiohttp would log each with a traceback at ERROR. The service logs one
+    warning line per client and interval, without a traceback."""
+    caplog.set_level(logging.INFO)
+    async with _served(pool, settings) as port:
+        for _ in range(3):
+            nul = await _raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: \x00\r\n\r\n")
+            assert nul.startswith(b"HTTP/1.0 400 ")  # aiohttp answers before it reads a version
+        long_line = b"GET /healthz?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        assert b" 400 " in (await _raw(port, long_line))[:20]
+    server_records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.getMessage() for r in server_records] == ["malformed request refused"]
+    assert "BadHttpMessage" in str(getattr(server_records[0], "error", ""))
+    _no_tracebacks(caplog)

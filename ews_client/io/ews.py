@@ -3,8 +3,9 @@ and the `ExchangeBackend` the sync engine uses, on top of those operations."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
@@ -36,6 +37,7 @@ from ews_client.ews.sync import SyncPage
 from ews_client.io.auth import Auth
 from ews_client.io.failures import AMBIGUOUS_CODES
 from ews_client.io.outbound import OutboundPolicy
+from ews_client.io.tasks import first_error, gather_ordered
 from ews_client.io.throttle import Throttle, ThrottleLimits
 from ews_client.io.transport import Transport, TransportLimits
 from ews_client.models import (
@@ -171,21 +173,24 @@ class EwsClient:
     async def get_items(
         self, mailbox: str, refs: Sequence[ItemRef], kind: EntityKind
     ) -> list[FetchedItem | ExchangeError]:
-        """GetItem in batches of <= 50, halving a batch on ErrorTimeoutExpired."""
-        out: list[FetchedItem | ExchangeError] = []
-        pending, size = list(refs), self._batch
-        while pending:
-            batch = pending[:size]
-            try:
-                out.extend(await self._get_batch(mailbox, batch, kind))
-            except BatchTooLarge:
-                if size == 1:
-                    msg = "GetItem timed out for one item"
-                    raise TransientError(msg, code="ErrorTimeoutExpired") from None
-                size = max(1, size // 2)
-                continue
-            del pending[: len(batch)]
-        return out
+        """GetItem in batches of <= 50 sent side by side (the throttle keeps the mailbox within
+        its concurrent requests), a batch halved on ErrorTimeoutExpired; results in order."""
+        batches = [refs[i : i + self._batch] for i in range(0, len(refs), self._batch)]
+        done = await gather_ordered(self._get_halving(mailbox, b, kind) for b in batches)
+        return [result for batch in done for result in batch]
+
+    async def _get_halving(
+        self, mailbox: str, refs: Sequence[ItemRef], kind: EntityKind
+    ) -> list[FetchedItem | ExchangeError]:
+        try:
+            return await self._get_batch(mailbox, refs, kind)
+        except BatchTooLarge:
+            if len(refs) == 1:
+                msg = "GetItem timed out for one item"
+                raise TransientError(msg, code="ErrorTimeoutExpired") from None
+        half = len(refs) // 2
+        first = await self._get_halving(mailbox, refs[:half], kind)
+        return [*first, *await self._get_halving(mailbox, refs[half:], kind)]
 
     async def get_occurrences(
         self, mailbox: str, ids: Sequence[ItemRef]
@@ -296,50 +301,56 @@ class EwsClient:
         known: KnownKeys | None = None,
     ) -> SyncResult:
         folder = folder_for(entity, mailbox)
-        restarted = False
-        state = sync_state
-        changes: list[sync.SyncChange] = []
-        while True:
-            try:
-                page = await self.sync_folder_items(mailbox, folder, state)
-            except InvalidSyncStateError:
-                if state is None:
-                    raise
-                state, changes, restarted = None, [], True  # resynchronize from no state
-                continue
-            changes.extend(page.changes)
-            state = page.sync_state
-            if page.includes_last:
-                break
-        upserts, deletes = sync.coalesce(changes)
-        if known is not None and upserts and not restarted:
-            # Still at the change key the caller last synced (its own writes, typically):
-            # nothing to read, and the caller treats an item it is not given as unchanged.
-            keys = await known()
-            upserts = [r for r in upserts if not r.change_key or keys.get(r.id) != r.change_key]
-        fetched = await self._fetch_full(mailbox, upserts, entity)
-        result = [Upsert(i) for i in fetched] + [Removal(d) for d in deletes]
-        return SyncResult(tuple(result), state or "", restarted)
+        try:
+            return await self._read_changes(mailbox, entity, folder, sync_state, known)
+        except InvalidSyncStateError:
+            if sync_state is None:
+                raise
+        # The state was refused: resynchronize from no state (the caller reconciles).
+        again = await self._read_changes(mailbox, entity, folder, None, None)
+        return replace(again, restarted=True)
 
-    async def _fetch_full(
-        self, mailbox: str, refs: list[ItemRef], entity: EntityKind
-    ) -> list[Item]:
-        fetched: list[FetchedItem] = []
-        for res in await self.get_items(mailbox, refs, entity):
-            if isinstance(res, ItemNotFoundError):
-                continue  # deleted since the sync page; the next sync reports the deletion
-            if isinstance(res, ExchangeError):
-                raise res
-            fetched.append(res)
-        return await self._with_occurrences(mailbox, fetched)
+    async def _read_changes(
+        self,
+        mailbox: str,
+        entity: EntityKind,
+        folder: FolderRef,
+        state: str | None,
+        known: KnownKeys | None,
+    ) -> SyncResult:
+        """SyncFolderItems to its last page; the items each page names are fetched while the
+        next page is asked for (an id named again later is fetched again: the later read
+        wins, so no change a page reported is missed)."""
+        changes: list[sync.SyncChange] = []
+        reads = _Reads(known)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                while True:
+                    page = await self.sync_folder_items(mailbox, folder, state)
+                    changes.extend(page.changes)
+                    state = page.sync_state
+                    for chunk in await reads.wanted(page, self._batch):
+                        reads.started(
+                            chunk, tg.create_task(self._get_halving(mailbox, chunk, entity))
+                        )
+                    if page.includes_last:
+                        break
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+        upserts, deletes = sync.coalesce(changes)
+        fetched = await self._with_occurrences(mailbox, reads.results(upserts))
+        result = [Upsert(i) for i in fetched] + [Removal(d) for d in deletes]
+        return SyncResult(tuple(result), state or "", False)
 
     async def _with_occurrences(self, mailbox: str, fetched: list[FetchedItem]) -> list[Item]:
-        """Fill in the modified occurrences of every master, <= 50 occurrences per GetItem."""
+        """Fill in the modified occurrences of every master, <= 50 occurrences per GetItem
+        (the batches side by side)."""
         infos = [info for f in fetched for info in f.occurrences]
-        got: list[ModifiedOccurrence] = []
-        for start in range(0, len(infos), self._batch):
-            chunk = infos[start : start + self._batch]
-            got.extend(successes(await self.get_occurrences(mailbox, [o.ref for o in chunk])))
+        chunks = [infos[i : i + self._batch] for i in range(0, len(infos), self._batch)]
+        answers = await gather_ordered(
+            self.get_occurrences(mailbox, [o.ref for o in chunk]) for chunk in chunks
+        )
+        got: list[ModifiedOccurrence] = [occ for answer in answers for occ in successes(answer)]
         # The master's OriginalStart is authoritative for identifying the occurrence.
         merged = iter(
             replace(occ, original_start=info.original_start)
@@ -496,3 +507,49 @@ def _conforms(client: EwsClient) -> ExchangeBackend:
 
 
 __all__ = ["EwsClient", "OccurrenceRef"]
+
+
+Fetch = asyncio.Task[list[FetchedItem | ExchangeError]]
+
+
+class _Reads:
+    """The GetItem reads of one sync: which task read each id last, and at which place."""
+
+    def __init__(self, known: KnownKeys | None) -> None:
+        self._known = known
+        self._keys: Mapping[str, str] | None = None
+        self._latest: dict[str, tuple[Fetch, int]] = {}
+
+    async def wanted(self, page: SyncPage, size: int) -> list[list[ItemRef]]:
+        """The page's changed items to read, in batches of `size`. Items still at the change
+        key the caller last synced (its own writes, typically) are not read: the caller treats
+        an item it is not given as unchanged."""
+        refs = [c.ref for c in page.changes if c.kind not in ("delete", "read_flag")]
+        if self._known is not None and refs and self._keys is None:
+            self._keys = await self._known()
+        refs = [r for r in refs if not self._unchanged(r)]
+        return [refs[i : i + size] for i in range(0, len(refs), size)]
+
+    def started(self, chunk: list[ItemRef], task: Fetch) -> None:
+        for place, ref in enumerate(chunk):
+            self._latest[ref.id] = (task, place)
+
+    def results(self, upserts: list[ItemRef]) -> list[FetchedItem]:
+        """The items as read last, for the net upserts of the sync (all reads have ended)."""
+        out: list[FetchedItem] = []
+        for ref in upserts:
+            read = self._latest.get(ref.id)
+            if read is None or self._unchanged(ref):
+                continue
+            task, place = read
+            res = task.result()[place]
+            if isinstance(res, ItemNotFoundError):
+                continue  # deleted since the sync page; the next sync reports the deletion
+            if isinstance(res, ExchangeError):
+                raise res
+            out.append(res)
+        return out
+
+    def _unchanged(self, ref: ItemRef) -> bool:
+        keys = self._keys
+        return keys is not None and bool(ref.change_key) and keys.get(ref.id) == ref.change_key

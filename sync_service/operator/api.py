@@ -250,14 +250,16 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def openapi_json(_: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+async def openapi_json(request: web.Request) -> web.Response:
+    receiver = graph_notifications.NOTIFICATION_PATH in request.app[PUBLIC_PATHS]
+    return web.json_response(openapi_document(receiver=receiver))
 
 
 @cache
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI document of ROUTES (built once)."""
-    return openapi.document(ROUTES)
+def openapi_document(*, receiver: bool = False) -> dict[str, Any]:
+    """The OpenAPI document of ROUTES (built once), with the Graph notification receiver
+    where this replica serves it."""
+    return openapi.document(ROUTES, receiver=receiver)
 
 
 _TEXT = {"200": {"description": "ok", "content": {"text/plain": {"schema": {"type": "string"}}}}}

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
+from sync_service.dispatcher.graph_notifications import MAX_TOKEN, NOTIFICATION_PATH
 from sync_service.operator.csv_import import ADDRESS_MAX, EMAIL_PATTERN, NAME_MAX
 from sync_service.operator.http import Route
 from sync_service.operator.models import Problem, Query
@@ -33,6 +34,8 @@ ERRORS = {
     "401": {"description": "missing or wrong bearer token", **_PROBLEM},
     "404": {"description": "unknown server or mailbox", **_PROBLEM},
     "409": {"description": "conflicts with the current state", **_PROBLEM},
+    "408": {"description": "the request body did not arrive in time", **_PROBLEM},
+    "503": {"description": "the database is not available (or not used here)", **_PROBLEM},
 }
 
 
@@ -43,13 +46,16 @@ class _Schemas(GenerateJsonSchema):
         return False
 
 
-def document(routes: Sequence[Route]) -> dict[str, Any]:
-    """The document describing `routes`; its schemas are in components/schemas."""
+def document(routes: Sequence[Route], *, receiver: bool = False) -> dict[str, Any]:
+    """The document describing `routes` (and the Graph notification receiver when `receiver`);
+    its schemas are in components/schemas."""
     refs, schemas = _schemas(routes)
     paths: dict[str, Any] = {}
     for route in routes:
         item = paths.setdefault(route.path, _path_item(route.path))
         item[route.method.lower()] = _operation(route, refs)
+    if receiver:
+        paths[NOTIFICATION_PATH] = {"post": _RECEIVER}
     return {
         "openapi": "3.1.0",
         "info": {"title": "sync-service admin API", "version": "1"},
@@ -74,11 +80,46 @@ def _schemas(routes: Iterable[Route]) -> tuple[dict[type[BaseModel], Any], dict[
     return {m: refs[(m, "validation")] for m in ordered}, defs.get("$defs", {})
 
 
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+# Graph's to call (it cannot send our token: clientState authenticates what it posts).
+_RECEIVER: dict[str, Any] = {
+    "summary": "Graph change and lifecycle notifications (and the subscription handshake)",
+    # The body is Graph's changeNotificationCollection ({"value": [...]}), or nothing at all
+    # in the handshake (validationToken given): a schema cannot say "this body, unless that
+    # parameter", so it is described here and checked by the receiver.
+    "description": "body: a Graph changeNotificationCollection; none with validationToken",
+    "security": [],
+    "parameters": [
+        {
+            "name": "validationToken",
+            "in": "query",
+            "required": False,
+            "description": "the handshake of a new subscription: echoed as text/plain",
+            "schema": {"type": "string", "maxLength": MAX_TOKEN},
+        }
+    ],
+    "responses": {
+        "200": {"description": "the validationToken, echoed", "content": _TEXT},
+        "202": {"description": "accepted; acted on after the answer"},
+        "400": {"description": "not a notification collection (names the spot)", "content": _TEXT},
+        "413": {"description": "the body is over 1 MiB"},
+    },
+}
+
 # The path parameters as the API reads them: the same expressions it checks.
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "name": {"type": "string", "maxLength": NAME_MAX, "pattern": NAME_PATTERN},
     "email": {"type": "string", "maxLength": ADDRESS_MAX, "pattern": EMAIL_PATTERN},
 }
+
+
+def _path_schema(name: str) -> dict[str, Any]:
+    """A path parameter's schema: its pattern where it has one, an id is a positive integer."""
+    if name in PATH_SCHEMAS:
+        return PATH_SCHEMAS[name]
+    if name == "id" or name.endswith("_id"):
+        return {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    return {"type": "string"}
 
 
 def _path_item(path: str) -> dict[str, Any]:
@@ -87,7 +128,7 @@ def _path_item(path: str) -> dict[str, Any]:
         return {}
     return {
         "parameters": [
-            {"name": n, "in": "path", "required": True, "schema": PATH_SCHEMAS[n]} for n in names
+            {"name": n, "in": "path", "required": True, "schema": _path_schema(n)} for n in names
         ]
     }
 

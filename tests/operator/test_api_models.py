@@ -145,3 +145,11 @@ async def test_answers_are_what_the_document_says(pool: asyncpg.Pool) -> None:
             await call("POST", "/mailboxes/a@b.example/recover", 202, json={"dry_run": True})
         )
         models.Problem.model_validate(await call("GET", "/servers/nope", 404))
+
+
+def test_the_receiver_is_documented_where_it_is_served() -> None:
+    assert "/api/v1/graph/notifications" not in api.openapi_document()["paths"]
+    doc = api.openapi_document(receiver=True)
+    post = doc["paths"]["/api/v1/graph/notifications"]["post"]
+    assert post["security"] == [] and set(post["responses"]) == {"200", "202", "400", "413"}
+    assert post["responses"]["200"]["content"] == {"text/plain": {"schema": {"type": "string"}}}

@@ -39,6 +39,9 @@ def service(db_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
         SYNC_API_BIND=f"127.0.0.1:{free_port()}",
         SYNC_SECRET_DIR=str(tmp_path),
         SYNC_OUTBOUND_DENY_PRIVATE="true",  # servers the fuzzer adds connect nowhere
+        # the Graph notification receiver is served (and documented) too
+        SYNC_GRAPH_NOTIFICATION_URL="https://sync.example/api/v1/graph/notifications",
+        SYNC_GRAPH_CLIENT_STATE="fuzz-client-state",
     )
     proc = ServiceProcess(env, tmp_path / "service.log")
     try:
@@ -55,6 +58,7 @@ def _document(service: ServiceProcess, into: Path) -> Path:
     req.add_header("Authorization", f"Bearer {TOKEN}")
     with urlopen(req, timeout=10) as resp:
         doc = json.loads(resp.read())
+    assert "/api/v1/graph/notifications" in doc["paths"]  # fuzzed with the rest
     path = into / "openapi.json"
     path.write_text(json.dumps(doc))
     return path

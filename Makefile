@@ -26,13 +26,15 @@ lint: $(STAMP)
 demo: $(STAMP)
 	env -u SYNC_DATABASE_URL $(BIN)/python -m deploy.demo $(DEMO_ARGS)
 
+# Both include the far Exchange cases (150 ms + 2 ms per item, service beside exchangelib);
+# BENCH_ARGS passes options on, e.g. BENCH_ARGS="--latency 150,2" for the initial sync's latency.
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m benchmarks.run --profile quick
+	$(BIN)/python -m benchmarks.run --profile quick $(BENCH_ARGS)
 
 bench-full: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m benchmarks.run --profile full --py-spy
+	$(BIN)/python -m benchmarks.run --profile full --py-spy $(BENCH_ARGS)
 
 # The schemathesis test of `make test` with many more examples per operation and a new seed.
 fuzz: $(STAMP)

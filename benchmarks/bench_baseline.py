@@ -8,12 +8,17 @@ throttling), against the same simulator configuration as benchmark (1) at a smal
   (`bulk_create`), write the Exchange-only items to the CRM (one batch per mailbox);
 - idle: `sync_items(sync_state=...)` on each folder, nothing changed.
 It does less than the service (no link table, no id stamping, no conflict handling), so the
-ratios flatter the baseline. CPU is this process's own (all threads).
+ratios flatter the baseline. CPU is this process's own (all threads); its peak RSS is
+counted from the start of the run (the kernel's high-water mark is reset first).
+
+    python -m benchmarks.bench_baseline 2 --items 5000,1500,500 --latency 150,2
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import tempfile
 import time
@@ -29,8 +34,8 @@ from exchangelib.items import CalendarItem, Contact, Task
 from exchangelib.protocol import FaultTolerance
 from exchangelib.version import EXCHANGE_2013_SP1
 
-from benchmarks import crm_seed, stack
-from benchmarks.bench_initial import ITEMS, SHAPE
+from benchmarks import bound, crm_seed, stack
+from benchmarks.bench_initial import ITEMS, LATENCY, add_size_arguments
 
 FOLDERS = ("contacts", "calendar", "tasks")
 
@@ -39,8 +44,18 @@ FOLDERS = ("contacts", "calendar", "tasks")
 class BaselineConfig:
     mailboxes: int
     threads: int = 32
-    latency: str = "20,1"
+    latency: str = LATENCY
     validation: bool = False
+    items: tuple[int, int, int] = ITEMS
+
+    @property
+    def shape(self) -> crm_seed.CrmShape:
+        return crm_seed.proportional(self.items)
+
+    def limits(self) -> bound.Limits:
+        """One thread per mailbox, each exchangelib call one request at a time; the pool's
+        threads are the requests in flight to the server."""
+        return bound.Limits(1, self.threads)
 
 
 def _config(url: str, threads: int) -> Configuration:
@@ -164,6 +179,16 @@ async def _write_crm(url: str, rows: list[tuple[str, str, tuple[Any, ...]]]) -> 
         await conn.close()
 
 
+def _reset_peak_rss() -> bool:
+    """Reset this process's VmHWM (Linux: 5 to /proc/self/clear_refs), so that the peak
+    RSS is this run's, not that of whatever ran before it in the process."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def _pool_map(threads: int, fn: Any, addresses: list[str]) -> list[int]:
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(fn, addresses))
@@ -172,7 +197,7 @@ def _pool_map(threads: int, fn: Any, addresses: list[str]) -> list[int]:
 async def run(cfg: BaselineConfig) -> dict[str, Any]:
     n = cfg.mailboxes
     sim, base = await stack.start_simulator(
-        n, ITEMS, latency=cfg.latency, validation=cfg.validation
+        n, cfg.items, latency=cfg.latency, validation=cfg.validation
     )
     me = os.getpid()
     try:
@@ -180,16 +205,18 @@ async def run(cfg: BaselineConfig) -> dict[str, Any]:
             env = stack.service_env(url, stack.free_port())
             with tempfile.TemporaryDirectory() as tmp:
                 await stack.cli(env, "migrate")
-                await crm_seed.seed(url, n, SHAPE, Path(tmp) / "m.csv")
+                await crm_seed.seed(url, n, cfg.shape, Path(tmp) / "m.csv")
             addresses = [stack.address_of(i) for i in range(1, n + 1)]
-            c0, cpu0, t0 = await stack.sim_counters(base), stack.sample(me).cpu_s, time.monotonic()
+            rss_reset = _reset_peak_rss()
+            c0, tallies0 = await stack.sim_counters(base), await stack.sim_tallies(base)
+            cpu0, t0 = stack.sample(me).cpu_s, time.monotonic()
             crm = await _load_crm(url)
             baseline = Baseline(f"{base}/EWS/Exchange.asmx", crm, cfg.threads)
             synced = await asyncio.to_thread(_pool_map, cfg.threads, baseline.initial, addresses)
             await _write_crm(url, baseline.to_crm)
             wall = time.monotonic() - t0
-            cpu = stack.sample(me).cpu_s - cpu0
-            c1 = await stack.sim_counters(base)
+            cpu, peak_kb = stack.sample(me).cpu_s - cpu0, stack.sample(me).hwm_kb
+            c1, tallies1 = await stack.sim_counters(base), await stack.sim_tallies(base)
             # The first sync after the initial one returns the baseline's own creates (echo);
             # the idle cycle is the one after it.
             await asyncio.to_thread(_pool_map, cfg.threads, baseline.idle, addresses)
@@ -203,11 +230,18 @@ async def run(cfg: BaselineConfig) -> dict[str, Any]:
     initial, idle = stack.counter_delta(c1, c0), stack.counter_delta(c2, c1b)
     items, requests = sum(synced), sum(initial["requests"].values())
     idle_requests = sum(idle["requests"].values())
+    tallies = bound.tallies_between(tallies1, tallies0)
+    limit = bound.round_trip_bound(tallies, bound.Latency.parse(cfg.latency), cfg.limits(), wall)
     return {
         "benchmark": "baseline_exchangelib",
         "mailboxes": n,
         "threads": cfg.threads,
         "simulator_request_validation": cfg.validation,
+        "exchange_items_per_mailbox": dict(
+            zip(("contacts", "appointments", "tasks"), cfg.items, strict=True)
+        ),
+        "crm_records_per_mailbox": cfg.shape.per_user(),
+        "latency_ms": cfg.latency,
         "initial": {
             "wall_s": round(wall, 2),
             "items_synced": items,
@@ -217,9 +251,13 @@ async def run(cfg: BaselineConfig) -> dict[str, Any]:
             "requests_by_operation": initial["requests"],
             "throttled": sum(initial["throttled"].values()),
             "throttled_share": round(sum(initial["throttled"].values()) / requests, 4),
+            "throttled_by_operation": initial["throttled"],
+            "early_retries": initial["early_retries"],
             "cpu_s": round(cpu, 2),
             "cpu_ms_per_item": round(1000 * cpu / items, 3),
-            "peak_rss_mb": round(stack.sample(me).hwm_kb / 1024, 1),
+            "peak_rss_mb": round(peak_kb / 1024, 1),
+            "peak_rss_since": "run start" if rss_reset else "process start",
+            "round_trip_bound": limit,
         },
         "idle": {
             "wall_s": round(idle_wall, 2),
@@ -233,10 +271,21 @@ async def run(cfg: BaselineConfig) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":
-    import json
-    import sys
+def _args(argv: list[str] | None = None) -> BaselineConfig:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_baseline")
+    parser.add_argument("mailboxes", type=int, nargs="?", default=5)
+    add_size_arguments(parser)
+    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--validation", action="store_true", help="simulator checks requests")
+    args = parser.parse_args(argv)
+    return BaselineConfig(
+        args.mailboxes,
+        threads=args.threads,
+        latency=args.latency,
+        validation=args.validation,
+        items=args.items,
+    )
 
-    size = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    valid = "--validation" in sys.argv
-    print(json.dumps(asyncio.run(run(BaselineConfig(size, validation=valid))), indent=2))
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(run(_args())), indent=2))

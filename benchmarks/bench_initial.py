@@ -1,13 +1,17 @@
 """Benchmark (1): the initial sync of N mailboxes x (200 contacts + 100 appointments + 50 tasks).
 
 The simulator runs with its default (Exchange Online) throttling and 20 ms + 1 ms/item latency;
-the CRM overlaps half of each folder and holds CRM-only records. The service (`python -m
-sync_service run`, roles api,engine) runs every initial pass the CLI requested; figures come
-from the simulator's counters, the service's /proc entries and its own `sync.runs` table.
+the CRM overlaps half of each folder and holds CRM-only records (a tenth of each folder). The
+service (`python -m sync_service run`, roles api,engine) runs every initial pass the CLI
+requested; figures come from the simulator's counters and per-mailbox tallies, the service's
+/proc entries and its own `sync.runs` table. Sizes and latency are parameters:
+
+    python -m benchmarks.bench_initial 2 --items 5000,1500,500 --latency 150,2
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import tempfile
@@ -18,17 +22,15 @@ from typing import Any
 
 import asyncpg
 
-from benchmarks import crm_seed, profiling, stack
+from benchmarks import bound, crm_seed, profiling, stack
+from ews_client import ThrottleLimits
+from ews_client.simulator.config import ThrottlePolicy
 
-ITEMS = (200, 100, 50)
-SHAPE = crm_seed.CrmShape(
-    overlap_contacts=100,
-    overlap_appointments=50,
-    overlap_tasks=25,
-    crm_only_contacts=20,
-    crm_only_appointments=10,
-    crm_only_tasks=5,
-)
+ITEMS = (200, 100, 50)  # contacts, appointments, tasks per mailbox
+SHAPE = crm_seed.proportional(ITEMS)
+LATENCY = "20,1"  # ms per request, ms per item
+# The simulator's EWSMaxConcurrency per mailbox (its default policy, which the runs use).
+SIM_MAX_CONCURRENCY = ThrottlePolicy().max_concurrency
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +41,19 @@ class InitialConfig:
     concurrency: int = 200
     max_concurrent_mailboxes: int = 500
     pool_size: int = 40  # SYNC_DATABASE_POOL_SIZE
-    latency: str = "20,1"
+    latency: str = LATENCY
     profile: str | None = None  # path prefix for a py-spy profile of the service
+    items: tuple[int, int, int] = ITEMS
+
+    @property
+    def shape(self) -> crm_seed.CrmShape:
+        return crm_seed.proportional(self.items)
+
+    def limits(self) -> bound.Limits:
+        """What the service may keep in flight: its client's per-mailbox limit (under the
+        simulator's EWSMaxConcurrency) and the server's registered concurrency and rate."""
+        per_mailbox = min(ThrottleLimits().per_mailbox, SIM_MAX_CONCURRENCY)
+        return bound.Limits(per_mailbox, self.concurrency, self.rate)
 
 
 async def run_stats(url: str) -> dict[str, Any]:
@@ -81,7 +94,7 @@ async def run_stats(url: str) -> dict[str, Any]:
 async def run(cfg: InitialConfig) -> dict[str, Any]:
     n = cfg.mailboxes
     t0 = time.monotonic()
-    sim, base = await stack.start_simulator(n, ITEMS, latency=cfg.latency)
+    sim, base = await stack.start_simulator(n, cfg.items, latency=cfg.latency)
     seeded_s = time.monotonic() - t0
     service = None
     try:
@@ -96,10 +109,10 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
             with tempfile.TemporaryDirectory() as tmp:
                 csv_path = Path(tmp) / "mailboxes.csv"
                 await stack.cli(env, "migrate")
-                await crm_seed.seed(url, n, SHAPE, csv_path)
+                await crm_seed.seed(url, n, cfg.shape, csv_path)
                 await stack.register(env, base, csv_path, cfg.rate, cfg.concurrency)
             await stack.cli(env, "sync", "--server", "sim", "--mode", "initial")
-            before = await stack.sim_counters(base)
+            before, tallies_before = await stack.sim_counters(base), await stack.sim_tallies(base)
             sim_before = sim.sample()
             service = await stack.start_service(env)
             started = time.monotonic()
@@ -109,7 +122,7 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
             wall = time.monotonic() - started
             svc_after, sim_after = service.sample(), sim.sample()
             pg_cpu = stack.postgres_cpu_s() - pg_before
-            after = await stack.sim_counters(base)
+            after, tallies_after = await stack.sim_counters(base), await stack.sim_tallies(base)
             profile = profiling.finish(spy) if spy else None
             stats = await run_stats(url)
     finally:
@@ -122,13 +135,15 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
     items = stats["item_links"]
     cpu = svc_after.cpu_s - svc_before.cpu_s
     failed = sum(v for k, v in stats["run_outcomes"].items() if k != "ok")
+    tallies = bound.tallies_between(tallies_after, tallies_before)
+    limit = bound.round_trip_bound(tallies, bound.Latency.parse(cfg.latency), cfg.limits(), wall)
     return {
         "benchmark": "initial_sync",
         "mailboxes": n,
         "exchange_items_per_mailbox": dict(
-            zip(("contacts", "appointments", "tasks"), ITEMS, strict=True)
+            zip(("contacts", "appointments", "tasks"), cfg.items, strict=True)
         ),
-        "crm_records_per_mailbox": SHAPE.per_user(),
+        "crm_records_per_mailbox": cfg.shape.per_user(),
         "latency_ms": cfg.latency,
         "server_limits": {"rate_per_s": cfg.rate, "max_concurrency": cfg.concurrency},
         "database_pool_size": cfg.pool_size,
@@ -160,12 +175,43 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
             "postgres": round(1000 * pg_cpu / items, 3) if items else None,
         },
         **stats,
+        "round_trip_bound": limit,
         "profile": profile,
     }
 
 
-if __name__ == "__main__":
-    import sys
+def _args(argv: list[str] | None = None) -> InitialConfig:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_initial")
+    parser.add_argument("mailboxes", type=int, nargs="?", default=5)
+    add_size_arguments(parser)
+    parser.add_argument("--profile", help="path prefix for a py-spy profile of the service")
+    args = parser.parse_args(argv)
+    return InitialConfig(
+        args.mailboxes, items=args.items, latency=args.latency, profile=args.profile
+    )
 
-    size = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    print(json.dumps(asyncio.run(run(InitialConfig(size))), indent=2))
+
+def latency_text(text: str) -> str:
+    """A latency argument checked now, not by the simulator after seeding."""
+    bound.Latency.parse(text)
+    return text
+
+
+def add_size_arguments(parser: argparse.ArgumentParser) -> None:
+    """--items and --latency, shared with the baseline's command line."""
+    parser.add_argument(
+        "--items",
+        type=stack.arg_type(crm_seed.parse_items),
+        default=ITEMS,
+        help="CONTACTS,APPOINTMENTS,TASKS per mailbox (default 200,100,50)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=stack.arg_type(latency_text),
+        default=LATENCY,
+        help="simulator latency BASE_MS[,PER_ITEM_MS] (default 20,1)",
+    )
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(run(_args())), indent=2))

@@ -33,6 +33,33 @@ class CrmShape:
         )  # fmt: skip
 
 
+def proportional(items: tuple[int, int, int]) -> CrmShape:
+    """The benchmarks' CRM for a mailbox of (contacts, appointments, tasks): half of each
+    folder also in the CRM, plus a tenth of its size as CRM-only records
+    ((200, 100, 50) gives 100/50/25 overlapping and 20/10/5 CRM-only: 385 synced items)."""
+    contacts, appointments, tasks = items
+    return CrmShape(
+        overlap_contacts=contacts // 2,
+        overlap_appointments=appointments // 2,
+        overlap_tasks=tasks // 2,
+        crm_only_contacts=contacts // 10,
+        crm_only_appointments=appointments // 10,
+        crm_only_tasks=tasks // 10,
+    )
+
+
+def parse_items(text: str) -> tuple[int, int, int]:
+    """`"5000,1500,500"`: contacts, appointments, tasks per mailbox."""
+    parts = text.split(",")
+    try:
+        counts = tuple(int(p) for p in parts)
+    except ValueError:
+        counts = ()
+    if len(counts) != 3 or min(counts) < 0:
+        raise ValueError(f"items {text!r}: expected CONTACTS,APPOINTMENTS,TASKS (counts >= 0)")
+    return counts[0], counts[1], counts[2]
+
+
 async def seed(url: str, mailboxes: int, shape: CrmShape, csv_path: Path) -> None:
     conn = await asyncpg.connect(url)
     try:

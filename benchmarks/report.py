@@ -1,7 +1,8 @@
 """Figures against the issue's targets, and the tables of benchmarks/RESULTS.md.
 
-RESULTS.md is generated from results/quick.json and results/full.json up to the FINDINGS
-marker; everything after the marker (the written analysis and profiles) is kept as it is.
+RESULTS.md is generated from results/quick.json, results/full.json and results/far.json
+(benchmarks/bench_far.py run on its own) up to the FINDINGS marker; everything after the
+marker (the written analysis and profiles) is kept as it is.
 """
 
 from __future__ import annotations
@@ -69,8 +70,124 @@ def targets(r: dict[str, Any]) -> list[dict[str, str]]:
         _row("(3) change latency p99 < 5 s (none lost)", p99, _latency_ok(p99, lost), " s"),
         _row("(4) <= 100 KB per idle mailbox (push on)", mem, _cmp(mem, 100.0), " KB"),
         _row("(5) >= 5x the exchangelib baseline's items/s", ratio, _cmp(ratio, 5.0, False), "x"),
+        *far_targets(_get(r, "far", "cases") or {}),
     ]
     # fmt: on
+
+
+def far_targets(cases: dict[str, Any]) -> list[dict[str, str]]:
+    """Issue 15's targets, for the far cases run at its sizes ((a) and (b), not the small ones)."""
+    rows: list[dict[str, str]] = []
+    a, b = cases.get("a"), cases.get("b")
+    # fmt: off
+    if isinstance(a, dict):
+        wall, speed = _get(a, "service", "wall_s"), _get(a, "service_over_baseline", "items_per_s")
+        over, rss = _get(a, "service", "measured_over_bound"), _get(a, "service", "peak_rss_mb")
+        rows += [
+            _row("far (a) <= 15 s wall", wall, _cmp(wall, 15.0), " s"),
+            _row("far (a) >= 3x the exchangelib baseline's items/s", speed,
+                 _cmp(speed, 3.0, False), "x"),
+            _row("far (a) within 1.5x of the round-trip bound", over, _cmp(over, 1.5), "x"),
+            _row("far (a) service peak RSS < 300 MB", rss,
+                 None if rss is None else rss < 300.0, " MB"),
+        ]
+    if isinstance(b, dict):
+        speed = _get(b, "service_over_baseline", "items_per_s")
+        rows.append(_row("far (b) >= 5x the exchangelib baseline's items/s", speed,
+                         _cmp(speed, 5.0, False), "x"))
+    # fmt: on
+    for name, case in cases.items():
+        early = _get(case, "service", "early_retries")
+        rows.append(_row(f"far {name}: zero early retries", early, _cmp(early, 0)))
+    return rows
+
+
+def _count(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in sorted(value.items(), key=lambda kv: -kv[1]))
+    return "n/a" if value is None else str(value)
+
+
+def _field(key: str, show: Any = str) -> Any:
+    def cell(summary: dict[str, Any]) -> str:
+        value = summary.get(key)
+        return "n/a" if value is None else str(show(value))
+
+    return cell
+
+
+def _pair(first: str, second: str, form: str) -> Any:
+    return lambda summary: form.format(summary.get(first), summary.get(second))
+
+
+# (label, the cell from one side's bench_far summary, the key of its service / baseline ratio)
+_FAR_ROWS: tuple[tuple[str, Any, str | None], ...] = (
+    ("wall s", _field("wall_s"), "wall_s"),
+    ("items synced", _field("items_synced"), None),
+    ("items/s", _field("items_per_s"), "items_per_s"),
+    ("requests", _field("requests"), "requests"),
+    ("requests by operation", _field("requests_by_operation", _count), None),
+    ("mean items per request", _field("mean_items_per_request"), None),
+    ("throttled answers", _field("throttled"), None),
+    ("early retries", _field("early_retries"), None),
+    ("failed passes", _field("failed_passes"), None),
+    ("CPU ms per item", _field("cpu_ms_per_item"), "cpu_ms_per_item"),
+    ("peak RSS MB", _field("peak_rss_mb"), "peak_rss_mb"),
+    ("requests allowed in flight per mailbox", _field("in_flight_allowed_per_mailbox"), None),
+    ("requests in flight per mailbox: peak / mean",
+     _pair("peak_in_flight_per_mailbox", "mean_in_flight_per_mailbox", "{} / {}"), None),
+    ("round-trip bound s (what binds)", _pair("bound_s", "bound_binding", "{} ({})"), None),
+    ("measured / bound", _field("measured_over_bound"), None),
+)  # fmt: skip
+
+
+def far_case(c: dict[str, Any]) -> list[str]:
+    """One far case as a markdown table: service, baseline, service / baseline."""
+    s, b = c.get("service") or {}, c.get("baseline") or {}
+    q = c.get("service_over_baseline") or {}
+    m = c.get("machine") or {}
+    sizes = c.get("exchange_items_per_mailbox") or {}
+    lines = [
+        f"**{c.get('what')}** ({c.get('mailboxes')} mailboxes x "
+        f"{' + '.join(f'{v} {k}' for k, v in sizes.items())}, "
+        f"{c.get('latency_ms')} ms latency; commit {m.get('commit')}, {m.get('date')})",
+        "",
+        "| far Exchange | service | exchangelib baseline | service / baseline |",
+        "|---|---|---|---|",
+    ]
+    for label, cell, key in _FAR_ROWS:
+        ratio = q.get(key) if key else None
+        lines.append(f"| {label} | {cell(s)} | {cell(b)} | {'' if ratio is None else ratio} |")
+    for side in ("service", "baseline"):
+        error = (c.get(f"{side}_detail") or {}).get("error")
+        if error:
+            lines += ["", f"- {side} failed: {error}"]
+    return [*lines, ""]
+
+
+def far_section(data: dict[str, Any]) -> list[str]:
+    """results/far.json: `python -m benchmarks.bench_far` runs, one table per case."""
+    cases = data.get("cases") or {}
+    if not cases:
+        return []
+    commands = sorted({_get(c, "machine", "command") for c in cases.values()} - {None})
+    lines = [
+        "## Far Exchange (`python -m benchmarks.bench_far`)",
+        "",
+        f"- command(s): {', '.join(f'`{c}`' for c in commands)}",
+        "- the round-trip bound: benchmarks/bound.py (per mailbox: the latencies of its",
+        "  requests over the requests allowed in flight; server-wide likewise; requests / rate)",
+        "",
+    ]
+    targets = far_targets(cases)
+    if targets:
+        lines += ["| target | measured | verdict |", "|---|---|---|"]
+        lines += [f"| {t['target']} | {t['measured']} | {t['verdict']} |" for t in targets]
+        lines.append("")
+    order = ["a", "b", "a_small", "b_small"]
+    for name in sorted(cases, key=lambda n: (order.index(n) if n in order else len(order), n)):
+        lines += far_case(cases[name])
+    return lines
 
 
 def _initial_table(r: dict[str, Any]) -> list[str]:
@@ -202,6 +319,8 @@ def section(r: dict[str, Any]) -> list[str]:
     ]
     lines += [f"| {t['target']} | {t['measured']} | {t['verdict']} |" for t in r["targets"]]
     lines += ["", *_initial_table(r), "", *_idle_table(r), ""]
+    for case in (_get(r, "far", "cases") or {}).values():
+        lines += far_case(case)
     errors = [f"- {k}: {v['error']}" for k, v in r.items() if isinstance(v, dict) and "error" in v]
     return lines + (["Errors:", *errors, ""] if errors else [])
 
@@ -223,4 +342,7 @@ def write_results_md(results: Path, path: Path) -> None:
         file = results / f"{name}.json"
         if file.exists():
             lines += section(json.loads(file.read_text()))
+    far = results / "far.json"
+    if far.exists():
+        lines += far_section(json.loads(far.read_text()))
     path.write_text("\n".join(lines) + "\n" + FINDINGS + (kept or "\n"))

@@ -1,9 +1,14 @@
 """Run every benchmark in one go and write benchmarks/results/<profile>.json and RESULTS.md.
 
     python -m benchmarks.run --profile quick   # `make bench`, under 5 minutes
-    python -m benchmarks.run --profile full    # `make bench-full`: the issue's sizes, ~40 minutes
+    python -m benchmarks.run --profile full    # `make bench-full`: the issue's sizes, ~45 minutes
 
 The full profile also runs benchmarks/bench_metrics_scrape.py (its result in full.json only).
+Both run far Exchange cases (benchmarks/bench_far.py, 150 ms + 2 ms per item, service and
+baseline side by side): quick the small ones, full (a) and (b) at issue 15's sizes.
+`--latency BASE_MS[,PER_ITEM_MS]` sets the simulator's latency of (1) and (5) (default 20,1;
+`make bench BENCH_ARGS="--latency 150,2"`); `--out DIR` writes the JSON and a RESULTS.md there
+instead (a trial run that leaves the committed results alone).
 
 Each benchmark gets its own simulator and database; they run one after another so that each
 has the machine to itself. `--py-spy` profiles the service during (1) and the idle sweep.
@@ -18,10 +23,12 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from benchmarks import (
     bench_baseline,
+    bench_far,
     bench_idle,
     bench_initial,
     bench_metrics_scrape,
@@ -42,18 +49,21 @@ class Profile:
     baseline_mailboxes: int
     ceiling_seconds: float
     scrape_mailboxes: int = 0  # /metrics under 1,500 scrapes (issue 22); 0: not run
+    far_cases: tuple[str, ...] = ()  # bench_far.CASES, far Exchange (issue 15)
 
 
 PROFILES = {
-    "quick": Profile(10, 200, 30.0, 40, 20.0, 10, 3.0),
+    "quick": Profile(10, 200, 30.0, 40, 20.0, 10, 3.0, far_cases=("a_small", "b_small")),
     # 2,000 mailboxes x 385 items initial; 10,000 idle mailboxes, ten minutes under push.
-    "full": Profile(2000, 10_000, 600.0, 1000, 60.0, 30, 5.0, scrape_mailboxes=100_000),
+    "full": Profile(
+        2000, 10_000, 600.0, 1000, 60.0, 30, 5.0, scrape_mailboxes=100_000, far_cases=("a", "b")
+    ),
 }
 
 
-def ceiling(seconds: float) -> dict[str, Any]:
+def ceiling(seconds: float, results: Path) -> dict[str, Any]:
     """Benchmark (6): benchmarks/simulator_capacity.py in its own process."""
-    out = RESULTS / "simulator_capacity.json"
+    out = results / "simulator_capacity.json"
     script = str(stack.ROOT / "benchmarks" / "simulator_capacity.py")
     port = str(stack.free_port())
     cmd = [sys.executable, script, "--seconds", str(seconds), "--port", port, "--out", str(out)]
@@ -61,16 +71,31 @@ def ceiling(seconds: float) -> dict[str, Any]:
     return dict(json.loads(out.read_text()))
 
 
-async def run_all(name: str, p: Profile, spy: bool) -> dict[str, Any]:
-    prefix = str(RESULTS / f"profile-{name}") if spy else None
-    result: dict[str, Any] = {"profile": name, "machine": stack.machine(), "sizes": asdict(p)}
+async def _far(names: tuple[str, ...], profile: str | None) -> dict[str, Any]:
+    return {"cases": await bench_far.run_cases(names, profile)}
+
+
+async def run_all(
+    name: str,
+    p: Profile,
+    spy: bool,
+    results: Path = RESULTS,
+    latency: str = bench_initial.LATENCY,
+) -> dict[str, Any]:
+    prefix = str(results / f"profile-{name}") if spy else None
+    result: dict[str, Any] = {
+        "profile": name,
+        "machine": stack.machine(),
+        "sizes": asdict(p),
+        "latency_ms": latency,
+    }
     steps: list[tuple[str, Any]] = [
-        ("ceiling", lambda: asyncio.to_thread(ceiling, p.ceiling_seconds)),
+        ("ceiling", lambda: asyncio.to_thread(ceiling, p.ceiling_seconds, results)),
         (
             "initial",
             lambda: bench_initial.run(
                 bench_initial.InitialConfig(
-                    p.initial_mailboxes, profile=prefix and prefix + "-initial"
+                    p.initial_mailboxes, latency=latency, profile=prefix and prefix + "-initial"
                 )
             ),
         ),
@@ -88,12 +113,17 @@ async def run_all(name: str, p: Profile, spy: bool) -> dict[str, Any]:
         ),
         (
             "baseline",
-            lambda: bench_baseline.run(bench_baseline.BaselineConfig(p.baseline_mailboxes)),
+            lambda: bench_baseline.run(
+                bench_baseline.BaselineConfig(p.baseline_mailboxes, latency=latency)
+            ),
         ),
     ]
     if p.scrape_mailboxes:
         scrape = bench_metrics_scrape.ScrapeConfig(mailboxes=p.scrape_mailboxes)
         steps.append(("metrics_scrape", lambda: bench_metrics_scrape.run(scrape)))
+    if p.far_cases:
+        far_prefix = prefix and prefix + "-far"
+        steps.append(("far", lambda: _far(p.far_cases, far_prefix)))
     for key, step in steps:
         started = time.monotonic()
         # Others commit to the service while a long run goes on: each step names its code.
@@ -114,15 +144,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--py-spy", action="store_true", help="profile the service (py-spy)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
+    parser.add_argument(
+        "--latency",
+        type=stack.arg_type(bench_initial.latency_text),
+        default=bench_initial.LATENCY,
+        help="simulator latency of the initial sync and the baseline, BASE_MS[,PER_ITEM_MS]",
+    )
     args = parser.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result = asyncio.run(run_all(args.profile, PROFILES[args.profile], args.py_spy))
-    out = RESULTS / f"{args.profile}.json"
+    results: Path = args.out.resolve()
+    results.mkdir(parents=True, exist_ok=True)
+    result = asyncio.run(
+        run_all(args.profile, PROFILES[args.profile], args.py_spy, results, args.latency)
+    )
+    out = results / f"{args.profile}.json"
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    report.write_results_md(RESULTS, stack.ROOT / "benchmarks" / "RESULTS.md")
+    md = stack.ROOT / "benchmarks" / "RESULTS.md" if results == RESULTS else results / "RESULTS.md"
+    report.write_results_md(results, md)
     for row in result["targets"]:
         print(f"  {row['target']:58s} {row['measured']:>24s}  {row['verdict']}")
-    print(f"bench: wrote {out} and benchmarks/RESULTS.md")
+    print(f"bench: wrote {out} and {md}")
     return 0
 
 

@@ -6,6 +6,7 @@ All traffic goes to 127.0.0.1; every wait is bounded by a deadline.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def arg_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse `type` that shows the parser's own message (argparse hides a
+    ValueError's text behind "invalid value")."""
+
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    checked.__name__ = parse.__name__
+    return checked
 
 
 def address_of(n: int) -> str:
@@ -274,6 +289,13 @@ async def start_service(env: dict[str, str]) -> Proc:
 
 async def sim_counters(base: str) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http, http.get(f"{base}/_sim/counters") as resp:
+        resp.raise_for_status()
+        return dict(await resp.json())
+
+
+async def sim_tallies(base: str) -> dict[str, Any]:
+    """Per-mailbox requests, items and requests in flight (benchmarks/sim_server.py)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/_bench/mailboxes") as resp:
         resp.raise_for_status()
         return dict(await resp.json())
 

@@ -1,0 +1,137 @@
+"""The round-trip bound of a run: the least wall time its Exchange requests allowed.
+
+Every request the simulator answers costs `base + per_item x items` seconds of latency (its
+`--latency-ms BASE,PER_ITEM`; items as the simulator counts them for that latency, tallied
+per mailbox by benchmarks/sim_server.py). A client that keeps `c` requests of a mailbox in
+flight can finish the mailbox no sooner than the sum of its requests' latencies divided by
+`c`; the same holds server-wide for the client's server concurrency, and a rate limit of
+`r` requests per second needs at least requests / r seconds. The bound of the run is the
+largest of the three. It ignores everything else (CPU, database, the order of requests:
+SyncFolderItems pages of one folder are sequential), so a measured wall time can only be
+above it; measured / bound says how much of the wall time is not Exchange latency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    base_s: float
+    per_item_s: float
+
+    @classmethod
+    def parse(cls, text: str) -> Latency:
+        """`"150,2"` (milliseconds per request, per item), as sim_server.py takes it."""
+        base, _, per_item = text.partition(",")
+        try:
+            return cls(float(base) / 1000, float(per_item or 0) / 1000)
+        except ValueError:
+            raise ValueError(f"latency {text!r}: expected BASE_MS[,PER_ITEM_MS]") from None
+
+    def total_s(self, requests: int, items: int) -> float:
+        """The latency of `requests` requests carrying `items` items, one after another."""
+        return self.base_s * requests + self.per_item_s * items
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Requests a client may have in flight: per mailbox, to the server; its rate limit."""
+
+    per_mailbox: int
+    server: int
+    rate_per_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.per_mailbox < 1 or self.server < 1:
+            raise ValueError(f"limits must allow a request in flight: {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """One mailbox's admitted requests and their items (a delta of sim_server's tallies)."""
+
+    requests: int
+    items: int
+    peak_in_flight: int = 0
+    busy_s: float = 0.0  # in-flight-seconds
+    span_s: float = 0.0  # first admission to last answer
+
+
+def tallies_between(
+    after: Mapping[str, Mapping[str, Any]], before: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Tally]:
+    """Per-mailbox tallies of the requests between two `/_bench/mailboxes` answers.
+
+    The peak and the span are the after answer's: the runs snapshot `before` when no
+    request of the run has been sent yet."""
+    out: dict[str, Tally] = {}
+    for mailbox, a in after.items():
+        b = before.get(mailbox, {})
+        requests = int(a["requests"]) - int(b.get("requests", 0))
+        if requests <= 0:
+            continue
+        span = float(a["last_s"]) - float(a["first_s"]) if a.get("first_s") is not None else 0.0
+        out[mailbox] = Tally(
+            requests=requests,
+            items=int(a["items"]) - int(b.get("items", 0)),
+            peak_in_flight=int(a["peak_in_flight"]),
+            busy_s=float(a["busy_s"]) - float(b.get("busy_s", 0.0)),
+            span_s=span,
+        )
+    return out
+
+
+def _r(value: float, digits: int = 2) -> float:
+    return round(value, digits)
+
+
+def round_trip_bound(
+    tallies: Mapping[str, Tally], latency: Latency, limits: Limits, wall_s: float | None = None
+) -> dict[str, Any]:
+    """The bound of a run beside its measured wall time (see the module docstring)."""
+    if not tallies:
+        return {"error": "the simulator answered no request of this run"}
+    per_mailbox = {m: latency.total_s(t.requests, t.items) for m, t in tallies.items()}
+    worst = max(per_mailbox, key=lambda m: per_mailbox[m])
+    requests = sum(t.requests for t in tallies.values())
+    items = sum(t.items for t in tallies.values())
+    candidates = {
+        "per-mailbox concurrency": per_mailbox[worst] / limits.per_mailbox,
+        "server concurrency": sum(per_mailbox.values()) / limits.server,
+        "server rate": requests / limits.rate_per_s if limits.rate_per_s else 0.0,
+    }
+    binding = max(candidates, key=lambda k: candidates[k])
+    bound = candidates[binding]
+    spans = [t.span_s for t in tallies.values() if t.span_s > 0]
+    return {
+        "latency_ms": {"base": latency.base_s * 1000, "per_item": latency.per_item_s * 1000},
+        "limits": {
+            "in_flight_per_mailbox": limits.per_mailbox,
+            "in_flight_server": limits.server,
+            "rate_per_s": limits.rate_per_s,
+        },
+        "mailboxes": len(tallies),
+        "requests": requests,
+        "items_in_requests": items,
+        "mean_items_per_request": _r(items / requests, 1),
+        "mean_latency_per_request_ms": _r(1000 * latency.total_s(requests, items) / requests, 1),
+        "slowest_mailbox": {
+            "requests": tallies[worst].requests,
+            "items_in_requests": tallies[worst].items,
+            "round_trips_one_at_a_time_s": _r(per_mailbox[worst]),
+        },
+        "bounds_s": {k: _r(v) for k, v in candidates.items()},
+        "binding": binding,
+        "bound_s": _r(bound),
+        "measured_wall_s": wall_s,
+        "measured_over_bound": _r(wall_s / bound) if wall_s and bound else None,
+        # What the client really kept in flight per mailbox (the simulator's view).
+        "peak_in_flight_per_mailbox": max(t.peak_in_flight for t in tallies.values()),
+        "mean_in_flight_per_mailbox": _r(
+            sum(t.busy_s for t in tallies.values()) / sum(spans) if spans else 0.0
+        ),
+    }

@@ -127,6 +127,7 @@ async def run_case(case: FarCase, profile: str | None = None) -> dict[str, Any]:
         case.mailboxes, items=case.items, latency=LATENCY, profile=profile
     )
     base = bench_baseline.BaselineConfig(case.mailboxes, items=case.items, latency=LATENCY)
+    load_before = stack.machine()["load_average"]
     service = await _step(f"{case.name} service", lambda: bench_initial.run(initial))
     baseline = await _step(f"{case.name} baseline", lambda: bench_baseline.run(base))
     s, b = service_summary(service), baseline_summary(baseline)
@@ -138,7 +139,7 @@ async def run_case(case: FarCase, profile: str | None = None) -> dict[str, Any]:
             zip(("contacts", "appointments", "tasks"), case.items, strict=True)
         ),
         "latency_ms": LATENCY,
-        "machine": stack.machine(),
+        "machine": {**stack.machine(), "load_average_before": load_before},
         "service": s,
         "baseline": b,
         "service_over_baseline": ratios(s, b),

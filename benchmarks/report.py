@@ -150,7 +150,8 @@ def far_case(c: dict[str, Any]) -> list[str]:
     lines = [
         f"**{c.get('what')}** ({c.get('mailboxes')} mailboxes x "
         f"{' + '.join(f'{v} {k}' for k, v in sizes.items())}, "
-        f"{c.get('latency_ms')} ms latency; commit {m.get('commit')}, {m.get('date')})",
+        f"{c.get('latency_ms')} ms latency; commit {m.get('commit')}, {m.get('date')}; "
+        f"load average {m.get('load_average_before')} before, {m.get('load_average')} after)",
         "",
         "| far Exchange | service | exchangelib baseline | service / baseline |",
         "|---|---|---|---|",

@@ -126,6 +126,8 @@ def machine() -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit + ("+uncommitted service changes" if dirty else ""),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        # Other work on the machine when the figures were taken (1, 5, 15 minutes).
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 

@@ -83,6 +83,14 @@ JOB_AGE = Gauge(
     "sync_job_oldest_queued_seconds", "Age of the oldest queued job.", registry=REGISTRY
 )
 MAILBOXES = Gauge("sync_mailboxes", "Mailboxes by state.", ["state"], registry=REGISTRY)
+ITEM_ERRORS_OPEN = Gauge(
+    "sync_item_errors_open",
+    "Item errors neither acknowledged nor retried, by entity and kind (refused: a write the "
+    "other side refused, skipped until the item changes; ambiguous_match: an initial match "
+    "with several candidates, each item created on the other side).",
+    ["entity", "kind"],
+    registry=REGISTRY,
+)
 CHANGE_LAG = Histogram(
     "sync_change_lag_seconds",
     "Time from a change on one side to its arrival on the other.",

@@ -31,14 +31,20 @@ class OperatorViews:
         rows = await self.pool.fetch(self._q["op_mailbox_item_errors"], mailbox_id, limit)
         return [dict(r) for r in rows]
 
-    async def open_job(self, mailbox_id: int) -> Row | None:
-        row = await self.pool.fetchrow(self._q["op_mailbox_open_job"], mailbox_id)
-        return dict(row) if row else None
+    async def open_jobs(self, mailbox_id: int) -> list[Row]:
+        """Unfinished jobs of a mailbox (a real pass and a dry run at most), the real first."""
+        rows = await self.pool.fetch(self._q["op_mailbox_open_jobs"], mailbox_id)
+        return [dict(r) for r in rows]
 
     async def runs(self, mailbox_id: int | None, since: datetime | None, limit: int) -> list[Row]:
         """Runs, newest first, optionally of one mailbox and since a time."""
         rows = await self.pool.fetch(self._q["op_runs"], mailbox_id, since, limit)
         return [dict(r) for r in rows]
+
+    async def run(self, run_id: int) -> Row | None:
+        """One run with its plan (`plan_items` as data, `plan` as text), or None."""
+        row = await self.pool.fetchrow(self._q["op_run"], run_id)
+        return dict(row) if row else None
 
     async def runs_of_jobs(self, job_ids: list[int], since: datetime) -> list[Row]:
         """The passes of these jobs that ended after `since` (database time) or still run."""

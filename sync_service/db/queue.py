@@ -1,4 +1,5 @@
-"""The job queue: at most one unfinished job per mailbox, claimed with SKIP LOCKED and a lease."""
+"""The job queue: at most one unfinished real pass and one unfinished dry run per mailbox,
+one pass of a mailbox running at a time, claimed with SKIP LOCKED and a lease."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ __all__ = [
     "RunClose",
     "enqueue_in",
 ]
+
+
+# Claims in a row that may lose a race to one mailbox before the error is the caller's.
+CLAIM_ATTEMPTS = 5
 
 
 class Priority(IntEnum):
@@ -128,6 +133,17 @@ class JobQueue:
         return [(int(row["id"]), bool(row["inserted"])) for row in rows]
 
     async def claim(self, engine: str, limit: int) -> list[Job]:
+        """Up to `limit` due jobs, at most one per mailbox and none of a mailbox whose pass
+        runs. A claim that raced another to one mailbox (refused by the index that allows
+        one running job per mailbox) is tried again: it then sees the other's job running."""
+        for _ in range(CLAIM_ATTEMPTS - 1):
+            try:
+                return await self._claim(engine, limit)
+            except asyncpg.UniqueViolationError:
+                continue
+        return await self._claim(engine, limit)
+
+    async def _claim(self, engine: str, limit: int) -> list[Job]:
         rows = await self._pool.fetch(self._q["job_claim"], engine, limit, self._lease)
         return [_job(r) for r in rows]
 

@@ -23,6 +23,8 @@ from sync_service.operator.http import (
 )
 from sync_service.operator.models import (
     DisableInput,
+    ItemErrorAction,
+    ItemErrorFilter,
     JobQuery,
     MailboxFilter,
     MailboxOptions,
@@ -35,7 +37,7 @@ from sync_service.operator.models import (
     ServerUpdate,
     SyncInput,
 )
-from sync_service.operator.operations import InvalidInput, Operations, mailbox_json
+from sync_service.operator.operations import ErrorQuery, InvalidInput, Operations, mailbox_json
 from sync_service.operator.server_specs import ServerChanges, describe
 
 PREFIX = "/api/v1"
@@ -187,6 +189,54 @@ async def list_runs(request: web.Request, query: RunFilter) -> web.Response:
     return ok({"runs": runs})
 
 
+async def show_run(request: web.Request) -> web.Response:
+    raw = request.match_info["id"]
+    # ASCII digits only: int() would also take " 7", "+7" or other scripts' digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        raise InvalidInput("id", "a run id is a positive integer (see /api/v1/runs)")
+    return ok(await _ops(request).run(int(raw)))
+
+
+# item errors
+async def list_item_errors(request: web.Request, query: ItemErrorFilter) -> web.Response:
+    wanted = ErrorQuery(
+        query.mailbox,
+        query.server,
+        query.entity,
+        query.kind,
+        query.reason,
+        query.since,
+        query.status,
+    )
+    page = await _ops(request).list_item_errors(wanted, cursor=query.cursor, limit=query.limit)
+    return ok(page)
+
+
+def _error_target(body: ItemErrorAction) -> tuple[list[int] | None, ErrorQuery | None]:
+    """The ids, or with `all` the filters; anything else names what is wrong."""
+    filters = body.model_fields_set - {"ids", "all"}
+    if body.ids is not None and (body.all or filters):
+        field = "all" if body.all else sorted(filters)[0]
+        raise InvalidInput(field, "give ids, or all with filters, not both")
+    if body.ids is not None:
+        return body.ids, None
+    if not body.all:
+        raise InvalidInput("ids", "give item error ids, or all: true (with filters)")
+    since = models.duration_value("since", body.since)
+    query = ErrorQuery(
+        body.mailbox, body.server, body.entity, body.kind, body.reason, since, body.status
+    )
+    return None, query
+
+
+async def retry_item_errors(request: web.Request, body: ItemErrorAction) -> web.Response:
+    return ok(await _ops(request).retry_item_errors(*_error_target(body)))
+
+
+async def acknowledge_item_errors(request: web.Request, body: ItemErrorAction) -> web.Response:
+    return ok(await _ops(request).acknowledge_item_errors(*_error_target(body)))
+
+
 async def job_states(request: web.Request, query: JobQuery) -> web.Response:
     states = await _ops(request).job_states(query.ids)
     return ok({"jobs": [{"id": i, "status": states.get(i)} for i in query.ids]})
@@ -198,6 +248,7 @@ async def status(request: web.Request) -> web.Response:
 
 SERVERS, SERVER = f"{PREFIX}/servers", f"{PREFIX}/servers/{{name}}"
 MAILBOXES, MAILBOX = f"{PREFIX}/mailboxes", f"{PREFIX}/mailboxes/{{email}}"
+ITEM_ERRORS = f"{PREFIX}/item-errors"
 ROUTES = (
     plain("GET", SERVERS, list_servers, Doc("list servers", "the servers")),
     with_body(
@@ -280,6 +331,48 @@ ROUTES = (
     ),
     with_query(f"{PREFIX}/jobs", JobQuery, job_states, Doc("job states", "each job's status")),
     with_query(f"{PREFIX}/runs", RunFilter, list_runs, Doc("recent passes", "the passes")),
+    plain(
+        "GET",
+        f"{PREFIX}/runs/{{id}}",
+        show_run,
+        Doc(
+            "one pass; a dry run with its plan item by item (before -> after)",
+            "the run",
+            schema=models.RunDetail,
+        ),
+    ),
+    with_query(
+        ITEM_ERRORS,
+        ItemErrorFilter,
+        list_item_errors,
+        Doc(
+            "item errors and findings of every mailbox (paginated, open ones by default)",
+            "a page of item errors and the next cursor",
+            schema=models.ItemErrorPage,
+        ),
+    ),
+    with_body(
+        "POST",
+        f"{ITEM_ERRORS}/retry",
+        ItemErrorAction,
+        retry_item_errors,
+        Doc(
+            "write refused items again: each mailbox concerned gets a pass queued",
+            "the item errors retried and the jobs queued",
+            schema=models.RetryResult,
+        ),
+    ),
+    with_body(
+        "POST",
+        f"{ITEM_ERRORS}/acknowledge",
+        ItemErrorAction,
+        acknowledge_item_errors,
+        Doc(
+            "acknowledge item errors: kept and listed, no longer counted as open",
+            "the item errors acknowledged",
+            schema=models.AcknowledgeResult,
+        ),
+    ),
     plain(
         "GET",
         f"{PREFIX}/status",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -63,6 +64,7 @@ async def _follow(
         print_json({"request": request, "jobs": states, "runs": runs})
     else:
         _print_runs(runs)
+        _print_plans(runs)
         if unfinished:
             print(f"{len(unfinished)} pass(es) still unfinished after {args.timeout}")
     return EXIT_FAILED if failed or unfinished else EXIT_OK
@@ -124,7 +126,25 @@ def _print_runs(runs: list[dict[str, Any]]) -> None:
         outcomes[r["outcome"] or "running"] = outcomes.get(r["outcome"] or "running", 0) + 1
     summary = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
     items = sum(items_written(r["counts"]) for r in runs)
-    print(f"{len(runs)} pass(es): {summary or 'none'}; {items} item(s) written")
+    dry = [r for r in runs if r["dry_run"]]
+    planned = f", {sum(_planned(r) for r in dry)} action(s) planned by dry runs" if dry else ""
+    print(f"{len(runs)} pass(es): {summary or 'none'}; {items} item(s) written{planned}")
+
+
+def _planned(run: dict[str, Any]) -> int:
+    """Actions a dry run planned, over its entities (0 before its plan is recorded)."""
+    return sum(sum(e["planned"].values()) for e in run.get("planned") or [])
+
+
+def _print_plans(runs: list[dict[str, Any]]) -> None:
+    """What each dry run would do, and the command that shows it item by item."""
+    for run in runs:
+        if not run["dry_run"] or run["outcome"] is None:
+            continue
+        entities = run.get("planned") or []
+        summary = "; ".join(e["summary"] for e in entities) or "no plan recorded"
+        print(f"dry run {run['id']} of {run['mailbox']}: {summary}")
+        print(f"  the plan item by item: sync-service runs show {run['id']}")
 
 
 def _duration(run: dict[str, Any]) -> str:
@@ -150,6 +170,73 @@ async def cmd_runs(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_runs_show(settings: Settings, args: argparse.Namespace) -> int:
+    async with operations(settings) as ops:
+        run = await ops.run(args.run)
+    if args.json:
+        print_json(run)
+        return EXIT_OK
+    kind = run["kind"] + (" (dry run)" if run["dry_run"] else "")
+    for key, value in (
+        ("run", run["id"]),
+        ("mailbox", run["mailbox"]),
+        ("kind", kind),
+        ("outcome", run["outcome"] or "running"),
+        ("started", cell(run["started_at"])),
+        ("finished", cell(run["finished_at"])),
+        ("duration", _duration(run)),
+        ("written", f"{items_written(run['counts'])} item(s)"),
+        ("requests", f"{run['requests']} ({run['throttled']} throttled)"),
+        ("error", cell(run["error"])),
+    ):
+        print(f"{key + ':':11}{value}")
+    _print_plan(run)
+    return EXIT_OK
+
+
+def _print_plan(run: dict[str, Any]) -> None:
+    plan = run["plan"]
+    if plan is None:
+        # A dry run recorded before plans were kept as data has its text only.
+        text = run["plan_text"]
+        print("\nplan:\n" + text if text else "\nplan: - (only a dry run keeps its plan)")
+        return
+    print()
+    for entity in plan["entities"]:
+        print(f"plan: {entity['summary']}")
+    rows = [
+        [item["entity"], item["action"], item["direction"], item["crm_id"], item["title"], *change]
+        for item in plan["items"]
+        for change in _change_rows(item)
+    ]
+    table(["ENTITY", "ACTION", "DIRECTION", "CRM ID", "TITLE", "FIELD", "BEFORE", "AFTER"], rows)
+    if plan["omitted"]:
+        print(f"... and {plan['omitted']} more item(s) not kept (the counts above cover them)")
+    for found in plan["ambiguities"]:
+        crm, exchange = ", ".join(found["crm_ids"]), ", ".join(found["exchange_ids"])
+        print(
+            f"ambiguous {found['entity']} match by {found['key']}: crm {crm} <-> exchange "
+            f"{exchange}: {found['decision']}"
+        )
+
+
+def _change_rows(item: dict[str, Any]) -> list[list[str]]:
+    """One row per field an item changes (before, after), or one for an item that changes
+    none (a link, a deletion: its reason)."""
+    changes = item["changes"]
+    if not changes:
+        return [["-", "-", cell(item["reason"])]]
+    return [[f"{c['side']}.{c['field']}", _value(c["before"]), _value(c["after"])] for c in changes]
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value.replace("\n", "\\n")  # one table row per change
+    return json.dumps(value, ensure_ascii=False)
+
+
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     async with operations(settings) as ops:
         status = await ops.status()
@@ -168,6 +255,9 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     items = sum(row["n"] for row in hour["items"])
     print(f"last hour:   passes {passes}; {items} item(s) written; {hour['requests']} request(s)")
     print(f"throttling:  {hour['throttled']} throttled answer(s) in the last hour")
+    errors = status["item_errors"]["open"]
+    kinds = ", ".join(f"{n} {k}" for k, n in errors.items() if n) or "none"
+    print(f"item errors: {kinds} open (sync-service item-errors list)")
     engines = ", ".join(f"{e['name']} [{e['roles']}]" for e in status["engines"]) or "none"
     print(f"engines:     {engines}")
     leader = status["leader"]
@@ -189,12 +279,19 @@ def add_sync_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     recover.add_argument("mailbox", metavar="SMTP")
     _follow_options(recover)
     recover.set_defaults(handler=cmd_recover)
-    runs = sub.add_parser("runs", help="recent passes")
+    runs = sub.add_parser("runs", help="recent passes; `runs show RUN`: one with its plan")
     runs.add_argument("--mailbox", metavar="SMTP")
     runs.add_argument("--since", help="e.g. 1h, 30m, 2d")
     runs.add_argument("--limit", type=int, default=100)
     runs.add_argument("--json", action="store_true", help="machine-readable output")
     runs.set_defaults(handler=cmd_runs)
+    rsub = runs.add_subparsers(dest="runs_command", metavar="COMMAND")
+    show = rsub.add_parser(
+        "show", help="one run; a dry run with its plan item by item (before -> after)"
+    )
+    show.add_argument("run", type=int, metavar="RUN", help="the run's id (see `runs`)")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(handler=cmd_runs_show)
     status = sub.add_parser("status", help="mailboxes, queue, last hour, engines, leader")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)

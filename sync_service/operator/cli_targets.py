@@ -13,6 +13,7 @@ from pathlib import Path
 from sync_service.config import Settings
 from sync_service.db.store import Server
 from sync_service.operator import probe
+from sync_service.operator.cli_item_errors import add_item_error_commands, item_text
 from sync_service.operator.cli_sync import add_sync_commands
 from sync_service.operator.connect import operations
 from sync_service.operator.operations import InvalidInput, mailbox_json
@@ -191,7 +192,8 @@ async def cmd_mailboxes_show(settings: Settings, args: argparse.Namespace) -> in
     modes = f"contacts {detail['contacts']}, calendar {detail['calendar']}, tasks {detail['tasks']}"
     print(f"{'sync:':16}{modes}")
     print(f"{'items:':16}" + ", ".join(f"{n} {e}(s)" for e, n in detail["items"].items()))
-    print(f"{'open job:':16}{_job_text(detail['open_job'])}")
+    jobs = ", ".join(_job_text(job) for job in detail["open_jobs"]) or "-"
+    print(f"{'open jobs:':16}{jobs}")
     print("\nlast passes:")
     table(
         ["STARTED", "KIND", "OUTCOME", "REQUESTS", "THROTTLED", "ERROR"],
@@ -200,21 +202,18 @@ async def cmd_mailboxes_show(settings: Settings, args: argparse.Namespace) -> in
             for r in detail["last_runs"]
         ],
     )
-    print("\nrecent item errors:")
+    print("\nrecent item errors (sync-service item-errors list --mailbox SMTP):")
+    columns = ("id", "created_at", "entity", "kind", "status", "direction")
     table(
-        ["WHEN", "ENTITY", "DIRECTION", "REASON"],
-        [
-            [e["created_at"], e["entity"], e["direction"], e["reason"]]
-            for e in detail["item_errors"]
-        ],
+        ["ID", "WHEN", "ENTITY", "KIND", "STATUS", "DIRECTION", "ITEM", "REASON"],
+        [[*(e[c] for c in columns), item_text(e), e["reason"]] for e in detail["item_errors"]],
     )
     return EXIT_OK
 
 
-def _job_text(job: dict[str, object] | None) -> str:
-    if job is None:
-        return "-"
-    return f"{job['kind']} ({job['status']}, from {job['source']})"
+def _job_text(job: dict[str, object]) -> str:
+    dry = " dry run" if job["dry_run"] else ""
+    return f"{job['kind']}{dry} ({job['status']}, from {job['source']})"
 
 
 async def cmd_mailboxes_state(settings: Settings, args: argparse.Namespace) -> int:
@@ -316,6 +315,7 @@ def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     test.set_defaults(handler=cmd_servers_test)
     _mailbox_commands(sub)
     add_sync_commands(sub)
+    add_item_error_commands(sub)
 
 
 def _mailbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from sync_service.config import parse_duration
+from sync_service.db.item_errors import STATUSES
 from sync_service.db.store import ENTITY_MODES, MAILBOX_STATES
 from sync_service.operator.csv_import import (
     ADDRESS_MAX,
@@ -36,7 +37,14 @@ from sync_service.operator.csv_import import (
     shown,
     text_problem,
 )
-from sync_service.operator.operations import MAX_PAGE, SYNC_MODES, InvalidInput
+from sync_service.operator.operations import (
+    ENTITIES,
+    ERROR_KINDS,
+    ERROR_STATUSES,
+    MAX_PAGE,
+    SYNC_MODES,
+    InvalidInput,
+)
 from sync_service.operator.server_specs import AUTH_KINDS, BACKENDS
 
 M = TypeVar("M", bound="Input")
@@ -99,6 +107,9 @@ AuthChoice = Annotated[Setting, _enum(AUTH_KINDS)]
 ModeChoice = Annotated[Setting, _enum(ENTITY_MODES)]
 StateChoice = Annotated[Setting, _enum(MAILBOX_STATES)]
 SyncModeChoice = Annotated[Setting, _enum(SYNC_MODES)]
+EntityChoice = Annotated[Setting, _enum(ENTITIES)]
+ErrorKindChoice = Annotated[Setting, _enum(ERROR_KINDS)]
+ErrorStatusChoice = Annotated[Setting, _enum(ERROR_STATUSES)]
 
 
 class Input(BaseModel):
@@ -223,6 +234,24 @@ class SyncInput(Input):
     dry_run: bool | None = None
 
 
+class ItemErrorAction(Input):
+    """Item errors to retry or acknowledge: `ids`, or `all` with filters (none: every one)."""
+
+    ids: list[Annotated[int, Field(ge=1, le=BIGINT_MAX)]] | None = Field(
+        None, description="item error ids", min_length=1, max_length=MAX_PAGE
+    )
+    all: bool | None = Field(None, description="every item error the filters match")
+    mailbox: Address | None = Field(None, description="with all: this mailbox's only")
+    server: Name | None = Field(None, description="with all: this server's mailboxes only")
+    entity: EntityChoice | None = None
+    kind: ErrorKindChoice | None = None
+    reason: Reason | None = Field(None, description="with all: the reason contains this text")
+    since: Setting | None = Field(None, description="with all: recorded within", examples=["1h"])
+    status: ErrorStatusChoice | None = Field(
+        None, description="with all: retry takes any not yet retried, acknowledge open ones"
+    )
+
+
 # query parameters: every value arrives as a string
 def _integer(raw: object) -> object:
     if not isinstance(raw, str):
@@ -252,6 +281,19 @@ def _job_ids(raw: object) -> object:
     if not ids:
         raise ValueError("required: a comma-separated list of job ids")
     return ids
+
+
+def duration_value(field: str, raw: str | None) -> timedelta | None:
+    """A body's duration ("1h") as a timedelta, or InvalidInput naming `field`."""
+    if not raw:
+        return None
+    try:
+        value = timedelta(seconds=parse_duration(raw))
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(field, str(exc) or "not a duration") from None
+    if value > SINCE_MAX:
+        raise InvalidInput(field, f"at most {SINCE_MAX.days} days")
+    return value
 
 
 Integer = Annotated[int, BeforeValidator(_integer)]
@@ -292,6 +334,18 @@ class RunFilter(Query):
     mailbox: Address | None = Field(None, description="SMTP address")
     since: Duration = Field(None, description="how far back, e.g. 1h", le=SINCE_MAX)
     limit: Integer = Field(100, description=PAGE)
+
+
+class ItemErrorFilter(Query):
+    mailbox: Address | None = Field(None, description="SMTP address")
+    server: Name | None = Field(None, description="server name")
+    entity: EntityChoice | None = Field(None, description="contact, appointment or task")
+    kind: ErrorKindChoice | None = Field(None, description="refused or ambiguous_match")
+    reason: Reason | None = Field(None, description="the reason contains this text (any case)")
+    since: Duration = Field(None, description="recorded within, e.g. 1h", le=SINCE_MAX)
+    status: ErrorStatusChoice | None = Field(None, description="default: open")
+    limit: Integer = Field(100, description=PAGE)
+    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
 
 
 class JobQuery(Query):
@@ -385,3 +439,107 @@ class SyncRequest(Answer):
     jobs: list[QueuedJob]
     skipped: list[SkippedMailbox]
     requested_at: datetime
+
+
+class PlanChange(Answer):
+    field: str
+    side: str = Field(description="the side written: crm or exchange")
+    before: Any = Field(description="the value there now (null: none); long values are cut")
+    after: Any = Field(description="the value the pass would write")
+
+
+class PlanConflict(Answer):
+    policy: str
+    winner: str | None = Field(description="the side whose content wins; null: merged")
+    fields: list[str] = Field(description="fields both sides changed")
+
+
+class PlanItem(Answer):
+    entity: str
+    action: str = Field(
+        description="create_crm, create_exchange, update, delete_crm, delete_exchange, link "
+        "or unlink"
+    )
+    direction: str = Field(description="crm_to_exchange, exchange_to_crm, both or none")
+    crm_id: str | None
+    exchange_id: str | None
+    title: str | None
+    changes: list[PlanChange]
+    reason: str | None
+    conflict: PlanConflict | None
+
+
+class PlanEntity(Answer):
+    entity: str
+    kind: str
+    items: int = Field(description="items of the entity linked before the pass")
+    planned: dict[str, int] = Field(description="actions by name")
+    summary: str
+
+
+class PlanAmbiguity(Answer):
+    entity: str
+    key: str = Field(description="the matching key the candidates share")
+    crm_ids: list[str]
+    exchange_ids: list[str]
+    why: str
+    direction: str
+    decision: str = Field(description="what the pass does instead of pairing")
+
+
+class RunPlan(Answer):
+    entities: list[PlanEntity]
+    items: list[PlanItem]
+    omitted: int = Field(description="items beyond those kept (the counts cover them)")
+    ambiguities: list[PlanAmbiguity]
+
+
+class RunDetail(Answer):
+    id: int
+    mailbox: str
+    job_id: int | None
+    kind: str
+    dry_run: bool
+    engine: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None = Field(description="null while the pass runs")
+    counts: dict[str, Any] = Field(description="writes: {entity: {direction: {operation: n}}}")
+    requests: int
+    throttled: int
+    error: str | None
+    plan: RunPlan | None = Field(description="a dry run's plan item by item")
+    plan_text: str | None = Field(description="a dry run's plan as text")
+
+
+class ItemError(Answer):
+    id: int
+    mailbox: str
+    server: str
+    entity: str
+    kind: ErrorKindChoice
+    status: Annotated[str, _enum(STATUSES)]
+    crm_id: str | None
+    exchange_id: str | None
+    direction: str
+    reason: str
+    detail: dict[str, Any] | None = Field(
+        description="an ambiguous match: key, crm_ids, exchange_ids, decision"
+    )
+    created_at: datetime
+    acknowledged_at: datetime | None
+    retried_at: datetime | None
+
+
+class ItemErrorPage(Answer):
+    item_errors: list[ItemError]
+    next_cursor: str | None
+
+
+class RetryResult(Answer):
+    retried: list[int] = Field(description="item errors marked for a retry")
+    jobs: list[QueuedJob] = Field(description="the passes queued to write them again")
+
+
+class AcknowledgeResult(Answer):
+    acknowledged: list[int] = Field(description="item errors acknowledged now")

@@ -8,15 +8,17 @@ current state: exit 1 / HTTP 409).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from ews_client import EntityKind
 from sync_service import metrics
 from sync_service.config import OutboundSettings, ScheduleSettings
 from sync_service.db.engines import Engines
+from sync_service.db.item_errors import KINDS, STATUSES, ErrorFilter, ItemErrors
 from sync_service.db.operator_views import OperatorViews
 from sync_service.db.queue import JobQueue, JobRequest, PassKind, Priority
 from sync_service.db.store import (
@@ -42,6 +44,10 @@ SYNC_MODES = ("express", "complete", "initial")
 # The leader heartbeats every second or so; after this long without one it is not leading.
 LEADER_STALE_AFTER = timedelta(seconds=30)
 MAX_PAGE = 1000
+ENTITIES: tuple[str, ...] = tuple(e.value for e in EntityKind)
+ERROR_KINDS = KINDS
+# Which item errors a listing shows: by status, or "all"; the default is the open ones.
+ERROR_STATUSES: tuple[str, ...] = (*STATUSES, "all")
 __all__ = ["Conflict", "InvalidInput", "NotFound", "Operations", "to_jsonable"]
 
 
@@ -71,6 +77,38 @@ class QueuedJob:
     mailbox: str
     job_id: int
     coalesced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorQuery:
+    """Which item errors an operator means, as the CLI and the API give it (None: any)."""
+
+    mailbox: str | None = None
+    server: str | None = None
+    entity: str | None = None
+    kind: str | None = None
+    reason: str | None = None
+    since: timedelta | None = None
+    status: str | None = None  # one of ERROR_STATUSES; None: open
+
+
+@dataclass(frozen=True, slots=True)
+class ItemErrorPage:
+    item_errors: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryResult:
+    """Item errors marked for a retry and the passes queued to retry them."""
+
+    retried: list[int]
+    jobs: list[QueuedJob]
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgeResult:
+    acknowledged: list[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +161,7 @@ class Operations:
         self.queue = JobQueue(pool, lease)
         self.views = OperatorViews(pool)
         self.engines = Engines(pool)
+        self.item_errors = ItemErrors(pool)
 
     # servers
     async def add_server(self, name: str, changes: ServerChanges) -> Server:
@@ -247,11 +286,13 @@ class Operations:
         counts = await self.views.item_counts(mailbox.id)
         recent = await self.views.runs(mailbox.id, None, runs)
         item_errors = await self.views.item_errors(mailbox.id, errors)
-        job = await self.views.open_job(mailbox.id)
+        jobs = await self.views.open_jobs(mailbox.id)
         detail = mailbox_json(mailbox, names[mailbox.server_id])
-        detail["items"] = {e: 0 for e in ("contact", "appointment", "task")} | counts
+        detail["items"] = {e: 0 for e in ENTITIES} | counts
         detail["marker"] = {"generation": mailbox.marker_generation, "at": mailbox.marker_at}
-        detail["open_job"] = job
+        # A dry run waits apart from a real pass: both may be open. open_job: the real one.
+        detail["open_job"] = jobs[0] if jobs else None
+        detail["open_jobs"] = jobs
         detail["last_runs"] = recent
         detail["item_errors"] = item_errors
         return detail
@@ -381,6 +422,117 @@ class Operations:
         start = datetime.now(UTC) - since if since else None
         return await self.views.runs(mailbox_id, start, limit)
 
+    async def run(self, run_id: int) -> dict[str, Any]:
+        """One run with its plan: `plan` item by item for a dry run, `plan_text` as rendered."""
+        if not 1 <= run_id < 2**63:
+            raise InvalidInput("run", f"{run_id} is not a run id (a positive integer)")
+        row = await self.views.run(run_id)
+        if row is None:
+            raise NotFound("run", f"no run {run_id}; see `runs`")
+        row["plan_text"] = row.pop("plan")
+        row["plan"] = row.pop("plan_items")
+        return row
+
+    # item errors
+    async def list_item_errors(
+        self, query: ErrorQuery, *, cursor: str | None = None, limit: int = 100
+    ) -> ItemErrorPage:
+        """Item errors and findings across mailboxes, newest first, a page at a time."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE}")
+        where = await self._error_filter(query)
+        rows = await self.item_errors.matching(
+            where, after_id=decode_cursor(cursor), limit=limit + 1
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return ItemErrorPage(rows, encode_cursor(rows[-1]["id"]) if more else None)
+
+    async def retry_item_errors(
+        self, ids: list[int] | None = None, query: ErrorQuery | None = None
+    ) -> RetryResult:
+        """Have the next pass write refused items again: the errors `ids`, or every refused
+        one `query` matches. Each mailbox concerned gets a pass queued: a complete one (an
+        express pass reads only what changed, and a refused update's content has not), or
+        its first pass if it has not had one."""
+        if query is not None and query.kind == "ambiguous_match":
+            raise InvalidInput("kind", "an ambiguous match has nothing to retry; acknowledge it")
+        chosen = await self._chosen(ids, query, default_status="all", kind="refused")
+        kinds = await self.item_errors.kinds(chosen)
+        matched = [i for i in chosen if kinds.get(i) == "ambiguous_match"]
+        if ids is not None and matched:
+            raise Conflict(
+                "ids",
+                f"item error {matched[0]} is an ambiguous match: there is nothing to retry "
+                "(both sides were created); acknowledge it",
+            )
+        retried = await self.item_errors.retry(chosen)
+        requests = [
+            JobRequest(
+                box.id,
+                PassKind.COMPLETE if box.initial_done else PassKind.EXPRESS,
+                Priority.OPERATOR,
+                "retry",
+            )
+            for box in retried.mailboxes
+        ]
+        queued = await self.queue.enqueue_for(requests)
+        jobs = [
+            QueuedJob(box.email, job_id, not new)
+            for box, (job_id, new) in zip(retried.mailboxes, queued, strict=True)
+        ]
+        log.info("item errors retried", extra={"counts": {"errors": len(retried.ids)}})
+        return RetryResult(retried.ids, jobs)
+
+    async def acknowledge_item_errors(
+        self, ids: list[int] | None = None, query: ErrorQuery | None = None
+    ) -> AcknowledgeResult:
+        """Acknowledge item errors (`ids`, or the open ones `query` matches): kept and listed,
+        no longer counted as open (sync_item_errors_open, the alert)."""
+        chosen = await self._chosen(ids, query, default_status="open")
+        done = await self.item_errors.acknowledge(chosen)
+        log.info("item errors acknowledged", extra={"counts": {"errors": len(done)}})
+        return AcknowledgeResult(done)
+
+    async def _chosen(
+        self,
+        ids: list[int] | None,
+        query: ErrorQuery | None,
+        *,
+        default_status: str,
+        kind: str | None = None,
+    ) -> list[int]:
+        """The ids an action covers: `ids` (each must exist), or those `query` matches."""
+        if (ids is None) == (query is None):
+            raise InvalidInput("ids", "give item error ids, or all (with filters)")
+        if ids is not None:
+            if not ids:
+                raise InvalidInput("ids", "give at least one item error id")
+            found = await self.item_errors.kinds(ids)
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise NotFound("ids", f"no item error {missing[0]}; see `item-errors list`")
+            return sorted(set(ids))
+        assert query is not None
+        given = replace(query, status=query.status or default_status, kind=query.kind or kind)
+        rows = await self.item_errors.matching(await self._error_filter(given))
+        return [int(r["id"]) for r in rows]
+
+    async def _error_filter(self, query: ErrorQuery) -> ErrorFilter:
+        check_choice("entity", query.entity, ENTITIES)
+        check_choice("kind", query.kind, ERROR_KINDS)
+        check_choice("status", query.status, ERROR_STATUSES)
+        status = query.status or "open"
+        return ErrorFilter(
+            mailbox_id=(await self.mailbox(query.mailbox)).id if query.mailbox else None,
+            server_id=(await self.server(query.server)).id if query.server else None,
+            entity=query.entity,
+            kind=query.kind,
+            reason=query.reason or None,
+            since=datetime.now(UTC) - query.since if query.since else None,
+            status=None if status == "all" else status,
+        )
+
     # overview
     async def status(self, engine_max_age: timedelta = timedelta(seconds=60)) -> dict[str, Any]:
         hour_ago = datetime.now(UTC) - timedelta(hours=1)
@@ -389,6 +541,7 @@ class Operations:
         passes = await self.views.runs_summary(hour_ago)
         items = await self.views.items_summary(hour_ago)
         engines = await self.engines.live(engine_max_age)
+        open_errors = await self.item_errors.open_counts()
         return {
             "mailboxes": {s: by_state.get(s, 0) for s in MAILBOX_STATES},
             "queue": asdict(depth),
@@ -397,6 +550,12 @@ class Operations:
                 "requests": sum(int(r["requests"]) for r in passes),
                 "throttled": sum(int(r["throttled"]) for r in passes),
                 "items": [dict(r) | {"n": int(r["n"])} for r in items],
+            },
+            "item_errors": {
+                "open": {
+                    kind: sum(n for (_, k), n in open_errors.items() if k == kind)
+                    for kind in ERROR_KINDS
+                }
             },
             "engines": engines,
             "dispatchers": [r["name"] for r in engines if "dispatcher" in r["roles"].split(",")],
@@ -429,6 +588,11 @@ class Operations:
         by_state = await self.store.mailbox_counts_by_state()
         for state in MAILBOX_STATES:
             metrics.MAILBOXES.labels(state=state).set(by_state.get(state, 0))
+        open_errors = await self.item_errors.open_counts()
+        for entity in ENTITIES:
+            for kind in ERROR_KINDS:
+                count = open_errors.get((entity, kind), 0)
+                metrics.ITEM_ERRORS_OPEN.labels(entity=entity, kind=kind).set(count)
 
 
 def _row_problem(

@@ -10,7 +10,7 @@ again; identical content then only links.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ews_client.models import EntityKind, ItemRef
@@ -90,7 +90,8 @@ class Update:
     `crm_version`); `model_fields` are the model field names for `update_item` (empty: no
     Exchange write). `stamp`: the Exchange item does not carry `crm_id` yet; write it too.
     Order: commit `intent` (when set: the old row plus the target's hash), write the CRM, write
-    Exchange, commit `row` with the item's new change key.
+    Exchange, commit `row` with the item's new change key. `crm_before` / `exchange_before`:
+    the values the changed fields hold on each side now, for a dry run's before -> after.
     """
 
     crm_id: str
@@ -105,6 +106,8 @@ class Update:
     intent: SyncedRow | None = None
     conflict: Conflict | None = None
     title: str = ""
+    crm_before: Fields = field(default_factory=dict)
+    exchange_before: Fields = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

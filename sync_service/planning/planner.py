@@ -334,6 +334,8 @@ class _Pass:
                 intent=None if old is None else replace(old, intent_hash=row.crm_hash),
                 conflict=conflict,
                 title=title,
+                crm_before={name: c.fields.get(name) for name in crm_changes},
+                exchange_before={name: e.fields.get(name) for name in ex_changes},
             )
         )
 

@@ -27,6 +27,7 @@ from ews_client import (
     Upsert,
 )
 from sync_service.crm.port import ChangeBatch, ChangeOp, CrmPort
+from sync_service.db.item_errors import Finding, ItemErrors
 from sync_service.db.links import LinkRow, LinkStore
 from sync_service.db.store import EntityMode, Mailbox, Store
 from sync_service.errors import IntegrityStop
@@ -36,10 +37,12 @@ from sync_service.planning.guards import GuardLimits
 from sync_service.planning.mapping import Binding, Direction, bind
 from sync_service.planning.policy import ConflictPolicy
 from sync_service.planning.records import CrmRecord
+from sync_service.planning.render import ambiguity_decision, ambiguity_reason
 from sync_service.planning.state import SyncedRow, snapshot_crm, snapshot_exchange
 from sync_service.runtime.applier import Applier, EntityOutcome
 
 log = logging.getLogger("sync_service.runtime.passes")
+FINDING_IDS_MAX = 100  # ids of each side kept in one ambiguous-match finding
 
 MODE_DIRECTIONS = {
     EntityMode.TWO_WAY: Direction.TWO_WAY,
@@ -147,6 +150,7 @@ class MailboxPass:
         self.store = store
         self.links = links
         self.options = options
+        self.item_errors = ItemErrors(store.pool)
         self._marker_checked = False
 
     async def run(self) -> PassReport:
@@ -212,6 +216,10 @@ class MailboxPass:
         report.plans.append(plan)
         if self.options.dry_run:
             return EntityOutcome.from_plan(plan)
+        if plan.ambiguities:
+            # Recorded before the writes: the decision is the plan's, and a pass cut short
+            # in its writes has still made it.
+            await self.item_errors.add_findings(self.mailbox.id, entity.value, _findings(plan))
         if plan.actions and not self._marker_checked:
             # Checked before the first write only: a pass with nothing to do costs no request
             # for it, and a restored mailbox always brings something to do.
@@ -384,6 +392,26 @@ def _moved(
         if (sides.sync_state, sides.watermark)
         != (stored[entity].sync_state, stored[entity].watermark)
     ]
+
+
+def _findings(plan: Plan) -> list[Finding]:
+    """The ambiguous matches of a real pass as item-level findings: what matched what, why
+    no pair was made, and what the pass does instead."""
+    found = []
+    for group in plan.ambiguities:
+        direction, decision = ambiguity_decision(plan, group)
+        detail = {
+            "key": group.key,
+            # A group of thousands (every contact named "Unknown") is kept to its first ids.
+            "crm_ids": list(group.crm_ids[:FINDING_IDS_MAX]),
+            "exchange_ids": list(group.exchange_ids[:FINDING_IDS_MAX]),
+            "crm_count": len(group.crm_ids),
+            "exchange_count": len(group.exchange_ids),
+            "decision": decision,
+        }
+        reason = f"ambiguous match by {group.key}: {ambiguity_reason(group)}; {decision}"
+        found.append(Finding(direction, reason[:1000], detail))
+    return found
 
 
 def _item_id(item: Item) -> str:

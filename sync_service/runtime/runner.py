@@ -23,10 +23,11 @@ from sync_service.config import ConfigError, Settings
 from sync_service.crm.port import CrmPort
 from sync_service.db.links import LinkStore, RunEnd
 from sync_service.db.queue import Job, JobQueue, PassKind, Priority
+from sync_service.db.run_plans import RunPlans
 from sync_service.db.store import MailboxState, Store
 from sync_service.planning.guards import GuardError, GuardLimits
 from sync_service.planning.policy import ConflictPolicy, Policy
-from sync_service.planning.render import render
+from sync_service.planning.render import plan_document, render
 from sync_service.runtime.backends import PASS_STATS, Backends, RequestStats, UnsupportedBackend
 from sync_service.runtime.passes import MailboxPass, MarkerMismatch, PassOptions, PassReport
 from sync_service.runtime.worker import Done, JobResult, RetryLater
@@ -67,6 +68,7 @@ class PassRunner:
     ) -> None:
         self.store = store
         self.links = LinkStore(store.pool)
+        self.plans = RunPlans(store.pool)
         self.queue = queue
         self.backends = backends
         self.crm = crm
@@ -133,7 +135,11 @@ class PassRunner:
         if report.needs_rerun:
             await self.queue.enqueue(mailbox.id, PassKind.EXPRESS, source="rerun")
         self._observe_lag(job, report)
-        plan_text = "\n".join(render(plan) for plan in report.plans) if job.dry_run else None
+        plan_text = None
+        if job.dry_run:
+            # Item by item for `runs show`; the text stays what `plan` always held.
+            await self.plans.record(run.run_id, plan_document(report.plans))
+            plan_text = "\n".join(render(plan) for plan in report.plans)
         return await self._end(run, "ok", None, plan=plan_text)
 
     async def _transient(self, run: _Run, mailbox_id: int, exc: BaseException) -> JobResult:

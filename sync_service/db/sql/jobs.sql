@@ -1,13 +1,15 @@
 -- name: job_enqueue
--- Queue a pass for a mailbox, coalescing into its unfinished job if there is one: a queued job
--- takes the stronger kind, the higher priority and the earlier start; a running job records the
--- request as a rerun so that it is queued again when the pass ends.
+-- Queue a pass for a mailbox, coalescing into its unfinished job of the same sort (dry run or
+-- real) if there is one: a queued job takes the stronger kind, the higher priority and the
+-- earlier start; a running job records the request as a rerun so that it is queued again when
+-- the pass ends. A dry run never coalesces with a real pass: merged, one of the two requests
+-- would be lost (the real pass not run, or a dry run that writes).
 -- $1 mailbox, $2 kind, $3 priority, $4 run_after, $5 source, $6 dry_run, $7 forced,
 -- $8 oldest_change_at
 INSERT INTO sync.jobs AS j
     (mailbox_id, kind, priority, run_after, source, dry_run, forced, oldest_change_at)
 VALUES ($1, $2, $3, COALESCE($4, now()), $5, $6, $7, $8)
-ON CONFLICT (mailbox_id) WHERE status IN ('queued', 'running') DO UPDATE SET
+ON CONFLICT (mailbox_id, dry_run) WHERE status IN ('queued', 'running') DO UPDATE SET
     kind = CASE WHEN j.status = 'queued' AND sync.job_kind_rank(EXCLUDED.kind) > sync.job_kind_rank(j.kind)
                 THEN EXCLUDED.kind ELSE j.kind END,
     rerun_kind = CASE WHEN j.status <> 'running' THEN j.rerun_kind
@@ -16,7 +18,6 @@ ON CONFLICT (mailbox_id) WHERE status IN ('queued', 'running') DO UPDATE SET
     priority = GREATEST(j.priority, EXCLUDED.priority),
     run_after = CASE WHEN j.status = 'queued' THEN LEAST(j.run_after, EXCLUDED.run_after)
                      ELSE j.run_after END,
-    dry_run = j.dry_run AND EXCLUDED.dry_run,
     forced = j.forced OR EXCLUDED.forced,
     oldest_change_at = LEAST(j.oldest_change_at, EXCLUDED.oldest_change_at)
 RETURNING id, (xmax = 0) AS inserted
@@ -24,12 +25,24 @@ RETURNING id, (xmax = 0) AS inserted
 -- name: job_claim
 -- Claim up to $2 due jobs for engine $1 with a lease of $3; concurrent claimers skip each
 -- other's rows. Jobs of mailboxes that are not active wait, except a recover job for a mailbox
--- that needs recovery.
+-- that needs recovery. One pass per mailbox at a time: a job waits while another job of its
+-- mailbox runs, and of two claimable jobs of one mailbox (a dry run and a real pass) only the
+-- first in claim order is taken. Two claims racing to one mailbox (a job that fell due while
+-- another claim took its sibling) are refused by jobs_one_running_per_mailbox; the claim is
+-- then tried again (JobQueue.claim).
 WITH next AS (
     SELECT j.id FROM sync.jobs j
     JOIN sync.mailboxes m ON m.id = j.mailbox_id
     WHERE j.status = 'queued' AND j.run_after <= now()
       AND (m.state = 'active' OR (m.state = 'needs_recovery' AND j.kind = 'recover'))
+      AND NOT EXISTS (
+          SELECT 1 FROM sync.jobs o
+          WHERE o.mailbox_id = j.mailbox_id AND o.id <> j.id
+            AND (o.status = 'running'
+                 OR (o.status = 'queued' AND o.run_after <= now()
+                     AND (m.state = 'active' OR o.kind = 'recover')
+                     AND (o.priority > j.priority
+                          OR (o.priority = j.priority AND (o.run_after, o.id) < (j.run_after, j.id))))))
     ORDER BY j.priority DESC, j.run_after, j.id
     LIMIT $2
     FOR UPDATE OF j SKIP LOCKED
@@ -41,7 +54,8 @@ RETURNING j.id, j.mailbox_id, j.kind, j.dry_run, j.forced, j.attempts, j.priorit
           j.oldest_change_at, j.requested_at
 
 -- name: job_finish
--- End a pass: a rerun requested meanwhile queues the job again (same row), else it is done.
+-- End a pass: a rerun requested meanwhile queues the job again (same row, still a dry run or
+-- still a real pass: requests coalesce only with their own sort), else it is done.
 -- A run of the job this engine left open (its pass crashed before recording its end) is closed
 -- in the same statement: failed, with the job's outcome as its error.
 WITH job AS (
@@ -53,8 +67,7 @@ WITH job AS (
         run_after = now(),
         lease_owner = NULL, lease_expires_at = NULL,
         finished_at = CASE WHEN rerun_kind IS NULL THEN now() END,
-        attempts = CASE WHEN rerun_kind IS NULL THEN attempts ELSE 0 END,
-        dry_run = CASE WHEN rerun_kind IS NULL THEN dry_run ELSE false END
+        attempts = CASE WHEN rerun_kind IS NULL THEN attempts ELSE 0 END
     WHERE id = $1 AND lease_owner = $2 AND status = 'running'
     RETURNING id, status
 ), closed AS (

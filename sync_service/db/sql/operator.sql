@@ -4,20 +4,26 @@
 SELECT entity, count(*) AS n FROM sync.item_links WHERE mailbox_id = $1 GROUP BY entity
 
 -- name: op_mailbox_item_errors
-SELECT entity, crm_id, exchange_id, direction, reason, created_at FROM sync.item_errors
+-- Status as in item_errors_list (item_errors.sql).
+SELECT id, entity, kind, crm_id, exchange_id, direction, reason, detail, created_at,
+    CASE WHEN retried_at IS NOT NULL THEN 'retried'
+         WHEN acknowledged_at IS NOT NULL THEN 'acknowledged' ELSE 'open' END AS status
+FROM sync.item_errors
 WHERE mailbox_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2
 
--- name: op_mailbox_open_job
+-- name: op_mailbox_open_jobs
+-- A mailbox's unfinished jobs: a real pass and a dry run at most, the real one first.
 SELECT id, kind, status, priority, source, dry_run, run_after, requested_at, rerun_kind
 FROM sync.jobs WHERE mailbox_id = $1 AND status IN ('queued', 'running')
+ORDER BY dry_run, id
 
 -- name: op_runs
 -- Runs, newest first, optionally of one mailbox and since a time. The outcome is NULL only
 -- while a live engine runs the pass (sync.run_outcome): one left open by an engine that
--- stopped reads as lost before anyone reaps its job.
+-- stopped reads as lost before anyone reaps its job. `planned`: a dry run's counts per entity.
 SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
     r.finished_at, sync.run_outcome(r.outcome, r.job_id, r.engine) AS outcome, r.counts,
-    r.requests, r.throttled, r.error
+    r.requests, r.throttled, r.error, r.plan_items -> 'entities' AS planned
 FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
 WHERE ($1::bigint IS NULL OR r.mailbox_id = $1)
   AND ($2::timestamptz IS NULL OR r.started_at >= $2)
@@ -25,13 +31,22 @@ ORDER BY r.started_at DESC, r.id DESC LIMIT $3
 
 -- name: op_runs_of_jobs
 -- The passes of these jobs that ended after the request ($2, database time) or still run
--- (outcome as in op_runs).
+-- (outcome and planned as in op_runs).
 SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
     r.finished_at, sync.run_outcome(r.outcome, r.job_id, r.engine) AS outcome, r.counts,
-    r.requests, r.throttled, r.error
+    r.requests, r.throttled, r.error, r.plan_items -> 'entities' AS planned
 FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
 WHERE r.job_id = ANY($1::bigint[]) AND (r.finished_at IS NULL OR r.finished_at >= $2)
 ORDER BY r.started_at, r.id
+
+-- name: op_run
+-- One run with its plan: `plan_items` item by item (dry runs since migration 0008), `plan` the
+-- rendered text (outcome as in op_runs).
+SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
+    r.finished_at, sync.run_outcome(r.outcome, r.job_id, r.engine) AS outcome, r.counts,
+    r.requests, r.throttled, r.error, r.plan_items, r.plan
+FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
+WHERE r.id = $1
 
 -- name: op_jobs_status
 SELECT id, mailbox_id, status, outcome FROM sync.jobs WHERE id = ANY($1::bigint[])

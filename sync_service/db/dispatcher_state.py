@@ -17,7 +17,7 @@ from sync_service.db.pool import Conn
 from sync_service.db.queries import load_queries
 from sync_service.db.store import Server, server_of
 
-PurgedTable = Literal["runs", "item_errors", "jobs"]
+PurgedTable = Literal["runs", "item_errors", "jobs", "audit"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """What a pass reads and records (`sql/links.sql`): link rows, item errors, states, runs.
 
 The link rows are the 3-way sync's status database; the folders' sync states and the CRM
-watermarks are read here and written with the mailbox row at the pass's end (`Store`).
+watermarks are read here and written with the mailbox row at the pass's end (`Store`). The
+statements that commit link rows also count their writes for the pass's run and insert their
+audit rows (`db/audit.py`): a write is committed, counted and audited at once, or not at all.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from sync_service.db.audit import AuditEntry
 from sync_service.db.queries import load_queries
 from sync_service.db.store import Mailbox, mailbox_of
 
@@ -92,13 +95,15 @@ class LinkStore:
         *,
         run_id: int | None = None,
         written: Written | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> None:
         """Upsert link rows (no CRM id twice) in one statement; a row holding the same
         Exchange item id is replaced.
 
         Counted in that statement: `written`, the writes these rows record, for run `run_id`;
         and for a settled row marked `"earlier": true` over a pending one, the create an
-        earlier pass made, for the run that committed its intent.
+        earlier pass made, for the run that committed its intent. Inserted in it: `audit`, the
+        audit rows of those writes.
         """
         await self.pool.execute(
             self._q["item_links_upsert"],
@@ -107,6 +112,7 @@ class LinkStore:
             json.dumps(rows),
             run_id,
             _triples(written),
+            json.dumps(audit),
         )
 
     async def delete_link(
@@ -118,9 +124,10 @@ class LinkStore:
         run_id: int | None = None,
         written: Written | None = None,
         earlier: bool = False,
+        audit: Sequence[AuditEntry] = (),
     ) -> None:
-        """Remove a link; counted as in `upsert_links` (`earlier`: the row is pending and its
-        create was made by an earlier pass)."""
+        """Remove a link; counted and audited as in `upsert_links` (`earlier`: the row is
+        pending and its create was made by an earlier pass)."""
         await self.pool.execute(
             self._q["item_link_delete"],
             mailbox_id,
@@ -129,11 +136,27 @@ class LinkStore:
             run_id,
             _triples(written),
             earlier,
+            json.dumps(audit),
         )
 
-    async def count_writes(self, run_id: int, entity: str, written: Written) -> None:
-        """Add writes no link row records to a run's counts."""
-        await self.pool.execute(self._q["run_count_writes"], run_id, entity, _triples(written))
+    async def count_writes(
+        self,
+        mailbox_id: int,
+        entity: str,
+        run_id: int | None,
+        written: Written,
+        audit: Sequence[AuditEntry] = (),
+    ) -> None:
+        """Writes no link row records: added to run `run_id`'s counts (None: to none) and
+        audited, in one statement."""
+        await self.pool.execute(
+            self._q["run_count_writes"],
+            mailbox_id,
+            entity,
+            run_id,
+            _triples(written),
+            json.dumps(audit),
+        )
 
     async def refused_hashes(self, mailbox_id: int, entity: str) -> set[str]:
         """Content the other side already refused: skipped until it changes."""

@@ -23,7 +23,7 @@ from sync_service.dispatcher import schedule
 from sync_service.dispatcher.schedule import CompleteSchedule, MailboxTimes
 
 log = logging.getLogger("sync_service.dispatcher")
-RETAINED: tuple[PurgedTable, ...] = ("runs", "item_errors", "jobs")
+RETAINED: tuple[PurgedTable, ...] = ("runs", "item_errors", "jobs", "audit")
 LOG_PURGE_BATCH = 5_000
 
 
@@ -142,8 +142,8 @@ class Sweeper:
         return ids
 
     async def retention(self, now: datetime, *, force: bool = False) -> dict[str, int]:
-        """Once a day: drop runs, item errors and finished jobs strictly older than the setting,
-        and the CRM changes older than it that every reader is past."""
+        """Once a day: drop runs, item errors, finished jobs and audit rows strictly older than
+        the setting, and the CRM changes older than it that every reader is past."""
         async with self.pool.acquire() as conn, conn.transaction():
             last = await self._state.last_retention(conn)
             if not force and not schedule.retention_due(last, now):

@@ -1,9 +1,11 @@
 """Apply a plan: perform each action's writes, then commit its link row.
 
-Each link statement also adds the writes it records to the pass's run (one statement, one
-transaction), so a pass cut short at any moment has counted the writes it linked. A create
-made but not yet linked when a pass is cut short is found by a later pass, which links it and
-counts it for the run that committed its intent (the one that made it).
+Each link statement also adds the writes it records to the pass's run and inserts their audit
+rows (one statement, one transaction), so a pass cut short at any moment has counted and
+audited exactly the writes it linked. A write is handed around as its audit entry
+(`runtime/audit.py`), from which its count follows. A create made but not yet linked when a
+pass is cut short is found by a later pass, which links it and counts it for the run that
+committed its intent (the one that made it).
 
 One item's trouble stays with that item: a value the other side refuses is recorded in
 `item_errors` and skipped; a conflict (the item changed since it was read) is left for the next
@@ -34,6 +36,7 @@ from ews_client import (
 )
 from sync_service import metrics
 from sync_service.crm.port import CrmPort, CrmRejected, RecordGone, VersionConflict
+from sync_service.db.audit import AuditEntry
 from sync_service.db.links import LinkStore
 from sync_service.db.store import Mailbox
 from sync_service.planning.actions import (
@@ -51,12 +54,10 @@ from sync_service.planning.actions import (
 from sync_service.planning.mapping import Binding, new_item, new_record, updated_record
 from sync_service.planning.records import CrmRecord
 from sync_service.planning.state import SyncedRow
+from sync_service.runtime import audit
 
 log = logging.getLogger("sync_service.runtime.applier")
 A = TypeVar("A")
-# One write: (direction, operation), e.g. ("crm_to_exchange", "create").
-Write = tuple[str, str]
-_CRM_CREATE: Write = ("exchange_to_crm", "create")
 # Writes of one mailbox in flight at once; the client's per-mailbox limits still apply.
 APPLY_CONCURRENCY = 4
 # Items per CreateItem / UpdateItem request: Microsoft suggests modest batches.
@@ -176,14 +177,14 @@ class Applier:
         sent = {id(a) for a in writes}
         refs: dict[int, ItemRef] = {id(a): a.ref for a in chunk if id(a) not in sent}
         failures: list[tuple[Action, ExchangeError]] = []
-        written: list[Write] = []
+        written: list[AuditEntry] = []
         for action, result in zip(writes, results, strict=True):
             if isinstance(result, ExchangeError):
                 failures.append((action, result))
                 continue
             refs[id(action)] = result
             if action.model_fields:
-                written.append(("crm_to_exchange", "update"))
+                written.append(audit.update(self.binding, action, "exchange", result.id))
         rows = [
             replace(a.row, exchange_id=refs[id(a)].id, change_key=refs[id(a)].change_key)
             for a in chunk if id(a) in refs
@@ -216,7 +217,7 @@ class Applier:
             # that only that item is refused.
             await self._concurrently(list(chunk))
             return
-        done = []
+        done, written = [], []
         failures: list[tuple[Action, ExchangeError]] = []
         for action, result in zip(chunk, results, strict=True):
             if isinstance(result, ExchangeError):
@@ -226,7 +227,9 @@ class Applier:
                 done.append(
                     replace(action.row, exchange_id=result.id, change_key=result.change_key)
                 )
-        await self._settle(done, failures, [("crm_to_exchange", "create")] * len(done))
+                ids = (action.crm_id, result.id)
+                written.append(audit.create("exchange", ids, action.title, action.fields))
+        await self._settle(done, failures, written)
 
     async def _create_crm_batch(self, chunk: list[CreateCrm]) -> None:
         await self._link_many([a.intent for a in chunk])
@@ -237,14 +240,14 @@ class Applier:
             await self.crm.create_records(records, user)
         except CrmRejected:
             fresh = []  # one record is refused: all of them one by one, below
-        writes = {id(a): _CRM_CREATE for a in fresh}
+        operations = {id(a): "create" for a in fresh}
         self.made.update(a.crm_id for a in fresh)
         created = list(fresh)
         for action in chunk:
-            if id(action) in writes:
+            if id(action) in operations:
                 continue
             try:
-                writes[id(action)] = await self._crm_record(action)
+                operations[id(action)] = await self._crm_record(action)
             except (ItemRejectedError, CrmRejected, ConflictError, VersionConflict,
                     RecordGone) as exc:  # fmt: skip
                 await self._failed(action, exc)
@@ -270,7 +273,7 @@ class Applier:
             ref = refs.get(id(action))
             if ref is not None:
                 rows.append(replace(action.row, exchange_id=ref.id, change_key=ref.change_key))
-                written.append(writes[id(action)])
+                written.append(_crm_written(action, operations[id(action)], ref.id))
         # A record whose stamp failed is linked (and counted for its run) by a later pass.
         await self._settle(rows, failures, written)
 
@@ -286,7 +289,7 @@ class Applier:
         self,
         rows: list[SyncedRow],
         failures: list[tuple[Action, ExchangeError]],
-        written: Sequence[Write],
+        written: Sequence[AuditEntry],
     ) -> None:
         """End of a batch: link (and count) what was written first, since a failure may end
         the pass."""
@@ -321,7 +324,9 @@ class Applier:
                 await self._update(action)
             case DeleteExchange():
                 await self.backend.delete_item(self.mailbox.email, action.ref, self.entity)
-                await self._unlink(action.crm_id, [("crm_to_exchange", "delete")], settles=True)
+                ids = (action.crm_id, action.ref.id)
+                deleted = audit.delete("exchange", ids, action.title)
+                await self._unlink(action.crm_id, [deleted], settles=True)
             case DeleteCrm():
                 if await self._still_in_mailbox(action):
                     return
@@ -333,7 +338,8 @@ class Applier:
                     record.version,
                     self.mailbox.crm_user_id,
                 )
-                await self._unlink(action.crm_id, [("exchange_to_crm", "delete")], settles=True)
+                deleted = audit.delete("crm", (action.crm_id, action.exchange_id), action.title)
+                await self._unlink(action.crm_id, [deleted], settles=True)
             case Link():
                 await self._link(action.row)
             case Unlink():
@@ -350,16 +356,17 @@ class Applier:
         if ref is None:
             ref = await self.backend.create_item(email, item)
             self.made.add(action.crm_id)
-            write = ("crm_to_exchange", "create")
+            describe = audit.create
         else:  # made by the earlier pass (counted for it as linked): here it is only written
             ref = await self.backend.update_item(email, ref, item, _all_fields(item))
-            write = ("crm_to_exchange", "update")
+            describe = audit.replayed
         row = replace(action.row, exchange_id=ref.id, change_key=ref.change_key)
-        await self._link(row, [write])
+        written = describe("exchange", (action.crm_id, ref.id), action.title, action.fields)
+        await self._link(row, [written])
 
     async def _create_crm(self, action: CreateCrm) -> None:
         await self._link(action.intent)
-        write = await self._crm_record(action)
+        operation = await self._crm_record(action)
         ref = action.source
         if action.stamp:
             item = new_item(self.binding, action.fields, action.crm_id)
@@ -367,11 +374,11 @@ class Applier:
                 self.mailbox.email, ref, item, frozenset({"crm_id"})
             )
         row = replace(action.row, exchange_id=ref.id, change_key=ref.change_key)
-        await self._link(row, [write])
+        await self._link(row, [_crm_written(action, operation, ref.id)])
 
-    async def _crm_record(self, action: CreateCrm) -> Write:
+    async def _crm_record(self, action: CreateCrm) -> str:
         """Create the record, or update it when a replay after a crash finds it there; which
-        write it was."""
+        operation it was."""
         user = self.mailbox.crm_user_id
         record = new_record(self.binding, action.fields, action.crm_id, user)
         existing = {}
@@ -380,21 +387,21 @@ class Applier:
         if action.crm_id in existing:  # a replay after a crash: the record is already there
             old = existing[action.crm_id]
             await self.crm.update_record(replace(record, version=old.version), old.version, user)
-            return ("exchange_to_crm", "update")
+            return "update"
         await self.crm.create_record(record, user)
         self.made.add(action.crm_id)
-        return _CRM_CREATE
+        return "create"
 
     async def _update(self, action: Update) -> None:
         user = self.mailbox.crm_user_id
         if action.intent is not None:
             await self._link(action.intent)
-        written: list[Write] = []
+        written: list[AuditEntry] = []
         if action.crm_changes:
             old = await self._record(action.crm_id)
             record = updated_record(self.binding, old, action.target, action.crm_changes)
             await self.crm.update_record(record, old.version, user)
-            written.append(("exchange_to_crm", "update"))
+            written.append(audit.update(self.binding, action, "crm", action.ref.id))
         ref = action.ref
         names = action.model_fields | ({"crm_id"} if action.stamp else set())
         if names:
@@ -407,7 +414,7 @@ class Applier:
                 # The CRM half is written and stays so, though the item's link now waits.
                 await self._count(written)
                 raise
-            written.append(("crm_to_exchange", "update"))
+            written.append(audit.update(self.binding, action, "exchange", ref.id))
         row = replace(action.row, exchange_id=ref.id, change_key=ref.change_key)
         await self._link(row, written)
 
@@ -421,9 +428,9 @@ class Applier:
                 raise RecordGone(self.entity, crm_id)
         return record
 
-    async def _link_many(self, rows: list[SyncedRow], written: Sequence[Write] = ()) -> None:
+    async def _link_many(self, rows: list[SyncedRow], written: Sequence[AuditEntry] = ()) -> None:
         """Upsert a batch of link rows in one statement (the last row of a CRM id wins), and
-        count `written`, the writes they record, with them."""
+        count and audit `written`, the writes they record, with them."""
         latest = list({row.crm_id: row for row in rows}.values())
         if not latest:
             await self._count(written)
@@ -432,22 +439,35 @@ class Applier:
             await self._upsert_links(latest, written)
         except asyncpg.UniqueViolationError:
             # Two rows of the batch claim one Exchange item: one by one, each replacing the
-            # previous holder. The writes count with the last: cut short before it, the pass
-            # that replays the unlinked creates counts them.
+            # previous holder. The writes count (and are audited) with the last: cut short
+            # before it, the pass that replays the unlinked creates counts them.
             for row in latest[:-1]:
                 await self._link(row)
             await self._link(latest[-1], written)
 
-    async def _link(self, row: SyncedRow, written: Sequence[Write] = ()) -> None:
+    async def _link(self, row: SyncedRow, written: Sequence[AuditEntry] = ()) -> None:
         await self._upsert_links([row], written)
 
-    async def _upsert_links(self, rows: list[SyncedRow], written: Sequence[Write]) -> None:
+    async def _upsert_links(self, rows: list[SyncedRow], written: Sequence[AuditEntry]) -> None:
+        # A settled row over a pending one whose create an earlier pass made: that create is
+        # counted (and audited) for the run that made it, in the same statement.
+        earlier = [
+            audit.earlier(
+                self.pending[row.crm_id],
+                (row.crm_id, row.exchange_id),
+                self.binding.map.title(row.fields),
+                row.fields,
+            )
+            for row in rows
+            if not row.pending and self._made_earlier(row.crm_id)
+        ]
         await self.links.upsert_links(
             self.mailbox.id,
             self.entity.value,
             [_link_json(row, self._made_earlier(row.crm_id)) for row in rows],
             run_id=self.run_id,
             written=_tally(written),
+            audit=[*written, *earlier],
         )
         self._counted(written)
 
@@ -457,10 +477,12 @@ class Applier:
         did) and this pass did not make it."""
         return bool(self.pending.get(crm_id)) and crm_id not in self.made
 
-    async def _count(self, written: Sequence[Write]) -> None:
-        """Count writes that no link statement records."""
-        if written and self.run_id is not None:
-            await self.links.count_writes(self.run_id, self.entity.value, _tally(written))
+    async def _count(self, written: Sequence[AuditEntry]) -> None:
+        """Count and audit writes that no link statement records."""
+        if written:
+            await self.links.count_writes(
+                self.mailbox.id, self.entity.value, self.run_id, _tally(written), written
+            )
         self._counted(written)
 
     async def _still_in_mailbox(self, action: DeleteCrm) -> bool:
@@ -485,17 +507,24 @@ class Applier:
         return True
 
     async def _unlink(
-        self, crm_id: str, written: Sequence[Write] = (), *, settles: bool = False
+        self, crm_id: str, written: Sequence[AuditEntry] = (), *, settles: bool = False
     ) -> None:
         """Drop a link; `settles`: a delete of what the row links, which a pending row's
         create (made by an earlier pass) preceded."""
+        earlier = settles and self._made_earlier(crm_id)
+        made = [
+            audit.earlier(self.pending[crm_id], (e["crm_id"], e["exchange_id"]), e["title"], {})
+            for e in written[:1]
+            if earlier
+        ]
         await self.links.delete_link(
             self.mailbox.id,
             self.entity.value,
             crm_id,
             run_id=self.run_id,
             written=_tally(written),
-            earlier=settles and self._made_earlier(crm_id),
+            earlier=earlier,
+            audit=[*made, *written],
         )
         self._counted(written)
 
@@ -518,9 +547,9 @@ class Applier:
         metrics.ITEM_ERRORS.labels(self.entity.value, direction).inc()
         self.outcome.errors += 1
 
-    def _counted(self, written: Sequence[Write]) -> None:
+    def _counted(self, written: Sequence[AuditEntry]) -> None:
         """Writes the run's row now counts: the pass's report and the metric follow it."""
-        for direction, operation in written:
+        for direction, operation in _writes(written):
             self.outcome.count(direction, operation)
             metrics.ITEMS_WRITTEN.labels(self.entity.value, direction, operation).inc()
 
@@ -533,10 +562,21 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
-def _tally(written: Sequence[Write]) -> dict[str, dict[str, int]]:
+def _crm_written(action: CreateCrm, operation: str, exchange_id: str) -> AuditEntry:
+    """A CRM create's audit entry ("update": a replay found the record an earlier pass made)."""
+    describe = audit.create if operation == "create" else audit.replayed
+    return describe("crm", (action.crm_id, exchange_id), action.title, action.fields)
+
+
+def _writes(written: Sequence[AuditEntry]) -> list[tuple[str, str]]:
+    """(direction, operation) of each write, e.g. ("crm_to_exchange", "create")."""
+    return [(audit.DIRECTION_OF[entry["side"]], entry["operation"]) for entry in written]
+
+
+def _tally(written: Sequence[AuditEntry]) -> dict[str, dict[str, int]]:
     """{direction: {operation: n}} of some writes."""
     counts: dict[str, dict[str, int]] = {}
-    for direction, operation in written:
+    for direction, operation in _writes(written):
         ops = counts.setdefault(direction, {})
         ops[operation] = ops.get(operation, 0) + 1
     return counts

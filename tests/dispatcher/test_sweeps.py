@@ -180,7 +180,7 @@ async def test_retention_purges_exactly_what_is_older(pool: asyncpg.Pool) -> Non
         just_older - timedelta(days=100),
     )
     sweeper = Sweeper(pool, make_settings(SYNC_RETENTION_DAYS="14"))
-    assert await sweeper.retention(now) == {"runs": 1, "item_errors": 1, "jobs": 2}
+    assert await sweeper.retention(now) == {"runs": 1, "item_errors": 1, "jobs": 2, "audit": 0}
     assert await pool.fetchval("SELECT min(started_at) FROM sync.runs") == at_cutoff
     assert await pool.fetchval("SELECT min(created_at) FROM sync.item_errors") == at_cutoff
     finished = await pool.fetch(

@@ -66,6 +66,9 @@ DELETE FROM sync.item_errors WHERE created_at < $1
 -- name: dispatcher_purge_jobs
 DELETE FROM sync.jobs WHERE status IN ('done', 'failed') AND finished_at < $1
 
+-- name: dispatcher_purge_audit
+DELETE FROM sync.audit WHERE at < $1
+
 -- name: dispatcher_log_read_from
 -- The oldest CRM log position a reader still reads from: a mailbox's watermark, or the feed's
 -- cursor (NULL when there is neither).

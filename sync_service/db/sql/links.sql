@@ -23,6 +23,9 @@ FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2
 -- Counted in the same statement: the writes these rows record ($5: [direction, operation, n]
 -- each) for run $4, and each create an earlier pass made but did not link (a settled row
 -- marked `earlier` over a pending one) for the run that committed its intent (intent_run).
+-- Audited in it too: $6, a JSON array of the audit rows of these writes (sync.audit), so a
+-- write and its audit row commit together; an entry marked `earlier` is the audit row of an
+-- earlier pass's create, for the run that committed its intent, as that create is counted.
 WITH r AS (
     SELECT * FROM jsonb_to_recordset($3::text::jsonb) AS r(
         crm_id text, exchange_id text, change_key text, crm_hash text, exchange_hash text,
@@ -44,6 +47,23 @@ WITH r AS (
     FROM (SELECT run_id, jsonb_agg(write) AS writes FROM writes
           WHERE run_id IS NOT NULL GROUP BY run_id) AS w
     WHERE run.id = w.run_id
+), audited AS (
+    INSERT INTO sync.audit (mailbox_id, run_id, entity, crm_id, exchange_id, title, side,
+        operation, changed_on, reason, changes, policy, winner, losing)
+    SELECT $1, CASE WHEN a.earlier THEN p.intent_run ELSE $4::bigint END, $2, a.crm_id,
+           a.exchange_id, a.title, a.side, a.operation, a.changed_on, a.reason, a.changes,
+           a.policy, a.winner, a.losing
+    FROM jsonb_to_recordset($6::text::jsonb) AS a(
+        crm_id text, exchange_id text, title text, side text, operation text, changed_on text,
+        reason text, changes jsonb, policy text, winner text, losing jsonb, earlier boolean)
+    -- An earlier pass's create is audited for its run as it is counted: over a pending row
+    -- (looked up for those entries only, one index probe each).
+    LEFT JOIN LATERAL (
+        SELECT true AS found, l.intent_run FROM sync.item_links AS l
+        WHERE a.earlier AND l.mailbox_id = $1 AND l.entity = $2 AND l.crm_id = a.crm_id
+          AND l.pending <> ''
+    ) AS p ON true
+    WHERE NOT a.earlier OR p.found
 )
 INSERT INTO sync.item_links AS l (mailbox_id, entity, crm_id, exchange_id, change_key,
     crm_hash, exchange_hash, synced_fields, pending, intent_hash, intent_run)
@@ -63,7 +83,8 @@ ON CONFLICT (mailbox_id, entity, crm_id) DO UPDATE SET
 
 -- name: item_link_delete
 -- Remove a link, counting as item_links_upsert does in the same statement: the writes that
--- removed it ($5) for run $4 and, when $6, the create an earlier pass made of a pending row.
+-- removed it ($5) for run $4 and, when $6, the create an earlier pass made of a pending row;
+-- and auditing them ($7, as in item_links_upsert).
 WITH writes AS (
     SELECT $4::bigint AS run_id, w AS write FROM jsonb_array_elements($5::jsonb) AS w
     UNION ALL
@@ -75,12 +96,48 @@ WITH writes AS (
     FROM (SELECT run_id, jsonb_agg(write) AS writes FROM writes
           WHERE run_id IS NOT NULL GROUP BY run_id) AS w
     WHERE run.id = w.run_id
+), audited AS (
+    INSERT INTO sync.audit (mailbox_id, run_id, entity, crm_id, exchange_id, title, side,
+        operation, changed_on, reason, changes, policy, winner, losing)
+    SELECT $1, CASE WHEN a.earlier THEN p.intent_run ELSE $4::bigint END, $2, a.crm_id,
+           a.exchange_id, a.title, a.side, a.operation, a.changed_on, a.reason, a.changes,
+           a.policy, a.winner, a.losing
+    FROM jsonb_to_recordset($7::text::jsonb) AS a(
+        crm_id text, exchange_id text, title text, side text, operation text, changed_on text,
+        reason text, changes jsonb, policy text, winner text, losing jsonb, earlier boolean)
+    -- An earlier pass's create is audited for its run as it is counted: over a pending row
+    -- (looked up for those entries only, one index probe each).
+    LEFT JOIN LATERAL (
+        SELECT true AS found, l.intent_run FROM sync.item_links AS l
+        WHERE a.earlier AND l.mailbox_id = $1 AND l.entity = $2 AND l.crm_id = a.crm_id
+          AND l.pending <> ''
+    ) AS p ON true
+    WHERE NOT a.earlier OR p.found
 )
 DELETE FROM sync.item_links WHERE mailbox_id = $1 AND entity = $2 AND crm_id = $3
 
 -- name: run_count_writes
--- Writes of entity $2 ($3: [direction, operation, n] each) that no link records, for run $1.
-UPDATE sync.runs SET counts = sync.run_counts_add(counts, $2, $3::jsonb) WHERE id = $1
+-- Writes of mailbox $1 and entity $2 that no link records: counted ($4: [direction, operation,
+-- n] each) for run $3 (none when NULL) and audited ($5, as in item_links_upsert).
+WITH audited AS (
+    INSERT INTO sync.audit (mailbox_id, run_id, entity, crm_id, exchange_id, title, side,
+        operation, changed_on, reason, changes, policy, winner, losing)
+    SELECT $1, CASE WHEN a.earlier THEN p.intent_run ELSE $3::bigint END, $2, a.crm_id,
+           a.exchange_id, a.title, a.side, a.operation, a.changed_on, a.reason, a.changes,
+           a.policy, a.winner, a.losing
+    FROM jsonb_to_recordset($5::text::jsonb) AS a(
+        crm_id text, exchange_id text, title text, side text, operation text, changed_on text,
+        reason text, changes jsonb, policy text, winner text, losing jsonb, earlier boolean)
+    -- An earlier pass's create is audited for its run as it is counted: over a pending row
+    -- (looked up for those entries only, one index probe each).
+    LEFT JOIN LATERAL (
+        SELECT true AS found, l.intent_run FROM sync.item_links AS l
+        WHERE a.earlier AND l.mailbox_id = $1 AND l.entity = $2 AND l.crm_id = a.crm_id
+          AND l.pending <> ''
+    ) AS p ON true
+    WHERE NOT a.earlier OR p.found
+)
+UPDATE sync.runs SET counts = sync.run_counts_add(counts, $2, $4::jsonb) WHERE id = $3
 
 -- name: item_error_insert
 INSERT INTO sync.item_errors (mailbox_id, entity, crm_id, exchange_id, direction, reason,

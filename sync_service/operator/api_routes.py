@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sync_service.operator import models, probe
+from sync_service.operator import api_audit, models, probe
 from sync_service.operator.csv_import import NAME_MAX, text_problem
 from sync_service.operator.http import (
     OPENER,
@@ -379,4 +379,6 @@ ROUTES = (
         status,
         Doc("overview: mailboxes, queue, last hour, engines, leader", "the overview"),
     ),
+    # the audit trail (operator/api_audit.py)
+    *api_audit.ROUTES,
 )

@@ -18,6 +18,7 @@ import uvloop
 
 from sync_service.config import ConfigError, Settings, load_settings
 from sync_service.db.migrations import MigrationError
+from sync_service.operator.cli_audit import add_audit_command
 from sync_service.operator.cli_targets import add_operator_commands
 from sync_service.operator.operations import Conflict, InvalidInput, NotFound
 from sync_service.process.logs import setup_logging
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--json", action="store_true", help="machine-readable output")
     migrate.set_defaults(handler=cmd_migrate)
     add_operator_commands(sub)
+    add_audit_command(sub)
     for name, command in sub.choices.items():
         if name not in ("run", "migrate"):
             command.set_defaults(operator=True)

@@ -46,6 +46,14 @@ def _faults(text: str) -> dict[str, float]:
     return out
 
 
+def _addresses(text: str) -> frozenset[str]:
+    found = frozenset(a.strip().lower() for a in text.split(",") if a.strip())
+    bad = sorted(a for a in found if "@" not in a)
+    if bad:
+        raise argparse.ArgumentTypeError(f"not an SMTP address: {', '.join(bad)}")
+    return found
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ews_client.simulator")
     parser.add_argument("--host", default="127.0.0.1")
@@ -60,6 +68,30 @@ def _parser() -> argparse.ArgumentParser:
         "--faults", type=_faults, default={}, help="KIND=P,... " + ",".join(FAULT_KINDS)
     )
     parser.add_argument("--no-validation", action="store_true", help="skip XSD checks of requests")
+    access = parser.add_argument_group(
+        "mailbox access", "comma-separated addresses; PUT /_sim/mailboxes/ADDRESS/... changes them"
+    )
+    access.add_argument(
+        "--refuse-impersonation",
+        type=_addresses,
+        default=frozenset(),
+        metavar="ADDRESSES",
+        help="refuse impersonating these mailboxes (SOAP fault ErrorImpersonateUserDenied)",
+    )
+    access.add_argument(
+        "--moving",
+        type=_addresses,
+        default=frozenset(),
+        metavar="ADDRESSES",
+        help="these mailboxes are being moved (every call: ErrorMailboxMoveInProgress)",
+    )
+    access.add_argument(
+        "--moved",
+        type=_addresses,
+        default=frozenset(),
+        metavar="ADDRESSES",
+        help="these mailboxes moved to another server (every call: ErrorNonExistentMailbox)",
+    )
     tls = parser.add_argument_group("HTTPS")
     tls.add_argument("--tls", action="store_true", help="serve HTTPS with a throwaway CA")
     tls.add_argument("--ca-out", metavar="FILE", help="with --tls: write the CA's PEM here")
@@ -102,6 +134,9 @@ def _config(args: argparse.Namespace) -> tuple[SimulatorConfig, str]:
         latency=args.latency_ms,
         faults=FaultConfig(probabilities=args.faults),
         validate_requests=not args.no_validation,
+        impersonation_refused=args.refuse_impersonation,
+        moving=args.moving,
+        moved=args.moved,
     )
     if not args.client_cert_out:
         return config, ""

@@ -1,5 +1,6 @@
 """Admin JSON API under `/_sim/`: provisioning, owner edits, snapshots, counters (what a real
-server would have mailed to attendees under `/_sim/sent`), reset.
+server would have mailed to attendees under `/_sim/sent`), access (refused impersonation,
+mailbox moves), reset.
 
 Owner edits ("the user in Outlook") go through the same store writes as EWS calls, so they
 change change keys, sync states and streaming notifications exactly like a client write.
@@ -12,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from lxml import etree
 
+from .mailbox_access import MoveState
 from .state import SimState
 from .store import FOLDER_ITEM_KIND, ITEM_TYPES, Mailbox, StoredItem
 from .writes import WriteError, simple_props
@@ -27,6 +29,9 @@ def add_admin_routes(app: web.Application, sim: SimState) -> None:
     app.router.add_delete("/_sim/mailboxes/{address}/items/{item_id}", api.owner_delete)
     app.router.add_post("/_sim/mailboxes/{address}/snapshot", api.snapshot)
     app.router.add_post("/_sim/mailboxes/{address}/restore", api.restore)
+    app.router.add_get("/_sim/mailboxes/{address}/access", api.access)
+    app.router.add_put("/_sim/mailboxes/{address}/impersonation", api.impersonation)
+    app.router.add_put("/_sim/mailboxes/{address}/move", api.move)
     app.router.add_get("/_sim/counters", api.counters)
     app.router.add_get("/_sim/sent", api.sent)
     app.router.add_post("/_sim/streams/break", api.break_streams)
@@ -138,6 +143,40 @@ class _Admin:
             return _problem(404, "no such snapshot")
         box.restore(snap)
         return web.json_response({"restored": name, "items": len(box.items), "epoch": box.epoch})
+
+    def _access_json(self, box: Mailbox) -> web.Response:
+        access = self.sim.access
+        refused = access.impersonation_refused(box.address, self.sim.config.impersonable)
+        return web.json_response(
+            {
+                "address": box.address,
+                "impersonation": "refused" if refused else "allowed",
+                "move": access.move_state(box.address).value,
+            }
+        )
+
+    async def access(self, request: web.Request) -> web.Response:
+        """What EWS does with this mailbox: impersonation allowed or refused, move state."""
+        return self._access_json(self._box(request))
+
+    async def impersonation(self, request: web.Request) -> web.Response:
+        """`{"refused": true}`: EWS refuses the service account's impersonation of it."""
+        box = self._box(request)
+        refused = (await request.json()).get("refused")
+        if not isinstance(refused, bool):
+            return _problem(400, "'refused' must be true or false")
+        self.sim.access.refuse(box.address, refused)
+        return self._access_json(box)
+
+    async def move(self, request: web.Request) -> web.Response:
+        """`{"state": "in_progress" | "moved" | "none"}`: the mailbox's move, as EWS shows it."""
+        box = self._box(request)
+        state = (await request.json()).get("state")
+        choices = [s.value for s in MoveState]
+        if state not in choices:
+            return _problem(400, f"'state' must be one of {', '.join(choices)}")
+        self.sim.access.set_move(box.address, MoveState(state))
+        return self._access_json(box)
 
     async def counters(self, request: web.Request) -> web.Response:
         return web.json_response(self.sim.counters())

@@ -15,6 +15,7 @@ from .admin import add_admin_routes
 from .context import Ctx
 from .faults import post_fault, pre_fault
 from .graph.routes import add_graph_routes
+from .mailbox_access import move_answer
 from .state import SimState
 from .throttle import Refusal
 from .xmlutil import XmlError, m, parse, validation_error
@@ -112,9 +113,11 @@ async def _ews(request: web.Request, sim: SimState) -> web.StreamResponse:
     box = sim.mailboxes.get(req.impersonated)
     if box is None:
         return _fault("ErrorNonExistentMailbox")
-    allowed = sim.config.impersonable
-    if allowed is not None and box.address not in allowed:
+    if sim.access.impersonation_refused(box.address, sim.config.impersonable):
         return _fault("ErrorImpersonateUserDenied")
+    moved = move_answer(sim.access, box.address, req.operation)
+    if moved is not None:
+        return await _respond(request, sim, moved)
     if request.headers.get("X-AnchorMailbox", "").lower() != box.address:
         sim.missing_anchor += 1
     return await _run(request, sim, Ctx(box, sim.quota), name, req.operation)

@@ -102,6 +102,11 @@ class SimulatorConfig:
     password: str = "sim-password"  # noqa: S105 - a test double's well-known credential
     # None: the service account may impersonate every mailbox.
     impersonable: frozenset[str] | None = None
+    # Mailboxes whose impersonation is refused, being moved, moved away (start-up values of
+    # the admin API's settings; mailbox_access.py).
+    impersonation_refused: frozenset[str] = frozenset()
+    moving: frozenset[str] = frozenset()
+    moved: frozenset[str] = frozenset()
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .config import SimulatorConfig
 from .invitations import Outbox, attach
+from .mailbox_access import MailboxAccess, MoveState
 from .store import Mailbox, Snapshot
 from .streaming import Hub
 from .throttle import Throttler
@@ -49,12 +50,14 @@ class SimState:
     outbox: Outbox = field(default_factory=Outbox)
     quota: Quota = field(init=False)
     rng: random.Random = field(init=False)
+    access: MailboxAccess = field(init=False)
 
     def __post_init__(self) -> None:
         self.throttler = Throttler(self.config.throttle)
         self.quota = Quota(self.config.named_props_per_guid, self.config.named_props_total)
         self.rng = random.Random(self.config.faults.seed)
         attach(self.quota, self.outbox)
+        self.access = initial_access(self.config)
 
     def add_mailbox(self, address: str) -> Mailbox:
         address = address.lower()
@@ -101,3 +104,16 @@ class SimState:
         self.missing_anchor = 0
         self.outbox.clear()
         self.throttler = Throttler(self.config.throttle)
+        self.access = initial_access(self.config)
+
+
+def initial_access(config: SimulatorConfig) -> MailboxAccess:
+    """The access policy the configuration starts with."""
+    access = MailboxAccess()
+    for address in config.impersonation_refused:
+        access.refuse(address, True)
+    for address in config.moving:
+        access.set_move(address, MoveState.IN_PROGRESS)
+    for address in config.moved:
+        access.set_move(address, MoveState.MOVED)
+    return access

@@ -58,13 +58,26 @@ class Answer:
         return self.text("//detail/e:ResponseCode")
 
 
-def auth(sim: RunningSimulator) -> dict[str, str]:
+@dataclass(frozen=True)
+class Endpoint:
+    """A simulator reached by address only (one running as its own process)."""
+
+    ews_url: str
+    admin_url: str
+    username: str
+    password: str
+
+
+Target = RunningSimulator | Endpoint
+
+
+def auth(sim: Target) -> dict[str, str]:
     token = base64.b64encode(f"{sim.username}:{sim.password}".encode()).decode()
     return {"Authorization": f"Basic {token}", "Content-Type": "text/xml; charset=utf-8"}
 
 
 async def call(
-    session: aiohttp.ClientSession, sim: RunningSimulator, body: str, mailbox: str | None
+    session: aiohttp.ClientSession, sim: Target, body: str, mailbox: str | None
 ) -> Answer:
     headers = auth(sim)
     if mailbox:

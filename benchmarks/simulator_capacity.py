@@ -121,14 +121,14 @@ def main() -> int:
     cmd = [
         sys.executable, "-m", "ews_client.simulator", "--port", str(args.port),
         "--mailboxes", str(MAILBOXES), "--items-per-folder", "10",
-        "--no-throttling", "--no-validation",
+        "--no-throttling", "--no-validation", "--json",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        proc.stdout.readline()
-        account = proc.stdout.readline().split()
-        user, password = account[2], account[4]
+        # With --json the simulator prints its start-up facts as one JSON object.
+        facts = json.loads(proc.stdout.readline())
+        user, password = facts["username"], facts["password"]
         url = f"http://127.0.0.1:{args.port}/EWS/Exchange.asmx"
         time.sleep(1.0)
         figures = asyncio.run(measure(url, user, password, args.seconds, args.concurrency))

@@ -11,6 +11,13 @@ CREATE UNIQUE INDEX jobs_one_open_per_mailbox ON sync.jobs (mailbox_id, dry_run)
 -- a pass running, and this index refuses the second of two claims that raced each other.
 CREATE UNIQUE INDEX jobs_one_running_per_mailbox ON sync.jobs (mailbox_id)
     WHERE status = 'running';
+-- The claim's order in full (jobs_claim_idx lacked the id): a claim reads the first due jobs
+-- in order instead of sorting every queued one.
+DROP INDEX sync.jobs_claim_idx;
+CREATE INDEX jobs_claim_idx ON sync.jobs (priority DESC, run_after, id) WHERE status = 'queued';
+-- Open dry runs are few: the claim looks them up to let a mailbox's first job go first.
+CREATE INDEX jobs_open_dry_run_idx ON sync.jobs (mailbox_id)
+    WHERE dry_run AND status IN ('queued', 'running');
 
 -- A dry run's plan as data: {"entities": [...], "items": [...], "ambiguities": [...],
 -- "omitted": n}, each item with its entity, action, direction and the fields that would

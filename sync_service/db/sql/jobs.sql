@@ -26,23 +26,31 @@ RETURNING id, (xmax = 0) AS inserted
 -- Claim up to $2 due jobs for engine $1 with a lease of $3; concurrent claimers skip each
 -- other's rows. Jobs of mailboxes that are not active wait, except a recover job for a mailbox
 -- that needs recovery. One pass per mailbox at a time: a job waits while another job of its
--- mailbox runs, and of two claimable jobs of one mailbox (a dry run and a real pass) only the
+-- mailbox runs, and of a mailbox's two claimable jobs (a dry run and a real pass) only the
 -- first in claim order is taken. Two claims racing to one mailbox (a job that fell due while
 -- another claim took its sibling) are refused by jobs_one_running_per_mailbox; the claim is
--- then tried again (JobQueue.claim).
+-- then tried again (JobQueue.claim). Each check looks at few rows: running jobs, open dry runs
+-- (jobs_open_dry_run_idx), and only for a dry run the real pass beside it.
 WITH next AS (
     SELECT j.id FROM sync.jobs j
     JOIN sync.mailboxes m ON m.id = j.mailbox_id
     WHERE j.status = 'queued' AND j.run_after <= now()
       AND (m.state = 'active' OR (m.state = 'needs_recovery' AND j.kind = 'recover'))
       AND NOT EXISTS (
-          SELECT 1 FROM sync.jobs o
-          WHERE o.mailbox_id = j.mailbox_id AND o.id <> j.id
-            AND (o.status = 'running'
-                 OR (o.status = 'queued' AND o.run_after <= now()
-                     AND (m.state = 'active' OR o.kind = 'recover')
-                     AND (o.priority > j.priority
-                          OR (o.priority = j.priority AND (o.run_after, o.id) < (j.run_after, j.id))))))
+          SELECT 1 FROM sync.jobs r WHERE r.mailbox_id = j.mailbox_id AND r.status = 'running')
+      -- a real pass waits for the dry run of its mailbox that comes first, and the other way
+      AND NOT EXISTS (
+          SELECT 1 FROM sync.jobs d
+          WHERE d.mailbox_id = j.mailbox_id AND d.dry_run AND d.status = 'queued'
+            AND d.run_after <= now() AND (m.state = 'active' OR d.kind = 'recover')
+            AND (d.priority > j.priority
+                 OR (d.priority = j.priority AND (d.run_after, d.id) < (j.run_after, j.id))))
+      AND (NOT j.dry_run OR NOT EXISTS (
+          SELECT 1 FROM sync.jobs p
+          WHERE p.mailbox_id = j.mailbox_id AND NOT p.dry_run AND p.status = 'queued'
+            AND p.run_after <= now() AND (m.state = 'active' OR p.kind = 'recover')
+            AND (p.priority > j.priority
+                 OR (p.priority = j.priority AND (p.run_after, p.id) < (j.run_after, j.id)))))
     ORDER BY j.priority DESC, j.run_after, j.id
     LIMIT $2
     FOR UPDATE OF j SKIP LOCKED

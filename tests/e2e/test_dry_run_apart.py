@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from sync_service.db.queue import Job, PassKind
+from sync_service.operator import models
 from sync_service.operator.operations import Operations
 from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, harness
@@ -167,6 +168,7 @@ async def test_a_dry_run_behind_a_real_pass_stays_apart_and_writes_nothing(
             shown = await resp.json()
             assert (await client.get("/api/v1/runs/999999", headers=AUTH)).status == 404
             assert (await client.get("/api/v1/runs/x1", headers=AUTH)).status == 400
+        models.RunDetail.model_validate(shown)  # the answer the OpenAPI document describes
         assert shown["dry_run"] is True and shown["outcome"] == "ok"
         _check_plan(shown["plan"])
         assert "Grace" in shown["plan_text"]

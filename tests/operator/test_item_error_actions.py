@@ -11,6 +11,7 @@ import asyncpg
 
 from sync_service import metrics
 from sync_service.db.queue import PassKind
+from sync_service.operator import models
 from sync_service.operator.operations import Operations
 from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, harness
@@ -123,7 +124,14 @@ async def test_list_retry_and_acknowledge_item_errors(pool: asyncpg.Pool, db_url
             async def call(path: str, body: dict[str, Any], status: int = 200) -> Any:
                 resp = await client.post(f"/api/v1/item-errors/{path}", json=body, headers=AUTH)
                 assert resp.status == status, await resp.text()
-                return await resp.json()
+                answer = await resp.json()
+                if status == 200:  # the answers the OpenAPI document describes
+                    model = models.RetryResult if path == "retry" else models.AcknowledgeResult
+                    model.model_validate(answer)
+                return answer
+
+            resp = await client.get("/api/v1/item-errors", params={"status": "all"}, headers=AUTH)
+            models.ItemErrorPage.model_validate(await resp.json())
 
             # Every refused one the filters match: Bob's (Ann's is retried already).
             answer = await call("retry", {"all": True, "reason": "last_name"})

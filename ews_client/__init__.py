@@ -7,8 +7,8 @@ import from `ews_client` only the names in `__all__`:
 - the item model and the backend interface (`ews_client.models`);
 - the errors, one root `ExchangeError`, sorted by what the caller can do
   (`ews_client.errors`);
-- the clients `EwsClient` and `GraphClient` with their limits, auth, scopes and outbound
-  policy (`ews_client.io`);
+- the clients `EwsClient` and `GraphClient` with their limits, auth (Basic, NTLM/Negotiate,
+  OAuth), scopes and outbound policy (`ews_client.io`);
 - the few protocol values the service's streaming dispatcher handles itself
   (`StreamBatch`, `folder_for`).
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ews_client.io.auth import EWS_SCOPE, Auth, BasicAuth, OAuthClientCredentials
     from ews_client.io.ews import EwsClient
     from ews_client.io.graph import GRAPH_LIMITS, GRAPH_ROOT, GRAPH_SCOPE, GraphClient, Subscription
+    from ews_client.io.ntlm import WindowsAuth
     from ews_client.io.outbound import OutboundPolicy
     from ews_client.io.throttle import ThrottleLimits
     from ews_client.io.transport import TransportLimits
@@ -117,6 +118,7 @@ __all__ = [
     "TransientError",
     "TransportLimits",
     "Upsert",
+    "WindowsAuth",
     "folder_for",
 ]
 
@@ -130,6 +132,7 @@ _HOMES = (
     "ews_client.ews.notifications",
     "ews_client.graph.calendar_delta",
     "ews_client.io.auth",
+    "ews_client.io.ntlm",
     "ews_client.io.outbound",
     "ews_client.io.throttle",
     "ews_client.io.transport",

@@ -4,8 +4,9 @@ client secret or a client certificate (msal signs the assertion with its key).
 Secrets and keys arrive as plain `str` / bytes (the caller reads them where its settings say)
 and never reach a log, an error message or a repr. msal's token requests go through the same
 outbound policy as the transports: addresses checked on every connection, redirects refused.
-NTLM is not offered: no well-kept asyncio NTLM library is among our dependencies (the
-requests-ntlm / pyspnego route needs a blocking HTTP stack and per-connection handshakes).
+NTLM and Negotiate (Exchange Server's Windows authentication) log on a connection, not a
+request, so they are not an `Auth` header source: `ntlm.WindowsAuth` holds their credentials
+and the EWS transport runs the handshake on connections of its own.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""HTTP for one EWS server: one aiohttp session, pool limits, timeouts, TLS, a size cap.
+"""HTTP for one EWS server: one aiohttp session, pool limits, timeouts, TLS, a size cap; for
+an NTLM/Negotiate server, logged-on connections of its own (`ntlm.py`).
 
 Foreign exceptions go through the shared table in `failures.py` (one rule for every
 transport); HTTP statuses are mapped here: 5xx -> TransientError, 401 -> AuthError, 503 ->
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -28,6 +30,7 @@ from ews_client.errors import (
 from ews_client.ews.soap import body_child
 from ews_client.io.auth import Auth
 from ews_client.io.failures import raise_translated
+from ews_client.io.ntlm import AuthenticatedConnections, WindowsAuth
 from ews_client.io.outbound import OutboundPolicy
 
 # The statuses aiohttp would follow. We never do: a 307/308 would re-send the request body (SOAP
@@ -101,12 +104,18 @@ class HttpSession:
     def open(self) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self.limits.connections,
-                keepalive_timeout=self.limits.keepalive_s,
-                ssl=self._ssl,
-                resolver=self.outbound.resolver(),
+                limit=self.limits.connections, **self._connector_options()
             )
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+
+    def _connector_options(self) -> dict[str, Any]:
+        """What every connection to the server is opened with (a fresh resolver each time:
+        a connector closes its resolver with itself)."""
+        return {
+            "keepalive_timeout": self.limits.keepalive_s,
+            "ssl": self._ssl,
+            "resolver": self.outbound.resolver(),
+        }
 
     async def close(self) -> None:
         if self._session is not None:
@@ -161,7 +170,10 @@ def _retry_after(value: str | None) -> float:
 
 
 class Transport(HttpSession):
-    """POSTs SOAP bodies to one EWS endpoint. Use as an async context manager."""
+    """POSTs SOAP bodies to one EWS endpoint. Use as an async context manager.
+
+    With `WindowsAuth` (NTLM, Negotiate) requests travel on logged-on connections of their
+    own, at most `limits.connections` of them; the shared session then serves `reach` only."""
 
     def __init__(
         self,
@@ -175,6 +187,24 @@ class Transport(HttpSession):
     ) -> None:
         super().__init__(url, auth, limits, ca_file, user_agent, outbound)
         self.url = url
+        self.logons: AuthenticatedConnections | None = None
+
+    def open(self) -> None:
+        super().open()
+        if isinstance(self.auth, WindowsAuth) and self.logons is None:
+            self.logons = AuthenticatedConnections(
+                self.auth,
+                self.url,
+                size=self.limits.connections,
+                keepalive_s=self.limits.keepalive_s,
+                connector_options=self._connector_options,
+            )
+
+    async def close(self) -> None:
+        if self.logons is not None:
+            await self.logons.close()
+            self.logons = None
+        await super().close()
 
     async def _headers(self, mailbox: str | None) -> dict[str, str]:
         headers = {
@@ -194,16 +224,26 @@ class Transport(HttpSession):
             sock_read=idle_s,
         )
 
+    @asynccontextmanager
+    async def _exchange(
+        self, body: bytes, mailbox: str | None, timeout: aiohttp.ClientTimeout
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST `body`; yields the answer, on a logged-on connection for an NTLM server."""
+        session = self.session_for(self.url)
+        headers = await self._headers(mailbox)
+        if self.logons is not None:
+            async with self.logons.exchange(self.url, body, headers, timeout) as resp:
+                yield resp
+            return
+        async with session.post(
+            self.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        ) as resp:
+            yield resp
+
     async def post(self, body: bytes, mailbox: str | None) -> bytes:
         """One request/response; returns the body of a 200 answer."""
         try:
-            async with self.session_for(self.url).post(
-                self.url,
-                data=body,
-                headers=await self._headers(mailbox),
-                timeout=self._timeout(None),
-                allow_redirects=False,
-            ) as resp:
+            async with self._exchange(body, mailbox, self._timeout(None)) as resp:
                 data = await self._read_capped(resp)
                 return self._check(resp, data)
         except Exception as exc:
@@ -243,14 +283,9 @@ class Transport(HttpSession):
 
         `idle_timeout_s` bounds the silence between chunks (a dead connection that sends no
         keep-alive is noticed), `read_timeout_s` the whole connection."""
+        timeout = self._timeout(read_timeout_s, idle_timeout_s)
         try:
-            async with self.session_for(self.url).post(
-                self.url,
-                data=body,
-                headers=await self._headers(mailbox),
-                timeout=self._timeout(read_timeout_s, idle_timeout_s),
-                allow_redirects=False,
-            ) as resp:
+            async with self._exchange(body, mailbox, timeout) as resp:
                 if resp.status != 200:
                     self._check(resp, await self._read_capped(resp))
                 async for chunk in resp.content.iter_any():

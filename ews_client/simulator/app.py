@@ -16,11 +16,13 @@ from .context import Ctx
 from .faults import post_fault, pre_fault
 from .graph.routes import add_graph_routes
 from .mailbox_access import move_answer
+from .ntlm import WindowsLogon, add_final_token
 from .state import SimState
 from .throttle import Refusal
 from .xmlutil import XmlError, m, parse, validation_error
 
 SIM_KEY = web.AppKey("sim", SimState)
+LOGON_KEY = web.AppKey("windows_logon", WindowsLogon)
 Handler = Callable[[Ctx, etree._Element, SimState], etree._Element]
 OPERATIONS: dict[str, Handler] = {
     "GetFolder": lambda c, r, s: ops_find.get_folder(c, r),
@@ -43,6 +45,8 @@ XML = "text/xml; charset=utf-8"
 def make_app(sim: SimState) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[SIM_KEY] = sim
+    app[LOGON_KEY] = WindowsLogon(sim.config)
+    app.on_response_prepare.append(add_final_token)
     app.router.add_post("/EWS/Exchange.asmx", ews)
     add_admin_routes(app, sim)
     add_graph_routes(app, sim)  # Graph (/v1.0) and its token endpoint, same mailboxes
@@ -54,12 +58,19 @@ def _fault(code: str, backoff_ms: int | None = None, message: str | None = None)
     return web.Response(status=500, body=body, content_type="text/xml", charset="utf-8")
 
 
-def _authorized(request: web.Request, sim: SimState) -> bool:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return False
+def _authorized(request: web.Request, sim: SimState) -> web.Response | None:
+    """None when the request may be served, else the 401 answer (a challenge or a refusal):
+    Basic per request, NTLM and Negotiate per connection (ntlm.py)."""
+    logon = request.app[LOGON_KEY]
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "basic" and "Basic" in logon.schemes:
+        return None if _basic_ok(credentials, sim) else logon.refusal()
+    return logon.authorize(request, scheme, credentials)
+
+
+def _basic_ok(credentials: str, sim: SimState) -> bool:
     try:
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        user, _, password = base64.b64decode(credentials).decode().partition(":")
     except ValueError:
         return False
     expected = f"{sim.config.username}:{sim.config.password}".encode()
@@ -85,8 +96,9 @@ def _http_503(seconds: int) -> web.Response:
 
 
 async def _ews(request: web.Request, sim: SimState) -> web.StreamResponse:
-    if not _authorized(request, sim):
-        return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="sim"'})
+    refusal = _authorized(request, sim)
+    if refusal is not None:
+        return refusal
     early = await pre_fault(request, sim)
     if early is not None:
         return early

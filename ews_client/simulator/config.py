@@ -100,6 +100,15 @@ class FaultConfig:
 class SimulatorConfig:
     username: str = "svc-sync@sim.example"
     password: str = "sim-password"  # noqa: S105 - a test double's well-known credential
+    # The HTTP authentication schemes the EWS endpoint offers in its 401 answers and accepts,
+    # as an Exchange virtual directory with Windows (Negotiate, NTLM) and Basic authentication.
+    ews_auth_schemes: tuple[str, ...] = ("Negotiate", "NTLM", "Basic")
+    # The service account's Windows logon names for NTLM and Negotiate (down-level
+    # DOMAIN\user, and the UPN); its password is `password`, as for Basic.
+    ntlm_users: tuple[str, ...] = ("SIM\\svc-sync", "svc-sync@sim.example")
+    # TLS only: the PEM of the certificate the endpoint serves. When set, an NTLM logon must
+    # carry the connection's channel binding (Exchange's Extended Protection).
+    extended_protection_cert: str | None = None
     # None: the service account may impersonate every mailbox.
     impersonable: frozenset[str] | None = None
     # Mailboxes whose impersonation is refused, being moved, moved away (start-up values of

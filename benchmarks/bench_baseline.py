@@ -231,7 +231,8 @@ async def run(cfg: BaselineConfig) -> dict[str, Any]:
     items, requests = sum(synced), sum(initial["requests"].values())
     idle_requests = sum(idle["requests"].values())
     tallies = bound.tallies_between(tallies1, tallies0)
-    limit = bound.round_trip_bound(tallies, bound.Latency.parse(cfg.latency), cfg.limits(), wall)
+    latency = bound.Latency.parse(cfg.latency)
+    limit = bound.round_trip_bound(tallies, latency, cfg.limits(), wall, cfg.items)
     return {
         "benchmark": "baseline_exchangelib",
         "mailboxes": n,

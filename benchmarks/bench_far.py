@@ -41,10 +41,10 @@ class FarCase:
 CASES = {
     c.name: c
     for c in (
-        FarCase("a", 2, (5000, 1500, 500), "(a) 2 mailboxes x 7,000 items"),
-        FarCase("b", 50, bench_initial.ITEMS, "(b) 50 mailboxes x 350 items"),
-        FarCase("a_small", 2, (500, 150, 50), "(a) small: 2 mailboxes x 700 items"),
-        FarCase("b_small", 10, bench_initial.ITEMS, "(b) small: 10 mailboxes x 350 items"),
+        FarCase("a", 2, (5000, 1500, 500), "(a) 2 mailboxes x 7,000 Exchange items"),
+        FarCase("b", 50, bench_initial.ITEMS, "(b) 50 mailboxes x 350 Exchange items"),
+        FarCase("a_small", 2, (500, 150, 50), "(a) small: 2 mailboxes x 700 Exchange items"),
+        FarCase("b_small", 10, bench_initial.ITEMS, "(b) small: 10 mailboxes x 350 Exchange items"),
     )
 }
 GROUPS = {"a": ("a",), "b": ("b",), "small": ("a_small", "b_small")}
@@ -91,6 +91,8 @@ def _bound_summary(b: dict[str, Any]) -> dict[str, Any]:
         "bound_s": b.get("bound_s"),
         "bound_binding": b.get("binding"),
         "measured_over_bound": b.get("measured_over_bound"),
+        "largest_folder_sync_chain_s": b.get("largest_folder_sync_chain_s"),
+        "measured_over_floor": b.get("measured_over_floor"),
         "in_flight_allowed_per_mailbox": (b.get("limits") or {}).get("in_flight_per_mailbox"),
         "peak_in_flight_per_mailbox": b.get("peak_in_flight_per_mailbox"),
         "mean_in_flight_per_mailbox": b.get("mean_in_flight_per_mailbox"),

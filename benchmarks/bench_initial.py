@@ -136,7 +136,8 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
     cpu = svc_after.cpu_s - svc_before.cpu_s
     failed = sum(v for k, v in stats["run_outcomes"].items() if k != "ok")
     tallies = bound.tallies_between(tallies_after, tallies_before)
-    limit = bound.round_trip_bound(tallies, bound.Latency.parse(cfg.latency), cfg.limits(), wall)
+    latency = bound.Latency.parse(cfg.latency)
+    limit = bound.round_trip_bound(tallies, latency, cfg.limits(), wall, cfg.items)
     return {
         "benchmark": "initial_sync",
         "mailboxes": n,

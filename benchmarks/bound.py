@@ -6,16 +6,26 @@ per mailbox by benchmarks/sim_server.py). A client that keeps `c` requests of a 
 flight can finish the mailbox no sooner than the sum of its requests' latencies divided by
 `c`; the same holds server-wide for the client's server concurrency, and a rate limit of
 `r` requests per second needs at least requests / r seconds. The bound of the run is the
-largest of the three. It ignores everything else (CPU, database, the order of requests:
-SyncFolderItems pages of one folder are sequential), so a measured wall time can only be
-above it; measured / bound says how much of the wall time is not Exchange latency.
+largest of the three. It ignores everything else (CPU, database, the order of requests),
+so a measured wall time can only be above it; measured / bound says how much of the wall
+time is not Exchange latency.
+
+One order the protocol imposes is given beside it: the pages of one folder's SyncFolderItems
+follow one another (each needs the SyncState of the page before) and carry at most 512
+changes (MaxChangesReturned, ews_client/PROTOCOL_NOTES.md), so a mailbox's largest folder
+takes at least ceil(n / 512) x base + n x per_item to read, however many requests are in
+flight. The floor of a run is the larger of the bound and that chain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+# MaxChangesReturned lies within 1..512 (ews_client/PROTOCOL_NOTES.md, SyncFolderItems).
+EWS_MAX_CHANGES = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +95,28 @@ def tallies_between(
     return out
 
 
+def sync_chain_s(
+    folder_items: Iterable[int], latency: Latency, max_changes: int = EWS_MAX_CHANGES
+) -> float:
+    """The largest folder's SyncFolderItems chain: full pages one after another (a folder
+    of n items needs ceil(n / max_changes) pages, at least one), every item charged."""
+    chains = [latency.total_s(max(1, math.ceil(n / max_changes)), n) for n in folder_items]
+    return max(chains, default=0.0)
+
+
 def _r(value: float, digits: int = 2) -> float:
     return round(value, digits)
 
 
 def round_trip_bound(
-    tallies: Mapping[str, Tally], latency: Latency, limits: Limits, wall_s: float | None = None
+    tallies: Mapping[str, Tally],
+    latency: Latency,
+    limits: Limits,
+    wall_s: float | None = None,
+    folder_items: Iterable[int] = (),
 ) -> dict[str, Any]:
-    """The bound of a run beside its measured wall time (see the module docstring)."""
+    """The bound of a run beside its measured wall time, and the floor with the largest
+    folder's sync chain (`folder_items`: the Exchange items of each folder of a mailbox)."""
     if not tallies:
         return {"error": "the simulator answered no request of this run"}
     per_mailbox = {m: latency.total_s(t.requests, t.items) for m, t in tallies.items()}
@@ -106,6 +130,8 @@ def round_trip_bound(
     }
     binding = max(candidates, key=lambda k: candidates[k])
     bound = candidates[binding]
+    chain = sync_chain_s(folder_items, latency)
+    floor = max(bound, chain)
     spans = [t.span_s for t in tallies.values() if t.span_s > 0]
     return {
         "latency_ms": {"base": latency.base_s * 1000, "per_item": latency.per_item_s * 1000},
@@ -127,8 +153,11 @@ def round_trip_bound(
         "bounds_s": {k: _r(v) for k, v in candidates.items()},
         "binding": binding,
         "bound_s": _r(bound),
-        "measured_wall_s": wall_s,
+        "measured_wall_s": None if wall_s is None else _r(wall_s),
         "measured_over_bound": _r(wall_s / bound) if wall_s and bound else None,
+        "largest_folder_sync_chain_s": _r(chain),
+        "floor_s": _r(floor),
+        "measured_over_floor": _r(wall_s / floor) if wall_s and floor else None,
         # What the client really kept in flight per mailbox (the simulator's view).
         "peak_in_flight_per_mailbox": max(t.peak_in_flight for t in tallies.values()),
         "mean_in_flight_per_mailbox": _r(

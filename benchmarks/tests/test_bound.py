@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.bound import Latency, Limits, Tally, round_trip_bound, tallies_between
+from benchmarks.bound import (
+    Latency,
+    Limits,
+    Tally,
+    round_trip_bound,
+    sync_chain_s,
+    tallies_between,
+)
 
 FAR = Latency.parse("150,2")
 
@@ -78,3 +85,21 @@ def test_tallies_between_subtracts_the_earlier_answer_and_drops_idle_mailboxes()
     assert tallies_between(after, before) == {
         "x": Tally(requests=3, items=30, peak_in_flight=2, busy_s=1.0, span_s=4.0)
     }
+
+
+def test_the_sync_chain_is_the_largest_folders_full_pages_one_after_another() -> None:
+    # 5,000 contacts: 10 pages of <= 512 = 1.5 s of requests + 10 s of items.
+    assert sync_chain_s((5000, 1500, 500), FAR) == pytest.approx(11.5)
+    assert sync_chain_s((512, 0), FAR) == pytest.approx(0.15 + 1.024)
+    assert sync_chain_s((0,), FAR) == pytest.approx(0.15)  # an empty folder still answers once
+    assert sync_chain_s((), FAR) == 0.0
+
+
+def test_the_floor_is_the_chain_when_it_is_longer_than_the_bound() -> None:
+    tallies = {"x": Tally(100, 7000)}  # bound 2.9 s at 10 in flight
+    out = round_trip_bound(tallies, FAR, Limits(10, 200), wall_s=23.0, folder_items=(5000, 0))
+    assert (out["bound_s"], out["largest_folder_sync_chain_s"]) == (2.9, 11.5)
+    assert out["floor_s"] == 11.5 and out["measured_over_floor"] == 2.0
+    assert out["measured_over_bound"] == pytest.approx(7.93)
+    without = round_trip_bound(tallies, FAR, Limits(10, 200), wall_s=23.0)
+    assert without["floor_s"] == 2.9 and without["largest_folder_sync_chain_s"] == 0.0

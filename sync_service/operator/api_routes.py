@@ -192,7 +192,7 @@ async def list_runs(request: web.Request, query: RunFilter) -> web.Response:
 async def show_run(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     # ASCII digits only: int() would also take " 7", "+7" or other scripts' digits.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 1 <= int(raw) < 2**63:
         raise InvalidInput("id", "a run id is a positive integer (see /api/v1/runs)")
     return ok(await _ops(request).run(int(raw)))
 

@@ -167,7 +167,9 @@ async def test_a_dry_run_behind_a_real_pass_stays_apart_and_writes_nothing(
             assert resp.status == 200, await resp.text()
             shown = await resp.json()
             assert (await client.get("/api/v1/runs/999999", headers=AUTH)).status == 404
-            assert (await client.get("/api/v1/runs/x1", headers=AUTH)).status == 400
+            for bad in ("x1", "0", "+7", "99999999999999999999"):
+                answer = await client.get(f"/api/v1/runs/{bad}", headers=AUTH)
+                assert answer.status == 400 and (await answer.json())["field"] == "id", bad
         models.RunDetail.model_validate(shown)  # the answer the OpenAPI document describes
         assert shown["dry_run"] is True and shown["outcome"] == "ok"
         _check_plan(shown["plan"])

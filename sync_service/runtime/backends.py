@@ -23,6 +23,7 @@ from ews_client import (
     OutboundPolicy,
     ThrottleLimits,
     TransportLimits,
+    WindowsAuth,
 )
 from sync_service import metrics
 from sync_service.config import (
@@ -61,6 +62,8 @@ def _auth(server: Server, policy: OutboundSettings, default_scope: str = EWS_SCO
     `default_scope`, the audience of its backend (a token is valid for one resource only)."""
     if server.auth_kind == "basic":
         return BasicAuth(server.username or "", _secret(server, policy))
+    if server.auth_kind == "ntlm":
+        return _windows_auth(server, policy)
     if server.auth_kind == "oauth":
         authority = server.authority or f"https://login.microsoftonline.com/{server.tenant}"
         scope = server.scope or default_scope
@@ -75,6 +78,20 @@ def _auth(server: Server, policy: OutboundSettings, default_scope: str = EWS_SCO
             outbound=_outbound(policy),
         )
     raise UnsupportedBackend(f"server {server.name}: auth kind {server.auth_kind} is not supported")
+
+
+def _windows_auth(server: Server, policy: OutboundSettings) -> WindowsAuth:
+    """NTLM for an Exchange Server's EWS: the service account as DOMAIN\\user or user@domain.
+    A refused password surfaces at the first request as an AuthError (the mailbox is
+    disabled with that reason)."""
+    if server.backend != "ews":
+        raise ConfigError(f"auth_kind: server {server.name}: Microsoft Graph takes oauth, not ntlm")
+    if not (server.username or "").strip():
+        raise ConfigError(
+            f"username: server {server.name}: NTLM needs the service account, "
+            "DOMAIN\\user or user@domain"
+        )
+    return WindowsAuth(server.username or "", _secret(server, policy))
 
 
 def _secret(server: Server, policy: OutboundSettings) -> str:

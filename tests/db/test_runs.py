@@ -327,7 +327,8 @@ async def test_the_migration_ends_runs_that_older_engines_left_open(empty_db_url
             "INSERT INTO sync.runs (mailbox_id, job_id, kind, engine, started_at) "
             "VALUES (1, 1, 'express', 'old-engine', now()), (2, 2, 'express', 'old-engine', now())"
         )
-        assert await migrate(conn, migrations) == ["0006_run_states.sql"]
+        applied = await migrate(conn, [m for m in migrations if m.version == 6])
+        assert applied == ["0006_run_states.sql"]
         rows = await conn.fetch("SELECT job_id, outcome, error FROM sync.runs ORDER BY job_id")
         assert [(r["job_id"], r["outcome"]) for r in rows] == [(1, None), (2, "lost")]
         assert "migration 0006" in rows[1]["error"]

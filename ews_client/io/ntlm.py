@@ -8,8 +8,8 @@ aiohttp's pool hands any idle connection to any request, so an NTLM server gets 
 its own instead: each channel is an aiohttp session whose connector holds at most one
 connection, a request holds one channel until its answer is read, and a channel remembers
 which connection it logged on. A request on a channel whose connection is still alive is sent
-as it is; otherwise (a new channel, or its connection closed) the handshake runs first, its
-last leg carrying the request itself.
+as it is; otherwise (a new channel, or its connection closed) it goes with the handshake: each
+leg carries it, and the answer to the last leg is its answer.
 
 Kerberos (Negotiate's first choice) needs a KDC and python-gssapi, neither of which this
 project has or tests; without them pyspnego's Negotiate offers NTLM only inside SPNEGO, which
@@ -51,6 +51,10 @@ DRAIN_CAP = 64 * 1024
 # A connection idle this close to the keep-alive limit may be closed by the time it is used:
 # log on again rather than send the request unauthenticated.
 KEEPALIVE_MARGIN_S = 1.0
+# After the server refused our password, further logons with it wait this long: Active
+# Directory counts every failed logon toward the account's lockout threshold, and a server
+# with hundreds of mailboxes would otherwise try once per mailbox within seconds.
+REFUSAL_HOLD_S = 900.0
 
 # pyspnego logs every token at DEBUG; an NTLM authenticate message is a password-derived
 # response that can be attacked offline, so it must never reach our logs.
@@ -63,9 +67,16 @@ class WindowsAuth:
     request, so `headers()` is empty: the EWS transport runs the handshake on its channels
     (`AuthenticatedConnections`). `handshakes` counts the logons completed."""
 
-    __slots__ = ("_password", "handshakes", "protocol", "scheme", "username")
+    __slots__ = ("_clock", "_password", "_refused", "handshakes", "protocol", "scheme", "username")
 
-    def __init__(self, username: str, password: str, *, protocol: Protocol = "ntlm") -> None:
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        *,
+        protocol: Protocol = "ntlm",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not username.strip():
             raise ValueError("NTLM needs a user name: DOMAIN\\user or user@domain")
         if protocol not in SCHEMES:
@@ -75,12 +86,32 @@ class WindowsAuth:
         self.protocol: Protocol = protocol
         self.scheme = SCHEMES[protocol]
         self.handshakes = 0
+        self._clock = clock
+        self._refused: tuple[float, str] | None = None  # when, and the server's refusal
 
     def context(self, host: str) -> spnego.ContextProxy:
         """A fresh client security context for one handshake with `host` (Kerberos would
         ask for the service principal HTTP/host)."""
         return spnego.client(
             self.username, self._password, hostname=host, service="HTTP", protocol=self.protocol
+        )
+
+    def refuse(self, reason: str) -> None:
+        """The server refused this password: hold further logons (`REFUSAL_HOLD_S`)."""
+        self._refused = (self._clock(), reason)
+
+    def check_not_refused(self) -> None:
+        """AuthError, without asking the server, while a refusal of this password holds."""
+        if self._refused is None:
+            return
+        when, reason = self._refused
+        if self._clock() - when >= REFUSAL_HOLD_S:
+            self._refused = None
+            return
+        raise AuthError(
+            f"{reason}; not tried again for {REFUSAL_HOLD_S / 60:.0f} minutes, as every failed "
+            "logon counts toward the account's lockout",
+            code="HTTP401",
         )
 
     async def headers(self) -> dict[str, str]:
@@ -230,6 +261,7 @@ class AuthenticatedConnections:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST `body` on a logged-on connection; yields the answer (a handshake, when one
         was needed, is done by then). AuthError when the server refuses the logon."""
+        self.auth.check_not_refused()
         async with self._slots:
             channel = self._take()
             try:
@@ -344,11 +376,12 @@ class AuthenticatedConnections:
                 "(HTTP 401)",
                 code="HTTP401",
             )
-        return AuthError(
+        reason = (
             f"the server refused the {scheme} logon of {self.auth.username} (HTTP 401): "
-            "wrong password, or the account is locked or not allowed",
-            code="HTTP401",
+            "wrong password, or the account is locked or not allowed"
         )
+        self.auth.refuse(reason)
+        return AuthError(reason, code="HTTP401")
 
 
 def _step(

@@ -8,7 +8,7 @@ import asyncio
 import base64
 import ssl
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,15 +20,17 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ews_client.errors import AuthError
+from ews_client.ews.ids import DistinguishedFolder
 from ews_client.io.auth import BasicAuth
 from ews_client.io.ews import EwsClient
-from ews_client.io.ntlm import WindowsAuth, offered_schemes, server_token
+from ews_client.io.ntlm import REFUSAL_HOLD_S, WindowsAuth, offered_schemes, server_token
 from ews_client.io.transport import TransportLimits
 from ews_client.models import EntityKind
 from ews_client.simulator.app import LOGON_KEY, make_app
 from ews_client.simulator.config import LatencyConfig, SimulatorConfig
 from ews_client.simulator.ntlm import LogonRecord, WindowsLogon
 from ews_client.simulator.state import SimState
+from tests.ews.test_builders import CONTACT
 
 USER = "SIM\\svc-sync"
 PASSWORD = SimulatorConfig().password
@@ -132,6 +134,25 @@ async def test_a_wrong_password_is_an_auth_error_and_nothing_is_served() -> None
     assert (sim.logon.handshakes, sim.logon.refused) == (0, 1)
 
 
+async def test_a_refused_password_is_not_tried_again_for_a_while() -> None:
+    """Every failed logon counts toward the account's lockout: after a refusal the same
+    credentials wait REFUSAL_HOLD_S before the server is asked again."""
+    now = [0.0]
+    async with simulator() as sim:
+        auth = WindowsAuth(USER, "not-the-password", clock=lambda: now[0])
+        async with EwsClient(sim.url, auth) as client:
+            for _ in range(3):
+                with pytest.raises(AuthError, match="refused the NTLM logon"):
+                    await sync_calls(client, 1)
+            assert sim.logon.refused == 1
+            with pytest.raises(AuthError, match="not tried again for 15 minutes"):
+                await sync_calls(client, 1)
+            now[0] = REFUSAL_HOLD_S
+            with pytest.raises(AuthError):
+                await sync_calls(client, 1)
+            assert sim.logon.refused == 2
+
+
 async def test_negotiate_falls_back_to_ntlm_inside_spnego() -> None:
     """No KDC and no python-gssapi here: pyspnego's Negotiate offers NTLM alone inside
     SPNEGO, the server picks it, and its last token (mechListMIC) is checked on the 200."""
@@ -154,6 +175,33 @@ async def test_negotiate_with_a_wrong_password_is_an_auth_error() -> None:
             with pytest.raises(AuthError, match="refused the Negotiate logon"):
                 await sync_calls(client, 1)
     assert sim.logon.refused == 1 and sim.state.requests == {}
+
+
+async def test_a_stream_holds_its_own_logged_on_connection() -> None:
+    """GetStreamingEvents keeps its channel for the whole stream; the write that makes the
+    event logs on another connection of the pool."""
+    async with simulator(SimulatorConfig(heartbeat_s=0.2)) as sim:
+        auth = WindowsAuth(USER, PASSWORD)
+        async with EwsClient(sim.url, auth) as client:
+            sub = await client.subscribe(BOX, [DistinguishedFolder("contacts", BOX)])
+            kinds: list[str] = []
+
+            async def listen() -> None:
+                stream = client.streaming_events([sub], anchor_mailbox=BOX, timeout_minutes=1)
+                async with aclosing(stream) as batches:
+                    async for batch in batches:
+                        kinds.extend(e.kind for n in batch.notifications for e in n.events)
+                        if kinds:
+                            return
+
+            async with asyncio.timeout(10):
+                listener = asyncio.create_task(listen())
+                await asyncio.sleep(0.2)
+                await client.create_item(BOX, CONTACT)
+                await listener
+    assert kinds == ["created"]
+    assert sim.logon.handshakes == auth.handshakes == 2
+    assert sim.logon.anonymous == 0
 
 
 async def test_a_connection_closed_by_the_server_logs_on_again_before_the_request() -> None:

@@ -13,8 +13,10 @@ from ews_client.simulator.config import SimulatorConfig
 from sync_service.db.enums import MailboxState
 from sync_service.db.queue import PassKind
 from sync_service.db.store import NewServer, Server
+from sync_service.operator import probe
+from sync_service.runtime.backends import open_backend
 from sync_service.runtime.worker import Done
-from tests.e2e.harness import Harness, harness
+from tests.e2e.harness import Harness, e2e_settings, harness
 
 GOOD_ENV = "EXCHANGE_E2E_NTLM_PASSWORD"
 BAD_ENV = "EXCHANGE_E2E_NTLM_WRONG_PASSWORD"
@@ -103,3 +105,21 @@ async def test_a_wrong_ntlm_password_disables_the_servers_mailboxes_naming_authe
         assert "not tried again" not in reasons[0] and "not tried again" in reasons[1]
         # Nothing was served: every request stopped at the logon.
         assert sum(h.sim.sim.requests.values()) == 0
+
+
+@pytest.mark.usefixtures("passwords")
+async def test_servers_test_logs_on_with_ntlm_and_names_a_refused_logon(pool: asyncpg.Pool) -> None:
+    async with harness(pool, WINDOWS_ONLY) as h:
+        good = await ntlm_server(h, "windows", "SIM\\svc-sync", GOOD_ENV)
+        bad = await ntlm_server(h, "windows-bad", "SIM\\svc-sync", BAD_ENV)
+        h.sim.sim.add_mailbox("probe@sim.example")
+        settings = e2e_settings()
+        steps = await probe.probe(good, "probe@sim.example", settings, open_backend)
+        assert [(s.name, s.status) for s in steps] == [(name, "ok") for name in probe.STEPS]
+        steps = await probe.probe(bad, "probe@sim.example", settings, open_backend)
+        assert [(s.name, s.status) for s in steps][:3] == [
+            ("connect", "ok"),
+            ("authenticate", "failed"),
+            ("impersonate", "skipped"),
+        ]
+        assert "refused the NTLM logon of SIM\\svc-sync" in steps[1].detail

@@ -12,6 +12,7 @@ entity an item of which was left behind by a conflict, so that a replay sees tho
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -168,11 +169,24 @@ class MailboxPass:
         stored = await self._stored([binding.entity for binding in bindings])
         crm_changes = await self._crm_changes_all(kind, stored)
         done: list[tuple[EntityKind, _Sides]] = []
-        for binding in bindings:
-            entity = binding.entity
-            stored_entity = replace(stored[entity], crm_changes=crm_changes.get(entity))
-            outcome = await self._entity(binding, kind, report, stored_entity, done)
-            report.entities[entity.value] = outcome
+        try:
+            async with asyncio.TaskGroup() as tg:
+                # Every folder is read at once (the throttle keeps the mailbox within its
+                # limits); each entity is planned and written as soon as its read is in.
+                reads = {}
+                for binding in bindings:
+                    entity = binding.entity
+                    mine = replace(stored[entity], crm_changes=crm_changes.get(entity))
+                    links_of = _LinkRows(self.links, self.mailbox.id, entity)
+                    task = tg.create_task(self._read(binding, kind, mine, links_of))
+                    reads[entity] = (mine, links_of, task)
+                for binding in bindings:
+                    mine, links_of, task = reads[binding.entity]
+                    sides = await task
+                    outcome = await self._entity(binding, kind, report, mine, done, links_of, sides)
+                    report.entities[binding.entity.value] = outcome
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
         if not self.options.dry_run:
             wrote = any(outcome.counts for outcome in report.entities.values())
             await self._commit(kind, wrote, _moved(done, stored))
@@ -185,11 +199,11 @@ class MailboxPass:
         report: PassReport,
         stored: _Stored,
         done: list[tuple[EntityKind, _Sides]],
+        links_of: _LinkRows,
+        sides: _Sides,
     ) -> EntityOutcome:
-        """Read, plan and apply one entity; `done` collects the reads whose states may move."""
+        """Plan and apply one entity's read; `done` collects the reads whose states may move."""
         entity = binding.entity
-        links_of = _LinkRows(self.links, self.mailbox.id, entity)
-        sides = await self._read(binding, kind, stored, links_of)
         if sides.idle and not stored.unfinished and not self.options.dry_run:
             # Nothing changed on either side and no write was interrupted: the planner would
             # find nothing to do, so the folder's links are not even read.
@@ -429,3 +443,12 @@ def _synced(row: LinkRow) -> SyncedRow:
         pending=row.pending,
         intent_hash=row.intent_hash,
     )
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first failure of a TaskGroup as itself: the runner sorts a pass's failures by
+    type (transient, permanent, an integrity stop), never by an ExceptionGroup."""
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup):
+        found = found.exceptions[0]
+    return found

@@ -44,7 +44,7 @@ class AuditFilter(Query):
 
 
 class FieldChange(Answer):
-    before: Any = Field(None, description="null for a create")
+    before: Any = Field(None, description="absent for a create")
     after: Any = None
 
 

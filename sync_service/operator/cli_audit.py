@@ -38,7 +38,7 @@ def _print_page(page: AuditPage) -> None:
             e["crm_id"],
             e["side"],
             e["operation"],
-            changes_text(e["changes"], e["operation"] == "create"),
+            changes_text(e["changes"]),
             why_text(e),
         ]
         for e in page.entries
@@ -48,15 +48,15 @@ def _print_page(page: AuditPage) -> None:
         print(f"more: the same command with --cursor {page.next_cursor}")
 
 
-def changes_text(changes: dict[str, dict[str, Any]], create: bool = False) -> str:
-    """`field: before -> after; ...` (a create's fields: `field: value`)."""
+def changes_text(changes: dict[str, dict[str, Any]]) -> str:
+    """`field: before -> after; ...` (a create's fields, which have no before: `field: value`)."""
     parts = []
     for name, change in changes.items():
         after = shown(change.get("after"))
-        if create:
-            parts.append(f"{name}: {after}")
+        if "before" in change:
+            parts.append(f"{name}: {shown(change['before'])} -> {after}")
         else:
-            parts.append(f"{name}: {shown(change.get('before'))} -> {after}")
+            parts.append(f"{name}: {after}")
     return "; ".join(parts) or "-"
 
 

@@ -44,10 +44,9 @@ def bounded(value: JsonValue) -> JsonValue:
 
 
 def created(fields: Fields) -> Changes:
-    """A create's fields: every value it wrote (an absent field is not a change)."""
-    return {
-        name: {"before": None, "after": bounded(v)} for name, v in fields.items() if v is not None
-    }
+    """A create's fields: every value it wrote (an absent field is not a change), with no
+    "before" (there was none; leaving the key out makes the initial sync's rows smaller)."""
+    return {name: {"after": bounded(v)} for name, v in fields.items() if v is not None}
 
 
 def changed(names: Iterable[str], before: Fields, after: Fields) -> Changes:

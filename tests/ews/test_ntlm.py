@@ -363,3 +363,39 @@ def test_windows_auth_needs_a_user_and_hides_the_password() -> None:
     with pytest.raises(ValueError, match="DOMAIN"):
         WindowsAuth(" ", "pw")
     assert "s3cret" not in repr(WindowsAuth(USER, "s3cret"))
+
+
+# -- a client nobody here wrote ---------------------------------------------------------------
+
+
+async def test_exchangelib_logs_on_to_the_simulator_with_ntlm() -> None:
+    """exchangelib (requests-ntlm underneath) logs on with NTLM and reads a folder: the
+    simulator's side speaks the protocol as another implementation expects it."""
+    from exchangelib import (
+        IMPERSONATION,
+        NTLM,
+        Account,
+        Configuration,
+        Credentials,
+        Version,
+        close_connections,
+    )
+    from exchangelib.version import EXCHANGE_2016
+
+    def count_contacts(url: str) -> int:
+        config = Configuration(
+            service_endpoint=url,
+            credentials=Credentials(USER, PASSWORD),
+            auth_type=NTLM,
+            version=Version(build=EXCHANGE_2016),
+        )
+        account = Account(BOX, config=config, autodiscover=False, access_type=IMPERSONATION)
+        return int(account.contacts.all().count())
+
+    async with simulator() as sim:
+        try:
+            assert await asyncio.to_thread(count_contacts, sim.url) == 0
+        finally:
+            await asyncio.to_thread(close_connections)
+    assert sim.logon.logons and {r.principal for r in sim.logon.logons} == {USER}
+    assert sim.logon.refused == 0 and sum(sim.state.requests.values()) >= 1

@@ -10,9 +10,11 @@ from lxml import etree
 from . import calendar as cal
 from . import soap
 from .context import Ctx, OpError, resolve_folder
+from .folder_render import parse_folder_shape, render_folder
+from .paging import Page, page_of, parse_window, set_paging
 from .paths import Path, PathError, Shape, parse_path, parse_shape
-from .render import render_folder, render_item, render_occurrence
-from .store import StoredItem
+from .render import render_item, render_occurrence
+from .store import Folder, StoredItem
 from .xmlutil import kids, local, m, sub, t
 
 Predicate = Callable[[StoredItem], bool]
@@ -20,40 +22,62 @@ Predicate = Callable[[StoredItem], bool]
 
 def get_folder(ctx: Ctx, req: etree._Element) -> etree._Element:
     root, messages = soap.response_root("GetFolder")
-    base = req.findtext(f"{m('FolderShape')}/{t('BaseShape')}") or "Default"
-    for ref in kids(req, m("FolderIds")):
+    refs = kids(req, m("FolderIds"))
+    try:
+        shape = parse_folder_shape(req.find(m("FolderShape")))
+    except OpError as exc:
+        for _ in refs:
+            sub(soap.error(messages, "GetFolder", exc.code, str(exc)), m("Folders"))
+        return root
+    for ref in refs:
         try:
             folder = resolve_folder(ctx, ref)
         except OpError as exc:
             sub(soap.error(messages, "GetFolder", exc.code, str(exc)), m("Folders"))
             continue
         folders = sub(soap.success(messages, "GetFolder"), m("Folders"))
-        folders.append(render_folder(ctx.box, folder, base))
+        folders.append(render_folder(ctx.box, folder, shape))
     return root
 
 
 def find_folder(ctx: Ctx, req: etree._Element) -> etree._Element:
     root, messages = soap.response_root("FindFolder")
-    base = req.findtext(f"{m('FolderShape')}/{t('BaseShape')}") or "Default"
-    wanted = _display_name_filter(req.find(m("Restriction")))
+    try:
+        shape = parse_folder_shape(req.find(m("FolderShape")))
+        window = parse_window(req.find(m("IndexedPageFolderView")))
+        wanted = _display_name_filter(req.find(m("Restriction")))
+    except OpError as exc:
+        soap.error(messages, "FindFolder", exc.code, str(exc))
+        return root
     for ref in kids(req, m("ParentFolderIds")):
         try:
             parent = resolve_folder(ctx, ref)
         except OpError as exc:
             soap.error(messages, "FindFolder", exc.code, str(exc))
             continue
-        found = [
-            f
-            for f in ctx.box.folders.values()
-            if f.parent_id == parent.id and (wanted is None or f.display_name == wanted)
-        ]
-        msg = soap.success(messages, "FindFolder")
-        holder = sub(msg, m("RootFolder"), TotalItemsInView=str(len(found)))
-        holder.set("IncludesLastItemInRange", "true")
+        below = _descendants if req.get("Traversal") == "Deep" else _children
+        found = [f for f in below(ctx, parent) if wanted is None or f.display_name == wanted]
+        chosen, page = page_of(found, window)
+        holder = sub(soap.success(messages, "FindFolder"), m("RootFolder"))
+        set_paging(holder, page)
         folders = sub(holder, t("Folders"))
-        for folder in found:
-            folders.append(render_folder(ctx.box, folder, base))
+        for folder in chosen:
+            folders.append(render_folder(ctx.box, folder, shape))
     return root
+
+
+def _children(ctx: Ctx, parent: Folder) -> list[Folder]:
+    # "All subfolders of a given folder are returned in order by name" (BaseShape).
+    found = [f for f in ctx.box.folders.values() if f.parent_id == parent.id]
+    return sorted(found, key=lambda f: f.display_name.lower())
+
+
+def _descendants(ctx: Ctx, parent: Folder) -> list[Folder]:
+    """Traversal="Deep": every folder below `parent`, each after its parent."""
+    out: list[Folder] = []
+    for child in _children(ctx, parent):
+        out += [child, *_descendants(ctx, child)]
+    return out
 
 
 def _display_name_filter(restriction: etree._Element | None) -> str | None:
@@ -84,39 +108,30 @@ def find_item(ctx: Ctx, req: etree._Element) -> etree._Element:
         items = [ctx.box.items[i] for i in folder.items]
         matching = [i for i in items if predicate is None or predicate(i)]
         try:
-            rendered, total, last = _view(ctx, req, matching, shape)
-        except (OpError, cal.CalendarError) as exc:
+            rendered, page = _view(ctx, req, matching, shape)
+        except (OpError, PathError, cal.CalendarError) as exc:
             soap.error(messages, "FindItem", exc.code, str(exc))
             continue
         ctx.items += len(rendered)
-        msg = soap.success(messages, "FindItem")
-        holder = sub(msg, m("RootFolder"), TotalItemsInView=str(total))
-        holder.set("IncludesLastItemInRange", "true" if last else "false")
+        holder = sub(soap.success(messages, "FindItem"), m("RootFolder"))
+        set_paging(holder, page)
         sub(holder, t("Items")).extend(rendered)
     return root
 
 
 def _view(
     ctx: Ctx, req: etree._Element, items: list[StoredItem], shape: Shape
-) -> tuple[list[etree._Element], int, bool]:
+) -> tuple[list[etree._Element], Page]:
     calendar_view = req.find(m("CalendarView"))
     if calendar_view is not None:
         return _calendar_view(ctx, calendar_view, items, shape)
-    page = req.find(m("IndexedPageItemView"))
-    offset, limit = 0, len(items)
-    if page is not None:
-        offset = int(page.get("Offset", "0"))
-        limit = int(page.get("MaxEntriesReturned", str(len(items))))
-        if page.get("BasePoint") == "End":
-            offset = max(0, len(items) - offset - limit)
-    chosen = items[offset : offset + limit]
-    rendered = [render_item(ctx.box, i, shape) for i in chosen]
-    return rendered, len(items), offset + len(chosen) >= len(items)
+    chosen, page = page_of(items, parse_window(req.find(m("IndexedPageItemView"))))
+    return [render_item(ctx.box, i, shape) for i in chosen], page
 
 
 def _calendar_view(
     ctx: Ctx, view: etree._Element, items: list[StoredItem], shape: Shape
-) -> tuple[list[etree._Element], int, bool]:
+) -> tuple[list[etree._Element], Page]:
     """Singles and occurrences overlapping [StartDate, EndDate): masters are expanded."""
     lo = cal.parse_datetime(view.get("StartDate", ""))
     hi = cal.parse_datetime(view.get("EndDate", ""))
@@ -140,7 +155,8 @@ def _calendar_view(
                 found.append((start, render_occurrence(ctx.box, item, index, shape)))
     found.sort(key=lambda pair: pair[0])
     limit = int(view.get("MaxEntriesReturned", str(len(found) or 1)))
-    return [e for _, e in found[:limit]], len(found), len(found) <= limit
+    # A CalendarView is not paged: no IndexedPagingOffset (EWS reference, CalendarView).
+    return [e for _, e in found[:limit]], Page(len(found), len(found) <= limit, None)
 
 
 def _predicate(node: etree._Element) -> Predicate:

@@ -13,7 +13,7 @@ from .context import Ctx, OpError, resolve_folder, resolve_item
 from .paths import PathError, parse_shape
 from .render import render_item, render_occurrence
 from .store import FOLDER_ITEM_KIND, ITEM_TYPES, StoredItem, now_utc
-from .writes import OCCURRENCE_FIELDS, WriteError, apply_change, new_props
+from .writes import SERIES_FIELDS, WriteError, apply_change, new_props
 from .xmlutil import insert_ordered, kids, local, m, sub, t
 
 _DEFAULT_FOLDER = {"Contact": "contacts", "CalendarItem": "calendar", "Task": "tasks"}
@@ -125,10 +125,8 @@ def _update_one(
     invited = invitations.attendees(item.props)
     try:
         for update in kids(change, t("Updates")):
-            if index is not None and local(update[0].get("FieldURI", ":")).split(":")[-1] not in (
-                OCCURRENCE_FIELDS
-            ):
-                raise OpError("ErrorInvalidPropertyForOperation", "not settable on an occurrence")
+            if index is not None:
+                _check_occurrence_path(update[0])
             apply_change(ctx.box, item, update, ctx.quota, work)
         _commit(item, index, work)
     except _ERRORS:
@@ -140,13 +138,21 @@ def _update_one(
     return item, index
 
 
+def _check_occurrence_path(path: etree._Element) -> None:
+    # Extended properties are kept per item, not per occurrence, by the simulator.
+    name = path.get("FieldURI", "").split(":")[-1]
+    if local(path.tag) != "FieldURI" or name in SERIES_FIELDS:
+        what = name or local(path.tag)
+        raise OpError("ErrorInvalidPropertyForOperation", f"{what} cannot be set on an occurrence")
+
+
 def _exception(item: StoredItem, index: int) -> etree._Element:
     return item.exceptions.get(index, etree.Element(t("CalendarItem")))
 
 
 def _commit(item: StoredItem, index: int | None, work: etree._Element) -> None:
     if index is not None:
-        item.exceptions[index] = work
+        _commit_occurrence(item, index, work)
         return
     old, item.props = item.props, work
     if item.kind == "CalendarItem":
@@ -159,6 +165,21 @@ def _commit(item: StoredItem, index: int | None, work: etree._Element) -> None:
         if work.find(t("Recurrence")) is None:
             item.exceptions.clear()
             item.deleted_occurrences.clear()
+
+
+def _commit_occurrence(item: StoredItem, index: int, work: etree._Element) -> None:
+    """Store one occurrence's changes; its zone must be known and its end not before its
+    start (ErrorCalendarEndDateIsEarlierThanStartDate)."""
+    cal.iana_zone(work)
+    old = item.exceptions.get(index)
+    item.exceptions[index] = work
+    _, start, end = cal.occurrence_window(item, index)
+    if end < start:
+        if old is None:
+            del item.exceptions[index]
+        else:
+            item.exceptions[index] = old
+        raise cal.CalendarError("ErrorCalendarEndDateIsEarlierThanStartDate", "End before Start")
 
 
 def delete_item(ctx: Ctx, req: etree._Element) -> etree._Element:

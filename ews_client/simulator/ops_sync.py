@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -33,27 +34,37 @@ def _answer(ctx: Ctx, req: etree._Element, secret: bytes, messages: etree._Eleme
         folder = resolve_folder(ctx, folder_ref)
     except OpError as exc:
         raise OpError("ErrorSyncFolderNotFound", str(exc)) from exc
-    since = _since(ctx, folder, req.findtext(m("SyncState")), secret)
+    state = _since(ctx, folder, req.findtext(m("SyncState")), secret)
     ignore = {i.get("Id") for i in kids(req, m("Ignore"))}
     limit = int(req.findtext(m("MaxChangesReturned")) or "1")
-    changes = _changes(folder, since)
-    page = [c for c in changes if c[1] not in ignore][:limit]
-    last = len(page) == len([c for c in changes if c[1] not in ignore])
-    reached = max(since, folder.last_seq) if last else page[-1][0]
+    changes = _changes(ctx, folder, state)
+    wanted = [c for c in changes if c.item_id not in ignore]
+    page = wanted[:limit]
+    last = len(page) == len(wanted)
+    reached = max(state.seq, folder.last_seq) if last else page[-1].seq
+    given = _given(state.given, [c for c in changes if c.seq <= reached])
     shape = parse_shape(req.find(m("ItemShape")))
     msg = soap.success(messages, OP)
-    state = syncstate.SyncState(ctx.box.address, folder.id, reached, ctx.box.epoch)
-    sub(msg, m("SyncState"), syncstate.encode(state, secret))
+    new = syncstate.SyncState(ctx.box.address, folder.id, reached, ctx.box.epoch, given)
+    sub(msg, m("SyncState"), syncstate.encode(new, secret))
     sub(msg, m("IncludesLastItemInRange"), "true" if last else "false")
     out = sub(msg, m("Changes"))
-    for _, item_id in page:
-        _emit(ctx, folder, out, item_id, since, shape)
+    for change in page:
+        _emit(ctx, out, change, shape)
     ctx.items += len(page)
 
 
-def _since(ctx: Ctx, folder: Folder, token: str | None, secret: bytes) -> int:
+@dataclass(frozen=True, slots=True)
+class Change:
+    seq: int  # the item's latest change in this folder
+    item_id: str
+    verb: str  # Create | Update | Delete
+    number: int  # the item's number in a sync state's given set (its creation sequence)
+
+
+def _since(ctx: Ctx, folder: Folder, token: str | None, secret: bytes) -> syncstate.SyncState:
     if token is None or not token.strip():
-        return 0
+        return syncstate.SyncState(ctx.box.address, folder.id, 0, ctx.box.epoch)
     try:
         state = syncstate.decode(token, secret)
     except syncstate.InvalidState as exc:
@@ -66,29 +77,48 @@ def _since(ctx: Ctx, folder: Folder, token: str | None, secret: bytes) -> int:
     )
     if not valid:
         raise OpError("ErrorInvalidSyncStateData", _INVALID)
-    return state.seq
+    return state
 
 
-def _changes(folder: Folder, since: int) -> list[tuple[int, str]]:
-    """(latest seq, item id) of every item written after `since`, in change order."""
-    if folder.last_seq <= since:
+def _changes(ctx: Ctx, folder: Folder, state: syncstate.SyncState) -> list[Change]:
+    """Every item changed after the state, once, in the order of its latest change.
+
+    A state's client knows every item whose latest change it has passed, and the items it
+    was given: an item it knows is an Update, another a Create; a deletion is reported only
+    for an item it was given (Exchange's sync state keeps the ids given), so a page never
+    fills with deletions of items the client never saw."""
+    if folder.last_seq <= state.seq:
         return []
-    start = bisect_right(folder.log, (since, "\uffff"))
+    start = bisect_right(folder.log, (state.seq, "\uffff"))
     latest: dict[str, int] = {}
     for seq, item_id in folder.log[start:]:
         latest.pop(item_id, None)
         latest[item_id] = seq
-    return [(seq, item_id) for item_id, seq in latest.items()]
+    out = []
+    for item_id, seq in latest.items():
+        item = ctx.box.items.get(item_id)
+        if item is not None:
+            verb = "Update" if item.created_seq in state.given else "Create"
+            out.append(Change(seq, item_id, verb, item.created_seq))
+        elif folder.gone.get(item_id, -1) in state.given:
+            out.append(Change(seq, item_id, "Delete", folder.gone[item_id]))
+    return out
 
 
-def _emit(
-    ctx: Ctx, folder: Folder, out: etree._Element, item_id: str, since: int, shape: Shape
-) -> None:
-    item = ctx.box.items.get(item_id)
-    if item is None:
-        # Deleted: report it only if the client could have seen it (created before `since`).
-        if folder.gone.get(item_id, since + 1) <= since:
-            sub(sub(out, t("Delete")), t("ItemId"), Id=item_id)
+def _given(before: frozenset[int], covered: list[Change]) -> frozenset[int]:
+    """The given set once the changes up to the new state are the client's."""
+    given = set(before)
+    for change in covered:
+        if change.verb == "Delete":
+            given.discard(change.number)
+        else:
+            given.add(change.number)
+    return frozenset(given)
+
+
+def _emit(ctx: Ctx, out: etree._Element, change: Change, shape: Shape) -> None:
+    if change.verb == "Delete":
+        sub(sub(out, t("Delete")), t("ItemId"), Id=change.item_id)
         return
-    verb = "Create" if item.created_seq > since else "Update"
-    sub(out, t(verb)).append(render_item(ctx.box, item, shape))
+    item = ctx.box.items[change.item_id]
+    sub(out, t(change.verb)).append(render_item(ctx.box, item, shape))

@@ -47,6 +47,7 @@ class Path:
 class Shape:
     base: str  # IdOnly | Default | AllProperties
     extra: tuple[Path, ...] = ()
+    body_type: str = "Best"  # Best | HTML | Text (bodies.py)
 
 
 def ext_key(attrs: dict[str, str]) -> str:
@@ -95,7 +96,7 @@ def parse_shape(element: etree._Element | None) -> Shape:
     base = element.findtext(t("BaseShape")) or "Default"
     extra = element.find(t("AdditionalProperties"))
     paths = tuple(parse_path(p) for p in extra) if extra is not None else ()
-    return Shape(base, paths)
+    return Shape(base, paths, element.findtext(t("BodyType")) or "Best")
 
 
 def ext_uri_element(attrs: tuple[tuple[str, str], ...] | dict[str, str]) -> etree._Element:

@@ -7,8 +7,10 @@ import copy
 from lxml import etree
 
 from . import calendar as cal
+from .bodies import body_as, text_body
+from .folder_render import folder_ck
 from .paths import Path, Shape, ext_uri_element
-from .store import ITEM_CLASSES, ITEM_TYPES, Folder, Mailbox, StoredItem
+from .store import ITEM_CLASSES, ITEM_TYPES, Mailbox, StoredItem
 from .xmlutil import child_order, local, sub, t
 
 _COMMON_DEFAULT = (
@@ -74,10 +76,14 @@ def _assemble(
 ) -> etree._Element:
     wanted = _wanted(item.kind, shape)
     indexed = {p.name: p for p in shape.extra if p.kind == "indexed"}
+    if any(p.kind == "field" and p.name == "TextBody" for p in shape.extra):
+        computed = {**computed, "TextBody": text_body(props.get("Body"))}
     out = etree.Element(t(item.kind))
     for name in child_order(ITEM_TYPES[item.kind]):
         if name == "ExtendedProperty":
             _append_ext(out, item, shape.extra)
+        elif name == "Body" and "Body" in props and (wanted is None or name in wanted):
+            out.append(body_as(props["Body"], shape.body_type))
         elif wanted is None or name in wanted:
             source = computed.get(name, props.get(name))
             if source is not None:
@@ -176,34 +182,7 @@ def _folder_id(folder_id: str, box: Mailbox) -> etree._Element:
     return etree.Element(t("ParentFolderId"), {"Id": folder_id, "ChangeKey": folder_ck(box)})
 
 
-def folder_ck(box: Mailbox) -> str:
-    return f"AQAAAB{box.epoch}"
-
-
 def _text(tag: str, value: str) -> etree._Element:
     element = etree.Element(tag)
     element.text = value
     return element
-
-
-_FOLDER_ELEMENTS = {
-    "IPF.Contact": "ContactsFolder",
-    "IPF.Appointment": "CalendarFolder",
-    "IPF.Task": "TasksFolder",
-}
-
-
-def render_folder(box: Mailbox, folder: Folder, base: str) -> etree._Element:
-    out = etree.Element(t(_FOLDER_ELEMENTS.get(folder.folder_class, "Folder")))
-    sub(out, t("FolderId"), Id=folder.id, ChangeKey=folder_ck(box))
-    if base == "IdOnly":
-        return out
-    if folder.parent_id:
-        sub(out, t("ParentFolderId"), Id=folder.parent_id, ChangeKey=folder_ck(box))
-    if folder.folder_class:
-        sub(out, t("FolderClass"), folder.folder_class)
-    sub(out, t("DisplayName"), folder.display_name)
-    sub(out, t("TotalCount"), str(len(folder.items)))
-    children = sum(1 for f in box.folders.values() if f.parent_id == folder.id)
-    sub(out, t("ChildFolderCount"), str(children))
-    return out

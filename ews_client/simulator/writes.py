@@ -35,10 +35,13 @@ READ_ONLY = frozenset(
         "OriginalStart",
         "ChangeCount",
         "EffectiveRights",
+        "TextBody",
     ]
 )
-# Properties an occurrence (exception) may override.
-OCCURRENCE_FIELDS = frozenset(("Subject", "Body", "Location", "Start", "End", "Sensitivity"))
+# Properties of a series that one occurrence cannot set: its pattern and its identity. An
+# occurrence (an exception once changed) takes every other settable property, its times with
+# their zones included (ews_client/PROTOCOL_NOTES.md, "Simulator conformance (exchangelib)").
+SERIES_FIELDS = frozenset(("Recurrence", "UID", "RecurrenceId"))
 _APPENDABLE = frozenset(("Body", "RequiredAttendees", "OptionalAttendees", "Categories"))
 
 

@@ -99,11 +99,14 @@ def sync_body(
     )
 
 
-def get_item_body(ids: list[tuple[str, str]], shape: str = "Default", extra: str = "") -> str:
+def get_item_body(
+    ids: list[tuple[str, str]], shape: str = "Default", extra: str = "", body_type: str = ""
+) -> str:
     refs = "".join(f'<t:ItemId Id="{i}" ChangeKey="{ck}"/>' for i, ck in ids)
+    kind = f"<t:BodyType>{body_type}</t:BodyType>" if body_type else ""
     add = f"<t:AdditionalProperties>{extra}</t:AdditionalProperties>" if extra else ""
     return (
-        f"<m:GetItem><m:ItemShape><t:BaseShape>{shape}</t:BaseShape>{add}</m:ItemShape>"
+        f"<m:GetItem><m:ItemShape><t:BaseShape>{shape}</t:BaseShape>{kind}{add}</m:ItemShape>"
         f"<m:ItemIds>{refs}</m:ItemIds></m:GetItem>"
     )
 

@@ -81,11 +81,21 @@ def entry_json(row: AuditRow) -> dict[str, Any]:
         "operation": row.operation,
         "changed_on": row.changed_on,
         "reason": row.reason,
-        "changes": row.changes,
+        "changes": {name: _change(row.changes[name]) for name in sorted(row.changes)},
         "conflict": None
         if row.policy is None
-        else {"policy": row.policy, "winner": row.winner, "losing": row.losing},
+        else {"policy": row.policy, "winner": row.winner, "losing": _sorted(row.losing)},
     }
+
+
+def _change(change: dict[str, Any]) -> dict[str, Any]:
+    # jsonb keeps an object's keys in its own order: "before" is put back before "after".
+    before = {"before": change["before"]} if "before" in change else {}
+    return before | {"after": change.get("after")}
+
+
+def _sorted(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if values is None else {name: values[name] for name in sorted(values)}
 
 
 def _record(value: str | None) -> str | None:

@@ -3,8 +3,10 @@ as the service reaches Exchange: Basic authentication and impersonation of each 
 autodiscover, a fixed request version.
 
 exchangelib is synchronous: its calls run in a worker thread (`in_thread`) while the
-simulator serves from the test's event loop. It is imported here and in this folder's tests
-only (like Microsoft's Graph SDK in tests/graph/sdk/).
+simulator serves from the test's event loop. Touch exchangelib objects only there: even an
+attribute such as `account.contacts` sends a request, and sent from the loop it would wait
+for the very loop that has to answer it. exchangelib is imported here and in this folder's
+tests only (like Microsoft's Graph SDK in tests/graph/sdk/).
 """
 
 from __future__ import annotations

@@ -63,6 +63,10 @@ OnRequest = Callable[[str, str, float], None]
 class EwsClient:
     """Async EWS client for one server; `async with EwsClient(url, auth) as client`."""
 
+    # A mailbox's write batches (CreateItem, UpdateItem of up to 50 items) side by side: well
+    # within its ~10 concurrent requests (throttle.py), leaving room for reads.
+    write_batches_in_flight = 4
+
     def __init__(
         self,
         url: str,

@@ -46,6 +46,7 @@ from ews_client.io.graph_calendar import CalendarSync
 from ews_client.io.graph_meetings import MeetingWrites
 from ews_client.io.graph_transport import GraphTransport
 from ews_client.io.outbound import OutboundPolicy
+from ews_client.io.tasks import gather_ordered
 from ews_client.io.throttle import Throttle, ThrottleLimits
 from ews_client.io.transport import TransportLimits
 from ews_client.models import (
@@ -78,6 +79,10 @@ class Subscription:
 
 class GraphClient:
     """Async Graph client for one tenant; `async with GraphClient(root, auth) as client`."""
+
+    # A mailbox's write batches one at a time: a `$batch` already uses its four concurrent
+    # requests (ews_client/PROTOCOL_NOTES.md, "Graph throttling and batch").
+    write_batches_in_flight = 1
 
     def __init__(
         self,
@@ -287,8 +292,9 @@ class GraphClient:
     async def create_many(
         self, mailbox: str, items: Sequence[Item]
     ) -> list[ItemRef | ExchangeError]:
-        """Creates one by one (each its own POST), a result per item."""
-        return [await self._result(self.create_item(mailbox, item)) for item in items]
+        """Creates side by side, each its own POST (the throttle lets four run at once, the
+        mailbox's limit); a result per item, in order."""
+        return await gather_ordered(self._result(self.create_item(mailbox, i)) for i in items)
 
     async def update_many(
         self, mailbox: str, changes: Sequence[tuple[ItemRef, Item, frozenset[str]]]

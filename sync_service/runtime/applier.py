@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -131,10 +131,8 @@ class Applier:
             batched = {id(a) for a in [*crm_creates, *ex_creates, *updates]}
             for crm_chunk in _chunks(crm_creates):
                 await self._create_crm_batch(crm_chunk)
-            for ex_chunk in _chunks(ex_creates):
-                await self._create_exchange_batch(ex_chunk)
-            for update_chunk in _chunks(updates):
-                await self._update_batch(update_chunk)
+            await self._in_flight([self._create_exchange_batch(c) for c in _chunks(ex_creates)])
+            await self._in_flight([self._update_batch(c) for c in _chunks(updates)])
             await self._concurrently([a for a in actions if id(a) not in batched])
         return self.outcome
 
@@ -190,6 +188,23 @@ class Applier:
             for a in chunk if id(a) in refs
         ]  # fmt: skip
         await self._settle(rows, failures, written)
+
+    async def _in_flight(self, batches: list[Coroutine[Any, Any, None]]) -> None:
+        """Batches of writes side by side, as many as the backend says a mailbox takes
+        (EWS: several requests per mailbox; Graph: a `$batch` already uses the mailbox's
+        four, so one at a time). Each batch commits its own links and counts."""
+        limit = asyncio.Semaphore(getattr(self.backend, "write_batches_in_flight", 1))
+
+        async def one(batch: Coroutine[Any, Any, None]) -> None:
+            async with limit:
+                await batch
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for batch in batches:
+                    group.create_task(one(batch))
+        except ExceptionGroup as group:
+            raise group.exceptions[0] from None
 
     async def _concurrently(self, actions: list[Action]) -> None:
         limit = asyncio.Semaphore(APPLY_CONCURRENCY)

@@ -1,6 +1,6 @@
 """Admin JSON API under `/_sim/`: provisioning, owner edits, snapshots, counters (what a real
 server would have mailed to attendees under `/_sim/sent`), access (refused impersonation,
-mailbox moves), reset.
+mailbox moves; moving a mailbox between the EWS and Graph personas, moves.py), reset.
 
 Owner edits ("the user in Outlook") go through the same store writes as EWS calls, so they
 change change keys, sync states and streaming notifications exactly like a client write.
@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from lxml import etree
 
+from . import moves
 from .mailbox_access import MoveState
 from .state import SimState
 from .store import FOLDER_ITEM_KIND, ITEM_TYPES, Mailbox, StoredItem
@@ -32,6 +33,7 @@ def add_admin_routes(app: web.Application, sim: SimState) -> None:
     app.router.add_get("/_sim/mailboxes/{address}/access", api.access)
     app.router.add_put("/_sim/mailboxes/{address}/impersonation", api.impersonation)
     app.router.add_put("/_sim/mailboxes/{address}/move", api.move)
+    app.router.add_post("/_sim/mailboxes/{address}/relocate", api.relocate)
     app.router.add_get("/_sim/counters", api.counters)
     app.router.add_get("/_sim/sent", api.sent)
     app.router.add_post("/_sim/streams/break", api.break_streams)
@@ -177,6 +179,16 @@ class _Admin:
             return _problem(400, f"'state' must be one of {', '.join(choices)}")
         self.sim.access.set_move(box.address, MoveState(state))
         return self._access_json(box)
+
+    async def relocate(self, request: web.Request) -> web.Response:
+        """`{"to": "graph" | "ews"}`: move the mailbox to that persona, every item re-keyed."""
+        box = self._box(request)
+        to = (await request.json()).get("to")
+        choices = [p.value for p in moves.Persona]
+        if to not in choices:
+            return _problem(400, f"'to' must be one of {', '.join(choices)}")
+        rekeyed = moves.move(box, self.sim.access, moves.Persona(to))
+        return web.json_response({"address": box.address, "persona": to, "rekeyed": rekeyed})
 
     async def counters(self, request: web.Request) -> web.Response:
         return web.json_response(self.sim.counters())

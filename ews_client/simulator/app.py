@@ -10,7 +10,7 @@ from collections.abc import Callable
 from aiohttp import web
 from lxml import etree
 
-from . import ops_config, ops_find, ops_items, ops_stream, ops_sync, soap
+from . import ops_config, ops_convert, ops_find, ops_items, ops_stream, ops_sync, soap
 from .admin import add_admin_routes
 from .context import Ctx
 from .faults import post_fault, pre_fault
@@ -38,6 +38,7 @@ OPERATIONS: dict[str, Handler] = {
     "UpdateUserConfiguration": lambda c, r, s: ops_config.update_user_configuration(c, r),
     "Subscribe": lambda c, r, s: ops_stream.subscribe(c, r, s),
     "Unsubscribe": lambda c, r, s: ops_stream.unsubscribe(s, r),
+    "ConvertId": lambda c, r, s: ops_convert.convert_id(s, r),
 }
 XML = "text/xml; charset=utf-8"
 

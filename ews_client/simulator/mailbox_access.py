@@ -45,6 +45,7 @@ _UNITS: dict[str, tuple[str | None, bool]] = {
     "CreateItem": ("Items", True),
     "UpdateItem": ("ItemChanges", True),
     "DeleteItem": ("ItemIds", False),
+    "ConvertId": ("SourceIds", False),
 }
 
 

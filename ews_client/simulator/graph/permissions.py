@@ -12,6 +12,8 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 _USER = r"^users/[^/]+"
+# translateExchangeIds takes delegated permissions only: no app role grants it.
+DELEGATED_ONLY = "User.ReadBasic.All (delegated only)"
 # (path pattern, read permission, write permission), first match wins.
 _RULES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), read, write)
@@ -25,6 +27,7 @@ _RULES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
         (_USER + r"/todo\b", "Tasks.Read.All", "Tasks.ReadWrite.All"),
         (_USER + r"/mailboxSettings\b", "MailboxSettings.Read", "MailboxSettings.ReadWrite"),
         (_USER + r"/extensions\b", "User.Read.All", "User.ReadWrite.All"),
+        (_USER + r"/translateExchangeIds$", DELEGATED_ONLY, DELEGATED_ONLY),
         (_USER + r"$", "User.Read.All", "User.ReadWrite.All"),
     )
 )

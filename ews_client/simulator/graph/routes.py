@@ -28,6 +28,7 @@ from . import (
     handlers,
     prefer,
     subscription_routes,
+    translate,
 )
 from .errors import GraphError, bad_request
 from .handlers import Env, GReq, GResp
@@ -155,6 +156,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("GET", f"{U}/{C}/(?P<id>[^/]+)", _coll(handlers.get_item)),
         ("PATCH", f"{U}/{C}/(?P<id>[^/]+)", _coll(handlers.patch_item)),
         ("DELETE", f"{U}/{C}/(?P<id>[^/]+)", _coll(handlers.delete_item)),
+        ("POST", f"{U}/translateExchangeIds", _user(translate.translate_ids)),
         ("POST", f"{U}/extensions", _user(handlers.create_extension)),
         ("GET", f"{U}/extensions/(?P<name>[^/]+)", _user(handlers.get_extension, "name")),
         ("PATCH", f"{U}/extensions/(?P<name>[^/]+)", _user(handlers.patch_extension, "name")),

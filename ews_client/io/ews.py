@@ -21,6 +21,12 @@ from ews_client.errors import (
 from ews_client.ews import find, items, notifications, sync, userconfig
 from ews_client.ews.calendar import OCCURRENCE_READ
 from ews_client.ews.convert import READ_PATHS, folder_for, item_to_xml, item_updates
+from ews_client.ews.convert_ids import (
+    MAX_IDS_PER_CALL,
+    IdFormat,
+    build_convert_id,
+    parse_convert_id,
+)
 from ews_client.ews.find import FolderInfo
 from ews_client.ews.ids import DistinguishedFolder, FolderRef, OccurrenceRef
 from ews_client.ews.items import (
@@ -234,6 +240,26 @@ class EwsClient:
     ) -> list[ItemRef]:
         body = find.build_find_by_crm_id(mailbox, folder, crm_id)
         return await self._call(mailbox, "FindItem", body, find.parse_find_item, idempotent=True)
+
+    async def convert_ids(
+        self,
+        mailbox: str,
+        ids: Sequence[str],
+        source: IdFormat,
+        target: IdFormat,
+    ) -> list[str | ExchangeError]:
+        """Each id of `mailbox` in `target` format (or its error), in order; requests of at
+        most MAX_IDS_PER_CALL ids, one after another (a conversion is cheap, a move rare)."""
+        out: list[str | ExchangeError] = []
+        for start in range(0, len(ids), MAX_IDS_PER_CALL):
+            chunk = ids[start : start + MAX_IDS_PER_CALL]
+            body = build_convert_id(mailbox, chunk, source, target)
+
+            def parse(data: bytes, count: int = len(chunk)) -> list[str | ExchangeError]:
+                return parse_convert_id(data, count)
+
+            out += await self._call(mailbox, "ConvertId", body, parse, idempotent=True)
+        return out
 
     async def get_user_configuration(
         self, mailbox: str, folder: FolderRef, name: str

@@ -3,8 +3,8 @@ why (which side changed; for a conflict, the policy, the side kept and the losin
 
 Values are bounded: a text longer than `VALUE_MAX` characters (a body, notes) is cut there and
 marked, a list keeps its first `ITEMS_MAX` entries, so one row stays small whatever the item
-holds. The mapped fields carry item content only, never a credential. The values before an update
-are those the planner compared (`Update.crm_before`, `Update.exchange_before`).
+holds. The mapped fields carry item content only, never a credential. The values before an
+update are those the planner compared (`Update.crm_before`, `Update.exchange_before`).
 """
 
 from __future__ import annotations

@@ -230,9 +230,9 @@ LATER = T0 + timedelta(days=5)
             ("c77", None, None, None, None, None, 101),
             ["audit_crm_idx", "audit_exchange_idx"],
         ),
-        ("audit_all", (None, None, None, None, 101), ["audit_at_idx"]),
-        ("audit_all", (T0, LATER, LATER, 7, 101), ["audit_at_idx"]),
-        ("dispatcher_purge_audit", (T0 + timedelta(hours=1),), ["audit_at_idx"]),
+        ("audit_all", (None, None, None, None, 101), ["audit_pkey"]),
+        ("audit_all", (T0, LATER, LATER, 7, 101), ["audit_pkey"]),
+        ("dispatcher_purge_audit", (T0 + timedelta(hours=1),), ["audit_pkey"]),
     ],
 )
 async def test_each_query_is_planned_on_its_index(

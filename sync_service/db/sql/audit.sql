@@ -27,7 +27,7 @@ ORDER BY a.at DESC, a.id DESC
 LIMIT $7
 
 -- name: audit_all
--- Every mailbox's rows: a backward range scan of audit_at_idx.
+-- Every mailbox's rows: a backward range scan of the primary key, (at, id).
 SELECT a.id, a.at, m.email AS mailbox, a.run_id, a.entity, a.crm_id, a.exchange_id, a.title,
        a.side, a.operation, a.changed_on, a.reason, a.changes, a.policy, a.winner, a.losing
 FROM sync.audit AS a JOIN sync.mailboxes AS m ON m.id = a.mailbox_id

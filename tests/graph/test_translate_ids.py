@@ -4,6 +4,7 @@ of a moved mailbox; answers checked against the Graph metadata by the fixture.""
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ews_client.models import Contact, EntityKind, Item
 from ews_client.simulator import moves
 from ews_client.simulator.config import SimulatorConfig
 from ews_client.simulator.graph import permissions
@@ -18,8 +20,9 @@ from ews_client.simulator.graph.handlers import GReq
 from ews_client.simulator.graph.ids import graph_id
 from ews_client.simulator.graph.routes import run_one
 from ews_client.simulator.testing import RunningSimulator, running_simulator
+from tests.ews.test_builders import APPOINTMENT, TASK
 
-from .conftest import BOX, GRAPH_SCOPE
+from .conftest import BOX, GRAPH_SCOPE, make_client
 from .test_auth_tokens import assert_graph_refusal, call, token_for
 
 PATH = f"users/{BOX}/translateExchangeIds"
@@ -128,3 +131,23 @@ async def test_limits_and_formats_are_refused_with_400(sim: RunningSimulator) ->
     assert status == 400 and "targetIdType" in answer["error"]["message"]
     status, answer = await _translate(sim, {"inputIds": "x", "sourceIdType": "ewsId"})
     assert status == 400 and "inputIds" in answer["error"]["message"]
+
+
+async def test_items_keep_their_crm_ids_across_a_move_under_their_new_ids(
+    sim: RunningSimulator,
+) -> None:
+    """What a move can re-link by without translateExchangeIds: the CRM id every linked item
+    carries (a contact's and an event's extended property, a task's linked resource)."""
+    kinds = (EntityKind.CONTACT, EntityKind.APPOINTMENT, EntityKind.TASK)
+    samples: dict[EntityKind, Item] = {
+        EntityKind.CONTACT: Contact(given_name="Moved", surname="Along", crm_id="crm-c"),
+        EntityKind.APPOINTMENT: dataclasses.replace(APPOINTMENT, crm_id="crm-a"),
+        EntityKind.TASK: dataclasses.replace(TASK, crm_id="crm-t"),
+    }
+    async with make_client(sim) as client:
+        made = {k: (await client.create_item(BOX, samples[k])).id for k in kinds}
+        moves.move(sim.sim.mailboxes[BOX], sim.sim.access, moves.Persona.GRAPH)
+        for kind in kinds:
+            listed = {i.crm_id: i.ref.id for i in await client.list_items(BOX, kind) if i.ref}
+            assert samples[kind].crm_id in listed, kind
+            assert listed[samples[kind].crm_id] != made[kind], kind

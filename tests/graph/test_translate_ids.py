@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ews_client.models import Contact, EntityKind, Item
+from ews_client.models import Contact, EntityKind, Item, Upsert
 from ews_client.simulator import moves
 from ews_client.simulator.config import SimulatorConfig
 from ews_client.simulator.graph import permissions
@@ -151,3 +151,17 @@ async def test_items_keep_their_crm_ids_across_a_move_under_their_new_ids(
             listed = {i.crm_id: i.ref.id for i in await client.list_items(BOX, kind) if i.ref}
             assert samples[kind].crm_id in listed, kind
             assert listed[samples[kind].crm_id] != made[kind], kind
+
+
+async def test_a_delta_token_from_before_a_move_is_dead_and_a_fresh_one_lists_the_new_ids(
+    sim: RunningSimulator,
+) -> None:
+    async with make_client(sim) as client:
+        first = await client.sync_changes(BOX, EntityKind.CONTACT, None)
+        old = {c.item.ref.id for c in first.changes if isinstance(c, Upsert) and c.item.ref}
+        assert len(old) == 3
+        moves.move(sim.sim.mailboxes[BOX], sim.sim.access, moves.Persona.GRAPH)
+        again = await client.sync_changes(BOX, EntityKind.CONTACT, first.sync_state)
+        assert again.restarted  # the token died (410) and the client started afresh
+        new = {c.item.ref.id for c in again.changes if isinstance(c, Upsert) and c.item.ref}
+        assert len(new) == 3 and not new & old

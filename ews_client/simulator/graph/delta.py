@@ -65,7 +65,7 @@ def check(token: DeltaToken, box: Mailbox, folder: Folder, max_age_s: float) -> 
     if token.mailbox != box.address or token.folder != folder.id:
         raise GraphError(410, "syncStateNotFound", "The token belongs to another folder.")
     if token.epoch != box.epoch:
-        raise GraphError(410, "syncStateNotFound", "The mailbox was restored.")
+        raise GraphError(410, "syncStateNotFound", "The mailbox was restored or moved.")
     if time.time() - token.issued > max_age_s:
         # What Graph answers once an Outlook delta token has left its token cache.
         raise GraphError(410, "syncStateNotFound", EXPIRED)

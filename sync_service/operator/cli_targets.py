@@ -10,13 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from ews_client import ExchangeError
 from sync_service.config import Settings
 from sync_service.db.store import Server
 from sync_service.operator import probe
 from sync_service.operator.cli_item_errors import add_item_error_commands, item_text
 from sync_service.operator.cli_sync import add_sync_commands
 from sync_service.operator.connect import operations
-from sync_service.operator.operations import InvalidInput, mailbox_json
+from sync_service.operator.operations import Conflict, InvalidInput, NotFound, mailbox_json
 from sync_service.operator.output import print_json, table
 from sync_service.operator.server_specs import ServerChanges, describe
 
@@ -250,6 +251,46 @@ async def cmd_mailboxes_set(settings: Settings, args: argparse.Namespace) -> int
     return EXIT_OK
 
 
+async def cmd_mailboxes_move(settings: Settings, args: argparse.Namespace) -> int:
+    """Carry mailboxes to another server, one after another; each one's outcome is printed."""
+    # Imported here, as `servers test` does: only the commands that reach Exchange load it.
+    from sync_service.operator.moves import MailboxMover, parse_move_csv
+    from sync_service.runtime.backends import Backends
+
+    if args.csv is not None:
+        if args.mailbox is not None or args.to is not None:
+            raise InvalidInput("csv", "give either SMTP --to SERVER or --csv FILE, not both")
+        wanted = parse_move_csv(_read_input(args.csv))
+    elif args.mailbox is None or args.to is None:
+        raise InvalidInput("to", "give SMTP --to SERVER, or --csv FILE")
+    else:
+        wanted = [(args.mailbox, args.to)]
+    results: list[dict[str, object]] = []
+    async with operations(settings) as ops, Backends(settings) as backends:
+        mover = MailboxMover(ops.store, backends)
+        for email, server in wanted:
+            try:
+                report = await mover.move(email, server)
+            except (Conflict, NotFound, ExchangeError) as exc:
+                text = exc.message if isinstance(exc, Conflict | NotFound) else str(exc)
+                results.append({"email": email, "server": server, "moved": False, "error": text})
+                continue
+            results.append({"email": email, "server": server, "moved": True,
+                            "from": report.source, "links": report.linked,
+                            "requests": report.requests})  # fmt: skip
+    if args.json:
+        print_json(results)
+    else:
+        for one in results:
+            if one["moved"]:
+                print(f"{one['email']}: moved from {one['from']} to {one['server']}, links "
+                      f"kept {one['links']} ({one['requests']} requests)")  # fmt: skip
+            else:
+                print(f"{one['email']}: not moved to {one['server']}: {one['error']}",
+                      file=sys.stderr)  # fmt: skip
+    return EXIT_OK if all(one["moved"] for one in results) else EXIT_FAILED
+
+
 def _server_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
     parser.add_argument("name", help="the server's name (letters, digits, . _ -)")
     parser.add_argument("--backend", choices=("ews", "graph"), required=adding)
@@ -319,7 +360,7 @@ def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def _mailbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    boxes = sub.add_parser("mailboxes", help="mailboxes: import, list, show, enable, set")
+    boxes = sub.add_parser("mailboxes", help="mailboxes: import, list, show, enable, set, move")
     msub = boxes.add_subparsers(dest="mailboxes_command", required=True, metavar="COMMAND")
     imp = msub.add_parser(
         "import",
@@ -348,6 +389,20 @@ def _mailbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
             state.add_argument("--reason", help="recorded as the state's reason")
         state.add_argument("--json", action="store_true", help="machine-readable output")
         state.set_defaults(handler=cmd_mailboxes_state)
+    move = msub.add_parser(
+        "move",
+        help="carry mailboxes to another server (e.g. to Exchange Online), links kept",
+        description="After Exchange moved a mailbox (Exchange Server to Exchange Online, or "
+        "back), serve it from its new server without a new initial pass: every link is "
+        "re-pointed at the item carrying its CRM id there, the marker is carried over and "
+        "the first pass on the new server reads every folder in full. Exit 1 when any "
+        "mailbox could not be moved (it stays on its old server).",
+    )
+    move.add_argument("mailbox", metavar="SMTP", nargs="?")
+    move.add_argument("--to", metavar="SERVER", help="the server that holds the mailbox now")
+    move.add_argument("--csv", metavar="FILE", help="columns email,server; - for standard input")
+    move.add_argument("--json", action="store_true", help="machine-readable output")
+    move.set_defaults(handler=cmd_mailboxes_move)
     opts = msub.add_parser("set", help="group and per-entity sync directions")
     opts.add_argument("mailbox", metavar="SMTP")
     group = opts.add_mutually_exclusive_group()

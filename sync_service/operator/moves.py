@@ -18,6 +18,8 @@ deletion in Exchange.
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,7 +27,7 @@ from ews_client import EntityKind, SyncMarker
 from sync_service.db.enums import EntityMode
 from sync_service.db.moves import MoveStore
 from sync_service.db.store import Mailbox, Server, Store
-from sync_service.errors import OperatorError
+from sync_service.operator.operations import Conflict, InvalidInput, NotFound
 from sync_service.runtime.backends import PASS_STATS, Backends, RequestStats
 
 _SHOWN = 5  # unmatched CRM ids named in the error
@@ -61,14 +63,14 @@ class MailboxMover:
     async def _resolve(self, email: str, target_name: str) -> tuple[Mailbox, Server, Server]:
         mailbox = await self.store.mailbox_by_email(email)
         if mailbox is None:
-            raise OperatorError(f"no mailbox {email!r}")
+            raise NotFound("mailbox", f"no mailbox {email!r}")
         target = await self.store.server_by_name(target_name)
         if target is None:
-            raise OperatorError(f"no server {target_name!r} (see `sync-service servers list`)")
+            raise NotFound("server", f"no server {target_name!r} (see `sync-service servers list`)")
         source = await self.store.server(mailbox.server_id)
         assert source is not None  # a mailbox's server cannot be removed under it
         if target.id == source.id:
-            raise OperatorError(f"{email} is already served by {target.name}")
+            raise Conflict("server", f"{email} is already served by {target.name}")
         return mailbox, source, target
 
     async def _carry(self, mailbox: Mailbox, source: Server, target: Server) -> MoveReport:
@@ -86,10 +88,11 @@ class MailboxMover:
             ]
             if missing:
                 shown = ", ".join(missing[:_SHOWN]) + (" ..." if len(missing) > _SHOWN else "")
-                raise OperatorError(
+                raise Conflict(
+                    "mailbox",
                     f"{mailbox.email}: {len(missing)} linked {entity.value} item(s) carry no "
                     f"CRM id on {target.name} ({shown}); nothing was moved. Is the mailbox's "
-                    f"move to {target.name} complete?"
+                    f"move to {target.name} complete?",
                 )
             # A create not yet confirmed ('' id) is left to the pass, which finds it by CRM id.
             plans.append((entity, [(link.crm_id, held[link.crm_id]) for link in links
@@ -107,3 +110,20 @@ class MailboxMover:
 
 def _never() -> datetime:
     return datetime.fromtimestamp(0, UTC)
+
+
+def parse_move_csv(text: str) -> list[tuple[str, str]]:
+    """(email, server) of each row of a CSV with the columns email,server (a header first)."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or [c.strip().lower() for c in rows[0]] != ["email", "server"]:
+        raise InvalidInput("csv", "the first line must be the header email,server")
+    out: list[tuple[str, str]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != 2 or not all(cell.strip() for cell in row):
+            raise InvalidInput("csv", f"line {line}: expected email,server, got {row!r}")
+        out.append((row[0].strip(), row[1].strip()))
+    if not out:
+        raise InvalidInput("csv", "no mailbox to move")
+    return out

@@ -24,7 +24,7 @@ import pytest
 
 from tests.service_process import ServiceProcess, free_port, service_env
 
-TOKEN = "fuzz-token-0123456789"  # noqa: S105 - a test's own token
+TOKEN = "fuzz-token-0123456789"
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25")
 SEED = os.environ.get("SCHEMATHESIS_SEED", "20261201")

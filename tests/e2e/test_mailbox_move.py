@@ -14,12 +14,14 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 
 from ews_client.models import ModifiedOccurrence
 from ews_client.simulator.graph.ids import graph_id
 from sync_service.db.queue import PassKind
 from sync_service.db.store import NewServer, Server
 from sync_service.operator.moves import MailboxMover
+from sync_service.operator.operations import Conflict
 from sync_service.planning.records import CrmAppointment, CrmContact, CrmTask
 from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, harness
@@ -156,4 +158,54 @@ async def test_fifty_mailboxes_move_from_ews_to_graph_keeping_their_links(
         surnames = {i["fields"].get("Surname") for i in await h.items(email, "contacts")}
         assert surnames == {"Hopper-Moved", "Lovelace-Moved"}
         assert set(box.items) == graph_ids[email]
+        assert await _crm_counts(pool) == crm_before
+
+
+async def _written(pool: asyncpg.Pool, server: Server) -> list[object]:
+    """The counts of every pass on `server` that wrote something."""
+    rows = await pool.fetch(
+        "SELECT r.counts FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id "
+        "WHERE r.kind = 'express' AND m.server_id = $1", server.id)  # fmt: skip
+    return [r["counts"] for r in rows if r["counts"]]
+
+
+async def test_to_graph_and_back_and_a_move_that_is_not_complete(pool: asyncpg.Pool) -> None:
+    async with harness(pool, backend="graph") as h:
+        onprem = await _onprem(h)
+        email = EMAILS[0]
+        await _seed(h, onprem, email)
+        assert await h.sync(email, PassKind.INITIAL) == Done("ok")
+        crm_before = await _crm_counts(pool)
+        mover = MailboxMover(h.store, h.runner.backends)
+        # A move Exchange has not completed: one linked item is not on the new server yet.
+        await h.owner("POST", f"/mailboxes/{email}/relocate", {"to": "graph"})
+        box = h.sim.sim.mailboxes[email]
+        task = next(i for i in box.items.values() if i.kind == "Task")
+        snapshot = task.clone()
+        box.remove(task)
+        with pytest.raises(Conflict) as refused:
+            await mover.move(email, h.server.name)
+        assert "1 linked task item(s) carry no CRM id on sim" in refused.value.message
+        unmoved = await h.store.mailbox_by_email(email)
+        assert unmoved is not None and unmoved.server_id == onprem.id
+        box.items[snapshot.id] = snapshot  # the move completes: the task arrives
+        box.folders[snapshot.folder_id].items[snapshot.id] = None
+
+        report = await mover.move(email, h.server.name)
+        assert report.linked == {"contact": 2, "appointment": 1, "task": 1}
+        assert (report.source, report.target) == ("onprem", h.server.name)
+        assert await h.sync(email, PassKind.EXPRESS) == Done("ok")
+        assert await _written(pool, h.server) == []
+
+        # And back to Exchange Server: the links follow the items' new EWS ids.
+        await h.owner("POST", f"/mailboxes/{email}/relocate", {"to": "ews"})
+        await mover.move(email, "onprem")
+        assert await h.sync(email, PassKind.EXPRESS) == Done("ok")
+        assert await _written(pool, onprem) == []
+        links = await pool.fetch(
+            "SELECT l.exchange_id FROM sync.item_links l JOIN sync.mailboxes m "
+            "ON m.id = l.mailbox_id WHERE m.email = $1", email)  # fmt: skip
+        assert {r["exchange_id"] for r in links} == set(box.items)
+        with pytest.raises(Conflict, match="already served by onprem"):
+            await mover.move(email, "onprem")
         assert await _crm_counts(pool) == crm_before

@@ -21,7 +21,7 @@ from ews_client.simulator.graph.ids import graph_id
 from sync_service.db.queue import PassKind
 from sync_service.db.store import NewServer, Server
 from sync_service.operator.moves import MailboxMover
-from sync_service.operator.operations import Conflict
+from sync_service.operator.operations import Conflict, Operations
 from sync_service.planning.records import CrmAppointment, CrmContact, CrmTask
 from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, harness
@@ -209,3 +209,28 @@ async def test_to_graph_and_back_and_a_move_that_is_not_complete(pool: asyncpg.P
         with pytest.raises(Conflict, match="already served by onprem"):
             await mover.move(email, "onprem")
         assert await _crm_counts(pool) == crm_before
+
+
+async def test_a_mailbox_moved_away_is_stopped_with_the_command_that_carries_it(
+    pool: asyncpg.Pool,
+) -> None:
+    async with harness(pool, backend="graph") as h:
+        onprem = await _onprem(h)
+        email = EMAILS[0]
+        await _seed(h, onprem, email)
+        assert await h.sync(email, PassKind.INITIAL) == Done("ok")
+        await h.owner("POST", f"/mailboxes/{email}/relocate", {"to": "graph"})
+        # EWS now answers every call on it ErrorNonExistentMailbox, "No mailbox with such guid."
+        result = await h.sync(email, PassKind.EXPRESS)
+        assert isinstance(result, Done) and result.failed
+        shown = await Operations(pool, timedelta(seconds=60)).show_mailbox(email)
+        assert shown["state"] == "disabled"
+        reason = shown["reason"]
+        assert reason.startswith("moved: onprem no longer holds this mailbox")
+        assert "No mailbox with such guid." in reason
+        assert f"sync-service mailboxes move {email} --to SERVER" in reason
+        await MailboxMover(h.store, h.runner.backends).move(email, h.server.name)
+        moved = await h.store.mailbox_by_email(email)
+        assert moved is not None and moved.state == "active" and moved.state_reason is None
+        assert await h.sync(email, PassKind.EXPRESS) == Done("ok")
+        assert await _written(pool, h.server) == []

@@ -45,6 +45,14 @@ class MoveStore:
             batches += 1
         return batches
 
+    async def hold(self, mailbox_id: int, reason: str) -> tuple[str, str | None] | None:
+        """Stop the mailbox for its move; its (state, reason) of before, None if a pass runs."""
+        row = await self.pool.fetchrow(self._q["move_hold"], mailbox_id, reason)
+        return None if row is None else (row["state"], row["state_reason"])
+
+    async def release(self, mailbox_id: int, state: str, reason: str | None) -> None:
+        await self.pool.execute(self._q["move_release"], mailbox_id, state, reason)
+
     async def switch_server(self, mailbox_id: int, server_id: int) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(self._q["move_reset_folders"], mailbox_id)

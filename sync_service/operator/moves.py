@@ -51,10 +51,18 @@ class MailboxMover:
 
     async def move(self, email: str, target_name: str) -> MoveReport:
         mailbox, source, target = await self._resolve(email, target_name)
+        # Stopped while it moves, so that no pass runs on half-moved links; a move that does
+        # not happen gives the mailbox its state back, a move that does makes it active.
+        before = await self.moves.hold(mailbox.id, f"moving to {target.name}")
+        if before is None:
+            raise Conflict("mailbox", f"{email}: a pass is running; move it when the pass ends")
         stats = RequestStats()
         token = PASS_STATS.set(stats)
         try:
             report = await self._carry(mailbox, source, target)
+        except BaseException:
+            await self.moves.release(mailbox.id, *before)
+            raise
         finally:
             PASS_STATS.reset(token)
         report.requests = stats.requests

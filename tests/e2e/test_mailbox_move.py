@@ -188,6 +188,14 @@ async def test_to_graph_and_back_and_a_move_that_is_not_complete(pool: asyncpg.P
         assert "1 linked task item(s) carry no CRM id on sim" in refused.value.message
         unmoved = await h.store.mailbox_by_email(email)
         assert unmoved is not None and unmoved.server_id == onprem.id
+        assert (unmoved.state, unmoved.state_reason) == ("active", None)  # given back
+        # A pass running on the mailbox: no move under it.
+        job = await pool.fetchval(
+            "INSERT INTO sync.jobs (mailbox_id, kind, status) VALUES ($1, 'express', 'running') "
+            "RETURNING id", unmoved.id)  # fmt: skip
+        with pytest.raises(Conflict, match="a pass is running"):
+            await mover.move(email, h.server.name)
+        await pool.execute("UPDATE sync.jobs SET status = 'done' WHERE id = $1", job)
         box.items[snapshot.id] = snapshot  # the move completes: the task arrives
         box.folders[snapshot.folder_id].items[snapshot.id] = None
 

@@ -24,3 +24,22 @@ UPDATE sync.mailboxes
 SET server_id = $2, state = 'active', state_reason = NULL, failure_count = 0,
     last_error = NULL, updated_at = now()
 WHERE id = $1
+
+-- name: move_hold
+-- Stop mailbox $1 for its move (no pass is claimed for a stopped mailbox) unless a pass of it
+-- is running; its state and reason of before, or no row when a pass runs. The row lock makes
+-- two moves of one mailbox wait for each other.
+WITH before AS (
+    SELECT id, state, state_reason FROM sync.mailboxes WHERE id = $1 FOR UPDATE
+), held AS (
+    UPDATE sync.mailboxes m SET state = 'disabled', state_reason = $2, updated_at = now()
+    FROM before b
+    WHERE m.id = b.id
+      AND NOT EXISTS (SELECT 1 FROM sync.jobs j WHERE j.mailbox_id = $1 AND j.status = 'running')
+    RETURNING m.id
+)
+SELECT b.state, b.state_reason FROM before b JOIN held h ON h.id = b.id
+
+-- name: move_release
+-- A move that did not happen: mailbox $1 gets its state $2 and reason $3 of before back.
+UPDATE sync.mailboxes SET state = $2, state_reason = $3, updated_at = now() WHERE id = $1

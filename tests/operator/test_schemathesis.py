@@ -77,9 +77,7 @@ def test_the_api_keeps_to_its_document_under_fuzzing(
         "--request-timeout", "20", "--no-color",
     ]  # fmt: skip
     env = {**os.environ, "NO_COLOR": "1"}
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env
-    )
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
     report = done.stdout + done.stderr
     assert done.returncode == 0, report[-6000:]
     generated = [line for line in report.splitlines() if " generated" in line]

@@ -28,6 +28,7 @@ from sync_service.operator.models import (
     JobQuery,
     MailboxFilter,
     MailboxOptions,
+    MoveInput,
     NewServerInput,
     NoInput,
     ProbeInput,
@@ -170,6 +171,25 @@ async def _set_state(request: web.Request, enabled: bool, reason: str | None) ->
 async def recover_mailbox(request: web.Request, body: RecoverInput) -> web.Response:
     email = request.match_info["email"]
     return ok(await _ops(request).recover(email, dry_run=bool(body.dry_run)), 202)
+
+
+async def move_mailbox(request: web.Request, body: MoveInput) -> web.Response:
+    """Carry the mailbox to the server Exchange moved it to, its links kept."""
+    # Imported here, as the probe's opener is: only the requests that reach Exchange load it.
+    from ews_client import ExchangeError
+    from sync_service.operator.moves import MailboxMover
+    from sync_service.runtime.backends import Backends
+
+    ops, settings = _ops(request), request.app[SETTINGS]
+    assert settings is not None
+    async with Backends(settings) as backends:
+        try:
+            report = await MailboxMover(ops.store, backends).move(
+                request.match_info["email"], body.server
+            )
+        except ExchangeError as exc:
+            return problem(502, f"the new server answered: {exc}")
+    return ok(report)
 
 
 # passes and overview
@@ -321,6 +341,13 @@ ROUTES = (
         RecoverInput,
         recover_mailbox,
         Doc("queue a recover pass (deletes nothing)", "the job queued", 202, models.SyncRequest),
+    ),
+    with_body(
+        "POST",
+        f"{MAILBOX}/move",
+        MoveInput,
+        move_mailbox,
+        Doc("carry the mailbox to the server it moved to, links kept", "what the move did"),
     ),
     with_body(
         "POST",

@@ -224,6 +224,12 @@ class RecoverInput(Input):
     dry_run: bool | None = None
 
 
+class MoveInput(Input):
+    """Where Exchange moved the mailbox to (sync_service/operator/moves.py)."""
+
+    server: Name = Field(min_length=1, description="the server that holds the mailbox now")
+
+
 class SyncInput(Input):
     """A mailbox, or groups and/or a server."""
 

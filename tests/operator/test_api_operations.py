@@ -242,3 +242,17 @@ async def test_metrics_refresh_queue_and_mailbox_gauges(pool: asyncpg.Pool) -> N
     assert 'sync_mailboxes{state="needs_recovery"} 0.0' in text
     assert "sync_jobs_queued 4.0" in text and "sync_jobs_running 0.0" in text
     assert "process_cpu_seconds_total" in text
+
+
+async def test_move_names_what_it_cannot_move(pool: asyncpg.Pool) -> None:
+    """`POST /mailboxes/{email}/move`: the API face of `mailboxes move` (the moves themselves
+    are tested end to end in tests/e2e/test_mailbox_move.py)."""
+    async with api_client(pool) as client:
+        await _call(client, "POST", "/api/v1/servers", 201, json=SERVER)
+        url = "/api/v1/mailboxes/nobody@example.com/move"
+        missing = await _call(client, "POST", url, 404, json={"server": "ex1"})
+        assert "nobody@example.com" in missing["detail"]
+        bad = await _call(client, "POST", url, 400, json={})
+        assert bad["field"] == "server"
+        extra = await _call(client, "POST", url, 400, json={"server": "ex1", "to": "x"})
+        assert extra["field"] == "to"

@@ -82,7 +82,7 @@ async def test_deeply_nested_json_is_a_400_on_every_json_endpoint(
     pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
 ) -> None:
     with_bodies = [r for r in api.ROUTES if r.body is not None]
-    assert len(with_bodies) == 10
+    assert len(with_bodies) == 11
     async with api_client(pool) as client:
         for route in with_bodies:
             for body in (DEEP, b'{"a": ' + DEEP + b"}"):

@@ -27,8 +27,9 @@ MAILBOXES = 3
 CRM_ONLY = 600  # made in Exchange by the sync: 12 CreateItem batches of 50 per mailbox
 EXCHANGE_ONLY = 20  # made in the CRM by the sync
 # Slow enough that a pass lasts well beyond the 20 s a stop waits for it (a batch of 50 items
-# takes 2.5 s), so that a SIGTERM cancels passes that have linked part of their writes.
-SLOW = SimulatorConfig(latency=LatencyConfig(base_s=0.02, per_item_s=0.05))
+# takes 10 s, and a mailbox's 12 batches go 4 at a time: 30 s), so that a SIGTERM cancels
+# passes that have linked part of their writes.
+SLOW = SimulatorConfig(latency=LatencyConfig(base_s=0.02, per_item_s=0.2))
 TOKEN = "history-test-token"
 
 

@@ -98,7 +98,8 @@ SERIES_PARTS = ("occurrence", "exception")
 
 
 def listed_events(pages: Sequence[Page]) -> list[Json]:
-    """The single events and series masters of a `/calendar/events` listing, each once.
+    """The single events and series masters of a `/calendar/events` listing, each once (as
+    last listed).
 
     The listing holds no occurrences or exceptions (those come from `instances`); one that
     shows up anyway is left out rather than taken for an event of its own.
@@ -107,7 +108,9 @@ def listed_events(pages: Sequence[Page]) -> list[Json]:
     for page in pages:
         for obj in page.values:
             if obj.get("type") not in SERIES_PARTS:
-                seen.setdefault(str(obj["id"]), obj)
+                # Overlapping pages list an event twice: the later copy is the fresher one
+                # (the order stays that of first sight).
+                seen[str(obj["id"])] = obj
     return list(seen.values())
 
 

@@ -6,7 +6,6 @@ connect reads alike (no port scanning through the probe)."""
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import time, timedelta
 from typing import Any
 
@@ -16,10 +15,11 @@ from aiohttp import web
 
 from ews_client.simulator.config import SimulatorConfig
 from ews_client.simulator.testing import RunningSimulator, running_simulator
-from sync_service.config import Settings, load_settings
+from sync_service.config import Settings
 from sync_service.db.store import Server
 from sync_service.operator import probe
 from sync_service.runtime.backends import open_backend
+from tests.dispatcher.conftest import make_settings
 from tests.ews.listeners import http_server, redirect_to, sink
 from tests.operator.apiclient import AUTH, api_client
 from tests.operator.conftest import Cli
@@ -134,18 +134,6 @@ PASSWORD_ENV = "EXCHANGE_PROBE_PASSWORD"
 PASSWORD = "probe-pw-7d1f"  # looked for where it must not be
 
 
-def _settings(**env: str) -> Settings:
-    """Settings from the defaults and `env` alone, whatever the surrounding environment."""
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("SYNC_")}
-    os.environ.update(env)
-    try:
-        return load_settings()
-    finally:
-        for key in env:
-            os.environ.pop(key, None)
-        os.environ.update(saved)
-
-
 def _server(url: str, **fields: Any) -> Server:
     base: dict[str, Any] = {
         "id": 1, "name": "probed", "backend": "ews", "url": url, "auth_kind": "basic",
@@ -158,7 +146,9 @@ def _server(url: str, **fields: Any) -> Server:
 
 
 async def _probe(server: Server, settings: Settings | None = None) -> list[tuple[str, str, str]]:
-    steps = await probe.probe(server, "alice@sim.example", settings or _settings(), open_backend)
+    steps = await probe.probe(
+        server, "alice@sim.example", settings or make_settings(), open_backend
+    )
     return [(s.name, s.status, s.detail) for s in steps]
 
 
@@ -187,7 +177,7 @@ async def _silent(request: web.Request) -> web.StreamResponse:
 async def test_every_failure_to_connect_reads_alike() -> None:
     """Closed port, a listener that hangs up, one that never answers: one sentence each, the
     same but for the address the operator gave."""
-    settings = _settings(SYNC_HTTP_TIMEOUT="1")
+    settings = make_settings(SYNC_HTTP_TIMEOUT="1")
     async with sink() as hangs_up:
         closed = hangs_up.port
     async with sink() as listener, http_server(_silent) as silent:
@@ -204,7 +194,7 @@ async def test_every_failure_to_connect_reads_alike() -> None:
 @pytest.mark.usefixtures("password")
 async def test_denied_addresses_are_refused_before_any_byte() -> None:
     async with sink() as target:
-        on = _settings(SYNC_OUTBOUND_DENY_PRIVATE="true")
+        on = make_settings(SYNC_OUTBOUND_DENY_PRIVATE="true")
         for host in ("127.0.0.1", "localhost"):
             url = f"http://{host}:{target.port}/EWS/Exchange.asmx"
             detail = _failed_at(await _probe(_server(url), on), "connect")
@@ -263,7 +253,7 @@ async def test_a_server_that_stops_answering_times_out() -> None:
 
     async with http_server(answers_get_only) as origin:
         steps = await _probe(
-            _server(origin.url + "/EWS/Exchange.asmx"), _settings(SYNC_HTTP_TIMEOUT="1")
+            _server(origin.url + "/EWS/Exchange.asmx"), make_settings(SYNC_HTTP_TIMEOUT="1")
         )
     host = origin.url.split("/")[2]
     assert steps[0] == ("connect", "ok", f"{host} answered (HTTP 401)")

@@ -1,7 +1,7 @@
 """The values of the mailbox columns that hold a choice; no I/O, so pure code may use them.
 
-The database checks the same values (schema/0001_sync_state.sql) and the operator surface
-shows them as they are.
+The database checks the same values (schema/0001_sync_state.sql, widened by
+0011_moved_state.sql) and the operator surface shows them as they are.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ class MailboxState(StrEnum):
     DISABLED = "disabled"  # by an operator, or after failures no retry can fix
     QUARANTINED = "quarantined"  # a guard refused a plan
     NEEDS_RECOVERY = "needs_recovery"  # the mailbox marker says a backup was restored
+    # Exchange moved the mailbox to another server: not a failure; `mailboxes move` carries it
+    # to its new server (or an operator enables it again).
+    MOVED = "moved"
 
 
 class EntityMode(StrEnum):

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from ews_client import ExchangeError
 from sync_service.config import Settings
-from sync_service.db.store import Server
+from sync_service.db.store import MAILBOX_STATES, Server
 from sync_service.operator import probe
 from sync_service.operator.cli_item_errors import add_item_error_commands, item_text
 from sync_service.operator.cli_sync import add_sync_commands
 from sync_service.operator.connect import operations
 from sync_service.operator.operations import Conflict, InvalidInput, NotFound, mailbox_json
 from sync_service.operator.output import print_json, table
-from sync_service.operator.server_specs import ServerChanges, describe
+from sync_service.operator.server_specs import AUTH_KINDS, ServerChanges, describe
 
 EXIT_OK, EXIT_FAILED = 0, 1
 MODE_CHOICES = ("two-way", "crm-to-exchange", "exchange-to-crm", "off")
@@ -295,8 +295,13 @@ def _server_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
     parser.add_argument("name", help="the server's name (letters, digits, . _ -)")
     parser.add_argument("--backend", choices=("ews", "graph"), required=adding)
     parser.add_argument("--url", required=adding, help="EWS endpoint or Graph base URL")
-    parser.add_argument("--auth", choices=("basic", "ntlm", "oauth"), help="default: implied")
-    parser.add_argument("--username", help="service account (basic / ntlm)")
+    parser.add_argument(
+        "--auth",
+        choices=AUTH_KINDS,
+        help="default: implied; ntlm and negotiate are Exchange Server's Windows authentication "
+        "(negotiate: Kerberos, else NTLM inside SPNEGO)",
+    )
+    parser.add_argument("--username", help="service account (basic / ntlm / negotiate)")
     secret = parser.add_mutually_exclusive_group()
     for flag, dest, what in (
         ("--password-env", "secret_env", f"environment variable holding the password{_ENV}"),
@@ -373,7 +378,11 @@ def _mailbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imp.add_argument("--json", action="store_true", help="machine-readable output")
     imp.set_defaults(handler=cmd_mailboxes_import)
     lst = msub.add_parser("list", help="list mailboxes")
-    lst.add_argument("--state", choices=("active", "disabled", "quarantined", "needs_recovery"))
+    lst.add_argument(
+        "--state",
+        choices=MAILBOX_STATES,
+        help="moved: Exchange moved it to another server (REASON names the command to run)",
+    )
     lst.add_argument("--group", action="extend", nargs="+", help="server group(s)")
     lst.add_argument("--server", help="only this server's mailboxes")
     lst.add_argument("--json", action="store_true", help="machine-readable output")

@@ -34,7 +34,7 @@ from sync_service.db.store import NewServer, Server
 from sync_service.errors import FieldError
 
 BACKENDS = ("ews", "graph")
-AUTH_KINDS = ("basic", "ntlm", "oauth")
+AUTH_KINDS = ("basic", "ntlm", "negotiate", "oauth")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"  # ECMA-262 and Python (with fullmatch)
 _NAME = re.compile(NAME_PATTERN)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -162,7 +162,8 @@ def _check(server: NewServer) -> NewServer:
     if server.backend not in BACKENDS:
         raise InvalidInput("backend", f"{server.backend!r} is not one of ews, graph")
     if server.auth_kind not in AUTH_KINDS:
-        raise InvalidInput("auth_kind", f"{server.auth_kind!r} is not one of basic, ntlm, oauth")
+        kinds = ", ".join(AUTH_KINDS)
+        raise InvalidInput("auth_kind", f"{server.auth_kind!r} is not one of {kinds}")
     if server.backend == "graph" and server.auth_kind != "oauth":
         raise InvalidInput("auth_kind", "Microsoft Graph needs oauth (--tenant, --client-id)")
     _check_url("url", server.url)

@@ -62,7 +62,7 @@ def _auth(server: Server, policy: OutboundSettings, default_scope: str = EWS_SCO
     `default_scope`, the audience of its backend (a token is valid for one resource only)."""
     if server.auth_kind == "basic":
         return BasicAuth(server.username or "", _secret(server, policy))
-    if server.auth_kind == "ntlm":
+    if server.auth_kind in ("ntlm", "negotiate"):
         return _windows_auth(server, policy)
     if server.auth_kind == "oauth":
         authority = server.authority or f"https://login.microsoftonline.com/{server.tenant}"
@@ -81,17 +81,23 @@ def _auth(server: Server, policy: OutboundSettings, default_scope: str = EWS_SCO
 
 
 def _windows_auth(server: Server, policy: OutboundSettings) -> WindowsAuth:
-    """NTLM for an Exchange Server's EWS: the service account as DOMAIN\\user or user@domain.
-    A refused password surfaces at the first request as an AuthError (the mailbox is
-    disabled with that reason)."""
+    """NTLM or Negotiate (SPNEGO: Kerberos, else NTLM inside it) for an Exchange Server's EWS:
+    the service account as DOMAIN\\user or user@domain. A refused password surfaces at the
+    first request as an AuthError (the mailbox is disabled with that reason)."""
+    kind = server.auth_kind
     if server.backend != "ews":
-        raise ConfigError(f"auth_kind: server {server.name}: Microsoft Graph takes oauth, not ntlm")
+        raise ConfigError(
+            f"auth_kind: server {server.name}: Microsoft Graph takes oauth, not {kind}"
+        )
     if not (server.username or "").strip():
         raise ConfigError(
-            f"username: server {server.name}: NTLM needs the service account, "
+            f"username: server {server.name}: {kind} needs the service account, "
             "DOMAIN\\user or user@domain"
         )
-    return WindowsAuth(server.username or "", _secret(server, policy))
+    username, password = server.username or "", _secret(server, policy)
+    if kind == "negotiate":
+        return WindowsAuth(username, password, protocol="negotiate")
+    return WindowsAuth(username, password, protocol="ntlm")
 
 
 def _secret(server: Server, policy: OutboundSettings) -> str:

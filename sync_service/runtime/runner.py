@@ -29,7 +29,7 @@ from sync_service.planning.guards import GuardError, GuardLimits
 from sync_service.planning.policy import ConflictPolicy, Policy
 from sync_service.planning.render import plan_document, render
 from sync_service.runtime.backends import PASS_STATS, Backends, RequestStats, UnsupportedBackend
-from sync_service.runtime.moved import moved_away, moved_reason
+from sync_service.runtime.moved import mark_moved, moved_away
 from sync_service.runtime.passes import MailboxPass, MarkerMismatch, PassOptions, PassReport
 from sync_service.runtime.worker import Done, JobResult, RetryLater
 
@@ -113,15 +113,12 @@ class PassRunner:
             return await self._end(run, "failed", str(exc), failed=True)
         except PERMANENT as exc:
             if moved_away(exc):
-                # Not a failure of the mailbox: it lives elsewhere now; the reason says where
-                # to go from here (`mailboxes move`).
-                source = await self.store.server(mailbox.server_id)
-                name = source.name if source is not None else str(mailbox.server_id)
-                reason = moved_reason(mailbox.email, name, exc)
-                log.warning("mailbox moved away", extra={"mailbox": mailbox.email, "server": name})
-            else:
-                reason = f"{type(exc).__name__}: {exc}"
-                log.warning("mailbox disabled", extra={"mailbox": mailbox.email, "error": reason})
+                # Not a failure of the mailbox: it lives elsewhere now. Its own state (no
+                # schedule picks it) and a run that ends "moved", not "failed"; the reason
+                # names the command to run (`mailboxes move`).
+                return await self._end(run, "moved", await mark_moved(self.store, mailbox, exc))
+            reason = f"{type(exc).__name__}: {exc}"
+            log.warning("mailbox disabled", extra={"mailbox": mailbox.email, "error": reason})
             await self.store.set_mailbox_state(mailbox.id, MailboxState.DISABLED, reason[:2000])
             return await self._end(run, "failed", reason, failed=True)
         except (ExchangeError, OSError, TimeoutError) as exc:

@@ -18,6 +18,7 @@ import pytest
 
 from ews_client.models import ModifiedOccurrence
 from ews_client.simulator.graph.ids import graph_id
+from sync_service import metrics
 from sync_service.db.queue import PassKind
 from sync_service.db.store import NewServer, Server
 from sync_service.operator.moves import MailboxMover
@@ -219,26 +220,61 @@ async def test_to_graph_and_back_and_a_move_that_is_not_complete(pool: asyncpg.P
         assert await _crm_counts(pool) == crm_before
 
 
-async def test_a_mailbox_moved_away_is_stopped_with_the_command_that_carries_it(
+def _moved_passes() -> float:
+    labels = {"kind": "express", "outcome": "moved"}
+    return metrics.REGISTRY.get_sample_value("sync_passes_total", labels) or 0.0
+
+
+async def _moved_away(h: Harness) -> str:
+    """A mailbox synchronized on the EWS persona, then moved by Exchange to Graph; the pass
+    after the move finds it gone. Its address."""
+    onprem = await _onprem(h)
+    email = EMAILS[0]
+    await _seed(h, onprem, email)
+    assert await h.sync(email, PassKind.INITIAL) == Done("ok")
+    await h.owner("POST", f"/mailboxes/{email}/relocate", {"to": "graph"})
+    # EWS now answers every call on it ErrorNonExistentMailbox, "No mailbox with such guid."
+    assert await h.sync(email, PassKind.EXPRESS) == Done("moved")
+    return email
+
+
+async def test_a_mailbox_moved_away_gets_the_moved_state_with_the_command_that_carries_it(
     pool: asyncpg.Pool,
 ) -> None:
     async with harness(pool, backend="graph") as h:
-        onprem = await _onprem(h)
-        email = EMAILS[0]
-        await _seed(h, onprem, email)
-        assert await h.sync(email, PassKind.INITIAL) == Done("ok")
-        await h.owner("POST", f"/mailboxes/{email}/relocate", {"to": "graph"})
-        # EWS now answers every call on it ErrorNonExistentMailbox, "No mailbox with such guid."
-        result = await h.sync(email, PassKind.EXPRESS)
-        assert isinstance(result, Done) and result.failed
+        moved_before = _moved_passes()
+        email = await _moved_away(h)
         shown = await Operations(pool, timedelta(seconds=60)).show_mailbox(email)
-        assert shown["state"] == "disabled"
+        assert (shown["state"], shown["failure_count"]) == ("moved", 0)
         reason = shown["reason"]
         assert reason.startswith("moved: onprem no longer holds this mailbox")
         assert "No mailbox with such guid." in reason
-        assert f"sync-service mailboxes move {email} --to SERVER" in reason
+        # The only other server is named: the command can be run as it is.
+        assert f"sync-service mailboxes move {email} --to {h.server.name}" in reason
+        # The pass is recorded as what it was, not as a failure.
+        [run] = shown["last_runs"][:1]
+        assert (run["kind"], run["outcome"], run["error"]) == ("express", "moved", reason)
+        assert _moved_passes() == moved_before + 1
+        status = await Operations(pool, timedelta(seconds=60)).status()
+        assert status["mailboxes"]["moved"] == 1 and status["mailboxes"]["disabled"] == 0
+
         await MailboxMover(h.store, h.runner.backends).move(email, h.server.name)
         moved = await h.store.mailbox_by_email(email)
         assert moved is not None and moved.state == "active" and moved.state_reason is None
         assert await h.sync(email, PassKind.EXPRESS) == Done("ok")
         assert await _written(pool, h.server) == []
+
+
+async def test_a_moved_mailbox_enabled_by_an_operator_is_active_until_a_pass_finds_it_moved(
+    pool: asyncpg.Pool,
+) -> None:
+    async with harness(pool, backend="graph") as h:
+        email = await _moved_away(h)
+        ops = Operations(pool, timedelta(seconds=60))
+        enabled = await ops.set_state(email, True)
+        assert (enabled.state, enabled.state_reason) == ("active", None)
+        # Enabled where Exchange no longer holds it: the next pass tells the same story, and
+        # still counts no failure.
+        assert await h.sync(email, PassKind.EXPRESS) == Done("moved")
+        again = await h.store.mailbox_by_email(email)
+        assert again is not None and (again.state, again.failure_count) == ("moved", 0)

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from ews_client.simulator.testing import RunningSimulator
+from sync_service.runtime.moved import moved_reason
 from tests.operator.conftest import Cli
 from tests.operator.dbutil import fetch
 
@@ -79,3 +80,41 @@ def test_bad_input_is_a_usage_error(
 ) -> None:
     result = run_cli("mailboxes", "move", *args, stdin=stdin)
     assert result.code == 2 and message in result.err, result.err
+
+
+def test_a_moved_mailbox_is_listed_with_its_command_and_made_active_by_the_move(
+    run_cli: Cli, cli_env: str, simulator_thread: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an operator sees of a mailbox the service found moved away (the state a pass
+    gives it: tests/e2e/test_mailbox_move.py), and the two ways out of it."""
+    _two_servers(run_cli, simulator_thread, monkeypatch)
+    for email in ("alice@sim.example", "bob@sim.example"):
+        reason = moved_reason(
+            email, "onprem", RuntimeError("No mailbox with such guid."), ["online"]
+        )
+        fetch(cli_env, "UPDATE sync.mailboxes SET state = 'moved', state_reason = $2 "
+              "WHERE email = $1", email, reason)  # fmt: skip
+    listed = run_cli("mailboxes", "list", "--state", "moved")
+    rows = [line.split(maxsplit=8) for line in listed.out.splitlines()[1:]]
+    assert listed.code == 0 and [(r[0], r[4]) for r in rows] == [
+        ("alice@sim.example", "moved"),
+        ("bob@sim.example", "moved"),
+    ], listed.out
+    assert rows[0][8].endswith("run: sync-service mailboxes move alice@sim.example --to online")
+    assert run_cli("mailboxes", "list", "--state", "disabled", "--json").out.strip() == "[]"
+    shown = run_cli("mailboxes", "show", "alice@sim.example").out
+    assert "state:          moved" in shown
+    assert "reason:         moved: onprem no longer holds this mailbox" in shown
+    status = json.loads(run_cli("status", "--json").out)["mailboxes"]
+    assert (status["moved"], status["disabled"]) == (2, 0)
+
+    assert run_cli("mailboxes", "move", "alice@sim.example", "--to", "online").code == 0
+    assert run_cli("mailboxes", "enable", "bob@sim.example").out.strip() == (
+        "mailbox bob@sim.example is active"
+    )
+    rows = fetch(cli_env, "SELECT email, state, state_reason FROM sync.mailboxes ORDER BY email")
+    assert [tuple(r) for r in rows] == [
+        ("alice@sim.example", "active", None),
+        ("bob@sim.example", "active", None),
+    ]
+    assert _server_of(cli_env, "alice@sim.example") == "online"

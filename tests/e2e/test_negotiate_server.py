@@ -58,6 +58,10 @@ async def windows_server(
 @pytest.mark.usefixtures("passwords")
 async def test_a_negotiate_server_syncs_both_ways(pool: asyncpg.Pool) -> None:
     async with harness(pool, WINDOWS_ONLY) as h:
+        # As an Exchange virtual directory with Windows authentication: both schemes offered.
+        async with h.http.post(h.sim.ews_url, data=b"") as refused:
+            offered = refused.headers.getall("WWW-Authenticate")
+        assert (refused.status, offered) == (401, ["Negotiate", "NTLM"])
         server = await windows_server(h, "windows", "SIM\\svc-sync", GOOD_ENV)
         assert server.auth_kind == "negotiate"
         user = await add_user_on(h, server, "neg@sim.example")

@@ -9,7 +9,7 @@ from ews_client.models import Appointment, Attendee, EntityKind, Sensitivity
 
 from . import series
 from . import values as v
-from .mapping import EntityMap, FieldSpec
+from .mapping import EntityMap, FieldSpec, ValueMap
 from .records import CrmAppointment, CrmAttendee
 from .values import Fields, JsonValue
 
@@ -33,9 +33,10 @@ def key_attendees(value: JsonValue) -> JsonValue:
 
 
 ATTENDEES = v.Codec("attendees", norm_attendees, key_attendees)
-SENSITIVITY = v.enum_codec(
-    "sensitivity", Sensitivity, Sensitivity.NORMAL, {"public": "normal", "secret": "private"}
-)
+# Other spellings a CRM may hold, read as Exchange's values (and written back as Exchange's).
+SENSITIVITY_SPELLINGS = {"public": "normal", "secret": "private"}
+SENSITIVITY = v.enum_codec("sensitivity", Sensitivity, Sensitivity.NORMAL, SENSITIVITY_SPELLINGS)
+SENSITIVITY_VALUES = ValueMap.of(Sensitivity, Sensitivity.NORMAL, SENSITIVITY_SPELLINGS)
 
 
 def _item_attendees(item: Appointment) -> list[tuple[str, str | None, bool]]:
@@ -69,7 +70,7 @@ SPECS: tuple[FieldSpec, ...] = (
     _simple("notes", v.TEXT),
     _simple("organizer", v.EMAIL, crm="organizer_email"),
     _simple("is_meeting", v.BOOL),
-    _simple("sensitivity", SENSITIVITY),
+    _simple("sensitivity", SENSITIVITY, values=SENSITIVITY_VALUES),
     _simple("reminder_minutes", v.INT),
     _simple("categories", v.CATEGORIES),
     FieldSpec(

@@ -3,7 +3,9 @@
 Every entity has a table of `FieldSpec`s (see `contacts.py`, `appointments.py`, `tasks.py`).
 At run time the table is bound to a mailbox's options (`bind`): the entity's direction and
 per-field overrides give each field an effective direction, and fields that end up `off` are
-dropped, so they are neither compared, hashed nor written.
+dropped, so they are neither compared, hashed nor written. A pick list field carries a
+`ValueMap` (the operator's field map may replace it): how CRM values and Exchange values
+translate into each other.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -47,6 +49,54 @@ def combine_directions(entity: Direction, field: Direction) -> Direction:
     return Direction.OFF
 
 
+@dataclass(frozen=True, slots=True)
+class ValueMap:
+    """A pick list's value translation between the two sides.
+
+    Canonical values are Exchange's (`choices`, the values of the model's enum), so a value
+    read from Exchange needs no translation. A CRM value is read through `to_exchange` (keys
+    lower-case, blanks collapsed), else taken as it is when it is one of the choices, else read
+    as `default`: an unknown spelling never fails the item. A value written to the CRM goes
+    through `to_crm`; values it does not list are written as they are.
+    """
+
+    choices: tuple[str, ...]
+    default: str
+    to_exchange: Mapping[str, str] = field(default_factory=dict)
+    to_crm: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        enum: type[StrEnum],
+        default: StrEnum | str,
+        to_exchange: Mapping[str, str] | None = None,
+        to_crm: Mapping[str, str] | None = None,
+    ) -> ValueMap:
+        """The map of `enum`'s values; `to_exchange` keys are folded as CRM values are."""
+        folded = {crm_spelling(key): value for key, value in (to_exchange or {}).items()}
+        return cls(tuple(m.value for m in enum), str(default), folded, dict(to_crm or {}))
+
+    def from_crm(self, raw: object) -> str:
+        """The canonical (Exchange) value of a value read from the CRM."""
+        text = raw.value if isinstance(raw, StrEnum) else crm_spelling(str(raw or ""))
+        for candidate in (text, text.replace(" ", "_")):
+            if candidate in self.to_exchange:
+                return self.to_exchange[candidate]
+            if candidate in self.choices:
+                return candidate
+        return self.default
+
+    def crm_value(self, value: JsonValue) -> JsonValue:
+        """The value to write to the CRM for a canonical value."""
+        return self.to_crm.get(value, value) if isinstance(value, str) else value
+
+
+def crm_spelling(text: str) -> str:
+    """How a CRM pick list value is looked up: case and runs of blanks do not count."""
+    return " ".join(text.lower().split())
+
+
 # A combine hook decides a field changed on both sides: (base, crm, exchange, winner) -> value,
 # where winner is the value the conflict policy picked. Used for recurrence exceptions.
 Combine = Callable[[JsonValue, JsonValue, JsonValue, JsonValue], JsonValue]
@@ -64,6 +114,7 @@ class FieldSpec:
     model_fields: tuple[str, ...]
     direction: Direction = Direction.TWO_WAY
     combine: Combine | None = None
+    values: ValueMap | None = None  # a pick list: how its values translate between the sides
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,24 +154,38 @@ def bind(
     entity_map: EntityMap,
     direction: Direction = Direction.TWO_WAY,
     overrides: Mapping[str, Direction] | None = None,
+    values: Mapping[str, ValueMap] | None = None,
 ) -> Binding:
-    """Bind a map to the mailbox options; `overrides` sets per-field directions by name."""
-    overrides = overrides or {}
-    unknown = set(overrides) - {spec.name for spec in entity_map.specs}
+    """Bind a map to the mailbox options; `overrides` sets per-field directions by name,
+    `values` replaces the value maps of pick list fields by name."""
+    overrides, values = overrides or {}, values or {}
+    unknown = (set(overrides) | set(values)) - {spec.name for spec in entity_map.specs}
     if unknown:
         raise ValueError(f"unknown {entity_map.entity} fields: {sorted(unknown)}")
+    lists = {spec.name for spec in entity_map.specs if spec.values is not None}
+    if set(values) - lists:
+        raise ValueError(f"not pick lists of {entity_map.entity}: {sorted(set(values) - lists)}")
     active: list[FieldSpec] = []
     for spec in entity_map.specs:
         effective = combine_directions(direction, overrides.get(spec.name, spec.direction))
         if effective != Direction.OFF:
-            active.append(replace(spec, direction=effective))
+            active.append(
+                replace(spec, direction=effective, values=values.get(spec.name, spec.values))
+            )
     active.sort(key=lambda spec: spec.name)
     return Binding(entity_map, direction, tuple(active))
 
 
 def crm_fields(binding: Binding, record: CrmRecord) -> dict[str, JsonValue]:
-    """The canonical fields of a CRM record."""
-    return {spec.name: spec.codec.normalize(spec.crm_read(record)) for spec in binding.specs}
+    """The canonical fields of a CRM record (pick list values translated to Exchange's)."""
+    return {
+        spec.name: spec.codec.normalize(
+            spec.crm_read(record)
+            if spec.values is None
+            else spec.values.from_crm(spec.crm_read(record))
+        )
+        for spec in binding.specs
+    }
 
 
 def exchange_fields(binding: Binding, item: Item) -> dict[str, JsonValue]:
@@ -162,14 +227,16 @@ def differing(binding: Binding, left: Fields, right: Fields) -> frozenset[str]:
 
 def new_record(binding: Binding, fields: Fields, crm_id: str, owner_id: str) -> CrmRecord:
     """A CRM record for a create; fields the binding leaves out take the record defaults."""
-    return binding.map.build_record(_active(binding, fields), crm_id, owner_id)
+    return binding.map.build_record(
+        _crm_values(binding, _active(binding, fields)), crm_id, owner_id
+    )
 
 
 def updated_record(
     binding: Binding, old: CrmRecord, target: Fields, names: Iterable[str]
 ) -> CrmRecord:
     """`old` with the CRM attributes of the named canonical fields set from `target`."""
-    full = binding.map.build_record(target, old.id, old.owner_id)
+    full = binding.map.build_record(_crm_values(binding, target), old.id, old.owner_id)
     changes = {attr: getattr(full, attr) for name in names for attr in binding.spec(name).crm_attrs}
     return replace(old, **changes)
 
@@ -186,3 +253,13 @@ def model_fields(binding: Binding, names: Iterable[str]) -> frozenset[str]:
 
 def _active(binding: Binding, fields: Fields) -> dict[str, JsonValue]:
     return {spec.name: fields.get(spec.name) for spec in binding.specs}
+
+
+def _crm_values(binding: Binding, fields: Fields) -> Fields:
+    """`fields` with each pick list value as the CRM spells it (`ValueMap.to_crm`)."""
+    mapped = {
+        spec.name: spec.values.crm_value(fields[spec.name])
+        for spec in binding.specs
+        if spec.values is not None and spec.values.to_crm and spec.name in fields
+    }
+    return {**fields, **mapped} if mapped else fields

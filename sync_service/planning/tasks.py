@@ -7,28 +7,30 @@ from typing import cast
 from ews_client.models import EntityKind, Importance, Task, TaskStatus
 
 from . import values as v
-from .mapping import EntityMap, FieldSpec
+from .mapping import EntityMap, FieldSpec, ValueMap
 from .records import CrmTask
 from .values import Fields
 
-STATUS = v.enum_codec(
-    "status",
-    TaskStatus,
-    TaskStatus.NOT_STARTED,
-    {
-        "open": "not_started",
-        "done": "completed",
-        "complete": "completed",
-        "waiting": "waiting_on_others",
-    },
-)
-IMPORTANCE = v.enum_codec(
-    "importance", Importance, Importance.NORMAL, {"urgent": "high", "medium": "normal"}
-)
+# Other spellings a CRM may hold, read as Exchange's values (and written back as Exchange's).
+STATUS_SPELLINGS = {
+    "open": "not_started",
+    "done": "completed",
+    "complete": "completed",
+    "waiting": "waiting_on_others",
+}
+IMPORTANCE_SPELLINGS = {"urgent": "high", "medium": "normal"}
+STATUS = v.enum_codec("status", TaskStatus, TaskStatus.NOT_STARTED, STATUS_SPELLINGS)
+IMPORTANCE = v.enum_codec("importance", Importance, Importance.NORMAL, IMPORTANCE_SPELLINGS)
+STATUS_VALUES = ValueMap.of(TaskStatus, TaskStatus.NOT_STARTED, STATUS_SPELLINGS)
+IMPORTANCE_VALUES = ValueMap.of(Importance, Importance.NORMAL, IMPORTANCE_SPELLINGS)
 
 
 def _simple(
-    name: str, codec: v.Codec, crm: str | None = None, model: str | None = None
+    name: str,
+    codec: v.Codec,
+    crm: str | None = None,
+    model: str | None = None,
+    values: ValueMap | None = None,
 ) -> FieldSpec:
     crm_attr, model_attr = crm or name, model or name
     return FieldSpec(
@@ -38,6 +40,7 @@ def _simple(
         exchange_read=lambda item: getattr(item, model_attr),
         crm_attrs=(crm_attr,),
         model_fields=(model_attr,),
+        values=values,
     )
 
 
@@ -47,9 +50,9 @@ SPECS: tuple[FieldSpec, ...] = (
     _simple("start", v.DATETIME, crm="starts_at"),
     _simple("due", v.DATETIME, crm="due_at"),
     _simple("completed", v.DATETIME, crm="completed_at"),
-    _simple("status", STATUS),
+    _simple("status", STATUS, values=STATUS_VALUES),
     _simple("percent_complete", v.INT),
-    _simple("importance", IMPORTANCE),
+    _simple("importance", IMPORTANCE, values=IMPORTANCE_VALUES),
     _simple("reminder_at", v.DATETIME),
     _simple("categories", v.CATEGORIES),
 )

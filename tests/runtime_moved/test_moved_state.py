@@ -89,3 +89,22 @@ def test_the_reason_names_the_target_when_one_other_server_is_configured() -> No
     none = moved_reason("a@x.example", "onprem", error, [])
     assert none.endswith("--to SERVER (the server that holds it now: add it with "
                          "sync-service servers add)")  # fmt: skip
+
+
+async def test_a_job_waiting_for_a_moved_mailbox_is_not_counted_as_queued_work(
+    pool: asyncpg.Pool,
+) -> None:
+    """A rerun asked for while the pass that found the move ran stays queued until the
+    mailbox moves: it waits for an operator, not for an engine (no SyncQueueStale)."""
+    active, moved = await _one_moved(pool)
+    queue = JobQueue(pool, timedelta(seconds=60))
+    await queue.enqueue(moved, PassKind.EXPRESS)
+    await pool.execute("UPDATE sync.jobs SET requested_at = now() - interval '2 hours'")
+    depth = await queue.depth()
+    assert (depth.queued, depth.oldest_queued_seconds) == (0, 0.0)
+    await queue.enqueue(active, PassKind.EXPRESS)
+    depth = await queue.depth()
+    assert depth.queued == 1 and depth.oldest_queued_seconds < 60
+    await Operations(pool).set_state("gone@x.example", True)
+    depth = await queue.depth()
+    assert depth.queued == 2 and depth.oldest_queued_seconds > 7000

@@ -121,13 +121,17 @@ SELECT id, mailbox_id FROM reaped
 
 -- name: job_queue_depth
 -- Running: held under a live lease. Stalled: its engine stopped renewing the lease, and the
--- job waits for a reaper to queue it again.
-SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
-       count(*) FILTER (WHERE status = 'running' AND lease_expires_at >= now()) AS running,
-       count(*) FILTER (WHERE status = 'running' AND lease_expires_at < now()) AS stalled,
-       COALESCE(EXTRACT(EPOCH FROM now() - min(requested_at) FILTER (WHERE status = 'queued')),
+-- job waits for a reaper to queue it again. A job of a mailbox Exchange moved away (a rerun
+-- asked for while its last pass ran) waits for the operator's `mailboxes move`, not for an
+-- engine: it is not counted as queued (the moved mailboxes have their own gauge).
+SELECT count(*) FILTER (WHERE j.status = 'queued' AND m.id IS NULL) AS queued,
+       count(*) FILTER (WHERE j.status = 'running' AND j.lease_expires_at >= now()) AS running,
+       count(*) FILTER (WHERE j.status = 'running' AND j.lease_expires_at < now()) AS stalled,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(j.requested_at)
+                                    FILTER (WHERE j.status = 'queued' AND m.id IS NULL)),
                 0)::float8 AS oldest_queued_seconds
-FROM sync.jobs
+FROM sync.jobs j
+LEFT JOIN sync.mailboxes m ON m.id = j.mailbox_id AND m.state = 'moved'
 
 -- name: job_renew_many
 -- Renew the leases of every pass an engine runs; the ids not returned were lost (reaped).

@@ -3,6 +3,11 @@
 A value is written so that it cannot forge or garble a line whatever it holds (a mailbox
 address, a path, a message from elsewhere): control characters (C0, DEL, C1) and other
 unprintable ones never reach the output raw, in either format; they are escaped as in JSON.
+A multi-line message or traceback is therefore one line too.
+
+The log is the service's: other libraries' events below WARNING (pgserver's command dumps,
+asyncio's notes) are dropped unless SYNC_LOG_LEVEL=DEBUG, and Python warnings are logged as
+events instead of printed over several lines.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 # Fields a caller may attach with `log.info("...", extra={...})`.
 _FIELDS = ("mailbox", "server", "pass_kind", "entity", "counts", "duration_ms", "error", "job")
 _BASE = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+# The service's own loggers: every level they log at is shown.
+_OWN = frozenset({"sync_service", "ews_client"})
 # What makes a key=value value need quotes: a separator, a quote, an equals sign.
 _SPECIAL = re.compile(r'[\s"=]')
 
@@ -33,7 +40,20 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
             out[key] = value
     if record.exc_info:
         out["exception"] = logging.Formatter().formatException(record.exc_info)
+    if record.stack_info:
+        out["stack"] = record.stack_info
     return out
+
+
+class DependencyFilter(logging.Filter):
+    """Passes the service's own events, and other libraries' from `floor` up."""
+
+    def __init__(self, floor: int) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.floor or record.name.partition(".")[0] in _OWN
 
 
 class JsonFormatter(logging.Formatter):
@@ -60,5 +80,8 @@ def setup_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    debugging = root.level <= logging.DEBUG
+    handler.addFilter(DependencyFilter(logging.DEBUG if debugging else logging.WARNING))
+    logging.captureWarnings(True)  # a warning is one event (py.warnings), not two raw lines
     # aiohttp's access log would log every probe; keep it for debugging only.
     logging.getLogger("aiohttp.access").setLevel(max(logging.WARNING, root.level))

@@ -34,8 +34,9 @@ from sync_service.db.store import EntityMode, Mailbox, Store
 from sync_service.errors import IntegrityStop
 from sync_service.planning import MAPS, links, planner
 from sync_service.planning.actions import PassKind, Plan
+from sync_service.planning.field_map import BUILT_IN, FieldMap
 from sync_service.planning.guards import GuardLimits
-from sync_service.planning.mapping import Binding, Direction, bind
+from sync_service.planning.mapping import Binding, Direction
 from sync_service.planning.policy import ConflictPolicy
 from sync_service.planning.records import CrmRecord
 from sync_service.planning.render import ambiguity_decision, ambiguity_reason
@@ -65,6 +66,7 @@ class PassOptions:
     limits: GuardLimits = field(default_factory=GuardLimits)
     policies: dict[EntityKind, ConflictPolicy] = field(default_factory=dict)
     run_id: int | None = None  # the runs row the writes are counted in, as they commit
+    field_map: FieldMap = BUILT_IN  # the operator's per-field directions and value maps
 
 
 @dataclass(slots=True)
@@ -162,7 +164,7 @@ class MailboxPass:
             kind = PassKind.INITIAL
         report = PassReport(kind)
         bindings = [
-            bind(entity_map, direction)
+            self.options.field_map.bind(entity_map, direction)
             for entity, entity_map in MAPS.items()
             if (direction := MODE_DIRECTIONS[self.mailbox.mode(entity.value)]) != Direction.OFF
         ]

@@ -94,7 +94,13 @@ class PassRunner:
             assert server is not None
             backend = await self.backends.get(server)
             options = PassOptions(
-                run.kind, job.dry_run, job.forced, self.limits, self.policies, run.run_id
+                run.kind,
+                job.dry_run,
+                job.forced,
+                self.limits,
+                self.policies,
+                run.run_id,
+                self.settings.field_map,
             )
             report = await MailboxPass(
                 mailbox, backend, self.crm, self.store, self.links, options

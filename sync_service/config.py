@@ -8,6 +8,7 @@ a file named by `<VAR>_FILE` (the container-secrets habit) and are held as `Secr
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import time
@@ -19,6 +20,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sync_service.errors import FieldError, OperatorError
+from sync_service.planning.field_map import BUILT_IN, FieldMap, FieldMapError, parse
 
 ENV_PREFIX = "SYNC_"
 # Never a server's secret, whatever SYNC_SECRET_DIR says: /proc/self/environ is the service's
@@ -235,6 +237,13 @@ class MeetingSettings(_Group):
         return self.meeting_invitations is MeetingInvitations.CRM_ORGANIZED
 
 
+class MappingSettings(_Group):
+    """The operator's field map: a TOML file (deploy/field-map.toml is the built-in map written
+    out); unset, the built-in mapping. Read and checked at start-up (`load_settings`)."""
+
+    field_map_file: Path | None = None
+
+
 class RetentionSettings(_Group):
     retention_days: int = Field(default=14, ge=1)
 
@@ -283,6 +292,8 @@ class Settings:
     retention: RetentionSettings
     logging: LoggingSettings
     process: ProcessSettings
+    mapping: MappingSettings = dataclasses.field(default_factory=MappingSettings)
+    field_map: FieldMap = BUILT_IN  # the map SYNC_FIELD_MAP_FILE names, read by load_settings
 
 
 _GROUPS: dict[str, type[_Group]] = {
@@ -297,6 +308,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "retention": RetentionSettings,
     "logging": LoggingSettings,
     "process": ProcessSettings,
+    "mapping": MappingSettings,
 }
 
 
@@ -312,7 +324,7 @@ def load_settings() -> Settings:
             groups[name] = cls()
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
-    settings = Settings(**groups)
+    settings = Settings(**groups, field_map=read_field_map(groups["mapping"]))
     try:  # secret files are read now, so that a missing file fails at start-up
         settings.database.resolved_url()
         settings.api.resolved_token()
@@ -320,6 +332,23 @@ def load_settings() -> Settings:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return settings
+
+
+def read_field_map(group: MappingSettings) -> FieldMap:
+    """The field map SYNC_FIELD_MAP_FILE names, checked; ConfigError names file, line and key."""
+    path = group.field_map_file
+    if path is None:
+        return BUILT_IN
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"SYNC_FIELD_MAP_FILE: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"SYNC_FIELD_MAP_FILE: {path} is not UTF-8 text") from None
+    try:
+        return parse(text, str(path))
+    except FieldMapError as exc:
+        raise ConfigError(f"SYNC_FIELD_MAP_FILE: {exc}") from None
 
 
 def _describe(exc: ValidationError) -> str:

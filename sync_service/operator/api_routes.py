@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sync_service.operator import api_audit, models, probe
+from sync_service.operator import api_audit, api_field_map, models, probe
 from sync_service.operator.csv_import import NAME_MAX, text_problem
 from sync_service.operator.http import (
     OPENER,
@@ -408,4 +408,6 @@ ROUTES = (
     ),
     # the audit trail (operator/api_audit.py)
     *api_audit.ROUTES,
+    # the field map in effect (operator/api_field_map.py)
+    *api_field_map.ROUTES,
 )

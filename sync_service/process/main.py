@@ -88,6 +88,22 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
+    """The settings were read and checked before any command runs: say so, with the field map."""
+    if args.json:
+        import json
+
+        print(json.dumps(settings.field_map.describe()))
+        return EXIT_OK
+    entities = settings.field_map.describe()["entities"]
+    off = [
+        f"{e}.{f}" for e, rules in entities.items() for f, r in rules.items() if not r["enabled"]
+    ]
+    shown = f" (off: {', '.join(off)})" if off else ""
+    print(f"configuration ok; field map: {settings.field_map.source}{shown}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sync-service",
@@ -99,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply pending database migrations and exit")
     migrate.add_argument("--json", action="store_true", help="machine-readable output")
     migrate.set_defaults(handler=cmd_migrate)
+    check = sub.add_parser(
+        "check-config",
+        help="read and check every setting and the field map (SYNC_FIELD_MAP_FILE), then exit",
+    )
+    check.add_argument("--json", action="store_true", help="the field map in effect as JSON")
+    check.set_defaults(handler=cmd_check_config)
     add_operator_commands(sub)
     add_audit_command(sub)
     for name, command in sub.choices.items():

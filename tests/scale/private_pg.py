@@ -96,6 +96,20 @@ class PrivatePostgres:
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def cpu_s(self) -> float:
+        """CPU seconds of this server: the postmaster, its live children, and what its ended
+        children left in its children's times (/proc fields 14-17)."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        total = 0
+        for stat_path in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat_path.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended while we looked
+            if int(stat_path.parent.name) == pid or int(fields[1]) == pid:
+                total += sum(int(f) for f in fields[11:15])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             text = self.log.read_text(errors="replace")

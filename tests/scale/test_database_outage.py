@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 
-from sync_service.db.pool import create_pool
 from tests.scale.db_outage import run_outage
-from tests.scale.private_pg import PrivatePostgres, create_database, wait_answers
+from tests.scale.private_pg import PrivatePostgres, wait_answers
 from tests.scale.proxy import CuttableProxy
 from tests.service_process import free_port
 
@@ -27,28 +23,6 @@ OUTAGE_S = float(os.environ.get("SCALE_OUTAGE_S", "30"))
 # that every pass in flight meets the database's absence (its lease cannot be renewed, if
 # nothing else) and ends as a transient failure.
 RESTART_PAUSE_S = 5.0
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres(free_port())
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
-
-
-@pytest.fixture
-async def private_url(private_pg: PrivatePostgres) -> str:
-    return await create_database(private_pg, f"scale_{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-async def private_pool(private_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(private_url, size=10)
-    yield pool
-    await pool.close()
 
 
 async def test_database_restart_during_passes(

@@ -3,7 +3,9 @@
     python -m benchmarks.run --profile quick   # `make bench`, under 5 minutes
     python -m benchmarks.run --profile full    # `make bench-full`: the issue's sizes, ~45 minutes
 
-The full profile also runs benchmarks/bench_metrics_scrape.py (its result in full.json only).
+The full profile also runs benchmarks/bench_metrics_scrape.py and benchmarks/bench_replicas.py
+(one, two and three engines, the multi-replica test at 2,000 mailboxes, the database restart
+and 30 s outage; their results in full.json only).
 Both run far Exchange cases (benchmarks/bench_far.py, 150 ms + 2 ms per item, service and
 baseline side by side): quick the small ones, full (a) and (b) at issue 15's sizes.
 `--latency BASE_MS[,PER_ITEM_MS]` sets the simulator's latency of (1) and (5) (default 20,1;
@@ -32,6 +34,7 @@ from benchmarks import (
     bench_idle,
     bench_initial,
     bench_metrics_scrape,
+    bench_replicas,
     report,
     stack,
 )
@@ -50,13 +53,26 @@ class Profile:
     ceiling_seconds: float
     scrape_mailboxes: int = 0  # /metrics under 1,500 scrapes (issue 22); 0: not run
     far_cases: tuple[str, ...] = ()  # bench_far.CASES, far Exchange (issue 15)
+    replicas_mailboxes: int = 0  # benchmarks/bench_replicas.py (issue 21); 0: not run
+    outage_s: float = 0.0  # with it: the database restart and an outage of this length
 
 
 PROFILES = {
     "quick": Profile(10, 200, 30.0, 40, 20.0, 10, 3.0, far_cases=("a_small", "b_small")),
     # 2,000 mailboxes x 385 items initial; 10,000 idle mailboxes, ten minutes under push.
+    # Replicas: one, two and three engines and the multi-replica test at 2,000 mailboxes.
     "full": Profile(
-        2000, 10_000, 600.0, 1000, 60.0, 30, 5.0, scrape_mailboxes=100_000, far_cases=("a", "b")
+        2000,
+        10_000,
+        600.0,
+        1000,
+        60.0,
+        30,
+        5.0,
+        scrape_mailboxes=100_000,
+        far_cases=("a", "b"),
+        replicas_mailboxes=2000,
+        outage_s=30.0,
     ),
 }
 
@@ -121,6 +137,11 @@ async def run_all(
     if p.scrape_mailboxes:
         scrape = bench_metrics_scrape.ScrapeConfig(mailboxes=p.scrape_mailboxes)
         steps.append(("metrics_scrape", lambda: bench_metrics_scrape.run(scrape)))
+    if p.replicas_mailboxes:
+        replicas = bench_replicas.ReplicasConfig(
+            p.replicas_mailboxes, scenario=True, outage_s=p.outage_s
+        )
+        steps.append(("replicas", lambda: bench_replicas.run(replicas)))
     if p.far_cases:
         far_prefix = prefix and prefix + "-far"
         steps.append(("far", lambda: _far(p.far_cases, far_prefix)))

@@ -136,6 +136,7 @@ def parse(text: str, source: str) -> FieldMap:
                 known = ", ".join(s.name for s in entity_map.specs)
                 reader.fail(key, f"unknown field of {name}; its fields are {known}")
             rules[entity_map.entity][field_name] = reader.rule(key, old, spec_table)
+        reader.groups(name, entity_map, rules[entity_map.entity])
     return FieldMap(source, rules)
 
 
@@ -167,6 +168,22 @@ class _Reader:
         if values is not None:
             values = self.values(key, values, given)
         return FieldRule(direction, values)
+
+    def groups(self, name: str, entity_map: EntityMap, rules: Mapping[str, FieldRule]) -> None:
+        """Fields written to Exchange as one property are turned off together, or not at all.
+
+        A write of the property is built from all its fields: with one of them off, every
+        write of another would empty that one on Exchange (the business address, the display
+        name made of first and last name).
+        """
+        for prop, names in _shared_properties(entity_map).items():
+            off = [n for n in names if rules[n].direction == Direction.OFF]
+            if off and len(off) < len(names):
+                self.fail(
+                    (name, off[0], "direction"),
+                    f"written to Exchange with {', '.join(n for n in names if n not in off)} "
+                    f"as one property ({prop}): turn {', '.join(names)} off together",
+                )
 
     def direction(self, key: Key, value: object) -> Direction:
         if value not in DIRECTIONS:
@@ -225,6 +242,15 @@ class _Reader:
                     f"which reads back as {back!r}; each Exchange value must read back as "
                     "itself (to_exchange must undo to_crm)",
                 )
+
+
+def _shared_properties(entity_map: EntityMap) -> dict[str, list[str]]:
+    """{model property: the fields written into it} for properties of more than one field."""
+    written: dict[str, list[str]] = {}
+    for spec in entity_map.specs:
+        for prop in spec.model_fields:
+            written.setdefault(prop, []).append(spec.name)
+    return {prop: names for prop, names in written.items() if len(names) > 1}
 
 
 # -- where a key stands in the text (tomllib gives values, not positions) ----------------------

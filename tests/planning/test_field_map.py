@@ -61,6 +61,8 @@ def test_a_file_names_only_what_it_changes() -> None:
     assert "notes" not in {spec.name for spec in loaded.bind(CONTACTS, Direction.TWO_WAY).specs}
     assert loaded.rules[TASKS.entity] == fm.BUILT_IN.rules[TASKS.entity]
     assert fm.parse("", "empty.toml").rules == fm.BUILT_IN.rules
+    names = '[contacts.first_name]\ndirection = "off"\n[contacts.last_name]\ndirection = "off"'
+    assert fm.parse(names, "names.toml").rules[CONTACTS.entity]["last_name"].direction == "off"
 
 
 BAD = [
@@ -107,6 +109,18 @@ BAD = [
         "the Exchange value 'confidential' is written to the CRM as 'confidential'",
     ),
     ('[tasks.status]\ndirection = "off"\ndirection = "two_way"\n', 3, "", "not TOML"),
+    (
+        '[contacts.street]\ndirection = "off"\n[contacts.city]\ndirection = "off"\n',
+        2,
+        "contacts.street.direction",
+        "written to Exchange with state, postal_code, country as one property (business_address)",
+    ),
+    (
+        '[contacts.last_name]\ndirection = "off"\n',
+        2,
+        "contacts.last_name.direction",
+        "turn first_name, last_name off together",
+    ),
 ]
 
 

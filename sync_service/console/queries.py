@@ -79,8 +79,15 @@ class ConsoleQueries:
         return counts
 
     async def activity(self, since: datetime) -> list[Row]:
-        """Per hour since `since`: passes, failed passes, items written (dry runs apart)."""
-        return [dict(r) for r in await self.pool.fetch(self._q["console_activity"], since)]
+        """Per hour since `since`: passes, failed passes, items written (dry runs apart).
+
+        Without JIT: the planner cannot know that a run's counts hold a handful of numbers,
+        prices the query high enough to compile it, and the compiling (~150 ms) costs several
+        times what the query does (~30 ms over 40,000 runs)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL jit = off")
+            rows = await conn.fetch(self._q["console_activity"], since)
+        return [dict(r) for r in rows]
 
     async def throttling(self, since: datetime) -> dict[int, Row]:
         """{server id: passes, requests, throttled} since `since`."""

@@ -35,16 +35,16 @@ SELECT server_id, state, count(*) AS n FROM sync.mailboxes GROUP BY 1, 2
 
 -- name: console_activity
 -- Passes and items written per hour since $1 (runs_started_idx), real passes and dry runs
--- apart; counts are {entity: {direction: {operation: n}}}.
+-- apart; counts are {entity: {direction: {operation: n}}}, summed only where not empty (most
+-- passes write nothing).
 SELECT date_trunc('hour', r.started_at) AS hour,
     count(*) FILTER (WHERE NOT r.dry_run) AS passes,
     count(*) FILTER (WHERE NOT r.dry_run AND r.outcome NOT IN ('ok', 'skipped')) AS failed,
-    COALESCE(sum(w.n) FILTER (WHERE NOT r.dry_run), 0) AS writes
+    COALESCE(sum(CASE WHEN r.counts = '{}' THEN 0 ELSE (
+        SELECT sum(v::text::bigint)
+        FROM jsonb_path_query(r.counts, 'strict $.*.*.* ? (@.type() == "number")') v
+    ) END) FILTER (WHERE NOT r.dry_run), 0) AS writes
 FROM sync.runs r
-CROSS JOIN LATERAL (
-    SELECT sum(v::text::bigint) AS n
-    FROM jsonb_path_query(r.counts, 'strict $.*.*.* ? (@.type() == "number")') v
-) w
 WHERE r.started_at >= $1
 GROUP BY 1 ORDER BY 1
 

@@ -6,8 +6,9 @@ servers through the CLI side by side: `exchange`, an Exchange Server reached thr
 `online`, Exchange Online reached through Microsoft Graph with an app-only token that msal
 obtains from the simulator's token endpoint. Odd mailboxes sync through EWS, even ones through
 Graph. It runs the service, shows the initial passes, edits both sides on both backends, shows
-the edits arrive, and prints a summary per server. `--keep-running` leaves the service and the
-simulator serving afterwards.
+the edits arrive, and prints a summary per server. It ends by printing the web console's URL
+and keeps the service and the simulator serving until Enter or Ctrl-C (or the end of standard
+input); `--exit` ends right after the summary, for unattended runs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import ssl
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -400,26 +402,55 @@ async def run_demo(
             f"API: http://127.0.0.1:{api_port}/api/v1/ (Bearer {token}), "
             f"metrics: http://127.0.0.1:{api_port}/metrics, service log: {log.name}"
         )
+        say(f"console: http://127.0.0.1:{api_port}/console/ (sign in with the API token {token})")
         if keep_running:
-            say("--keep-running: serving until Ctrl-C")
+            say("serving until Enter or Ctrl-C (make demo DEMO_ARGS=--exit does not wait)")
             with contextlib.suppress(asyncio.CancelledError):
-                await service.wait()
+                await until_enter_or_exit(service)
     finally:
         if service.returncode is None:
             service.terminate()
             await service.wait()
 
 
+async def until_enter_or_exit(service: asyncio.subprocess.Process) -> None:
+    """Return when a line (or the end) of standard input arrives, or when the service exits.
+
+    stdin is read by a daemon thread, not asyncio.to_thread: after Ctrl-C, asyncio.run waits
+    for its executor's threads, and one blocked in readline would hold the demo open."""
+    loop = asyncio.get_running_loop()
+    entered = asyncio.Event()
+
+    def read() -> None:
+        sys.stdin.readline()
+        loop.call_soon_threadsafe(entered.set)
+
+    threading.Thread(target=read, name="demo-stdin", daemon=True).start()
+    waits = [asyncio.ensure_future(entered.wait()), asyncio.ensure_future(service.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+    if service.returncode is not None:
+        say(f"the service exited ({service.returncode}); see its log")
+
+
 def run() -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument(
+        "--exit",
+        action="store_true",
+        help="end after the summary instead of serving the console until Enter or Ctrl-C",
+    )
+    parser.add_argument(
         "--keep-running",
         action="store_true",
-        help="keep the service and the simulator running after the demo",
+        help="serve until Enter or Ctrl-C (the default now; kept for old command lines)",
     )
     args = parser.parse_args()
     try:
-        return asyncio.run(main(args.keep_running))
+        return asyncio.run(main(not args.exit))
     except KeyboardInterrupt:
         return 0
 

@@ -1,4 +1,5 @@
-"""Docker is not available here: check the Containerfile's promises by parsing it."""
+"""The Containerfile's promises, checked by parsing it (make test builds no image: there is no
+registry to pull python:3.11-slim from here, and a build from Debian packages takes minutes)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 COMPILERS = ("build-essential", "gcc", "g++", "clang", "make")
+# Debian's fixed system users (base-passwd), present in every Debian-based image such as
+# python:3.11-slim: `useradd` of one of these names fails the build.
+BASE_PASSWD = Path("/usr/share/base-passwd/passwd.master")
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -99,3 +103,13 @@ def test_copied_sources_exist(parsed: list[list[tuple[str, str]]]) -> None:
         if word == "COPY" and not args.startswith("--from"):
             for source in shlex.split(args)[:-1]:
                 assert (REPO / source).exists(), source
+
+
+def test_the_user_is_new_to_a_debian_base_image(parsed: list[list[tuple[str, str]]]) -> None:
+    (useradd,) = [r for r in values(parsed[-1], "RUN") if r.startswith("useradd")]
+    name = shlex.split(useradd)[-1]
+    assert BASE_PASSWD.exists(), "base-passwd's list is missing: not a Debian machine?"
+    taken = {line.split(":")[0] for line in BASE_PASSWD.read_text().splitlines() if line}
+    assert "sync" in taken  # Debian's own `sync` user (uid 4): the name cannot be reused
+    assert name not in taken, f"useradd {name}: Debian's base image already has that user"
+    assert "--uid 10001" in useradd and values(parsed[-1], "USER") == ["10001:10001"]

@@ -232,7 +232,9 @@ async def run(cfg: BaselineConfig) -> dict[str, Any]:
     idle_requests = sum(idle["requests"].values())
     tallies = bound.tallies_between(tallies1, tallies0)
     latency = bound.Latency.parse(cfg.latency)
-    limit = bound.round_trip_bound(tallies, latency, cfg.limits(), wall, cfg.items)
+    # the simulator runs with its default throttling: its budget is a bound too
+    budget = bound.simulator_budget()
+    limit = bound.round_trip_bound(tallies, latency, cfg.limits(), wall, cfg.items, budget)
     return {
         "benchmark": "baseline_exchangelib",
         "mailboxes": n,

@@ -137,7 +137,9 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
     failed = sum(v for k, v in stats["run_outcomes"].items() if k != "ok")
     tallies = bound.tallies_between(tallies_after, tallies_before)
     latency = bound.Latency.parse(cfg.latency)
-    limit = bound.round_trip_bound(tallies, latency, cfg.limits(), wall, cfg.items)
+    # the simulator runs with its default throttling: its budget is a bound too
+    budget = bound.simulator_budget()
+    limit = bound.round_trip_bound(tallies, latency, cfg.limits(), wall, cfg.items, budget)
     return {
         "benchmark": "initial_sync",
         "mailboxes": n,

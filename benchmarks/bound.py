@@ -10,6 +10,11 @@ largest of the three. It ignores everything else (CPU, database, the order of re
 so a measured wall time can only be above it; measured / bound says how much of the wall
 time is not Exchange latency.
 
+The simulator's throttling adds a fourth: each mailbox has a recharging budget (`burst`
+units, `recharge_per_s` back per second; a request costs 1 unit plus `item_cost` per item it
+returns or writes, ews_client/simulator/config.py), so a mailbox whose requests cost `u`
+units cannot be served in under (u - burst) / recharge seconds without being refused.
+
 One order the protocol imposes is given beside it: the pages of one folder's SyncFolderItems
 follow one another (each needs the SyncState of the page before) and carry at most 512
 changes (MaxChangesReturned, ews_client/PROTOCOL_NOTES.md), so a mailbox's largest folder
@@ -23,6 +28,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from ews_client.simulator.config import ThrottlePolicy
 
 # MaxChangesReturned lies within 1..512 (ews_client/PROTOCOL_NOTES.md, SyncFolderItems).
 EWS_MAX_CHANGES = 512
@@ -58,6 +65,29 @@ class Limits:
     def __post_init__(self) -> None:
         if self.per_mailbox < 1 or self.server < 1:
             raise ValueError(f"limits must allow a request in flight: {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A mailbox's recharging request budget, as the simulator's throttling charges it."""
+
+    burst: float
+    recharge_per_s: float
+    item_cost: float
+    request_cost: float = 1.0
+
+    def units(self, requests: int, items: int) -> float:
+        return self.request_cost * requests + self.item_cost * items
+
+    def floor_s(self, requests: int, items: int) -> float:
+        """The least time in which a mailbox's budget pays for `requests` carrying `items`."""
+        return max(0.0, self.units(requests, items) - self.burst) / self.recharge_per_s
+
+
+def simulator_budget(policy: ThrottlePolicy | None = None) -> Budget:
+    """The budget the simulator's throttling charges (its defaults unless given)."""
+    p = policy or ThrottlePolicy()
+    return Budget(p.burst, p.recharge_per_s, p.item_cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +144,7 @@ def round_trip_bound(
     limits: Limits,
     wall_s: float | None = None,
     folder_items: Iterable[int] = (),
+    budget: Budget | None = None,
 ) -> dict[str, Any]:
     """The bound of a run beside its measured wall time, and the floor with the largest
     folder's sync chain (`folder_items`: the Exchange items of each folder of a mailbox)."""
@@ -128,6 +159,10 @@ def round_trip_bound(
         "server concurrency": sum(per_mailbox.values()) / limits.server,
         "server rate": requests / limits.rate_per_s if limits.rate_per_s else 0.0,
     }
+    if budget is not None:
+        candidates["per-mailbox budget"] = max(
+            budget.floor_s(t.requests, t.items) for t in tallies.values()
+        )
     binding = max(candidates, key=lambda k: candidates[k])
     bound = candidates[binding]
     chain = sync_chain_s(folder_items, latency)
@@ -145,6 +180,15 @@ def round_trip_bound(
         "items_in_requests": items,
         "mean_items_per_request": _r(items / requests, 1),
         "mean_latency_per_request_ms": _r(1000 * latency.total_s(requests, items) / requests, 1),
+        **(
+            {}
+            if budget is None
+            else {
+                "budget_units_per_mailbox": _r(
+                    max(budget.units(t.requests, t.items) for t in tallies.values()), 1
+                )
+            }
+        ),
         "slowest_mailbox": {
             "requests": tallies[worst].requests,
             "items_in_requests": tallies[worst].items,

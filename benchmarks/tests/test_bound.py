@@ -1,14 +1,16 @@
-"""benchmarks/bound.py: the round-trip bound is the largest of its three limits."""
+"""benchmarks/bound.py: the round-trip bound is the largest of its limits."""
 
 from __future__ import annotations
 
 import pytest
 
 from benchmarks.bound import (
+    Budget,
     Latency,
     Limits,
     Tally,
     round_trip_bound,
+    simulator_budget,
     sync_chain_s,
     tallies_between,
 )
@@ -103,3 +105,21 @@ def test_the_floor_is_the_chain_when_it_is_longer_than_the_bound() -> None:
     assert out["measured_over_bound"] == pytest.approx(7.93)
     without = round_trip_bound(tallies, FAR, Limits(10, 200), wall_s=23.0)
     assert without["floor_s"] == 2.9 and without["largest_folder_sync_chain_s"] == 0.0
+
+
+def test_the_budget_binds_when_a_mailbox_costs_more_units_than_burst_and_recharge_allow() -> None:
+    # 300 requests + 0.05 x 14,000 items = 1,000 units; 200 of burst, 40 back a second: 20 s.
+    budget = Budget(burst=200, recharge_per_s=40, item_cost=0.05)
+    tallies = {"x": Tally(300, 14_000), "y": Tally(10, 100)}
+    out = round_trip_bound(tallies, FAR, Limits(per_mailbox=10, server=200), budget=budget)
+    assert out["bounds_s"]["per-mailbox budget"] == pytest.approx(20.0)
+    assert out["binding"] == "per-mailbox budget"
+    assert out["budget_units_per_mailbox"] == pytest.approx(1000.0)
+
+
+def test_a_mailbox_within_its_burst_costs_no_budget_time() -> None:
+    assert Budget(200, 40, 0.05).floor_s(requests=100, items=1000) == 0.0
+
+
+def test_the_simulator_budget_is_its_default_throttling() -> None:
+    assert simulator_budget() == Budget(burst=200.0, recharge_per_s=40.0, item_cost=0.05)

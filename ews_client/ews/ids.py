@@ -59,7 +59,15 @@ class ExtendedFieldURI:
     property_type: str = "String"
 
 
-PropertyPath = FieldURI | IndexedFieldURI | ExtendedFieldURI
+@dataclass(frozen=True, slots=True)
+class TaggedFieldURI:
+    """A MAPI property named by its tag (a fixed, documented property; read only here)."""
+
+    tag: str
+    property_type: str
+
+
+PropertyPath = FieldURI | IndexedFieldURI | ExtendedFieldURI | TaggedFieldURI
 CRM_ID_PATH = ExtendedFieldURI()
 
 
@@ -102,6 +110,10 @@ def _path_element(path: PropertyPath) -> Element:
         return fragment(t("FieldURI"), FieldURI=path.uri)
     if isinstance(path, IndexedFieldURI):
         return fragment(t("IndexedFieldURI"), FieldURI=path.uri, FieldIndex=path.index)
+    if isinstance(path, TaggedFieldURI):
+        return fragment(
+            t("ExtendedFieldURI"), PropertyTag=path.tag, PropertyType=path.property_type
+        )
     return fragment(
         t("ExtendedFieldURI"),
         PropertySetId=path.property_set,

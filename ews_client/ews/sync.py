@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ews_client.errors import ProtocolError
-from ews_client.ews.ids import FolderRef, add_folder_id, add_item_shape, read_item_ref
+from ews_client.ews.convert import item_from_xml
+from ews_client.ews.ids import (
+    FolderRef,
+    PropertyPath,
+    add_folder_id,
+    add_item_shape,
+    read_item_ref,
+)
 from ews_client.ews.soap import envelope, single_message
-from ews_client.ews.xml import m, new, parse_bool, sub, t
-from ews_client.models import ItemRef
+from ews_client.ews.summary import listed_in_full
+from ews_client.ews.xml import Element, m, new, parse_bool, sub, t
+from ews_client.models import Item, ItemRef
 
 ChangeKind = Literal["create", "update", "delete", "read_flag"]
 _KINDS: dict[str, ChangeKind] = {
@@ -25,6 +34,7 @@ MAX_CHANGES = 512  # MaxSyncChangesReturnedType: 1..512
 class SyncChange:
     kind: ChangeKind
     ref: ItemRef
+    listed: Item | None = None  # the whole item, when the page carried all of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +45,19 @@ class SyncPage:
 
 
 def build_sync_folder_items(
-    mailbox: str, folder: FolderRef, sync_state: str | None, max_changes: int = MAX_CHANGES
+    mailbox: str,
+    folder: FolderRef,
+    sync_state: str | None,
+    max_changes: int = MAX_CHANGES,
+    props: Sequence[PropertyPath] = (),
 ) -> bytes:
     """Children in schema order: ItemShape, SyncFolderId, SyncState (omitted on the first
-    sync), MaxChangesReturned. IdOnly: it cannot return bodies anyway (ews_client/PROTOCOL_NOTES.md,
-    "SyncFolderItems")."""
+    sync), MaxChangesReturned. IdOnly plus `props`: what a listing can return
+    (ews_client/ews/summary.py; never a body, ews_client/PROTOCOL_NOTES.md, "SyncFolderItems")."""
     if not 1 <= max_changes <= MAX_CHANGES:
         raise ValueError("MaxChangesReturned must be within 1..512")
     req = new(m("SyncFolderItems"))
-    add_item_shape(req, m("ItemShape"), [])
+    add_item_shape(req, m("ItemShape"), props)
     add_folder_id(sub(req, m("SyncFolderId")), folder)
     if sync_state:
         sub(req, m("SyncState"), sync_state)
@@ -65,10 +79,17 @@ def parse_sync_folder_items(data: bytes) -> SyncPage:
             raise ProtocolError(f"unexpected sync change {ch.tag}")
         # Create/Update hold an item element with its ItemId; Delete/ReadFlagChange hold ItemId.
         id_el = ch.find(t("ItemId"))
-        if id_el is None and len(ch):
-            id_el = ch[0].find(t("ItemId"))
-        changes.append(SyncChange(kind, read_item_ref(id_el)))
+        item_el = ch[0] if id_el is None and len(ch) else None
+        if item_el is not None:
+            id_el = item_el.find(t("ItemId"))
+        changes.append(SyncChange(kind, read_item_ref(id_el), _listed(kind, item_el)))
     return SyncPage(state, parse_bool(last), tuple(changes))
+
+
+def _listed(kind: ChangeKind, el: Element | None) -> Item | None:
+    if kind not in ("create", "update") or el is None or not listed_in_full(el):
+        return None
+    return item_from_xml(el)
 
 
 def coalesce(changes: list[SyncChange]) -> tuple[list[ItemRef], list[str]]:

@@ -18,7 +18,7 @@ from ews_client.errors import (
     ProtocolError,
     TransientError,
 )
-from ews_client.ews import find, items, notifications, sync, userconfig
+from ews_client.ews import find, items, notifications, summary, sync, userconfig
 from ews_client.ews.calendar import OCCURRENCE_READ
 from ews_client.ews.convert import READ_PATHS, folder_for, item_to_xml, item_updates
 from ews_client.ews.convert_ids import (
@@ -160,9 +160,16 @@ class EwsClient:
         )
 
     async def sync_folder_items(
-        self, mailbox: str, folder: FolderRef, sync_state: str | None
+        self,
+        mailbox: str,
+        folder: FolderRef,
+        sync_state: str | None,
+        kind: EntityKind | None = None,
     ) -> SyncPage:
-        body = sync.build_sync_folder_items(mailbox, folder, sync_state)
+        """One page; for a `kind` it asks for what a listing can give of such items, so that
+        an item the page carries whole needs no GetItem (ews_client/ews/summary.py)."""
+        props = () if kind is None else summary.listed_paths(kind)
+        body = sync.build_sync_folder_items(mailbox, folder, sync_state, props=props)
         parse = sync.parse_sync_folder_items
         # Reading a page does not consume the state: a lost answer can be asked for again.
         return await self._call(
@@ -348,15 +355,15 @@ class EwsClient:
         state: str | None,
         known: KnownKeys | None,
     ) -> SyncResult:
-        """SyncFolderItems to its last page; the items each page names are fetched while the
-        next page is asked for (an id named again later is fetched again: the later read
-        wins, so no change a page reported is missed)."""
+        """SyncFolderItems to its last page; the items each page names and does not carry whole
+        are fetched while the next page is asked for (an id named again later is read again:
+        the later read wins, so no change a page reported is missed)."""
         changes: list[sync.SyncChange] = []
         reads = _Reads(known)
         try:
             async with asyncio.TaskGroup() as tg:
                 while True:
-                    page = await self.sync_folder_items(mailbox, folder, state)
+                    page = await self.sync_folder_items(mailbox, folder, state, entity)
                     changes.extend(page.changes)
                     state = page.sync_state
                     for chunk in await reads.wanted(page, self._batch):
@@ -540,6 +547,7 @@ __all__ = ["EwsClient", "OccurrenceRef"]
 
 
 Fetch = asyncio.Task[list[FetchedItem | ExchangeError]]
+Read = tuple[Fetch, int] | FetchedItem  # a GetItem answer's place, or the item a page carried
 
 
 class _Reads:
@@ -548,16 +556,24 @@ class _Reads:
     def __init__(self, known: KnownKeys | None) -> None:
         self._known = known
         self._keys: Mapping[str, str] | None = None
-        self._latest: dict[str, tuple[Fetch, int]] = {}
+        self._latest: dict[str, Read] = {}
 
     async def wanted(self, page: SyncPage, size: int) -> list[list[ItemRef]]:
-        """The page's changed items to read, in batches of `size`. Items still at the change
-        key the caller last synced (its own writes, typically) are not read: the caller treats
-        an item it is not given as unchanged."""
-        refs = [c.ref for c in page.changes if c.kind not in ("delete", "read_flag")]
-        if self._known is not None and refs and self._keys is None:
+        """The page's changed items to read, in batches of `size`; an item the page carried
+        whole is taken as it is. Items still at the change key the caller last synced (its own
+        writes, typically) are not read: the caller treats an item it is not given as
+        unchanged."""
+        changed = [c for c in page.changes if c.kind not in ("delete", "read_flag")]
+        if self._known is not None and changed and self._keys is None:
             self._keys = await self._known()
-        refs = [r for r in refs if not self._unchanged(r)]
+        refs = []
+        for change in changed:
+            if self._unchanged(change.ref):
+                continue
+            if change.listed is not None:
+                self._latest[change.ref.id] = FetchedItem(change.listed)
+            else:
+                refs.append(change.ref)
         return [refs[i : i + size] for i in range(0, len(refs), size)]
 
     def started(self, chunk: list[ItemRef], task: Fetch) -> None:
@@ -570,6 +586,9 @@ class _Reads:
         for ref in upserts:
             read = self._latest.get(ref.id)
             if read is None or self._unchanged(ref):
+                continue
+            if isinstance(read, FetchedItem):
+                out.append(read)
                 continue
             task, place = read
             res = task.result()[place]

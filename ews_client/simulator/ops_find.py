@@ -126,7 +126,7 @@ def _view(
     if calendar_view is not None:
         return _calendar_view(ctx, calendar_view, items, shape)
     chosen, page = page_of(items, parse_window(req.find(m("IndexedPageItemView"))))
-    return [render_item(ctx.box, i, shape) for i in chosen], page
+    return [render_item(ctx.box, i, shape, listing=True) for i in chosen], page
 
 
 def _calendar_view(
@@ -145,14 +145,14 @@ def _calendar_view(
             )
             end = cal.parse_datetime(item.props.findtext(t("End")) or view.get("StartDate") or "")
             if start < hi and end > lo:
-                found.append((start, render_item(ctx.box, item, shape)))
+                found.append((start, render_item(ctx.box, item, shape, listing=True)))
             continue
         for index in range(1, len(cal.occurrence_starts(item)) + 1):
             if index in item.deleted_occurrences:
                 continue
             _, start, end = cal.occurrence_window(item, index)
             if start < hi and end > lo:
-                found.append((start, render_occurrence(ctx.box, item, index, shape)))
+                found.append((start, render_occurrence(ctx.box, item, index, shape, listing=True)))
     found.sort(key=lambda pair: pair[0])
     limit = int(view.get("MaxEntriesReturned", str(len(found) or 1)))
     # A CalendarView is not paged: no IndexedPagingOffset (EWS reference, CalendarView).

@@ -121,4 +121,4 @@ def _emit(ctx: Ctx, out: etree._Element, change: Change, shape: Shape) -> None:
         sub(sub(out, t("Delete")), t("ItemId"), Id=change.item_id)
         return
     item = ctx.box.items[change.item_id]
-    sub(out, t(change.verb)).append(render_item(ctx.box, item, shape))
+    sub(out, t(change.verb)).append(render_item(ctx.box, item, shape, listing=True))

@@ -1,4 +1,11 @@
-"""Items and folders as EWS XML, honouring the requested shape exactly, in schema order."""
+"""Items and folders as EWS XML, honouring the requested shape exactly, in schema order.
+
+A listing (FindItem, SyncFolderItems) returns less than GetItem, as Exchange does: no body
+in any format, no attachments, no recipient lists, no recurrence blobs, no whole dictionary
+of a contact (its entries one by one through IndexedFieldURI only), only the Name of a
+mailbox-typed field, and the first 255 characters of a string extended property
+(ews_client/PROTOCOL_NOTES.md, "What a listing returns").
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from lxml import etree
 from . import calendar as cal
 from .bodies import body_as, text_body
 from .folder_render import folder_ck
-from .paths import Path, Shape, ext_uri_element
+from .paths import Path, Shape, ext_key, ext_uri_element
 from .store import ITEM_CLASSES, ITEM_TYPES, Mailbox, StoredItem
 from .xmlutil import child_order, local, sub, t
 
@@ -27,6 +34,20 @@ _COMMON_DEFAULT = (
     "HasAttachments",
     "LastModifiedTime",
 )
+# What a listing never returns, whatever the shape asks.
+NOT_LISTED = frozenset(
+    (
+        "Body", "UniqueBody", "TextBody", "MimeContent", "Attachments",
+        "RequiredAttendees", "OptionalAttendees", "Resources",
+        "Recurrence", "ModifiedOccurrences", "DeletedOccurrences", "FirstOccurrence",
+        "LastOccurrence", "EmailAddresses", "PhysicalAddresses", "PhoneNumbers", "ImAddresses",
+    )
+)  # fmt: skip
+NAME_ONLY = frozenset(("Organizer",))  # mailbox-typed: a listing gives the Name alone
+LISTED_STRING_CHARS = 255
+# PidTagNativeBody (0x1016, PtypInteger32): the item's best body format, 0 when it has none.
+NATIVE_BODY_KEY = ext_key({"PropertyTag": "0x1016"})
+NATIVE_BODY = {None: "0", "Text": "1", "HTML": "3"}
 # What `BaseShape=Default` returns, per item type (documented subset of Exchange's defaults).
 DEFAULT_FIELDS = {
     "Contact": frozenset(
@@ -41,14 +62,19 @@ DEFAULT_FIELDS = {
 }
 
 
-def render_item(box: Mailbox, item: StoredItem, shape: Shape) -> etree._Element:
-    """The item element for `item` in `shape` (a series master when it has a recurrence)."""
+def render_item(
+    box: Mailbox, item: StoredItem, shape: Shape, *, listing: bool = False
+) -> etree._Element:
+    """The item element for `item` in `shape` (a series master when it has a recurrence);
+    `listing`: as FindItem and SyncFolderItems return it (the module's docstring)."""
     props = {local(c.tag): c for c in item.props}
     computed = _computed(box, item)
-    return _assemble(item, props, computed, shape)
+    return _assemble(item, props, computed, shape, listing)
 
 
-def render_occurrence(box: Mailbox, item: StoredItem, index: int, shape: Shape) -> etree._Element:
+def render_occurrence(
+    box: Mailbox, item: StoredItem, index: int, shape: Shape, *, listing: bool = False
+) -> etree._Element:
     """One occurrence of a series (CalendarItemType Occurrence, or Exception when modified)."""
     original, start, end = cal.occurrence_window(item, index)
     props = {local(c.tag): c for c in item.props if local(c.tag) != "Recurrence"}
@@ -65,7 +91,7 @@ def render_occurrence(box: Mailbox, item: StoredItem, index: int, shape: Shape) 
     computed["IsRecurring"] = _text(t("IsRecurring"), "true")
     kind = "Exception" if override is not None else "Occurrence"
     computed["CalendarItemType"] = _text(t("CalendarItemType"), kind)
-    return _assemble(item, props, computed, shape)
+    return _assemble(item, props, computed, shape, listing)
 
 
 def _assemble(
@@ -73,6 +99,7 @@ def _assemble(
     props: dict[str, etree._Element],
     computed: dict[str, etree._Element],
     shape: Shape,
+    listing: bool = False,
 ) -> etree._Element:
     wanted = _wanted(item.kind, shape)
     indexed = {p.name: p for p in shape.extra if p.kind == "indexed"}
@@ -81,15 +108,29 @@ def _assemble(
     out = etree.Element(t(item.kind))
     for name in child_order(ITEM_TYPES[item.kind]):
         if name == "ExtendedProperty":
-            _append_ext(out, item, shape.extra)
+            _append_ext(out, item, props.get("Body"), shape.extra, listing)
+        elif listing and name in NOT_LISTED:
+            if name in indexed and name in props:
+                _append_indexed(out, props[name], [p for p in shape.extra if p.name == name])
         elif name == "Body" and "Body" in props and (wanted is None or name in wanted):
             out.append(body_as(props["Body"], shape.body_type))
         elif wanted is None or name in wanted:
             source = computed.get(name, props.get(name))
             if source is not None:
-                out.append(copy.deepcopy(source))
+                out.append(
+                    _name_only(source) if listing and name in NAME_ONLY else copy.deepcopy(source)
+                )
         elif name in indexed and name in props:
             _append_indexed(out, props[name], [p for p in shape.extra if p.name == name])
+    return out
+
+
+def _name_only(field: etree._Element) -> etree._Element:
+    """A mailbox-typed field with its Mailbox reduced to the Name, as a listing returns it."""
+    out = etree.Element(field.tag)
+    name = field.findtext(f"{t('Mailbox')}/{t('Name')}")
+    if name is not None:
+        sub(sub(out, t("Mailbox")), t("Name"), name)
     return out
 
 
@@ -110,12 +151,25 @@ def _append_indexed(out: etree._Element, container: etree._Element, paths: list[
             holder.append(copy.deepcopy(entry))
 
 
-def _append_ext(out: etree._Element, item: StoredItem, extra: tuple[Path, ...]) -> None:
+def _append_ext(
+    out: etree._Element,
+    item: StoredItem,
+    body: etree._Element | None,
+    extra: tuple[Path, ...],
+    listing: bool,
+) -> None:
     # Exchange returns extended properties only when asked for by path, even for AllProperties.
     for path in extra:
-        if path.kind != "ext" or path.name not in item.ext:
+        if path.kind != "ext":
+            continue
+        if path.name == NATIVE_BODY_KEY:
+            _append_native_body(out, path, body)
+            continue
+        if path.name not in item.ext:
             continue
         attrs, value = item.ext[path.name]
+        if listing:
+            value = _listed(value)
         prop = sub(out, t("ExtendedProperty"))
         prop.append(ext_uri_element(attrs))
         if isinstance(value, tuple):
@@ -124,6 +178,22 @@ def _append_ext(out: etree._Element, item: StoredItem, extra: tuple[Path, ...]) 
                 sub(values, t("Value"), v)
         else:
             sub(prop, t("Value"), value)
+
+
+def _listed(value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+    """A listing's copy of a string value: its first 255 characters (a streamable property
+    is cut to 512 bytes, 255 Unicode characters, in FindItem)."""
+    if isinstance(value, tuple):
+        return tuple(v[:LISTED_STRING_CHARS] for v in value)
+    return value[:LISTED_STRING_CHARS]
+
+
+def _append_native_body(out: etree._Element, path: Path, body: etree._Element | None) -> None:
+    """PidTagNativeBody, computed from the stored body: 0 when there is no body text."""
+    kind = None if body is None or not (body.text or "").strip() else body.get("BodyType")
+    prop = sub(out, t("ExtendedProperty"))
+    prop.append(ext_uri_element(path.attrs))
+    sub(prop, t("Value"), NATIVE_BODY.get(kind, "3"))
 
 
 def _computed(box: Mailbox, item: StoredItem) -> dict[str, etree._Element]:

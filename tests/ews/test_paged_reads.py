@@ -55,3 +55,18 @@ async def test_batches_are_cut_to_size() -> None:
     reads = _Reads(None)
     page = _page(*(("create", f"I{n}", "ck") for n in range(7)))
     assert [len(c) for c in await reads.wanted(page, 3)] == [3, 3, 1]
+
+
+async def test_an_item_a_page_carries_whole_is_not_read_and_the_later_mention_wins() -> None:
+    reads = _Reads(None)
+    whole = SyncChange("create", ItemRef("W", "ck1"), Contact(surname="W as listed"))
+    page = SyncPage("state", False, (whole, SyncChange("create", ItemRef("R", "ck1"))))
+    [chunk] = await reads.wanted(page, 50)
+    assert [r.id for r in chunk] == ["R"]  # W needs no GetItem
+    reads.started(chunk, _read("R as read"))
+    # R is named again, now whole: the page's copy replaces the earlier read.
+    again = SyncChange("update", ItemRef("R", "ck2"), Contact(surname="R as listed"))
+    assert await reads.wanted(SyncPage("state", True, (again,)), 50) == []
+    await asyncio.sleep(0)
+    got = reads.results([ItemRef("W", "ck1"), ItemRef("R", "ck2")])
+    assert [f.item.surname for f in got] == ["W as listed", "R as listed"]  # type: ignore[union-attr]

@@ -47,6 +47,11 @@ def test_an_operator_recovers_a_mailbox_found_among_10000(page: Page, console: C
     expect(page.locator("#mailbox-state")).to_have_text("active", timeout=30_000)
     assert _sim_surnames(console) == {"Recovered", "Restored"}
     assert console.query("SELECT state FROM sync.mailboxes WHERE email = $1", ALICE) == "active"
+    others = (  # the service's engine ran Alice's passes only; the 10,000 are the database's
+        "SELECT count(*) FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id"
+        " WHERE r.engine <> 'engine-a' AND m.email <> $1"
+    )
+    assert console.query(others, ALICE) == 0
     last_runs = page.locator("section", has=page.get_by_role("heading", name="Last runs"))
     runs = last_runs.locator("tbody tr")
     expect(runs.first).to_contain_text("recover")

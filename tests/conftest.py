@@ -134,6 +134,7 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(root_level)
     access.setLevel(access_level)
+    logging.captureWarnings(False)  # setup_logging routes warnings into logging
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -15,7 +15,7 @@ from sync_service.operator.output import Progress, cell, items_written, print_js
 
 EXIT_OK, EXIT_FAILED = 0, 1
 POLL_SECONDS = 0.5
-FAILED_OUTCOMES = ("failed", "guarded")
+FAILED_OUTCOMES = ("failed", "guarded", "moved")
 
 
 def _seconds(field: str, value: str) -> float:
@@ -245,6 +245,11 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_OK
     boxes = status["mailboxes"]
     print("mailboxes:   " + ", ".join(f"{n} {s}" for s, n in boxes.items()))
+    if boxes.get("moved"):
+        print(
+            f"moved:       {boxes['moved']} mailbox(es) Exchange moved away: "
+            "sync-service mailboxes list --state moved shows the command for each"
+        )
     queue = status["queue"]
     print(
         f"queue:       {queue['queued']} queued, {queue['running']} running, "

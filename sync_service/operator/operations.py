@@ -347,7 +347,7 @@ class Operations:
         if mailbox:
             target = await self.mailbox(mailbox)
             if target.state != MailboxState.ACTIVE:
-                raise Conflict("mailbox", f"{target.email} is {target.state}; enable it first")
+                raise _not_runnable(target)
             targets = [target]
         else:
             targets = await self._targets(groups, server)
@@ -395,7 +395,7 @@ class Operations:
         """Queue a recover pass (merge both sides, delete nothing) for one mailbox."""
         box = await self.mailbox(email)
         if box.state not in (MailboxState.ACTIVE, MailboxState.NEEDS_RECOVERY):
-            raise Conflict("mailbox", f"{box.email} is {box.state}; enable it first")
+            raise _not_runnable(box)
         now = await self._now()
         job = await self._enqueue(box, PassKind.RECOVER, dry_run)
         request = SyncRequest("recover", dry_run, [job], [], now)
@@ -604,3 +604,10 @@ def _row_problem(
     if owner is not None and owner != crm_user_id:
         return "email", f"address already belongs to CRM user {owner!r}"
     return None
+
+
+def _not_runnable(box: Mailbox) -> Conflict:
+    """Why no pass can be asked for `box`: a moved mailbox's reason names its command."""
+    if box.state == MailboxState.MOVED:
+        return Conflict("mailbox", f"{box.email} is moved: {box.state_reason}")
+    return Conflict("mailbox", f"{box.email} is {box.state}; enable it first")

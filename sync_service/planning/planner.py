@@ -68,6 +68,7 @@ from .actions import (
     apply_phase,
 )
 from .links import derive_crm_id, row_for
+from .map_change import rebase
 from .mapping import Binding, Direction, differing, model_fields
 from .policy import ConflictPolicy, Side3, resolve
 from .state import CrmSnapshot, ExchangeSnapshot, SyncedRow
@@ -96,7 +97,7 @@ def plan(
     EXPRESS needs them; full listings show deletions by absence and use `deleted_crm` only to
     tell a pending CRM create that happened and was then deleted from one that never ran.
     """
-    rows = list(synced)
+    rows = rebase(binding, synced)  # link rows written under another field map, read over this one
     state = _Pass(binding, crm, exchange, rows, kind, policy, deleted_crm, deleted_exchange)
     if binding.direction != Direction.OFF:
         state.run()

@@ -120,6 +120,7 @@ def test_status_and_runs_input(run_cli: Cli, cli_env: str) -> None:
         "disabled": 1,
         "quarantined": 0,
         "needs_recovery": 0,
+        "moved": 0,
     }
     assert status["queue"]["queued"] == 1 and status["queue"]["running"] == 0
     assert status["last_hour"]["passes"] == {"ok": 3}

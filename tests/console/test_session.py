@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import ssl
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -16,6 +15,7 @@ from aiohttp import web
 from sync_service.config import load_settings
 from sync_service.console import session as sessions
 from sync_service.operator import api
+from tests.console.conftest import run_apart
 
 KEY = sessions.session_key(b"the-token")
 
@@ -60,48 +60,49 @@ def test_a_signed_out_session_is_remembered_until_it_expires() -> None:
     assert gone not in revoked and other in revoked
 
 
-@pytest.fixture
-async def tls_console(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
-    """The API app (no database: sign-in needs none) served over TLS on 127.0.0.1."""
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
-    client_ctx = ssl.create_default_context()
-    ca.configure_trust(client_ctx)
+def test_over_tls_the_session_cookie_is_secure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API app (no database: sign-in needs none) served over TLS on 127.0.0.1; run apart
+    from this thread, where the browser tests' Playwright keeps an event loop running."""
     for name in [n for n in os.environ if n.startswith("SYNC_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("SYNC_API_TOKEN", "tls-token")
-
-    async def ready() -> list[str]:
-        return []
-
-    app = api.build_app(ready, settings=load_settings())
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"https://127.0.0.1:{port}", client_ctx
-    await runner.cleanup()
-
-
-async def test_over_tls_the_session_cookie_is_secure(
-    tls_console: tuple[str, ssl.SSLContext],
-) -> None:
-    base, tls = tls_console
-    connector = aiohttp.TCPConnector(ssl=tls)
-    jar = aiohttp.CookieJar(unsafe=True)  # keeps cookies of an IP address such as 127.0.0.1
-    async with aiohttp.ClientSession(connector=connector, cookie_jar=jar) as http:
-        async with http.get(f"{base}/console/sign-in") as resp:
-            html = await resp.text()
-            assert "Secure" in resp.headers["Set-Cookie"]
-        match = re.search(r'name="nonce" value="([^"]+)"', html)
-        assert match
-        form = {"nonce": match.group(1), "token": "tls-token", "next": "/console/servers"}
-        async with http.post(f"{base}/console/sign-in", data=form, allow_redirects=False) as resp:
-            assert resp.status == 303
-            assert resp.headers["Location"] == "/console/servers"
-            cookie = resp.headers["Set-Cookie"]
+    cookie = run_apart(_sign_in_over_tls)
     assert re.search(r"sync_console=v1\.", cookie)
     for flag in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/console"):
         assert flag in cookie
+
+
+async def _ready() -> list[str]:
+    return []
+
+
+async def _sign_in_over_tls() -> str:
+    """The Set-Cookie of a sign-in over TLS (the sign-in form's cookie is Secure too)."""
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    runner = web.AppRunner(api.build_app(_ready, settings=load_settings()))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"https://127.0.0.1:{port}"
+    jar = aiohttp.CookieJar(unsafe=True)  # keeps cookies of an IP address such as 127.0.0.1
+    try:
+        connector = aiohttp.TCPConnector(ssl=client_tls)
+        async with aiohttp.ClientSession(connector=connector, cookie_jar=jar) as http:
+            async with http.get(f"{base}/console/sign-in") as resp:
+                html = await resp.text()
+                assert "Secure" in resp.headers["Set-Cookie"]
+            match = re.search(r'name="nonce" value="([^"]+)"', html)
+            assert match
+            form = {"nonce": match.group(1), "token": "tls-token", "next": "/console/servers"}
+            post = http.post(f"{base}/console/sign-in", data=form, allow_redirects=False)
+            async with post as resp:
+                assert resp.status == 303
+                assert resp.headers["Location"] == "/console/servers"
+                return resp.headers["Set-Cookie"]
+    finally:
+        await runner.cleanup()

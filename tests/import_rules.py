@@ -66,7 +66,7 @@ def _layers_above(layer: str, order: tuple[str, ...]) -> tuple[str, ...]:
 
 # sync_service from the top down: a layer imports only the layers below it, the pure planning
 # core, and the shared modules at the package's top (config, errors, metrics).
-LAYERS = ("process", "operator", "dispatcher", "runtime", "crm", "db")
+LAYERS = ("process", "console", "operator", "dispatcher", "runtime", "crm", "db")
 
 RULES: tuple[Rule, ...] = (
     Rule("pure layers do no I/O", PURE, IO_LIBRARIES),

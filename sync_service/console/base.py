@@ -22,11 +22,12 @@ from sync_service.console import session as sessions
 from sync_service.console.session import Revoked, Session
 from sync_service.console.views import FILTERS
 from sync_service.errors import FieldError
+from sync_service.operator.api import CONSOLE_PREFIX
 from sync_service.operator.http import OPERATIONS, TOKEN, Handler
 from sync_service.operator.operations import Conflict, NotFound, Operations
 
 log = logging.getLogger("sync_service.console")
-PREFIX = "/console"
+PREFIX = CONSOLE_PREFIX  # the API's auth middleware leaves this prefix to the console
 STATIC = Path(__file__).parent / "static"
 # No inline script or style anywhere: scripts and styles come from /console/static/ only.
 CSP = (

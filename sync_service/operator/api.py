@@ -26,7 +26,6 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sync_service import console
 from sync_service.config import Settings
 from sync_service.dispatcher import graph_notifications
 from sync_service.dispatcher.graph_notifications import OnChange
@@ -208,7 +207,7 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in request.app[PUBLIC_PATHS]:
         return await handler(request)
-    if console.is_console_path(request.path):  # its session, opened with the token, instead
+    if _console_path(request.path):  # its session, opened with the token, instead
         return await handler(request)
     token = request.app[TOKEN]
     if token is None:
@@ -323,8 +322,16 @@ def build_app(
     app[PUBLIC_PATHS] = frozenset(public)
     for route in ROUTES:
         app.router.add_route(route.method, _dispatch_path(route.path), route.handler)
-    console.mount(app)  # the operators' web console under /console/, same token
     return app
+
+
+# The operators' web console (sync_service/console/, mounted on this app by process/app.py)
+# checks its own sessions, opened with the same token, under this prefix.
+CONSOLE_PREFIX = "/console"
+
+
+def _console_path(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 def _dispatch_path(path: str) -> str:

@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from ews_client import EntityKind
+from sync_service import console
 from sync_service.config import ConfigError, Role, Settings
 from sync_service.crm.postgres import PostgresCrm
 from sync_service.db import migrations
@@ -105,6 +106,7 @@ class Service:
             settings=self.settings,
             on_graph_change=self.graph_changed,
         )
+        console.mount(app)  # the operators' web console under /console/, same token
         runner = api.runner(app)  # with the header timeout
         await runner.setup()
         site = web.TCPSite(runner, self.settings.api.host, self.settings.api.port)

@@ -12,6 +12,7 @@ import pytest
 import trustme
 from aiohttp import web
 
+from sync_service import console
 from sync_service.config import load_settings
 from sync_service.console import session as sessions
 from sync_service.operator import api
@@ -83,7 +84,9 @@ async def _sign_in_over_tls() -> str:
     ca.issue_cert("127.0.0.1").configure_cert(server_tls)
     client_tls = ssl.create_default_context()
     ca.configure_trust(client_tls)
-    runner = web.AppRunner(api.build_app(_ready, settings=load_settings()))
+    app = api.build_app(_ready, settings=load_settings())
+    console.mount(app)  # as process/app.py does
+    runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
     await site.start()

@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from benchmarks import bound, crm_seed, profiling, stack
+from benchmarks import bound, crm_seed, profiling, stack, timeline
 from ews_client import ThrottleLimits
 from ews_client.simulator.config import ThrottlePolicy
 
@@ -118,7 +118,8 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
             started = time.monotonic()
             svc_before, pg_before = service.sample(), stack.postgres_cpu_s()
             spy = profiling.attach(service.pid, cfg.profile) if cfg.profile else None
-            drained = await stack.wait_drained(url, cfg.timeout_s)
+            async with timeline.recording(base) as seen:
+                drained = await stack.wait_drained(url, cfg.timeout_s)
             wall = time.monotonic() - started
             svc_after, sim_after = service.sample(), sim.sample()
             pg_cpu = stack.postgres_cpu_s() - pg_before
@@ -179,6 +180,7 @@ async def run(cfg: InitialConfig) -> dict[str, Any]:
         },
         **stats,
         "round_trip_bound": limit,
+        "timeline": seen.summary(),
         "profile": profile,
     }
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from . import meetings
 from .store import Mailbox, StoredItem
 from .writes import Quota
 from .xmlutil import t
@@ -156,10 +157,12 @@ def organizes(box: Mailbox, props: etree._Element) -> bool:
 def _send(
     quota: Quota, box: Mailbox, item: StoredItem, kind: str, endpoint: str, to: Iterable[str]
 ) -> None:
-    outbox = outbox_of(quota)
+    outbox, to = outbox_of(quota), tuple(to)
     if outbox is not None:
         subject = item.props.findtext(t("Subject"))
-        outbox.record(Message(box.address, kind, endpoint, tuple(to), subject))
+        outbox.record(Message(box.address, kind, endpoint, to, subject))
+    # What the message does in the attendees' calendars of this simulator (meetings.py).
+    (meetings.cancel if kind == CANCELLATION else meetings.deliver)(quota, box, item, to)
 
 
 def _changed(

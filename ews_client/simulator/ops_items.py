@@ -8,7 +8,7 @@ import uuid
 from lxml import etree
 
 from . import calendar as cal
-from . import invitations, soap
+from . import invitations, meetings, soap
 from .context import Ctx, OpError, resolve_folder, resolve_item
 from .paths import PathError, parse_shape
 from .render import render_item, render_occurrence
@@ -17,7 +17,7 @@ from .writes import SERIES_FIELDS, WriteError, apply_change, new_props
 from .xmlutil import insert_ordered, kids, local, m, sub, t
 
 _DEFAULT_FOLDER = {"Contact": "contacts", "CalendarItem": "calendar", "Task": "tasks"}
-_ERRORS = (OpError, WriteError, PathError, cal.CalendarError)
+_ERRORS = (OpError, WriteError, PathError, cal.CalendarError, meetings.MeetingError)
 
 
 def _fail(messages: etree._Element, op: str, exc: Exception) -> None:
@@ -49,6 +49,9 @@ def create_item(ctx: Ctx, req: etree._Element) -> etree._Element:
     root, messages = soap.response_root("CreateItem")
     target = req.find(f"{m('SavedItemFolderId')}/*")
     for element in kids(req, m("Items")):
+        if local(element.tag) in meetings.EWS_RESPONSE_OBJECTS:
+            _respond(ctx, req, element, messages)
+            continue
         try:
             item = _create_one(ctx, req, element, target)
         except _ERRORS as exc:
@@ -58,6 +61,26 @@ def create_item(ctx: Ctx, req: etree._Element) -> etree._Element:
         out = sub(sub(soap.success(messages, "CreateItem"), m("Items")), element.tag)
         sub(out, t("ItemId"), Id=item.id, ChangeKey=item.change_key)
     return root
+
+
+def _respond(
+    ctx: Ctx, req: etree._Element, element: etree._Element, messages: etree._Element
+) -> None:
+    """An attendee's AcceptItem / TentativelyAcceptItem / DeclineItem of its copy; sent unless
+    the request only saves it (MessageDisposition SaveOnly)."""
+    ref = element.find(t("ReferenceItemId"))
+    try:
+        if ref is None:
+            raise OpError("ErrorInvalidRequest", "ReferenceItemId required")
+        item, _ = resolve_item(ctx, ref)
+        response = meetings.EWS_RESPONSE_OBJECTS[local(element.tag)]
+        send = req.get("MessageDisposition", "SendAndSaveCopy") != "SaveOnly"
+        meetings.respond(ctx.quota, ctx.box, item, response, send)
+    except _ERRORS as exc:
+        _fail(messages, "CreateItem", exc)
+        return
+    ctx.items += 1
+    sub(soap.success(messages, "CreateItem"), m("Items"))
 
 
 def _create_one(

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import meetings
 from .config import SimulatorConfig
 from .invitations import Outbox, attach
 from .mailbox_access import MailboxAccess, MoveState
@@ -57,6 +58,7 @@ class SimState:
         self.quota = Quota(self.config.named_props_per_guid, self.config.named_props_total)
         self.rng = random.Random(self.config.faults.seed)
         attach(self.quota, self.outbox)
+        meetings.attach(self.quota, self.mailboxes)
         self.access = initial_access(self.config)
 
     def add_mailbox(self, address: str) -> Mailbox:

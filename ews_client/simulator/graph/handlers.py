@@ -13,7 +13,7 @@ from urllib.parse import unquote
 from ews_client.models import EntityKind
 
 from .. import calendar as cal
-from .. import invitations
+from .. import invitations, meetings
 from ..store import Folder, Mailbox, UserConfig, encode_id
 from ..writes import Quota
 from . import delta, edit, extensions
@@ -107,6 +107,7 @@ def create_item(env: Env, req: GReq, box: Mailbox, kind: EntityKind, lid: str | 
     if not isinstance(req.body, dict):
         raise bad_request("a JSON object is required")
     item = edit.create(box, _folder(box, kind, lid), kind, req.body, env.quota)
+    meetings.ensure_uid(item)
     invitations.graph_created(env.quota, box, item)
     return GResp(201, item_json(item, expand=True))
 
@@ -156,6 +157,17 @@ def cancel_event(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:
         message = "Your request can't be completed. "
         raise bad_request(message + "You need to be an organizer to cancel a meeting.")
     _remove(env, box, item, index)
+    return GResp(202)
+
+
+def respond_event(env: Env, req: GReq, box: Mailbox, raw: str, action: str) -> GResp:
+    """`POST /events/{id}/accept|tentativelyAccept|decline`: an attendee's answer."""
+    item, _ = _item(box, box.folder("calendar"), raw)
+    send = (req.body or {}).get("sendResponse", True) is not False
+    try:
+        meetings.respond(env.quota, box, item, meetings.GRAPH_ACTIONS[action], send)
+    except meetings.MeetingError as exc:
+        raise bad_request(f"Your request can't be completed. {exc}") from exc
     return GResp(202)
 
 

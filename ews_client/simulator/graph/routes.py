@@ -144,6 +144,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("POST", f"{U}/events/(?P<id>[^/]+)/cancel", _user(handlers.cancel_event, "id")),
         (
             "POST",
+            f"{U}/events/(?P<id>[^/]+)/(?P<action>accept|tentativelyAccept|decline)",
+            _user(handlers.respond_event, "id", "action"),
+        ),
+        (
+            "POST",
             f"{U}/todo/lists/(?P<lid>[^/]+)/tasks/(?P<id>[^/]+)/linkedResources",
             _user(handlers.add_link, "lid", "id"),
         ),

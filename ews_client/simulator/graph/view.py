@@ -22,6 +22,7 @@ from . import to_json
 from .errors import GraphError, bad_request
 from .extensions import is_extension
 from .ids import etag, graph_id
+from .meetings import meeting_json
 from .wire import CRM_KEY, Json, item_body, linked_resource, prop_id, utc_dtz
 
 ENTITY_OF = {"Contact": EntityKind.CONTACT, "CalendarItem": EntityKind.APPOINTMENT,
@@ -80,6 +81,8 @@ def item_json(
     """The Graph resource; extended properties and linked resources only with $expand, the
     extended properties those of `props` (lower-case ids; None: every one)."""
     body = resource(item)
+    if item.kind == "CalendarItem":
+        body = meeting_json(item, body)
     crm = crm_of(item)
     if expand and item.kind != "Task":
         listed = extended(item, props)

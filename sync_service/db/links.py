@@ -9,7 +9,7 @@ audit rows (`db/audit.py`): a write is committed, counted and audited at once, o
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,12 +186,20 @@ class LinkStore:
         )
 
     async def begin_run(
-        self, mailbox_id: int, job_id: int, kind: str, dry_run: bool, engine: str
+        self,
+        mailbox_id: int,
+        job_id: int,
+        kind: str,
+        dry_run: bool,
+        engine: str,
+        entities: Iterable[str] | None = None,
     ) -> Begun | None:
         """The mailbox and a new runs row for its pass (None: the mailbox is gone). The row
-        records the kind that runs: a mailbox's first express pass runs as initial."""
+        records the kind that runs (a mailbox's first express pass runs as initial) and the
+        entities it covers (`entities`, None: every one; a first pass covers every one)."""
+        scope = None if entities is None else sorted(str(e) for e in entities)
         row = await self.pool.fetchrow(
-            self._q["run_begin"], mailbox_id, job_id, kind, dry_run, engine
+            self._q["run_begin"], mailbox_id, job_id, kind, dry_run, engine, scope
         )
         if row is None:
             return None

@@ -1,20 +1,26 @@
 """The job queue: at most one unfinished real pass and one unfinished dry run per mailbox,
-one pass of a mailbox running at a time, claimed with SKIP LOCKED and a lease."""
+one pass of a mailbox running at a time, claimed with SKIP LOCKED and a lease.
+
+A job covers some entities of its mailbox (`Entities`; None: every one). Requests that coalesce
+into one job merge their entity sets, as they merge their kinds.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 
 import asyncpg
 
+from ews_client import EntityKind
 from sync_service.db.pool import Conn
 from sync_service.db.queries import load_queries
 from sync_service.planning.actions import PassKind
 
 __all__ = [
+    "Entities",
     "Job",
     "JobQueue",
     "JobRequest",
@@ -23,11 +29,30 @@ __all__ = [
     "QueueDepth",
     "RunClose",
     "enqueue_in",
+    "entity_scope",
 ]
 
 
 # Claims in a row that may lose a race to one mailbox before the error is the caller's.
 CLAIM_ATTEMPTS = 5
+
+
+# The entities a job, a run or a schedule covers; None: every entity of the mailbox.
+Entities = frozenset[EntityKind] | None
+
+
+def entity_scope(entities: Iterable[EntityKind | str] | None) -> Entities:
+    """An entity set in its one spelling: None for none given or for all of them."""
+    if entities is None:
+        return None
+    found = frozenset(EntityKind(e) for e in entities)
+    return None if not found or found == frozenset(EntityKind) else found
+
+
+def entity_array(entities: Entities) -> list[str] | None:
+    """An entity set as the database stores it: sorted names, NULL for every entity."""
+    scope = entity_scope(entities)
+    return None if scope is None else sorted(e.value for e in scope)
 
 
 class Priority(IntEnum):
@@ -48,6 +73,7 @@ class Job:
     source: str
     oldest_change_at: datetime | None
     requested_at: datetime
+    entities: Entities = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +104,13 @@ class JobRequest:
     source: str
     oldest_change_at: datetime | None = None
     dry_run: bool = False
+    entities: Entities = None
 
 
 def enqueue_args(r: JobRequest) -> tuple[object, ...]:
     """The parameters of `job_enqueue` for one request (due now, not forced)."""
     return (r.mailbox_id, r.kind.value, int(r.priority), None, r.source, r.dry_run, False,
-            r.oldest_change_at)  # fmt: skip
+            r.oldest_change_at, entity_array(r.entities))  # fmt: skip
 
 
 async def enqueue_in(conn: Conn, requests: Sequence[JobRequest]) -> None:
@@ -111,8 +138,10 @@ class JobQueue:
         dry_run: bool = False,
         forced: bool = False,
         oldest_change_at: datetime | None = None,
+        entities: Entities = None,
     ) -> tuple[int, bool]:
-        """(job id, whether a new job was created rather than coalesced)."""
+        """(job id, whether a new job was created rather than coalesced); `entities`: what
+        the pass covers (None: every entity)."""
         row = await self._pool.fetchrow(
             self._q["job_enqueue"],
             mailbox_id,
@@ -123,6 +152,7 @@ class JobQueue:
             dry_run,
             forced,
             oldest_change_at,
+            entity_array(entities),
         )
         assert row is not None
         return int(row["id"]), bool(row["inserted"])
@@ -213,4 +243,5 @@ def _job(row: asyncpg.Record) -> Job:
         source=row["source"],
         oldest_change_at=row["oldest_change_at"],
         requested_at=row["requested_at"],
+        entities=entity_scope(row["entities"]),
     )

@@ -4,12 +4,19 @@
 -- earlier start; a running job records the request as a rerun so that it is queued again when
 -- the pass ends. A dry run never coalesces with a real pass: merged, one of the two requests
 -- would be lost (the real pass not run, or a dry run that writes).
+-- Entity sets merge the same way: a queued job covers the union of what was asked; a running
+-- job's rerun covers the union of what was asked while it ran (NULL, every entity, absorbs).
 -- $1 mailbox, $2 kind, $3 priority, $4 run_after, $5 source, $6 dry_run, $7 forced,
--- $8 oldest_change_at
+-- $8 oldest_change_at, $9 entities (NULL: every entity)
 INSERT INTO sync.jobs AS j
-    (mailbox_id, kind, priority, run_after, source, dry_run, forced, oldest_change_at)
-VALUES ($1, $2, $3, COALESCE($4, now()), $5, $6, $7, $8)
+    (mailbox_id, kind, priority, run_after, source, dry_run, forced, oldest_change_at, entities)
+VALUES ($1, $2, $3, COALESCE($4, now()), $5, $6, $7, $8, sync.entity_set($9::text[]))
 ON CONFLICT (mailbox_id, dry_run) WHERE status IN ('queued', 'running') DO UPDATE SET
+    entities = CASE WHEN j.status = 'queued' THEN sync.entity_union(j.entities, EXCLUDED.entities)
+                    ELSE j.entities END,
+    rerun_entities = CASE WHEN j.status <> 'running' THEN j.rerun_entities
+                          WHEN j.rerun_kind IS NULL THEN EXCLUDED.entities
+                          ELSE sync.entity_union(j.rerun_entities, EXCLUDED.entities) END,
     kind = CASE WHEN j.status = 'queued' AND sync.job_kind_rank(EXCLUDED.kind) > sync.job_kind_rank(j.kind)
                 THEN EXCLUDED.kind ELSE j.kind END,
     rerun_kind = CASE WHEN j.status <> 'running' THEN j.rerun_kind
@@ -59,18 +66,20 @@ UPDATE sync.jobs j SET status = 'running', lease_owner = $1,
     lease_expires_at = now() + $3::interval, attempts = j.attempts + 1
 FROM next WHERE j.id = next.id
 RETURNING j.id, j.mailbox_id, j.kind, j.dry_run, j.forced, j.attempts, j.priority, j.source,
-          j.oldest_change_at, j.requested_at
+          j.oldest_change_at, j.requested_at, j.entities
 
 -- name: job_finish
 -- End a pass: a rerun requested meanwhile queues the job again (same row, still a dry run or
--- still a real pass: requests coalesce only with their own sort), else it is done.
+-- still a real pass: requests coalesce only with their own sort) covering the entities those
+-- requests asked for, else it is done.
 -- A run of the job this engine left open (its pass crashed before recording its end) is closed
 -- in the same statement: failed, with the job's outcome as its error.
 WITH job AS (
     UPDATE sync.jobs SET
         status = CASE WHEN rerun_kind IS NULL THEN $3 ELSE 'queued' END,
         kind = COALESCE(rerun_kind, kind),
-        rerun_kind = NULL,
+        entities = CASE WHEN rerun_kind IS NULL THEN entities ELSE rerun_entities END,
+        rerun_kind = NULL, rerun_entities = NULL,
         outcome = $4,
         run_after = now(),
         lease_owner = NULL, lease_expires_at = NULL,
@@ -89,12 +98,15 @@ SELECT status FROM job
 -- name: job_retry_later
 -- Give the job back: it waits $3 and is claimed again. A run of the job this engine left open
 -- (a pass cancelled by a stop or cut off by its time budget) ends in the same statement, with
--- outcome $5 and error $6, so that no run outlives the engine's hold on its job.
+-- outcome $5 and error $6, so that no run outlives the engine's hold on its job. A rerun asked
+-- for meanwhile is folded in: the stronger kind, the union of the entities.
 WITH job AS (
     UPDATE sync.jobs SET status = 'queued', run_after = now() + $3::interval, outcome = $4,
         kind = CASE WHEN sync.job_kind_rank(rerun_kind) > sync.job_kind_rank(kind)
                     THEN rerun_kind ELSE kind END,
-        rerun_kind = NULL, lease_owner = NULL, lease_expires_at = NULL
+        entities = CASE WHEN rerun_kind IS NULL THEN entities
+                        ELSE sync.entity_union(entities, rerun_entities) END,
+        rerun_kind = NULL, rerun_entities = NULL, lease_owner = NULL, lease_expires_at = NULL
     WHERE id = $1 AND lease_owner = $2 AND status = 'running'
     RETURNING id
 ), closed AS (

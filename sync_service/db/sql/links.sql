@@ -147,11 +147,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 -- name: run_begin
 -- Start a pass: the mailbox row and a new runs row, in one statement (no row: the mailbox is
 -- gone and no run is recorded). A mailbox's first pass runs as initial whatever was asked
--- (MailboxPass.run): it is recorded as what runs.
+-- (MailboxPass.run): it is recorded as what runs. So are its entities ($6, NULL: every one),
+-- which a first pass widens to every one.
 WITH run AS (
-    INSERT INTO sync.runs (mailbox_id, job_id, kind, dry_run, engine, started_at)
+    INSERT INTO sync.runs (mailbox_id, job_id, kind, dry_run, engine, started_at, entities)
     SELECT id, $2, CASE WHEN $3 = 'express' AND NOT initial_done THEN 'initial' ELSE $3 END,
-           $4, $5, now()
+           $4, $5, now(), CASE WHEN initial_done THEN sync.entity_set($6::text[]) END
     FROM sync.mailboxes WHERE id = $1
     RETURNING id, kind
 )

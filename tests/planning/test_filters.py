@@ -1,0 +1,381 @@
+"""Sync filters (planning/filters.py): what each filter admits, what `apply` hands the planner,
+and a Hypothesis property over random edits and passes: no plan deletes, creates or updates an
+item outside the filter, so a private item never reaches the other side."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ews_client.models import Appointment, Contact, ItemRef, Recurrence, Sensitivity, Task
+from sync_service.planning import (
+    APPOINTMENTS,
+    ConflictPolicy,
+    CreateCrm,
+    CreateExchange,
+    DeleteCrm,
+    DeleteExchange,
+    Direction,
+    PassKind,
+    Plan,
+    SyncedRow,
+    Update,
+    bind,
+    plan,
+    referenced_crm_ids,
+    snapshot_crm,
+    snapshot_exchange,
+)
+from sync_service.planning.filters import (
+    CalendarRange,
+    Filter,
+    FilterError,
+    apply,
+    check_setting,
+    effective,
+    parse_range,
+)
+from sync_service.planning.records import CrmAppointment, CrmContact, CrmTask
+
+from .world import World
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+CRM_ONLY = Filter(categories=("CRM",))
+NO_PRIVATE = Filter(exclude_private=True)
+MONTH_YEAR = Filter(calendar_range=CalendarRange(timedelta(days=30), timedelta(days=365)))
+BLOCKED = Filter(block=("example.org", "bob@corp.test"))
+
+
+def _at(days: float, **kw: Any) -> Appointment:
+    start = NOW + timedelta(days=days)
+    return Appointment(subject="s", start=start, end=start + timedelta(hours=1), **kw)
+
+
+# -- what each filter admits ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "side", "admitted"),
+    [
+        (Filter(), _at(-1000, sensitivity=Sensitivity.PRIVATE), True),
+        (CRM_ONLY, Contact(categories=("crm", "Other")), True),
+        (CRM_ONLY, Contact(categories=("Other",)), False),
+        (CRM_ONLY, CrmTask("t", "o", categories=()), False),
+        (CRM_ONLY, Task(categories=("CRM",)), True),
+        (NO_PRIVATE, _at(0, sensitivity=Sensitivity.PRIVATE), False),
+        (NO_PRIVATE, _at(0, sensitivity=Sensitivity.CONFIDENTIAL), True),
+        (NO_PRIVATE, CrmAppointment("a", "o", sensitivity=Sensitivity.PRIVATE), False),
+        (NO_PRIVATE, CrmAppointment("a", "o"), True),
+        (MONTH_YEAR, _at(-29), True),
+        (MONTH_YEAR, _at(-31), False),
+        (MONTH_YEAR, _at(364), True),
+        (MONTH_YEAR, _at(366), False),
+        (MONTH_YEAR, Appointment(subject="no time"), True),
+        # A series from long ago that never ends, one that ended before the window, one that
+        # runs a number of times (not expanded: kept).
+        (MONTH_YEAR, _at(-800, recurrence=Recurrence("weekly", days_of_week=("monday",))), True),
+        (
+            MONTH_YEAR,
+            _at(-800, recurrence=Recurrence("daily", end_date=date(2025, 1, 1))),
+            False,
+        ),
+        (MONTH_YEAR, _at(-800, recurrence=Recurrence("daily", occurrences=3)), True),
+        (BLOCKED, Contact(emails=("ann@mail.example.org",)), False),
+        (BLOCKED, Contact(emails=("ann@example.com", "Bob@Corp.test")), False),
+        (BLOCKED, Contact(emails=("ann@corp.test",)), True),
+        (BLOCKED, CrmContact("c", "o", email2="x@EXAMPLE.org"), False),
+        (BLOCKED, CrmContact("c", "o", email="x@notexample.org"), True),
+        (BLOCKED, Task(), True),
+    ],
+)
+def test_admits(spec: Filter, side: Any, admitted: bool) -> None:
+    assert spec.admits(side, NOW) is admitted
+
+
+def test_settings_are_checked_by_key_and_merged_key_by_key() -> None:
+    server = check_setting(
+        {"categories": "CRM, Clients", "exclude_private": True, "calendar_range": "-30d:+365d"}
+    )
+    assert server == {
+        "categories": ["CRM", "Clients"],
+        "exclude_private": True,
+        "calendar_range": "-30d:+365d",
+    }
+    mine = effective(server, {"categories": [], "block": ["Example.org"]})
+    assert mine == Filter(
+        exclude_private=True, calendar_range=parse_range("-30d:+365d"), block=("example.org",)
+    )
+    assert mine.setting()["calendar_range"] == "-30d:+365d"
+    assert not effective({}, {}).active
+    for bad, key in (
+        ({"colour": 1}, "colour"),
+        ({"calendar_range": "30d"}, "calendar_range"),
+        ({"calendar_range": "-1d:+99999d"}, "calendar_range"),
+        ({"block": ["not a domain"]}, "block"),
+        ({"block": ["@example.org"]}, "block"),
+        ({"categories": [""]}, "categories"),
+        ({"categories": [1]}, "categories"),
+        ({"exclude_private": "yes"}, "exclude_private"),
+    ):
+        with pytest.raises(FilterError) as caught:
+            check_setting(bad)
+        assert caught.value.field == key, bad
+
+
+# -- apply: the table ---------------------------------------------------------------------------
+
+BINDING = bind(APPOINTMENTS, Direction.TWO_WAY)
+BASE = {"subject": "Review", "start": "2026-06-02T09:00:00Z", "end": "2026-06-02T10:00:00Z"}
+
+
+def _world(**fields: Any) -> World:
+    """One appointment synced: crm1 <-> its item, both in the category CRM."""
+    world = World(BINDING)
+    world.crm_put("crm1", {**BASE, "categories": ["CRM"], **fields})
+    world.sync(PassKind.COMPLETE, ConflictPolicy())
+    assert len(world.links) == 1
+    return world
+
+
+def _edit_crm(world: World, **changes: Any) -> None:
+    current = snapshot_crm(BINDING, world.crm["crm1"]).fields
+    world.crm_put("crm1", {**current, **changes})
+
+
+def _item_id(world: World) -> str:
+    return next(iter(world.ex))
+
+
+def _edit_item(world: World, **changes: Any) -> None:
+    item = world.ex[_item_id(world)]
+    current = snapshot_exchange(BINDING, item).fields
+    world.ex_put(_item_id(world), {**current, **changes}, item.crm_id)
+
+
+def filtered_pass(world: World, spec: Filter, parked: dict[str, SyncedRow], kind: PassKind) -> Plan:
+    """One pass through the filter as MailboxPass makes it: read, screen, park, plan, apply."""
+    marks = len(world.crm_log), len(world.ex_log)
+    full = kind != PassKind.EXPRESS
+    if full:
+        crm, items = dict(world.crm), list(world.ex.values())
+        deleted_crm: set[str] = set(world.tombstones)
+        deleted_ex: set[str] = set()
+    else:
+        crm_ids = set(world.crm_log[world.crm_mark :])
+        ex_ids = set(world.ex_log[world.ex_mark :])
+        items = [world.ex[i] for i in sorted(ex_ids) if i in world.ex]
+        snaps = [snapshot_exchange(BINDING, i) for i in items]
+        crm_ids |= referenced_crm_ids(snaps, world.links.values())
+        crm = {i: world.crm[i] for i in sorted(crm_ids) if i in world.crm}
+        deleted_crm = {i for i in crm_ids if i in world.tombstones and i not in world.crm}
+        deleted_ex = {i for i in ex_ids if i not in world.ex}
+    screened = apply(
+        spec,
+        crm,
+        items,
+        list(world.links.values()),
+        list(parked.values()),
+        full=full,
+        now=NOW,
+        deleted_crm=deleted_crm,
+        deleted_exchange=deleted_ex,
+    )
+    for row in screened.leaving:
+        parked[row.crm_id] = world.links.pop(row.crm_id)
+    for row in screened.entering:
+        world.links[row.crm_id] = parked.pop(row.crm_id)
+    for row in screened.forgotten:
+        del parked[row.crm_id]
+    by_item = {row.exchange_id: row for row in screened.links}
+    result = plan(
+        BINDING,
+        [snapshot_crm(BINDING, r) for r in screened.crm.values()],
+        [snapshot_exchange(BINDING, i, by_item.get(_ref(i).id)) for i in screened.exchange],
+        screened.links,
+        kind=kind,
+        deleted_crm=deleted_crm,
+        deleted_exchange=deleted_ex,
+        force=True,
+    )
+    outside = _outside(world, spec, result)
+    assert not outside, outside
+    world.apply(result)
+    world.crm_mark, world.ex_mark = marks
+    return result
+
+
+def _ref(item: Any) -> ItemRef:
+    assert item.ref is not None
+    return item.ref
+
+
+def _outside(world: World, spec: Filter, result: Plan) -> list[str]:
+    """Actions of the plan that delete, create from or update an item out of the filter."""
+
+    def out_crm(crm_id: str) -> bool:
+        record = world.crm.get(crm_id)
+        return record is not None and not spec.admits(record, NOW)
+
+    def out_ex(item_id: str) -> bool:
+        item = world.ex.get(item_id)
+        return item is not None and not spec.admits(item, NOW)
+
+    found = []
+    for action in result.actions:
+        match action:
+            case DeleteExchange() if out_ex(action.ref.id) or out_crm(action.crm_id):
+                found.append(f"deletes item {action.ref.id}")
+            case DeleteCrm() if out_crm(action.crm_id) or out_ex(action.exchange_id):
+                found.append(f"deletes record {action.crm_id}")
+            case CreateExchange() if out_crm(action.crm_id):
+                found.append(f"creates an item from {action.crm_id}")
+            case CreateCrm() if out_ex(action.source.id):
+                found.append(f"creates a record from {action.source.id}")
+            case Update() if out_crm(action.crm_id) or out_ex(action.ref.id):
+                found.append(f"updates {action.crm_id} / {action.ref.id}")
+    return found
+
+
+@pytest.mark.parametrize("kind", [PassKind.EXPRESS, PassKind.COMPLETE])
+def test_an_item_that_loses_the_category_leaves_without_a_deletion(kind: PassKind) -> None:
+    world, parked = _world(), {}
+    _edit_item(world, categories=["Other"], location="Room 9")
+    result = filtered_pass(world, CRM_ONLY, parked, kind)
+    assert result.actions == ()
+    assert list(parked) == ["crm1"] and world.links == {}
+    assert len(world.crm) == 1 and len(world.ex) == 1
+    # Edits on both sides while out: nothing is written, nothing duplicated, by any pass.
+    _edit_crm(world, location="Room 1")
+    for again in (PassKind.EXPRESS, PassKind.COMPLETE, PassKind.INITIAL):
+        assert filtered_pass(world, CRM_ONLY, parked, again).actions == ()
+    assert len(world.crm) == 1 and len(world.ex) == 1
+    # The category back in Outlook: the pair comes back, reconciled as a linked pair.
+    _edit_item(world, categories=["CRM"])
+    filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE)
+    assert parked == {} and list(world.links) == ["crm1"]
+    assert len(world.crm) == 1 and len(world.ex) == 1
+    assert filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE).actions == ()
+
+
+def test_a_record_deleted_while_out_deletes_nothing_and_is_forgotten_with_its_item() -> None:
+    world, parked = _world(), {}
+    _edit_crm(world, categories=[])
+    filtered_pass(world, CRM_ONLY, parked, PassKind.EXPRESS)
+    world.crm_delete("crm1")
+    for kind in (PassKind.EXPRESS, PassKind.COMPLETE):
+        assert filtered_pass(world, CRM_ONLY, parked, kind).actions == ()
+    assert len(world.ex) == 1 and list(parked) == ["crm1"]
+    world.ex_delete(_item_id(world))
+    filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE)
+    assert parked == {}
+
+
+def test_a_private_record_never_reaches_exchange() -> None:
+    world, parked = World(BINDING), {}
+    world.crm_put("crm1", {**BASE, "sensitivity": "private"})
+    world.crm_put("crm2", {**BASE, "subject": "Open"})
+    filtered_pass(world, NO_PRIVATE, parked, PassKind.INITIAL)
+    assert [i.subject for i in world.ex.values()] == ["Open"]
+    # An item made private in Outlook leaves; its record is not deleted, nor updated.
+    _edit_item(world, sensitivity="private", subject="Secret")
+    assert filtered_pass(world, NO_PRIVATE, parked, PassKind.EXPRESS).actions == ()
+    assert sorted(r.subject or "" for r in world.crm.values()) == ["Open", "Review"]
+
+
+def test_an_unlinked_item_naming_a_record_out_of_the_filter_is_kept_out() -> None:
+    record = CrmContact("crm1", "o", last_name="Lee", categories=())
+    item = Contact(surname="Lee", categories=("CRM",), ref=ItemRef("x1", "k"), crm_id="crm1")
+    screened = apply(CRM_ONLY, {"crm1": record}, [item], [], full=True, now=NOW)
+    assert screened.crm == {} and screened.exchange == []
+    # And the other way round: a record whose copy in Outlook is out stays out.
+    record, item = replace(record, categories=("CRM",)), replace(item, categories=())
+    screened = apply(CRM_ONLY, {"crm1": record}, [item], [], full=True, now=NOW)
+    assert screened.crm == {} and screened.exchange == []
+
+
+def test_a_deletion_inside_the_filter_is_still_planned() -> None:
+    world, parked = _world(), {}
+    world.ex_delete(_item_id(world))
+    result = filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE)
+    assert [type(a) for a in result.actions] == [DeleteCrm]
+
+
+# -- the property -------------------------------------------------------------------------------
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.sampled_from(["crm", "ex"]),
+            st.sampled_from(["cat", "private"]),
+            st.integers(0, 5),
+            st.booleans(),
+        ),
+        st.tuples(st.sampled_from(["crm", "ex"]), st.just("delete"), st.integers(0, 5)),
+        st.tuples(st.sampled_from(["crm", "ex"]), st.just("new"), st.booleans(), st.booleans()),
+        st.tuples(st.sampled_from(["crm", "ex"]), st.just("edit"), st.integers(0, 5)),
+        st.tuples(st.just("pass"), st.sampled_from(list(PassKind))),
+    ),
+    max_size=30,
+)
+SPECS = st.sampled_from([CRM_ONLY, NO_PRIVATE, Filter(categories=("CRM",), exclude_private=True)])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=SPECS, steps=_STEPS)
+def test_no_pass_touches_an_item_outside_the_filter(spec: Filter, steps: list[Any]) -> None:
+    world, parked = World(BINDING), {}
+    for n in range(3):
+        world.crm_put(f"seed{n}", {**BASE, "subject": f"Seed {n}", "categories": ["CRM"]})
+    filtered_pass(world, spec, parked, PassKind.INITIAL)
+    for step in [*steps, ("pass", PassKind.EXPRESS), ("pass", PassKind.COMPLETE)]:
+        _step(world, spec, parked, step)
+    # Every row is either linked or parked, never both, and no item is linked twice.
+    assert not set(world.links) & set(parked)
+    linked = [row.exchange_id for row in world.links.values()]
+    assert len(linked) == len(set(linked))
+
+
+def _step(world: World, spec: Filter, parked: dict[str, SyncedRow], step: tuple[Any, ...]) -> None:
+    if step[0] == "pass":
+        filtered_pass(world, spec, parked, step[1])
+        return
+    side, what = step[0], step[1]
+    ids = sorted(world.crm if side == "crm" else world.ex)
+    if what == "new":
+        fields = {
+            **BASE,
+            "subject": f"New {world.serial}",
+            "categories": ["CRM"] if step[2] else [],
+        }
+        fields["sensitivity"] = "private" if step[3] else "normal"
+        if side == "crm":
+            world.crm_put(world.new_id("crm"), fields)
+        else:
+            world.ex_put(world.new_id("item"), fields, None)
+        return
+    if not ids:
+        return
+    one = ids[step[2] % len(ids)]
+    if what == "delete":
+        world.crm_delete(one) if side == "crm" else world.ex_delete(one)
+        return
+    current = (
+        snapshot_crm(BINDING, world.crm[one])
+        if side == "crm"
+        else snapshot_exchange(BINDING, world.ex[one])
+    ).fields
+    if what == "cat":
+        changes: dict[str, Any] = {"categories": ["CRM"] if step[3] else ["Other"]}
+    elif what == "private":
+        changes = {"sensitivity": "private" if step[3] else "normal"}
+    else:
+        changes = {"location": f"Room {world.serial}"}
+    if side == "crm":
+        world.crm_put(one, {**current, **changes})
+    else:
+        world.ex_put(one, {**current, **changes}, world.ex[one].crm_id)

@@ -89,6 +89,7 @@ class Worker:
         self._freed = asyncio.Event()  # set whenever a pass ends
         self._fenced: set[int] = set()  # jobs stopped because their lease may have run out
         self._recording: set[int] = set()  # jobs whose pass ended, its end not yet stored
+        self._superseded: set[asyncio.Task[None]] = set()  # passes of a job claimed anew
         self._renewed_at = time.monotonic()  # of the last renewal the database confirmed
         self._stop = asyncio.Event()
 
@@ -119,6 +120,7 @@ class Worker:
                 await _wait(stop, RECORD_RETRY_SECONDS)
                 continue
             for job in jobs:
+                self._supersede(job.id)
                 task = group.create_task(self._execute(job), name=f"pass-{job.id}")
                 self.running[job.id] = task
             metrics.ACTIVE_PASSES.set(len(self.running))
@@ -155,6 +157,8 @@ class Worker:
                 await self._record_when_possible(job, end, budget)
                 return
             except asyncio.CancelledError:
+                if asyncio.current_task() in self._superseded:
+                    raise  # the job is ours again, under a new claim: nothing to hand back
                 if not self._unfenced(job):
                     await self._hand_back(job)
                     raise
@@ -175,10 +179,24 @@ class Worker:
                 run_end = None
             await self._record_when_possible(job, result, run_end)
         finally:
-            self._fenced.discard(job.id)
-            self.running.pop(job.id, None)
+            this = asyncio.current_task()
+            self._superseded.discard(this)
+            if self.running.get(job.id) is this:  # not a newer claim's pass of the same job
+                self._fenced.discard(job.id)
+                self.running.pop(job.id, None)
             self._freed.set()
             metrics.ACTIVE_PASSES.set(len(self.running))
+
+    def _supersede(self, job_id: int) -> None:
+        """A claim returned a job whose pass still runs here: its lease ran out (the event
+        loop too busy to renew it in time), a reaper queued it again and this engine, the
+        same lease owner by name, claimed it anew. Two passes of one mailbox must never run:
+        the old one is cancelled, without handing back the job the new claim holds."""
+        old = self.running.get(job_id)
+        if old is not None and not old.done():
+            log.warning("lease ran out under a running pass; stopping it", extra={"job": job_id})
+            self._superseded.add(old)
+            old.cancel()
 
     def _unfenced(self, job: Job) -> bool:
         """True when the cancel came from the lease fence only: it is taken back, and the pass

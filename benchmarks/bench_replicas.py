@@ -91,9 +91,12 @@ async def _replicas(cfg: ReplicasConfig, engines: int, *, kill: bool, edits: boo
                     dispatchers: int) -> dict[str, Any]:  # fmt: skip
     from tests.scale.replicas import ReplicaConfig, run_replicas
 
+    # The default lease where nothing is killed; with kills one short enough that the dead
+    # engine's jobs are reaped soon, long enough for a busy event loop to renew in time.
     scenario = ReplicaConfig(
         mailboxes=cfg.mailboxes, engines=engines, dispatchers=dispatchers, kill=kill,
         edits=edits, latency=cfg.latency, timeout_s=cfg.timeout_s,
+        lease="10s" if kill else "60s",
     )  # fmt: skip
 
     async def work(server: Any, url: str, pool: Any) -> dict[str, Any]:

@@ -328,6 +328,8 @@ async def run_replicas(cfg: ReplicaConfig, pool: asyncpg.Pool, db_url: str, logs
                 await _enqueue_all(pool, PassKind.EXPRESS, "operator")
                 await _converge(dep, cfg, http, True, deadline)
                 figures.edits_s = round(time.monotonic() - asked, 2)
+            errors = await pool.fetch("SELECT entity, reason FROM sync.item_errors LIMIT 5")
+            assert not errors, [dict(r) for r in errors]
             clashes = await checks.overlapping_runs(pool)
             assert not clashes, f"mailboxes synced by two passes at once: {clashes[:5]}"
             outcomes = await checks.run_outcomes(pool)

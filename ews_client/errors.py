@@ -35,6 +35,11 @@ class ItemNotFoundError(ExchangeError):
     """The item (or folder) does not exist (any more)."""
 
 
+class FolderNotFoundError(ItemNotFoundError):
+    """A folder the caller named (by id, name or path) is not in the mailbox: it was deleted,
+    or never existed. Raised for a linked folder, never for a mailbox's default folders."""
+
+
 class ConflictError(ExchangeError):
     """The item changed since we read it (stale change key / etag): re-read and re-plan."""
 

@@ -221,11 +221,46 @@ class SyncMarker:
     synced_at: datetime
 
 
+FolderBy = Literal["id", "well_known", "path"]
+
+
+@dataclass(frozen=True, slots=True)
+class FolderChoice:
+    """The folder an operator links an entity to: by folder id, by well-known name (EWS's
+    distinguished folder ids: "contacts", "calendar", "tasks"), or by display path.
+
+    A path starts at the entity's default folder, as Outlook shows it ("Contacts/CRM": the
+    "CRM" folder inside Contacts); its first part is compared with that folder's display name
+    (so "Kontakte/CRM" on a German mailbox), the others name a subfolder each.
+    """
+
+    by: FolderBy
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedFolder:
+    """A folder a choice resolved to: its id (what the link keeps) and display path."""
+
+    id: str
+    path: str
+    created: bool = False  # made by the resolution (`create=True`)
+
+
 class ExchangeBackend(Protocol):
     """What the sync engine needs from a mailbox server; EwsClient and GraphClient provide it.
 
-    Every method raises a subclass of `ews_client.errors.ExchangeError` on failure.
+    Every method raises a subclass of `ews_client.errors.ExchangeError` on failure. `folder`
+    is a folder id from `resolve_folder` (a linked folder); None is the entity's default
+    folder. A linked folder that is gone raises `FolderNotFoundError`.
     """
+
+    async def resolve_folder(
+        self, mailbox: str, entity: EntityKind, choice: FolderChoice, *, create: bool = False
+    ) -> LinkedFolder:
+        """The folder `choice` names, of the entity's kind; with `create`, a path's missing
+        folders are made. FolderNotFoundError when there is none (or it holds other items)."""
+        ...
 
     async def sync_changes(
         self,
@@ -233,6 +268,8 @@ class ExchangeBackend(Protocol):
         entity: EntityKind,
         sync_state: str | None,
         known: KnownKeys | None = None,
+        *,
+        folder: str | None = None,
     ) -> SyncResult:
         """Changes since `sync_state` (None: everything), items fetched in full.
 
@@ -243,22 +280,30 @@ class ExchangeBackend(Protocol):
         """
         ...
 
-    async def list_items(self, mailbox: str, entity: EntityKind) -> list[Item]:
+    async def list_items(
+        self, mailbox: str, entity: EntityKind, *, folder: str | None = None
+    ) -> list[Item]:
         """Every item of the entity's folder, in full (complete pass)."""
         ...
 
-    async def create_item(self, mailbox: str, item: Item) -> ItemRef:
+    async def create_item(self, mailbox: str, item: Item, *, folder: str | None = None) -> ItemRef:
         """Create `item` (its crm_id set) in the entity's folder; return its reference."""
         ...
 
     async def update_item(
-        self, mailbox: str, ref: ItemRef, item: Item, fields: frozenset[str]
+        self,
+        mailbox: str,
+        ref: ItemRef,
+        item: Item,
+        fields: frozenset[str],
+        *,
+        folder: str | None = None,
     ) -> ItemRef:
         """Write the named model fields of `item`; None values delete the field."""
         ...
 
     async def create_many(
-        self, mailbox: str, items: Sequence[Item]
+        self, mailbox: str, items: Sequence[Item], *, folder: str | None = None
     ) -> list[ItemRef | ExchangeError]:
         """Create items of one kind at once (no recurrence exceptions): a result per item.
 
@@ -267,16 +312,24 @@ class ExchangeBackend(Protocol):
         ...
 
     async def update_many(
-        self, mailbox: str, changes: Sequence[tuple[ItemRef, Item, frozenset[str]]]
+        self,
+        mailbox: str,
+        changes: Sequence[tuple[ItemRef, Item, frozenset[str]]],
+        *,
+        folder: str | None = None,
     ) -> list[ItemRef | ExchangeError]:
         """Write the named plain fields of several items at once: a result per item."""
         ...
 
-    async def delete_item(self, mailbox: str, ref: ItemRef, entity: EntityKind) -> None:
+    async def delete_item(
+        self, mailbox: str, ref: ItemRef, entity: EntityKind, *, folder: str | None = None
+    ) -> None:
         """Delete the item; an item that is already gone is not an error."""
         ...
 
-    async def find_by_crm_id(self, mailbox: str, entity: EntityKind, crm_id: str) -> ItemRef | None:
+    async def find_by_crm_id(
+        self, mailbox: str, entity: EntityKind, crm_id: str, *, folder: str | None = None
+    ) -> ItemRef | None:
         """The item carrying `crm_id`, if any (idempotent create after a crash)."""
         ...
 

@@ -12,7 +12,7 @@ from ews_client.ews.calendar import (
     appointment_updates,
 )
 from ews_client.ews.contacts import CONTACT_READ, contact_from_xml, contact_to_xml, contact_updates
-from ews_client.ews.ids import DistinguishedFolder, PropertyPath
+from ews_client.ews.ids import DistinguishedFolder, FolderId, FolderRef, PropertyPath
 from ews_client.ews.itemxml import FieldUpdate
 from ews_client.ews.tasks import TASK_READ, task_from_xml, task_to_xml, task_updates
 from ews_client.ews.xml import Element, t
@@ -33,7 +33,10 @@ ITEM_TAGS = {t("Contact"), t("CalendarItem"), t("Task")}
 ENVELOPE_FIELDS = frozenset({"ref", "last_modified", "kind"})
 
 
-def folder_for(kind: EntityKind, mailbox: str) -> DistinguishedFolder:
+def folder_for(kind: EntityKind, mailbox: str, folder: str | None = None) -> FolderRef:
+    """The entity's default folder of `mailbox`, or the linked folder of id `folder`."""
+    if folder:
+        return FolderId(folder)
     return DistinguishedFolder(FOLDER_OF[kind], mailbox)
 
 

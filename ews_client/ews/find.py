@@ -75,7 +75,8 @@ def build_get_folder(mailbox: str, folders: Sequence[FolderRef]) -> bytes:
     return envelope(req, mailbox)
 
 
-def _folder_info(el: Element) -> FolderInfo:
+def parse_folder_element(el: Element) -> FolderInfo:
+    """A folder element of a GetFolder, FindFolder or CreateFolder answer."""
     fid = el.find(t("FolderId"))
     if fid is None or not fid.get("Id"):
         raise ProtocolError("folder without FolderId")
@@ -96,17 +97,19 @@ def parse_get_folder(data: bytes) -> list[FolderInfo]:
         if err is not None:
             raise err
         folders = msg.find(m("Folders"))
-        out.extend(_folder_info(el) for el in ([] if folders is None else folders))
+        out.extend(parse_folder_element(el) for el in ([] if folders is None else folders))
     return out
 
 
-def build_find_folder(mailbox: str, parent: FolderRef, display_name: str) -> bytes:
-    """FindFolder (Shallow) under `parent` with DisplayName IsEqualTo `display_name`."""
+def build_find_folder(mailbox: str, parent: FolderRef, display_name: str | None) -> bytes:
+    """FindFolder (Shallow) under `parent` with DisplayName IsEqualTo `display_name` (None:
+    every folder directly inside `parent`)."""
     req = new(m("FindFolder"), Traversal="Shallow")
     _folder_shape(req)
-    eq = sub(sub(req, m("Restriction")), t("IsEqualTo"))
-    add_path(eq, FieldURI("folder:DisplayName"))
-    sub(sub(eq, t("FieldURIOrConstant")), t("Constant"), Value=display_name)
+    if display_name is not None:
+        eq = sub(sub(req, m("Restriction")), t("IsEqualTo"))
+        add_path(eq, FieldURI("folder:DisplayName"))
+        sub(sub(eq, t("FieldURIOrConstant")), t("Constant"), Value=display_name)
     add_folder_id(sub(req, m("ParentFolderIds")), parent)
     return envelope(req, mailbox)
 
@@ -117,4 +120,4 @@ def parse_find_folder(data: bytes) -> list[FolderInfo]:
     if root is None:
         raise ProtocolError("FindFolder response without RootFolder")
     folders = root.find(t("Folders"))
-    return [] if folders is None else [_folder_info(el) for el in folders]
+    return [] if folders is None else [parse_folder_element(el) for el in folders]

@@ -44,8 +44,10 @@ _OPERATIONS = (  # path fragment -> bounded operation name (metrics labels never
     ("/subscriptions", "subscription"),
     ("/tasks", "task"),
     ("/todo/lists", "task_lists"),
+    ("/childFolders", "folders"),
     ("/contacts", "contact"),
     ("/events", "event"),
+    ("/contactFolders", "contact_folders"),
 )
 
 
@@ -83,7 +85,11 @@ def _odata(value: str) -> str:
 
 
 def collection(mailbox: str, kind: EntityKind, list_id: str = "") -> str:
+    """The entity's items: of the default folder, or of folder `list_id` (a contact folder,
+    a To Do list; tasks always name their list)."""
     if kind is EntityKind.CONTACT:
+        if list_id:
+            return f"{user(mailbox)}/contactFolders/{quote(list_id, safe='')}/contacts"
         return f"{user(mailbox)}/contacts"
     if kind is EntityKind.APPOINTMENT:
         return f"{user(mailbox)}/events"
@@ -94,8 +100,8 @@ def item_url(mailbox: str, kind: EntityKind, item_id: str, list_id: str = "") ->
     return f"{collection(mailbox, kind, list_id)}/{quote(item_id, safe='')}"
 
 
-def contacts_delta(mailbox: str) -> GraphRequest:
-    url = f"{user(mailbox)}/contacts/delta"
+def contacts_delta(mailbox: str, folder: str = "") -> GraphRequest:
+    url = f"{collection(mailbox, EntityKind.CONTACT, folder)}/delta"
     return GraphRequest("GET", url, headers=_prefer(EntityKind.CONTACT))
 
 

@@ -18,7 +18,7 @@ from ews_client.errors import (
     ProtocolError,
     TransientError,
 )
-from ews_client.ews import find, items, notifications, summary, sync, userconfig
+from ews_client.ews import find, folders, items, notifications, summary, sync, userconfig
 from ews_client.ews.calendar import OCCURRENCE_READ
 from ews_client.ews.convert import READ_PATHS, folder_for, item_to_xml, item_updates
 from ews_client.ews.convert_ids import (
@@ -40,6 +40,7 @@ from ews_client.ews.items import (
 )
 from ews_client.ews.occurrences import plan_exceptions
 from ews_client.ews.sync import SyncPage
+from ews_client.io import ews_folders
 from ews_client.io.auth import Auth
 from ews_client.io.failures import AMBIGUOUS_CODES
 from ews_client.io.outbound import OutboundPolicy
@@ -51,9 +52,11 @@ from ews_client.models import (
     Appointment,
     EntityKind,
     ExchangeBackend,
+    FolderChoice,
     Item,
     ItemRef,
     KnownKeys,
+    LinkedFolder,
     ModifiedOccurrence,
     Removal,
     SyncMarker,
@@ -153,11 +156,24 @@ class EwsClient:
         body = find.build_get_folder(mailbox, folders)
         return await self._call(mailbox, "GetFolder", body, find.parse_get_folder, idempotent=True)
 
-    async def find_folder(self, mailbox: str, parent: FolderRef, name: str) -> list[FolderInfo]:
+    async def find_folder(
+        self, mailbox: str, parent: FolderRef, name: str | None
+    ) -> list[FolderInfo]:
         body = find.build_find_folder(mailbox, parent, name)
         return await self._call(
             mailbox, "FindFolder", body, find.parse_find_folder, idempotent=True
         )
+
+    async def create_folder(
+        self, mailbox: str, parent: FolderRef, entity: EntityKind, name: str
+    ) -> FolderInfo:
+        body = folders.build_create_folder(mailbox, parent, entity, name)
+        return await self._call(mailbox, "CreateFolder", body, folders.parse_create_folder)
+
+    async def resolve_folder(
+        self, mailbox: str, entity: EntityKind, choice: FolderChoice, *, create: bool = False
+    ) -> LinkedFolder:
+        return await ews_folders.resolve(self, mailbox, entity, choice, create)
 
     async def sync_folder_items(
         self,
@@ -336,16 +352,24 @@ class EwsClient:
         entity: EntityKind,
         sync_state: str | None,
         known: KnownKeys | None = None,
+        *,
+        folder: str | None = None,
     ) -> SyncResult:
-        folder = folder_for(entity, mailbox)
+        where = folder_for(entity, mailbox, folder)
         try:
-            return await self._read_changes(mailbox, entity, folder, sync_state, known)
-        except InvalidSyncStateError:
-            if sync_state is None:
-                raise
-        # The state was refused: resynchronize from no state (the caller reconciles).
-        again = await self._read_changes(mailbox, entity, folder, None, None)
-        return replace(again, restarted=True)
+            try:
+                return await self._read_changes(mailbox, entity, where, sync_state, known)
+            except InvalidSyncStateError as exc:
+                if sync_state is None or (folder and exc.code in ews_folders.FOLDER_GONE_CODES):
+                    raise
+            # The state was refused: resynchronize from no state (the caller reconciles).
+            again = await self._read_changes(mailbox, entity, where, None, None)
+            return replace(again, restarted=True)
+        except ExchangeError as exc:
+            # A linked folder that is gone is told apart from a dead state or a lost item.
+            if folder and exc.code in ews_folders.FOLDER_GONE_CODES:
+                raise ews_folders.gone(exc, f"id {folder!r}") from exc
+            raise
 
     async def _read_changes(
         self,
@@ -402,25 +426,33 @@ class EwsClient:
             out.append(item)
         return out
 
-    async def list_items(self, mailbox: str, entity: EntityKind) -> list[Item]:
-        result = await self.sync_changes(mailbox, entity, None)
+    async def list_items(
+        self, mailbox: str, entity: EntityKind, *, folder: str | None = None
+    ) -> list[Item]:
+        result = await self.sync_changes(mailbox, entity, None, folder=folder)
         return [c.item for c in result.changes if isinstance(c, Upsert)]
 
-    async def create_item(self, mailbox: str, item: Item) -> ItemRef:
-        ref = await self._create_once(mailbox, item)
+    async def create_item(self, mailbox: str, item: Item, *, folder: str | None = None) -> ItemRef:
+        ref = await self._create_once(mailbox, item, folder)
         if isinstance(item, Appointment) and item.recurrence is not None:
             ref = await self._write_exceptions(mailbox, ref, item, None)
         return ref
 
-    async def create_many(self, mailbox: str, new: Sequence[Item]) -> list[ItemRef | ExchangeError]:
+    async def create_many(
+        self, mailbox: str, new: Sequence[Item], *, folder: str | None = None
+    ) -> list[ItemRef | ExchangeError]:
         """One CreateItem for several items of one kind (EWS takes many per request)."""
         if not new:
             return []
-        folder = folder_for(new[0].kind, mailbox)
-        return await self.create_items(mailbox, folder, new, blind_retry=False)
+        where = folder_for(new[0].kind, mailbox, folder)
+        return await self.create_items(mailbox, where, new, blind_retry=False)
 
     async def update_many(
-        self, mailbox: str, changes: Sequence[tuple[ItemRef, Item, frozenset[str]]]
+        self,
+        mailbox: str,
+        changes: Sequence[tuple[ItemRef, Item, frozenset[str]]],
+        *,
+        folder: str | None = None,  # an EWS item id names its item in any folder
     ) -> list[ItemRef | ExchangeError]:
         """One UpdateItem with an ItemChange per item (plain fields only)."""
         if not changes:
@@ -430,20 +462,22 @@ class EwsClient:
         calendar = any(isinstance(item, Appointment) for _, item, _ in changes)
         return await self.update_items(mailbox, item_changes, calendar=calendar)
 
-    async def _create_once(self, mailbox: str, item: Item, attempts: int = 4) -> ItemRef:
+    async def _create_once(
+        self, mailbox: str, item: Item, folder: str | None, attempts: int = 4
+    ) -> ItemRef:
         """Create, and after a lost answer look the CRM id up before creating again
         (architecture: "before creating, a retry ... looks the id up")."""
-        folder = folder_for(item.kind, mailbox)
+        where = folder_for(item.kind, mailbox, folder)
         if item.crm_id is None:
-            return successes(await self.create_items(mailbox, folder, [item]))[0]
+            return successes(await self.create_items(mailbox, where, [item]))[0]
         for attempt in range(1, attempts + 1):
             try:
-                res = await self.create_items(mailbox, folder, [item], blind_retry=False)
+                res = await self.create_items(mailbox, where, [item], blind_retry=False)
                 return successes(res)[0]
             except TransientError as exc:
                 if exc.code not in AMBIGUOUS_CODES or attempt == attempts:
                     raise
-            found = await self.find_by_crm_id(mailbox, item.kind, item.crm_id)
+            found = await self.find_by_crm_id(mailbox, item.kind, item.crm_id, folder=folder)
             if found is not None:
                 return found
         raise AssertionError("unreachable")
@@ -480,7 +514,13 @@ class EwsClient:
         raise ProtocolError("GetItem returned no item", code=str(kind))
 
     async def update_item(
-        self, mailbox: str, ref: ItemRef, item: Item, fields: frozenset[str]
+        self,
+        mailbox: str,
+        ref: ItemRef,
+        item: Item,
+        fields: frozenset[str],
+        *,
+        folder: str | None = None,
     ) -> ItemRef:
         updates = tuple(item_updates(item, fields))
         calendar = isinstance(item, Appointment)
@@ -498,13 +538,18 @@ class EwsClient:
         fetched = successes(await self.get_items(mailbox, [ref], kind))
         return (await self._with_occurrences(mailbox, fetched))[0]
 
-    async def delete_item(self, mailbox: str, ref: ItemRef, entity: EntityKind) -> None:
+    async def delete_item(
+        self, mailbox: str, ref: ItemRef, entity: EntityKind, *, folder: str | None = None
+    ) -> None:
         [err] = await self.delete_items(mailbox, [ItemRef(ref.id)])
         if err is not None and not isinstance(err, ItemNotFoundError):
             raise err
 
-    async def find_by_crm_id(self, mailbox: str, entity: EntityKind, crm_id: str) -> ItemRef | None:
-        found = await self.find_items_by_crm_id(mailbox, folder_for(entity, mailbox), crm_id)
+    async def find_by_crm_id(
+        self, mailbox: str, entity: EntityKind, crm_id: str, *, folder: str | None = None
+    ) -> ItemRef | None:
+        where = folder_for(entity, mailbox, folder)
+        found = await self.find_items_by_crm_id(mailbox, where, crm_id)
         return found[0] if found else None
 
     def _marker_location(self, mailbox: str) -> DistinguishedFolder:

@@ -95,7 +95,9 @@ class _Admin:
     async def owner_create(self, request: web.Request) -> web.Response:
         box = self._box(request)
         body = await request.json()
-        folder = box.folder(body.get("folder", "contacts"))
+        # A default folder by name, or any folder by id (one the user made).
+        wanted = str(body.get("folder", "contacts"))
+        folder = box.folders.get(wanted) or box.folder(wanted)
         kind = FOLDER_ITEM_KIND[folder.folder_class]
         try:
             props = simple_props(kind, body.get("fields", {}))

@@ -14,6 +14,7 @@ from . import ops_config, ops_convert, ops_find, ops_items, ops_stream, ops_sync
 from .admin import add_admin_routes
 from .context import Ctx
 from .faults import post_fault, pre_fault
+from .folder_ops import add_folder_routes, create_folder
 from .graph.routes import add_graph_routes
 from .mailbox_access import move_answer
 from .ntlm import WindowsLogon, add_final_token
@@ -27,6 +28,7 @@ Handler = Callable[[Ctx, etree._Element, SimState], etree._Element]
 OPERATIONS: dict[str, Handler] = {
     "GetFolder": lambda c, r, s: ops_find.get_folder(c, r),
     "FindFolder": lambda c, r, s: ops_find.find_folder(c, r),
+    "CreateFolder": lambda c, r, s: create_folder(c, r),
     "FindItem": lambda c, r, s: ops_find.find_item(c, r),
     "SyncFolderItems": lambda c, r, s: ops_sync.sync_folder_items(c, r, s.config.secret),
     "GetItem": lambda c, r, s: ops_items.get_item(c, r),
@@ -50,6 +52,7 @@ def make_app(sim: SimState) -> web.Application:
     app.on_response_prepare.append(add_final_token)
     app.router.add_post("/EWS/Exchange.asmx", ews)
     add_admin_routes(app, sim)
+    add_folder_routes(app, sim)
     add_graph_routes(app, sim)  # Graph (/v1.0) and its token endpoint, same mailboxes
     return app
 

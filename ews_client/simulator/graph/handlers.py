@@ -72,9 +72,14 @@ def mailbox(env: Env, user: str) -> Mailbox:
 
 
 def _folder(box: Mailbox, kind: EntityKind, list_id: str | None) -> Folder:
-    folder = box.folder(FOLDER_OF[kind])
-    if list_id is not None and ews_id(unquote(list_id)) != folder.id:
-        raise not_found("task list")
+    """The default folder of the kind, or folder `list_id` (a To Do list, a contact folder)
+    when it holds such items: any other id is not found, as a deleted folder's."""
+    default = box.folder(FOLDER_OF[kind])
+    if list_id is None:
+        return default
+    folder = box.folders.get(ews_id(unquote(list_id)))
+    if folder is None or folder.folder_class != default.folder_class:
+        raise not_found("task list" if kind is EntityKind.TASK else "folder")
     return folder
 
 
@@ -199,13 +204,6 @@ def add_link(env: Env, req: GReq, box: Mailbox, lid: str, raw: str) -> GResp:
         raise bad_request("applicationName and externalId are required")
     edit.link_task(box, item, crm, env.quota)
     return GResp(201, dict(body, id=graph_id(item.id) + "-crm"))
-
-
-def todo_lists(env: Env, req: GReq, box: Mailbox) -> GResp:
-    folder = box.folder("tasks")
-    default = {"id": graph_id(folder.id), "displayName": "Tasks",
-               "wellknownListName": "defaultList", "isOwner": True}  # fmt: skip
-    return GResp(200, {"value": [default]})
 
 
 # -- delta ----------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ Route = Callable[..., GResp | Awaitable[GResp]]
 BATCH_MAX = 20
 U = r"users/(?P<user>[^/]+)"
 C = r"(?P<coll>contacts|events|todo/lists/(?P<lid>[^/]+)/tasks)"
+CF = r"contactFolders/(?P<fid>[^/]+)"
 XT = extensions.ITEM_EXTENSIONS
 KINDS = {"contacts": EntityKind.CONTACT, "events": EntityKind.APPOINTMENT}
 
@@ -92,6 +93,18 @@ def _coll(fn: Callable[..., GResp]) -> Route:
     return call
 
 
+def _in_folder(fn: Callable[..., GResp]) -> Route:
+    """An item collection of a contact folder (`contactFolders/{id}/contacts`)."""
+
+    def call(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+        box = handlers.mailbox(env, m["user"])
+        args = [m[k] for k in ("id",) if m.groupdict().get(k)]
+        fid = folders.contact_folder_of(box, m["fid"]).id
+        return fn(env, req, box, EntityKind.CONTACT, fid, *args)
+
+    return call
+
+
 def _delta(kind: EntityKind | None) -> Route:
     def call(env: Env, req: GReq, m: re.Match[str]) -> GResp:
         box = handlers.mailbox(env, m["user"])
@@ -135,11 +148,21 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("GET", f"{U}/contacts/delta", _delta(EntityKind.CONTACT)),
         ("GET", f"{U}/contactFolders/(?P<lid>[^/]+)/contacts/delta", _delta(EntityKind.CONTACT)),
         ("GET", f"{U}/contactFolders", _user(folders.contact_folders)),
+        ("POST", f"{U}/contactFolders", _user(folders.create_contact_folder)),
         ("GET", f"{U}/contactFolders/(?P<fid>[^/]+)", _user(folders.contact_folder, "fid")),
+        ("GET", f"{U}/{CF}/childFolders", _user(folders.child_folders, "fid")),
+        ("POST", f"{U}/{CF}/childFolders", _user(folders.create_child_folder, "fid")),
+        ("GET", f"{U}/{CF}/contacts", _in_folder(handlers.list_items)),
+        ("POST", f"{U}/{CF}/contacts", _in_folder(handlers.create_item)),
+        ("GET", f"{U}/{CF}/contacts/(?P<id>[^/]+)", _in_folder(handlers.get_item)),
+        ("PATCH", f"{U}/{CF}/contacts/(?P<id>[^/]+)", _in_folder(handlers.patch_item)),
+        ("DELETE", f"{U}/{CF}/contacts/(?P<id>[^/]+)", _in_folder(handlers.delete_item)),
         ("GET", f"{U}/calendarView/delta", _user(calendar_list.calendar_delta)),
         ("GET", f"{U}/calendar/events", _user(calendar_list.list_events)),
         ("GET", f"{U}/todo/lists/(?P<lid>[^/]+)/tasks/delta", _delta(None)),
-        ("GET", f"{U}/todo/lists", _user(handlers.todo_lists)),
+        ("GET", f"{U}/todo/lists", _user(folders.todo_lists)),
+        ("POST", f"{U}/todo/lists", _user(folders.create_todo_list)),
+        ("GET", f"{U}/todo/lists/(?P<lid>[^/]+)", _user(folders.todo_list, "lid")),
         ("GET", f"{U}/events/(?P<id>[^/]+)/instances", _user(calendar_list.instances, "id")),
         ("POST", f"{U}/events/(?P<id>[^/]+)/cancel", _user(handlers.cancel_event, "id")),
         (

@@ -28,6 +28,7 @@ from ews_client import (
     Upsert,
 )
 from sync_service.crm.port import ChangeBatch, ChangeOp, CrmPort
+from sync_service.db.filters import FilterStore, MailboxFilter, Reads
 from sync_service.db.item_errors import Finding, ItemErrors
 from sync_service.db.links import LinkRow, LinkStore
 from sync_service.db.store import EntityMode, Mailbox, Store
@@ -154,6 +155,8 @@ class MailboxPass:
         self.links = links
         self.options = options
         self.item_errors = ItemErrors(store.pool)
+        self.filters = FilterStore(store.pool)
+        self._filter: MailboxFilter | None = None  # read at the first entity that plans
         self._marker_checked = False
 
     async def run(self) -> PassReport:
@@ -212,6 +215,7 @@ class MailboxPass:
             done.append((entity, sides))
             return EntityOutcome()
         rows = await links_of.rows()
+        sides, rows = await self._screen(entity, sides, rows)
         # An item still at the change key of its last sync holds the row's content.
         linked = {row.exchange_id: row for row in rows}
         plan = planner.plan(
@@ -258,6 +262,27 @@ class MailboxPass:
             # these changes, which finds them linked and plans nothing.
             done.append((entity, sides))
         return outcome
+
+    async def _screen(
+        self, entity: EntityKind, sides: _Sides, rows: list[SyncedRow]
+    ) -> tuple[_Sides, list[SyncedRow]]:
+        """The reads without the items the mailbox's sync filter keeps out (planning/filters.py):
+        those of pairs that left it are set aside, never planned as deletions."""
+        if self._filter is None:
+            self._filter = await self.filters.for_mailbox(self.mailbox.id)
+        full = sides.kind != PassKind.EXPRESS
+        reads = Reads(
+            sides.crm, sides.exchange, rows, full, sides.deleted_crm, sides.deleted_exchange
+        )
+        screened = await self.filters.screen(
+            self.mailbox.id,
+            entity,
+            self._filter,
+            reads,
+            now=datetime.now(UTC),
+            dry_run=self.options.dry_run,
+        )
+        return replace(sides, crm=screened.crm, exchange=screened.exchange), screened.links
 
     async def _stored(self, entities: list[EntityKind]) -> dict[EntityKind, _Stored]:
         """Sync states, watermarks and unfinished writes of every entity: one round trip."""

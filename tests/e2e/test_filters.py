@@ -1,0 +1,219 @@
+"""Sync filters over HTTP to the simulator, both backends: each filter keeps its items out in
+both directions; an item that leaves a filter is left as it is on both sides (nothing deleted,
+nothing written) and comes back linked, without a duplicate; a private item never reaches the
+other side; a mailbox's setting overrides its server's key by key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from sync_service.db.filters import FilterStore
+from sync_service.db.queue import PassKind
+from sync_service.runtime.worker import Done
+from tests.e2e.harness import Harness, harness
+
+BOX = "filters@sim.example"
+SOON = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+PASSES = (PassKind.EXPRESS, PassKind.COMPLETE)
+
+
+async def _new(h: Harness, folder: str, fields: dict[str, Any]) -> str:
+    created = await h.owner("POST", f"/mailboxes/{BOX}/items", {"folder": folder, "fields": fields})
+    return str(created["id"])
+
+
+async def _by(h: Harness, folder: str, field: str) -> dict[str, dict[str, Any]]:
+    return {str(i["fields"][field]): i for i in await h.items(BOX, folder)}
+
+
+async def _patch(h: Harness, item_id: str, fields: dict[str, Any]) -> None:
+    await h.owner("PATCH", f"/mailboxes/{BOX}/items/{item_id}", {"fields": fields})
+
+
+async def _state(h: Harness, table: str, folder: str) -> tuple[list[tuple[Any, ...]], Any]:
+    """Every CRM row of the table (id, version) and every item of the folder (id, change key):
+    a write anywhere moves one of them."""
+    rows = await h.pool.fetch(f"SELECT id, version FROM crm.{table} ORDER BY id")
+    items = sorted((i["id"], i["change_key"]) for i in await h.items(BOX, folder))
+    return [tuple(r) for r in rows], items
+
+
+async def _parked(h: Harness) -> int:
+    return int(await h.pool.fetchval("SELECT count(*) FROM sync.parked_links"))
+
+
+async def test_categories_both_ways_and_an_item_that_loses_its_category(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        await FilterStore(pool).set_server_setting("sim", {"categories": ["CRM"]})
+        user, _ = await h.add_user(BOX)
+        await pool.execute(
+            "INSERT INTO crm.contacts (owner_id, last_name, categories) "
+            "VALUES ($1, 'Lovelace', '{CRM}'), ($1, 'Babbage', '{}')",
+            user,
+        )
+        hopper = await _new(h, "contacts", {"Surname": "Hopper", "Categories": ["crm"]})
+        await _new(h, "contacts", {"Surname": "Knuth", "Categories": ["Personal"]})
+        assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
+        items = await _by(h, "contacts", "Surname")
+        assert sorted(items) == ["Hopper", "Knuth", "Lovelace"]
+        assert ">CRM</" in items["Lovelace"]["fields"]["Categories"]  # written with it
+        names = "SELECT last_name FROM crm.contacts ORDER BY last_name"
+        assert [r[0] for r in await pool.fetch(names)] == ["Babbage", "Hopper", "Lovelace"]
+        assert await h.links(BOX) == 2
+
+        # Hopper loses the category in Outlook and is edited: it leaves the sync. Nothing is
+        # deleted or written on either side by any pass, the CRM's edit of it stays there.
+        await _patch(h, hopper, {"Categories": ["Personal"], "JobTitle": "Admiral"})
+        assert await h.sync(BOX) == Done("ok")
+        await pool.execute("UPDATE crm.contacts SET company = 'Navy' WHERE last_name = 'Hopper'")
+        before = await _state(h, "contacts", "contacts")
+        for kind in (*PASSES, PassKind.INITIAL):
+            assert await h.sync(BOX, kind) == Done("ok")
+            assert await _state(h, "contacts", "contacts") == before, kind
+        assert (await h.links(BOX), await _parked(h)) == (1, 1)
+        hopper_row = await pool.fetchrow(
+            "SELECT company, job_title FROM crm.contacts WHERE last_name = 'Hopper'"
+        )
+        assert tuple(hopper_row) == ("Navy", None)
+
+        # The category back: linked again (no second Hopper anywhere) and reconciled as a
+        # linked pair edited on both sides: the conflict policy (the CRM's record wins).
+        await _patch(h, hopper, {"Categories": ["CRM"]})
+        assert await h.sync(BOX, PassKind.COMPLETE) == Done("ok")
+        assert (await h.links(BOX), await _parked(h)) == (2, 0)
+        assert [r[0] for r in await pool.fetch(names)] == ["Babbage", "Hopper", "Lovelace"]
+        items = await _by(h, "contacts", "Surname")
+        assert sorted(items) == ["Hopper", "Knuth", "Lovelace"]
+        assert items["Hopper"]["fields"]["CompanyName"] == "Navy"
+        assert "JobTitle" not in items["Hopper"]["fields"]
+        before = await _state(h, "contacts", "contacts")
+        assert await h.sync(BOX, PassKind.COMPLETE) == Done("ok")
+        assert await _state(h, "contacts", "contacts") == before
+
+
+async def test_a_private_appointment_never_reaches_the_other_side(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        await FilterStore(pool).set_server_setting("sim", {"exclude_private": True})
+        user, _ = await h.add_user(BOX)
+        await pool.execute(
+            "INSERT INTO crm.appointments (owner_id, subject, starts_at, ends_at, sensitivity) "
+            "VALUES ($1, 'Doctor', $2, $3, 'private'), ($1, 'Review', $2, $3, 'normal')",
+            user,
+            SOON,
+            SOON + timedelta(hours=1),
+        )
+        span = {"Start": SOON.isoformat(), "End": (SOON + timedelta(hours=1)).isoformat()}
+        await _new(h, "calendar", {"Subject": "Dentist", "Sensitivity": "Private", **span})
+        lunch = await _new(h, "calendar", {"Subject": "Lunch", **span})
+        assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
+        assert sorted(await _by(h, "calendar", "Subject")) == ["Dentist", "Lunch", "Review"]
+        subjects = "SELECT subject FROM crm.appointments ORDER BY subject"
+        assert [r[0] for r in await pool.fetch(subjects)] == ["Doctor", "Lunch", "Review"]
+
+        # Lunch made private in Outlook, with a new subject: it leaves, the CRM keeps its copy
+        # as it was; the private CRM appointment edited: still nothing reaches Exchange.
+        await _patch(h, lunch, {"Sensitivity": "Private", "Subject": "Lunch with Ann"})
+        await pool.execute(
+            "UPDATE crm.appointments SET location = 'Clinic' WHERE subject = 'Doctor'"
+        )
+        for kind in PASSES:
+            assert await h.sync(BOX, kind) == Done("ok")
+            assert [r[0] for r in await pool.fetch(subjects)] == ["Doctor", "Lunch", "Review"]
+            assert sorted(await _by(h, "calendar", "Subject")) == [
+                "Dentist",
+                "Lunch with Ann",
+                "Review",
+            ]
+        assert (await h.links(BOX), await _parked(h)) == (1, 1)
+
+
+async def test_a_calendar_range_and_an_appointment_moved_out_of_it(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        await FilterStore(pool).set_server_setting("sim", {"calendar_range": "-30d:+365d"})
+        user, _ = await h.add_user(BOX)
+        old = SOON - timedelta(days=90)
+        await pool.execute(
+            "INSERT INTO crm.appointments (owner_id, subject, starts_at, ends_at) "
+            "VALUES ($1, 'Long ago', $2, $3), ($1, 'Soon', $4, $5)",
+            user,
+            old,
+            old + timedelta(hours=1),
+            SOON,
+            SOON + timedelta(hours=1),
+        )
+        far = SOON + timedelta(days=500)
+        await _new(
+            h,
+            "calendar",
+            {
+                "Subject": "Far",
+                "Start": far.isoformat(),
+                "End": (far + timedelta(hours=1)).isoformat(),
+            },
+        )
+        assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
+        items = await _by(h, "calendar", "Subject")
+        assert sorted(items) == ["Far", "Soon"]
+        subjects = "SELECT subject FROM crm.appointments ORDER BY subject"
+        assert [r[0] for r in await pool.fetch(subjects)] == ["Long ago", "Soon"]
+
+        # Soon moved two years ahead in Outlook: it leaves, nothing deleted or written.
+        later = SOON + timedelta(days=730)
+        moved = {"Start": later.isoformat(), "End": (later + timedelta(hours=1)).isoformat()}
+        await _patch(h, items["Soon"]["id"], moved)
+        await pool.execute("UPDATE crm.appointments SET location = 'Hall' WHERE subject = 'Soon'")
+        for kind in PASSES:
+            assert await h.sync(BOX, kind) == Done("ok")
+            assert [r[0] for r in await pool.fetch(subjects)] == ["Long ago", "Soon"]
+            assert sorted(await _by(h, "calendar", "Subject")) == ["Far", "Soon"]
+        starts = "SELECT starts_at FROM crm.appointments WHERE subject = 'Soon'"
+        assert await pool.fetchval(starts) == SOON
+        assert (await h.links(BOX), await _parked(h)) == (0, 1)
+
+
+async def test_a_blocked_domain_and_a_mailbox_that_overrides_its_server(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        filters = FilterStore(pool)
+        await filters.set_server_setting("sim", {"categories": ["CRM"], "block": ["example.org"]})
+        user, _ = await h.add_user(BOX)
+        # The mailbox syncs every category but keeps the server's block list.
+        await filters.set_mailbox_setting(BOX, {"categories": []})
+        await pool.execute(
+            "INSERT INTO crm.contacts (owner_id, last_name, email) "
+            "VALUES ($1, 'Spam', 'x@mail.example.org'), ($1, 'Ada', 'ada@example.com')",
+            user,
+        )
+        await _new(
+            h,
+            "contacts",
+            {"Surname": "Eve", "EmailAddresses": {"EmailAddress1": "eve@example.org"}},
+        )
+        grace = await _new(
+            h,
+            "contacts",
+            {"Surname": "Grace", "EmailAddresses": {"EmailAddress1": "grace@navy.test"}},
+        )
+        assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
+        assert sorted(await _by(h, "contacts", "Surname")) == ["Ada", "Eve", "Grace"]
+        names = "SELECT last_name FROM crm.contacts ORDER BY last_name"
+        assert [r[0] for r in await pool.fetch(names)] == ["Ada", "Grace", "Spam"]
+
+        # Grace's address moves to a blocked domain: she leaves; her CRM record is kept as is.
+        await _patch(h, grace, {"EmailAddresses": {"EmailAddress1": "grace@example.org"}})
+        for kind in PASSES:
+            assert await h.sync(BOX, kind) == Done("ok")
+            assert [r[0] for r in await pool.fetch(names)] == ["Ada", "Grace", "Spam"]
+        email = "SELECT email FROM crm.contacts WHERE last_name = 'Grace'"
+        assert await pool.fetchval(email) == "grace@navy.test"
+        assert (await h.links(BOX), await _parked(h)) == (1, 1)

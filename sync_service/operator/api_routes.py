@@ -200,6 +200,7 @@ async def request_sync(request: web.Request, body: SyncInput) -> web.Response:
         server=body.server,
         mode=body.mode or "express",
         dry_run=bool(body.dry_run),
+        entities=body.entities,
     )
     return ok(result, 202)
 

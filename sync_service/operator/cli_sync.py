@@ -10,6 +10,7 @@ from typing import Any
 
 from sync_service.config import Settings, parse_duration
 from sync_service.operator.connect import operations
+from sync_service.operator.entity_names import ENTITY_WORDS
 from sync_service.operator.operations import InvalidInput, Operations, SyncRequest
 from sync_service.operator.output import Progress, cell, items_written, print_json, table
 
@@ -34,6 +35,7 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
             server=args.server,
             mode=args.mode,
             dry_run=args.dry_run,
+            entities=args.entity,
         )
         return await _follow(ops, request, args, timeout)
 
@@ -73,6 +75,8 @@ async def _follow(
 def _print_queued(request: SyncRequest) -> None:
     new = sum(not j.coalesced for j in request.jobs)
     dry = " (dry run)" if request.dry_run else ""
+    if request.entities is not None:
+        dry += f" of {', '.join(request.entities)}"
     print(
         f"queued {request.kind}{dry} for {len(request.jobs)} mailbox(es): {new} new job(s), "
         f"{len(request.jobs) - new} merged into pending ones"
@@ -278,6 +282,13 @@ def add_sync_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     target.add_argument("--group", action="extend", nargs="+", metavar="G", help="one or more")
     target.add_argument("--server", metavar="NAME")
     sync.add_argument("--mode", choices=("express", "complete", "initial"), default="express")
+    sync.add_argument(
+        "--entity",
+        action="append",
+        metavar="E",
+        help=f"only these entities ({', '.join(ENTITY_WORDS)}): repeat or comma-separate; "
+        "default every entity",
+    )
     _follow_options(sync)
     sync.set_defaults(handler=cmd_sync)
     recover = sub.add_parser("recover", help="merge both sides of a mailbox, deleting nothing")

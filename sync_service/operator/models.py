@@ -37,6 +37,7 @@ from sync_service.operator.csv_import import (
     shown,
     text_problem,
 )
+from sync_service.operator.entity_names import ENTITY_CHOICES
 from sync_service.operator.operations import (
     ENTITIES,
     ERROR_KINDS,
@@ -108,6 +109,7 @@ ModeChoice = Annotated[Setting, _enum(ENTITY_MODES)]
 StateChoice = Annotated[Setting, _enum(MAILBOX_STATES)]
 SyncModeChoice = Annotated[Setting, _enum(SYNC_MODES)]
 EntityChoice = Annotated[Setting, _enum(ENTITIES)]
+EntityWord = Annotated[Setting, _enum(ENTITY_CHOICES)]
 ErrorKindChoice = Annotated[Setting, _enum(ERROR_KINDS)]
 ErrorStatusChoice = Annotated[Setting, _enum(ERROR_STATUSES)]
 
@@ -238,6 +240,11 @@ class SyncInput(Input):
     server: Name | None = None
     mode: SyncModeChoice | None = Field(None, description="default: express")
     dry_run: bool | None = None
+    entities: list[EntityWord] | None = Field(
+        None,
+        max_length=len(ENTITY_CHOICES),
+        description="the entities the passes cover (default: every entity)",
+    )
 
 
 class ItemErrorAction(Input):
@@ -445,6 +452,7 @@ class SyncRequest(Answer):
     jobs: list[QueuedJob]
     skipped: list[SkippedMailbox]
     requested_at: datetime
+    entities: list[str] | None = Field(None, description="null: every entity")
 
 
 class PlanChange(Answer):

@@ -31,6 +31,7 @@ from sync_service.db.store import (
 )
 from sync_service.errors import FieldError
 from sync_service.operator.csv_import import RowError, parse_csv, valid_email
+from sync_service.operator.entity_names import entity_words, parse_entities
 from sync_service.operator.jsonable import decode_cursor, encode_cursor, to_jsonable
 from sync_service.operator.server_specs import (
     InvalidInput,
@@ -118,6 +119,7 @@ class SyncRequest:
     jobs: list[QueuedJob]
     skipped: list[dict[str, str]] = field(default_factory=list)
     requested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    entities: list[str] | None = None  # what the passes cover (None: every entity)
 
 
 def mailbox_json(mailbox: Mailbox, server: str) -> dict[str, Any]:
@@ -339,9 +341,12 @@ class Operations:
         server: str | None = None,
         mode: str = "express",
         dry_run: bool = False,
+        entities: list[str] | None = None,
     ) -> SyncRequest:
-        """Queue an operator pass for one mailbox, some server groups, or a whole server."""
+        """Queue an operator pass for one mailbox, some server groups, or a whole server;
+        `entities` (e.g. ["contacts"]): the pass covers those only (None: every entity)."""
         check_choice("mode", mode, SYNC_MODES)
+        scope = parse_entities(entities)
         if bool(mailbox) == bool(groups or server):
             raise InvalidInput("target", "give a mailbox, or groups and/or a server")
         if mailbox:
@@ -360,7 +365,14 @@ class Operations:
         ]
         queued = await self.queue.enqueue_for(
             [
-                JobRequest(box.id, PassKind(mode), Priority.OPERATOR, "operator", dry_run=dry_run)
+                JobRequest(
+                    box.id,
+                    PassKind(mode),
+                    Priority.OPERATOR,
+                    "operator",
+                    dry_run=dry_run,
+                    entities=scope,
+                )
                 for box in active
             ]
         )
@@ -368,7 +380,7 @@ class Operations:
             QueuedJob(box.email, job_id, not new)
             for box, (job_id, new) in zip(active, queued, strict=True)
         ]
-        request = SyncRequest(mode, dry_run, jobs, skipped, now)
+        request = SyncRequest(mode, dry_run, jobs, skipped, now, entity_words(scope))
         log.info("sync requested", extra={"pass_kind": mode, "counts": {"jobs": len(request.jobs)}})
         return request
 

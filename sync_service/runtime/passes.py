@@ -68,6 +68,7 @@ class PassOptions:
     policies: dict[EntityKind, ConflictPolicy] = field(default_factory=dict)
     run_id: int | None = None  # the runs row the writes are counted in, as they commit
     field_map: FieldMap = BUILT_IN  # the operator's per-field directions and value maps
+    entities: frozenset[EntityKind] | None = None  # the job's entities (None: every one)
 
 
 @dataclass(slots=True)
@@ -166,10 +167,14 @@ class MailboxPass:
             # run's kind by the same rule, so the runner already asks for initial).
             kind = PassKind.INITIAL
         report = PassReport(kind)
+        # A first pass covers every entity, whatever the job names (the mailbox is then
+        # initialized as a whole); run_begin records the run's entities by the same rule.
+        scope = self.options.entities if self.mailbox.initial_done else None
         bindings = [
             self.options.field_map.bind(entity_map, direction)
             for entity, entity_map in MAPS.items()
             if (direction := MODE_DIRECTIONS[self.mailbox.mode(entity.value)]) != Direction.OFF
+            and (scope is None or entity in scope)
         ]
         stored = await self._stored([binding.entity for binding in bindings])
         crm_changes = await self._crm_changes_all(kind, stored)

@@ -82,7 +82,7 @@ class PassRunner:
 
     async def __call__(self, job: Job) -> JobResult:
         begun = await self.links.begin_run(
-            job.mailbox_id, job.id, job.kind.value, job.dry_run, self.engine
+            job.mailbox_id, job.id, job.kind.value, job.dry_run, self.engine, job.entities
         )
         if begun is None:
             return Done("mailbox removed")
@@ -101,6 +101,7 @@ class PassRunner:
                 self.policies,
                 run.run_id,
                 self.settings.field_map,
+                job.entities,
             )
             report = await MailboxPass(
                 mailbox, backend, self.crm, self.store, self.links, options
@@ -145,7 +146,9 @@ class PassRunner:
         finally:
             PASS_STATS.reset(token)
         if report.needs_rerun:
-            await self.queue.enqueue(mailbox.id, PassKind.EXPRESS, source="rerun")
+            await self.queue.enqueue(
+                mailbox.id, PassKind.EXPRESS, source="rerun", entities=job.entities
+            )
         self._observe_lag(job, report)
         plan_text = None
         if job.dry_run:

@@ -63,6 +63,8 @@ APPOINTMENT_READ: tuple[PropertyPath, ...] = (
     FieldURI("calendar:Location"),
     FieldURI("calendar:IsMeeting"),
     FieldURI("calendar:Organizer"),
+    FieldURI("calendar:UID"),
+    FieldURI("calendar:MyResponseType"),
     FieldURI("calendar:RequiredAttendees"),
     FieldURI("calendar:OptionalAttendees"),
     FieldURI("calendar:Recurrence"),
@@ -213,9 +215,40 @@ def _organizer(kids: Children) -> str | None:
     return None
 
 
+# EWS ResponseTypeType -> the neutral response of a meeting copy's owner.
+RESPONSES = {
+    "Organizer": "organizer",
+    "Accept": "accepted",
+    "Tentative": "tentative",
+    "Decline": "declined",
+    "NoResponseReceived": "none",
+    "Unknown": "none",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingAppointment(Appointment):
+    """An appointment that is a meeting: its global object id (`UID`, shared by the
+    organizer's item and every attendee's copy) and the mailbox owner's own response
+    ("organizer" on the organizer's item; else accepted, tentative, declined or none)."""
+
+    uid: str | None = None
+    my_response: str | None = None
+
+
 def appointment_from_xml(el: Element) -> Appointment:
-    """The master; modified occurrences carry times only until `with_occurrences` fills them."""
+    """The master; modified occurrences carry times only until `with_occurrences` fills them.
+    A meeting (IsMeeting, or a response of its own) is a `MeetingAppointment`."""
     kids = children(el)
+    base = _appointment(el, kids)
+    uid, mine = read_text(kids, "UID"), read_text(kids, "MyResponseType")
+    if uid is None or not (base.is_meeting or mine in RESPONSES):
+        return base
+    fields = {f: getattr(base, f) for f in Appointment.__dataclass_fields__}
+    return MeetingAppointment(**fields, uid=uid, my_response=RESPONSES.get(mine or ""))
+
+
+def _appointment(el: Element, kids: Children) -> Appointment:
     sensitivity = read_text(kids, "Sensitivity")
     return Appointment(
         subject=read_text(kids, "Subject"),

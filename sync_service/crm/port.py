@@ -8,7 +8,7 @@ watermark never skips a change that was still in flight when it was read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -90,12 +90,50 @@ class CrmRejected(CrmError):
         self.reason = reason
 
 
+class MeetingPort(Protocol):
+    """Meetings with several CRM participants: one appointment per meeting, named by the
+    meeting's global object id (EWS `UID`, Graph `iCalUId`), and each participant's response."""
+
+    async def known(self, uids: Collection[str]) -> dict[str, str]:
+        """Meeting uid -> appointment id, for the uids the CRM knows."""
+        ...
+
+    async def uids(self, appointment_ids: Collection[str]) -> dict[str, str]:
+        """Appointment id -> meeting uid, for the appointments that are known meetings."""
+        ...
+
+    async def register(self, appointment_id: str, uid: str) -> str | None:
+        """Name the meeting's appointment unless one already is; the one that is."""
+        ...
+
+    async def respond(self, appointment_id: str, user_id: str, response: str) -> None:
+        """A participant's own answer: none, accepted, tentative or declined."""
+        ...
+
+    async def responses(self, appointment_id: str) -> dict[str, str]:
+        """Participant's e-mail -> response."""
+        ...
+
+    async def users_by_email(self, emails: Collection[str]) -> Mapping[str, str]:
+        """Lower-case e-mail -> CRM user id, for the addresses that are CRM users."""
+        ...
+
+    async def link_participants(self, appointment_id: str, user_ids: Collection[str]) -> None:
+        """Link CRM users to the appointment (its owner excepted), each once."""
+        ...
+
+
 class CrmPort(Protocol):
     """What the sync engine needs from a CRM. Every write of one call is one transaction.
 
     `origin_user_id` is the mailbox user a write is made for: the resulting change is delivered
     to every other user holding the record, never back to that user (no echo).
     """
+
+    @property
+    def meetings(self) -> MeetingPort:
+        """The meeting tables (identity across mailboxes, participants' responses)."""
+        ...
 
     async def current_seq(self) -> int:
         """The position below which every change is final (a watermark to start from)."""

@@ -30,6 +30,7 @@ from sync_service.crm.codec import (
     write_params,
 )
 from sync_service.crm.log import reduce_changes
+from sync_service.crm.meetings import PostgresMeetings
 from sync_service.crm.port import (
     ChangeBatch,
     CrmRejected,
@@ -58,6 +59,7 @@ class PostgresCrm:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._sql = CrmTables()
+        self.meetings = PostgresMeetings(pool)
 
     # -- change log ---------------------------------------------------------------------------
 

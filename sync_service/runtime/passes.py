@@ -13,6 +13,7 @@ entity an item of which was left behind by a conflict, so that a replay sees tho
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from ews_client import (
     SyncMarker,
     Upsert,
 )
+from sync_service.crm.meeting_pass import MeetingCopies
 from sync_service.crm.port import ChangeBatch, ChangeOp, CrmPort
 from sync_service.db.filters import FilterStore, MailboxFilter, Reads
 from sync_service.db.item_errors import Finding, ItemErrors
@@ -159,6 +161,7 @@ class MailboxPass:
         self.filters = FilterStore(store.pool)
         self._filter: MailboxFilter | None = None  # read at the first entity that plans
         self._marker_checked = False
+        self._meetings = MeetingCopies(crm, mailbox.email, mailbox.crm_user_id)
 
     async def run(self) -> PassReport:
         kind = self.options.kind
@@ -223,13 +226,19 @@ class MailboxPass:
         sides, rows = await self._screen(entity, sides, rows)
         # An item still at the change key of its last sync holds the row's content.
         linked = {row.exchange_id: row for row in rows}
+        crm_side = [snapshot_crm(binding, record) for record in sides.crm.values()]
+        exchange_side = [
+            snapshot_exchange(binding, item, linked.get(_item_id(item))) for item in sides.exchange
+        ]
+        if entity == EntityKind.APPOINTMENT:  # meeting copies (crm/meeting_pass.py)
+            read, crm_side, exchange_side = await self._meetings.prepare(
+                binding, crm_side, sides.exchange, exchange_side, rows, sides.crm
+            )
+            sides = replace(sides, crm=read)
         plan = planner.plan(
             binding,
-            [snapshot_crm(binding, record) for record in sides.crm.values()],
-            [
-                snapshot_exchange(binding, item, linked.get(_item_id(item)))
-                for item in sides.exchange
-            ],
+            crm_side,
+            exchange_side,
             rows,
             kind=sides.kind,
             policy=self.options.policies.get(entity, ConflictPolicy()),
@@ -262,6 +271,9 @@ class MailboxPass:
             run_id=self.options.run_id,
         )
         outcome = await applier.apply(plan)
+        if entity == EntityKind.APPOINTMENT:
+            reread = functools.partial(self.links.links, self.mailbox.id, entity.value)
+            await self._meetings.settle(sides.exchange, reread)
         if not outcome.conflicts:
             # Committed with the pass's end, after every write: a pass cut short replays
             # these changes, which finds them linked and plans nothing.

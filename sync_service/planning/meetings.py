@@ -1,0 +1,112 @@
+"""Meetings with several CRM participants: which mailbox copy speaks for the meeting. Pure.
+
+One CRM appointment per meeting. Every participant's mailbox holds its own copy of the
+meeting (Exchange puts it there when the organizer's invitation arrives), and every copy
+carries the meeting's global object id (EWS `UID`, Graph `iCalUId`); the CRM keeps which
+appointment that id names. The rules:
+
+- The organizer's copy is the source of the meeting's fields. When the organizer is no CRM
+  user (an external organizer), the copy of the appointment's owner (the CRM user whose copy
+  was synced first) is.
+- Any other copy is an attendee copy: it contributes only its owner's response. Its fields
+  count as unchanged (the link row's content stands in for them), so an attendee's edit of a
+  field the organizer owns is never written to the CRM. It is left as the attendee's local
+  change, as Exchange leaves it, until the meeting itself changes: then the CRM's new content
+  is written over that copy, as the organizer's update would be.
+- A copy the CRM does not know yet is paired with the appointment its uid names: an attendee
+  copy takes the appointment's content (it links, writing nothing to the CRM); the organizer's
+  copy is paired like any item carrying the appointment's CRM id.
+- A meeting appointment the CRM knows by uid is never created in the mailbox of an attendee
+  (Exchange delivered that copy, or the attendee removed it): only paired when it is seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from ews_client.models import Appointment, Item
+
+from .state import CrmSnapshot, ExchangeSnapshot, SyncedRow
+
+ORGANIZER = "organizer"
+RESPONSES = frozenset({"none", "accepted", "tentative", "declined"})
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingCopy:
+    """What a mailbox's calendar item says of the meeting it is a copy of."""
+
+    uid: str
+    organizer: str | None  # lower case; None: the mailbox's own appointment
+    response: str | None  # the mailbox owner's: organizer, accepted, tentative, declined, none
+    participants: tuple[str, ...]  # organizer and attendees, lower case, each once
+
+
+def copy_of(item: Item) -> MeetingCopy | None:
+    """The meeting facts of an appointment read with its uid (None: not a meeting copy)."""
+    uid = getattr(item, "uid", None)
+    if not isinstance(item, Appointment) or not isinstance(uid, str) or not uid:
+        return None
+    organizer = item.organizer.strip().lower() if item.organizer else None
+    people = [organizer] if organizer else []
+    for attendee in (*item.required_attendees, *item.optional_attendees):
+        address = attendee.email.strip().lower()
+        if address and address not in people:
+            people.append(address)
+    response = getattr(item, "my_response", None)
+    return MeetingCopy(uid, organizer, response if isinstance(response, str) else None,
+                       tuple(people))  # fmt: skip
+
+
+def organizes(copy: MeetingCopy, mailbox: str) -> bool:
+    """Whether this is the organizer's own copy."""
+    return copy.response == ORGANIZER or copy.organizer in (None, mailbox.strip().lower())
+
+
+def is_source(copy: MeetingCopy, mailbox: str, users: Collection[str], owns_record: bool) -> bool:
+    """Whether the copy's fields are the meeting's: the organizer's copy; with an organizer
+    who is no CRM user (`users`: lower-case addresses), the appointment owner's copy."""
+    if organizes(copy, mailbox):
+        return True
+    if copy.organizer in users:
+        return False
+    return owns_record
+
+
+def attendee_response(copy: MeetingCopy, mailbox: str) -> str | None:
+    """The response an attendee copy contributes (None for the organizer's copy)."""
+    if organizes(copy, mailbox):
+        return None
+    return copy.response if copy.response in RESPONSES else "none"
+
+
+def as_unchanged(snapshot: ExchangeSnapshot, row: SyncedRow) -> ExchangeSnapshot:
+    """An attendee copy as the planner sees it: the row's content (its edits are its own)."""
+    return replace(snapshot, fields=row.fields, hash=row.exchange_hash)
+
+
+def as_paired(snapshot: ExchangeSnapshot, record: CrmSnapshot) -> ExchangeSnapshot:
+    """An attendee copy met for the first time: the appointment's, with its content."""
+    return replace(snapshot, crm_id=record.id, fields=record.fields, hash=record.hash)
+
+
+def held_back(
+    records: Iterable[CrmSnapshot],
+    meeting_ids: Mapping[str, str],
+    rows: Iterable[SyncedRow],
+    seen: Collection[str],
+    organized: Collection[str],
+) -> set[str]:
+    """The appointments not to create in this mailbox: meetings the CRM knows by uid
+    (`meeting_ids`: appointment id -> uid), not linked here, whose copy this read did not
+    show (`seen`: uids), and that this mailbox does not organize (`organized`: ids)."""
+    linked = {row.crm_id for row in rows}
+    return {
+        r.id
+        for r in records
+        if r.id in meeting_ids
+        and r.id not in linked
+        and meeting_ids[r.id] not in seen
+        and r.id not in organized
+    }

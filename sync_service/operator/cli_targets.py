@@ -17,6 +17,16 @@ from sync_service.operator import probe
 from sync_service.operator.cli_item_errors import add_item_error_commands, item_text
 from sync_service.operator.cli_sync import add_sync_commands
 from sync_service.operator.connect import operations
+from sync_service.operator.filters import (
+    add_filter_options,
+    describe_mailbox,
+    filter_changes,
+    filters_text,
+    server_filters,
+    set_mailbox_filters,
+    set_server_filters,
+    wants_filters,
+)
 from sync_service.operator.operations import Conflict, InvalidInput, NotFound, mailbox_json
 from sync_service.operator.output import print_json, table
 from sync_service.operator.server_specs import AUTH_KINDS, ServerChanges, describe
@@ -96,11 +106,24 @@ async def cmd_servers_list(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_servers_show(settings: Settings, args: argparse.Namespace) -> int:
     async with operations(settings) as ops:
         described = describe(await ops.server(args.name))
+        described["filters"] = await server_filters(ops.pool, args.name)
     if args.json:
         print_json(described)
         return EXIT_OK
+    described["filters"] = filters_text(described["filters"])
     for key, value in described.items():
         print(f"{key + ':':18}{'-' if value is None else value}")
+    return EXIT_OK
+
+
+async def cmd_servers_set(settings: Settings, args: argparse.Namespace) -> int:
+    """Change the sync filters of a server's mailboxes (the keys the flags name)."""
+    async with operations(settings) as ops:
+        setting = await set_server_filters(ops.pool, args.name, filter_changes(args))
+    if args.json:
+        print_json({"server": args.name, "filters": setting})
+    else:
+        print(f"server {args.name}: filters {filters_text(setting)}")
     return EXIT_OK
 
 
@@ -193,6 +216,7 @@ async def cmd_mailboxes_show(settings: Settings, args: argparse.Namespace) -> in
     modes = f"contacts {detail['contacts']}, calendar {detail['calendar']}, tasks {detail['tasks']}"
     print(f"{'sync:':16}{modes}")
     print(f"{'items:':16}" + ", ".join(f"{n} {e}(s)" for e, n in detail["items"].items()))
+    print("\n".join(describe_mailbox(detail["filters"])))
     jobs = ", ".join(_job_text(job) for job in detail["open_jobs"]) or "-"
     print(f"{'open jobs:':16}{jobs}")
     print("\nlast passes:")
@@ -240,6 +264,9 @@ async def cmd_mailboxes_set(settings: Settings, args: argparse.Namespace) -> int
             tasks=args.tasks,
         )
         server = (await ops.server_names())[mailbox.server_id]
+        if wants_filters(args):
+            changes, again = filter_changes(args), args.inherit_filters
+            filters = await set_mailbox_filters(ops.pool, args.mailbox, changes, replace=again)
     if args.json:
         print_json(mailbox_json(mailbox, server))
     else:
@@ -248,6 +275,8 @@ async def cmd_mailboxes_set(settings: Settings, args: argparse.Namespace) -> int
             f"mailbox {mailbox.email}: group {group}, contacts {mailbox.contacts_mode}, "
             f"calendar {mailbox.calendar_mode}, tasks {mailbox.tasks_mode}"
         )
+        if wants_filters(args):
+            print(f"filters {filters_text(filters['effective'])}")
     return EXIT_OK
 
 
@@ -354,6 +383,11 @@ def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     show.add_argument("name")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=cmd_servers_show)
+    sset = ssub.add_parser("set", help="a server's sync filters (its mailboxes' defaults)")
+    sset.add_argument("name")
+    add_filter_options(sset, mailbox=False)
+    sset.add_argument("--json", action="store_true", help="machine-readable output")
+    sset.set_defaults(handler=cmd_servers_set)
     test = ssub.add_parser("test", help="connect, authenticate, impersonate, write a probe")
     test.add_argument("name")
     test.add_argument("--mailbox", metavar="SMTP", help="default: the server's first mailbox")
@@ -412,8 +446,9 @@ def _mailbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     move.add_argument("--csv", metavar="FILE", help="columns email,server; - for standard input")
     move.add_argument("--json", action="store_true", help="machine-readable output")
     move.set_defaults(handler=cmd_mailboxes_move)
-    opts = msub.add_parser("set", help="group and per-entity sync directions")
+    opts = msub.add_parser("set", help="group, per-entity sync directions, sync filters")
     opts.add_argument("mailbox", metavar="SMTP")
+    add_filter_options(opts, mailbox=True)
     group = opts.add_mutually_exclusive_group()
     group.add_argument("--group", help="server group")
     group.add_argument("--no-group", action="store_true", help="remove from its group")

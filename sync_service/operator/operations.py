@@ -32,6 +32,7 @@ from sync_service.db.store import (
 from sync_service.errors import FieldError
 from sync_service.operator.csv_import import RowError, parse_csv, valid_email
 from sync_service.operator.entity_names import entity_words, parse_entities
+from sync_service.operator.filters import mailbox_filters
 from sync_service.operator.jsonable import decode_cursor, encode_cursor, to_jsonable
 from sync_service.operator.server_specs import (
     InvalidInput,
@@ -297,6 +298,7 @@ class Operations:
         detail["open_jobs"] = jobs
         detail["last_runs"] = recent
         detail["item_errors"] = item_errors
+        detail["filters"] = await mailbox_filters(self.pool, email)  # own, server's, in effect
         return detail
 
     async def set_state(self, email: str, enabled: bool, reason: str | None = None) -> Mailbox:

@@ -5,13 +5,18 @@ other side; a mailbox's setting overrides its server's key by key."""
 
 from __future__ import annotations
 
+import io
+import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 
 from sync_service.db.filters import FilterStore
 from sync_service.db.queue import PassKind
+from sync_service.process import main as cli
 from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, harness
 
@@ -217,3 +222,69 @@ async def test_a_blocked_domain_and_a_mailbox_that_overrides_its_server(
         email = "SELECT email FROM crm.contacts WHERE last_name = 'Grace'"
         assert await pool.fetchval(email) == "grace@navy.test"
         assert (await h.links(BOX), await _parked(h)) == (1, 1)
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exc:  # argparse: bad usage (2)
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_the_cli_sets_and_shows_filters_of_servers_and_mailboxes(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("SYNC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SYNC_DATABASE_URL", db_url)
+    url = "https://ex1.example.com/EWS/Exchange.asmx"
+    add = ["servers", "add", "ex1", "--backend", "ews", "--url", url, "--username", "svc"]
+    assert _cli(capsys, *add, "--password-env", "EXCHANGE_EX1_PASSWORD")[0] == 0
+    csv = "crm_user_id,email,server\nu1,alice@sim.example,ex1\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(csv))
+    assert _cli(capsys, "mailboxes", "import", "-")[0] == 0
+
+    flags = ["--filter-categories", "CRM,Clients", "--exclude-private"]
+    flags += ["--calendar-range", "-30d:+365d", "--block-domain", "Example.org"]
+    code, out, _ = _cli(capsys, "servers", "set", "ex1", *flags)
+    assert code == 0
+    wanted = "categories CRM, Clients; private excluded; calendar -30d:+365d; blocked example.org"
+    assert out.strip() == f"server ex1: filters {wanted}"
+    code, out, _ = _cli(capsys, "servers", "show", "ex1", "--json")
+    assert json.loads(out)["filters"] == {
+        "categories": ["CRM", "Clients"],
+        "exclude_private": True,
+        "calendar_range": "-30d:+365d",
+        "block": ["example.org"],
+    }
+
+    # The mailbox overrides two keys; the others come from its server.
+    args = ["mailboxes", "set", "alice@sim.example", "--filter-categories", "", "--no-block"]
+    code, out, _ = _cli(capsys, *args)
+    assert code == 0 and "filters categories any; private excluded;" in out
+    code, out, _ = _cli(capsys, "mailboxes", "show", "alice@sim.example", "--json")
+    shown = json.loads(out)["filters"]
+    assert shown["own"] == {"categories": [], "block": []}
+    assert shown["effective"] == {
+        "categories": [],
+        "exclude_private": True,
+        "calendar_range": "-30d:+365d",
+        "block": [],
+    }
+    code, out, _ = _cli(capsys, "mailboxes", "show", "alice@sim.example")
+    assert "  own:          categories any; blocked none\n" in out
+    args = ["mailboxes", "set", "alice@sim.example", "--inherit-filters", "--json"]
+    assert _cli(capsys, *args)[0] == 0
+    code, out, _ = _cli(capsys, "mailboxes", "show", "alice@sim.example", "--json")
+    assert json.loads(out)["filters"]["own"] == {}
+
+    # Bad input names its key and exits 2, nothing stored.
+    code, _, err = _cli(capsys, "servers", "set", "ex1", "--calendar-range", "30 days")
+    assert code == 2 and "calendar_range" in err, err
+    code, _, err = _cli(capsys, "servers", "set", "ex1", "--block-email", "not an address")
+    assert code == 2 and "block" in err, err
+    code, _, err = _cli(capsys, "servers", "set", "nope", "--exclude-private")
+    assert code == 2 and "nope" in err, err

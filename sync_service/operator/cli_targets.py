@@ -27,6 +27,7 @@ from sync_service.operator.filters import (
     set_server_filters,
     wants_filters,
 )
+from sync_service.operator.folder_links import add_folder_link_commands
 from sync_service.operator.operations import Conflict, InvalidInput, NotFound, mailbox_json
 from sync_service.operator.output import print_json, table
 from sync_service.operator.server_specs import AUTH_KINDS, ServerChanges, describe
@@ -411,6 +412,7 @@ def _mailbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imp.add_argument("file", help="CSV file, or - for standard input")
     imp.add_argument("--json", action="store_true", help="machine-readable output")
     imp.set_defaults(handler=cmd_mailboxes_import)
+    add_folder_link_commands(msub)
     lst = msub.add_parser("list", help="list mailboxes")
     lst.add_argument(
         "--state",

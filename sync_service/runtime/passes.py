@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from ews_client import (
     EntityKind,
     ExchangeBackend,
+    FolderNotFoundError,
     InvalidSyncStateError,
     Item,
     Removal,
@@ -45,6 +46,7 @@ from sync_service.planning.records import CrmRecord
 from sync_service.planning.render import ambiguity_decision, ambiguity_reason
 from sync_service.planning.state import SyncedRow, snapshot_crm, snapshot_exchange
 from sync_service.runtime.applier import Applier, EntityOutcome
+from sync_service.runtime.folder_links import PassFolders
 
 log = logging.getLogger("sync_service.runtime.passes")
 FINDING_IDS_MAX = 100  # ids of each side kept in one ambiguous-match finding
@@ -158,6 +160,7 @@ class MailboxPass:
         self.links = links
         self.options = options
         self.item_errors = ItemErrors(store.pool)
+        self.folders = PassFolders.of(store.pool, mailbox, options.dry_run)
         self.filters = FilterStore(store.pool)
         self._filter: MailboxFilter | None = None  # read at the first entity that plans
         self._marker_checked = False
@@ -179,6 +182,10 @@ class MailboxPass:
             if (direction := MODE_DIRECTIONS[self.mailbox.mode(entity.value)]) != Direction.OFF
             and (scope is None or entity in scope)
         ]
+        # Each entity's folder (a link's, resolved once); an entity whose linked folder
+        # cannot be served is left out of the pass (runtime/folder_links.py).
+        self.backend = await self.folders.prepare(self.backend, [b.entity for b in bindings])
+        bindings = [b for b in bindings if b.entity not in self.folders.skipped]
         stored = await self._stored([binding.entity for binding in bindings])
         crm_changes = await self._crm_changes_all(kind, stored)
         done: list[tuple[EntityKind, _Sides]] = []
@@ -191,11 +198,15 @@ class MailboxPass:
                     entity = binding.entity
                     mine = replace(stored[entity], crm_changes=crm_changes.get(entity))
                     links_of = _LinkRows(self.links, self.mailbox.id, entity)
+                    if self.folders.rematching(entity):
+                        links_of._rows = []  # a newly linked folder is matched afresh
                     task = tg.create_task(self._read(binding, kind, mine, links_of))
                     reads[entity] = (mine, links_of, task)
                 for binding in bindings:
                     mine, links_of, task = reads[binding.entity]
                     sides = await task
+                    if sides is None:  # its linked folder is gone: nothing planned
+                        continue
                     outcome = await self._entity(binding, kind, report, mine, done, links_of, sides)
                     report.entities[binding.entity.value] = outcome
         except BaseExceptionGroup as group:
@@ -203,6 +214,7 @@ class MailboxPass:
         if not self.options.dry_run:
             wrote = any(outcome.counts for outcome in report.entities.values())
             await self._commit(kind, wrote, _moved(done, stored))
+            await self.folders.settle([entity for entity, _ in done])
         return report
 
     async def _entity(
@@ -311,8 +323,20 @@ class MailboxPass:
 
     async def _read(
         self, binding: Binding, kind: PassKind, stored: _Stored, links_of: _LinkRows
+    ) -> _Sides | None:
+        try:
+            return await self._read_folder(binding, kind, stored, links_of)
+        except FolderNotFoundError as exc:
+            await self.folders.gone(binding.entity, exc)
+            return None
+
+    async def _read_folder(
+        self, binding: Binding, kind: PassKind, stored: _Stored, links_of: _LinkRows
     ) -> _Sides:
         entity = binding.entity
+        if self.folders.rematching(entity):
+            await self.folders.restart(entity)
+            return await self._read_all(entity, PassKind.INITIAL)
         if kind == PassKind.EXPRESS:
             if stored.sync_state is not None:
                 try:

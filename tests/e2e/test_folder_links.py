@@ -1,0 +1,114 @@
+"""Folder links end to end, both backends, over HTTP to the simulator: a mailbox linked to
+`Contacts/CRM` syncs that folder and never the default one (the default folder's contacts
+stay where they are, no CRM record is deleted because they are not in the new folder); the
+folder renamed and moved in Outlook stays linked (by id); deleted, the mailbox shows the
+error, the other entities go on, and no CRM record is deleted."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from sync_service.db.queue import PassKind
+from sync_service.operator.folder_links import FolderLinks
+from sync_service.operator.operations import Operations
+from sync_service.runtime.worker import Done
+from tests.e2e.harness import Harness, harness
+
+BOX = "linked@sim.example"
+
+
+async def _sync(h: Harness, kind: PassKind = PassKind.EXPRESS) -> None:
+    assert await h.sync(BOX, kind) == Done("ok")
+
+
+async def _crm_names(h: Harness) -> list[str]:
+    rows = await h.pool.fetch("SELECT last_name FROM crm.contacts ORDER BY last_name")
+    return [r["last_name"] for r in rows]
+
+
+async def _in_folder(h: Harness, folder_id: str) -> list[str]:
+    listing = await h.owner("GET", f"/mailboxes/{BOX}/items")
+    return sorted(i["fields"].get("Surname", "") for i in listing["items"]
+                  if i["folder_id"] == folder_id)  # fmt: skip
+
+
+async def _contacts_link(ops: Operations) -> dict[str, object]:
+    [link] = [k for k in await FolderLinks(ops).show(BOX) if k["entity"] == "contacts"]
+    return link
+
+
+async def test_a_linked_folder_syncs_alone_stays_linked_and_fails_safe(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        user, _ = await h.add_user(BOX)
+        ops = Operations(pool)
+        await pool.execute(
+            "INSERT INTO crm.contacts (owner_id, last_name) VALUES ($1, 'Ada'), ($1, 'Bob')", user
+        )
+        await _sync(h, PassKind.INITIAL)
+        default = h.sim.sim.mailboxes[BOX].folder("contacts").id
+        assert await _in_folder(h, default) == ["Ada", "Bob"]
+
+        # The user keeps CRM contacts in Contacts/CRM: one is there already.
+        crm = await h.owner(
+            "POST", f"/mailboxes/{BOX}/folders", {"parent": "contacts", "display_name": "CRM"}
+        )
+        fid = crm["id"]
+        await h.owner(
+            "POST", f"/mailboxes/{BOX}/items", {"folder": fid, "fields": {"Surname": "Cy"}}
+        )
+        link = await FolderLinks(ops).set(BOX, "contacts", "Contacts/CRM", False)
+        assert link["state"] == "pending" and link["rematch"]
+        await _sync(h)
+        link = await _contacts_link(ops)
+        assert link["state"] == "resolved" and link["path"] == "Contacts/CRM"
+        assert not link["rematch"]
+        # The CRM records are written to the new folder, its contact reaches the CRM; the
+        # default folder is left as it was and nothing was deleted anywhere.
+        assert await _in_folder(h, fid) == ["Ada", "Bob", "Cy"]
+        assert await _crm_names(h) == ["Ada", "Bob", "Cy"]
+        assert await _in_folder(h, default) == ["Ada", "Bob"]
+
+        # A new CRM record goes to the linked folder only, by express and complete passes.
+        await pool.execute("INSERT INTO crm.contacts (owner_id, last_name) VALUES ($1, 'Dee')", user)
+        await _sync(h)
+        await _sync(h, PassKind.COMPLETE)
+        assert await _in_folder(h, fid) == ["Ada", "Bob", "Cy", "Dee"]
+        assert await _in_folder(h, default) == ["Ada", "Bob"]
+
+        # Renamed and moved in Outlook: still the linked folder.
+        other = await h.owner(
+            "POST", f"/mailboxes/{BOX}/folders", {"parent": "contacts", "display_name": "Work"}
+        )
+        await h.owner(
+            "PATCH", f"/mailboxes/{BOX}/folders/{fid}",
+            {"display_name": "Customers", "parent": other["id"]},
+        )  # fmt: skip
+        await h.owner("POST", f"/mailboxes/{BOX}/items", {"folder": fid, "fields": {"Surname": "Eve"}})
+        await _sync(h)
+        await _sync(h, PassKind.COMPLETE)
+        assert await _crm_names(h) == ["Ada", "Bob", "Cy", "Dee", "Eve"]
+        assert (await _contacts_link(ops))["state"] == "resolved"
+
+        # Deleted in Outlook: the entity shows the error, the pass goes on with the others,
+        # and no CRM record is deleted.
+        await h.owner("DELETE", f"/mailboxes/{BOX}/folders/{fid}")
+        await pool.execute(
+            "INSERT INTO crm.tasks (owner_id, subject) VALUES ($1, 'call back')", user
+        )
+        await _sync(h)
+        link = await _contacts_link(ops)
+        assert link["state"] == "error" and "cannot be read" in str(link["error"])
+        assert [i["fields"]["Subject"] for i in await h.items(BOX, "tasks")] == ["call back"]
+        for kind in (PassKind.EXPRESS, PassKind.COMPLETE):
+            await _sync(h, kind)
+        assert await _crm_names(h) == ["Ada", "Bob", "Cy", "Dee", "Eve"]
+        shown = await ops.show_mailbox(BOX)
+        assert shown["state"] == "active"
+
+        # Cleared: the default folder again, matched afresh: nothing deleted, nothing doubled.
+        await FolderLinks(ops).clear(BOX, "contacts")
+        await _sync(h)
+        assert await _crm_names(h) == ["Ada", "Bob", "Cy", "Dee", "Eve"]
+        assert await _in_folder(h, default) == ["Ada", "Bob", "Cy", "Dee", "Eve"]

@@ -83,7 +83,9 @@ class FolderLinkStore:
         )
         got = await self.pool.fetchrow(self._q["folder_link_bulk_set"], payload)
         assert got is not None
-        unknown = [(int(line), str(email)) for line, email in json.loads(got["unknown"])]
+        raw = got["unknown"]  # decoded by the pool's jsonb codec, or text without one
+        found = json.loads(raw) if isinstance(raw, str) else raw
+        unknown = [(int(line), str(email)) for line, email in found]
         return BulkResult(int(got["changed"]), unknown)
 
     async def resolved(

@@ -71,7 +71,9 @@ async def test_a_linked_folder_syncs_alone_stays_linked_and_fails_safe(
         assert await _in_folder(h, default) == ["Ada", "Bob"]
 
         # A new CRM record goes to the linked folder only, by express and complete passes.
-        await pool.execute("INSERT INTO crm.contacts (owner_id, last_name) VALUES ($1, 'Dee')", user)
+        await pool.execute(
+            "INSERT INTO crm.contacts (owner_id, last_name) VALUES ($1, 'Dee')", user
+        )
         await _sync(h)
         await _sync(h, PassKind.COMPLETE)
         assert await _in_folder(h, fid) == ["Ada", "Bob", "Cy", "Dee"]
@@ -85,7 +87,9 @@ async def test_a_linked_folder_syncs_alone_stays_linked_and_fails_safe(
             "PATCH", f"/mailboxes/{BOX}/folders/{fid}",
             {"display_name": "Customers", "parent": other["id"]},
         )  # fmt: skip
-        await h.owner("POST", f"/mailboxes/{BOX}/items", {"folder": fid, "fields": {"Surname": "Eve"}})
+        await h.owner(
+            "POST", f"/mailboxes/{BOX}/items", {"folder": fid, "fields": {"Surname": "Eve"}}
+        )
         await _sync(h)
         await _sync(h, PassKind.COMPLETE)
         assert await _crm_names(h) == ["Ada", "Bob", "Cy", "Dee", "Eve"]

@@ -18,6 +18,7 @@ import asyncpg
 
 from ews_client.models import EntityKind, Item
 from sync_service.db.queries import load_queries
+from sync_service.db.store import Store
 from sync_service.planning.filters import Filter, Screened, apply, check_setting, effective
 from sync_service.planning.records import CrmRecord
 from sync_service.planning.state import SyncedRow
@@ -129,6 +130,21 @@ class FilterStore:
         """(the mailbox's own setting, its server's); None: no such mailbox."""
         row = await self.pool.fetchrow(self._q["mailbox_filters_get"], email)
         return None if row is None else (_json(row["filters"]), _json(row["server_filters"]))
+
+    async def mailbox_detail(self, email: str) -> dict[str, Any] | None:
+        """A mailbox's own setting, its server's, the filter in effect and its parked pairs
+        per entity; None: no such mailbox."""
+        found = await self.mailbox_setting(email)
+        mailbox = await Store(self.pool).mailbox_by_email(email)
+        if found is None or mailbox is None:
+            return None
+        own, server = found
+        return {
+            "own": own,
+            "server": server,
+            "effective": effective(server, own).setting(),
+            "set_aside": await self.parked_counts(mailbox.id),
+        }
 
     async def set_mailbox_setting(
         self, email: str, setting: Mapping[str, object]

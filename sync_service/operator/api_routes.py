@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from sync_service.operator import api_audit, api_field_map, models, probe
+from sync_service.operator.api_filters import ROUTES as FILTER_ROUTES
 from sync_service.operator.csv_import import NAME_MAX, text_problem
 from sync_service.operator.http import (
     OPENER,
@@ -411,4 +412,6 @@ ROUTES = (
     *api_audit.ROUTES,
     # the field map in effect (operator/api_field_map.py)
     *api_field_map.ROUTES,
+    # sync filters of servers and mailboxes (operator/api_filters.py)
+    *FILTER_ROUTES,
 )

@@ -17,21 +17,17 @@ from typing import Any
 import asyncpg
 
 from sync_service.db.filters import FilterStore, Setting
-from sync_service.db.store import Store
+from sync_service.operator.operations import NotFound
 from sync_service.operator.server_specs import InvalidInput
-from sync_service.planning.filters import FilterError, effective
+from sync_service.planning.filters import FilterError
 
 RANGE_WORD = r"^-\d+d:"  # the start of a calendar range on the command line
-
-
-class FilterNotFound(InvalidInput):
-    """No server or mailbox by that name (a FieldError like operations.NotFound)."""
 
 
 async def server_filters(pool: asyncpg.Pool, name: str) -> Setting:
     found = await FilterStore(pool).server_setting(name)
     if found is None:
-        raise FilterNotFound("name", f"no server named {name!r}")
+        raise NotFound("name", f"no server named {name!r}")
     return found
 
 
@@ -43,25 +39,16 @@ async def set_server_filters(
     with _as_input():
         stored = await FilterStore(pool).set_server_setting(name, {**current, **changes})
     if stored is None:
-        raise FilterNotFound("name", f"no server named {name!r}")
+        raise NotFound("name", f"no server named {name!r}")
     return stored
 
 
 async def mailbox_filters(pool: asyncpg.Pool, email: str) -> dict[str, Any]:
     """A mailbox's own setting, its server's, the filter in effect and its parked pairs."""
-    store = FilterStore(pool)
-    found = await store.mailbox_setting(email)
+    found = await FilterStore(pool).mailbox_detail(email)
     if found is None:
-        raise FilterNotFound("mailbox", f"no mailbox {email!r}")
-    own, server = found
-    mailbox = await Store(pool).mailbox_by_email(email)
-    assert mailbox is not None  # its setting was just read
-    return {
-        "own": own,
-        "server": server,
-        "effective": effective(server, own).setting(),
-        "set_aside": await store.parked_counts(mailbox.id),
-    }
+        raise NotFound("mailbox", f"no mailbox {email!r}")
+    return found
 
 
 async def set_mailbox_filters(
@@ -76,7 +63,7 @@ async def set_mailbox_filters(
     store = FilterStore(pool)
     found = await store.mailbox_setting(email)
     if found is None:
-        raise FilterNotFound("mailbox", f"no mailbox {email!r}")
+        raise NotFound("mailbox", f"no mailbox {email!r}")
     current = {} if replace else found[0]
     with _as_input():
         await store.set_mailbox_setting(email, {**current, **changes})
@@ -118,7 +105,7 @@ def add_filter_options(parser: argparse.ArgumentParser, *, mailbox: bool) -> Non
     # these commands looks like a number, so nothing else changes.
     matcher = getattr(parser, "_negative_number_matcher", None)
     if isinstance(matcher, re.Pattern):
-        parser._negative_number_matcher = re.compile(f"{RANGE_WORD}|{matcher.pattern}")  # type: ignore[attr-defined]
+        parser._negative_number_matcher = re.compile(f"{RANGE_WORD}|{matcher.pattern}")
     group = parser.add_argument_group(f"sync filters of {which}")
     group.add_argument(
         "--filter-categories",

@@ -18,6 +18,7 @@ from ews_client import EntityKind
 from sync_service import metrics
 from sync_service.config import OutboundSettings, ScheduleSettings
 from sync_service.db.engines import Engines
+from sync_service.db.filters import FilterStore
 from sync_service.db.item_errors import KINDS, STATUSES, ErrorFilter, ItemErrors
 from sync_service.db.operator_views import OperatorViews
 from sync_service.db.queue import JobQueue, JobRequest, PassKind, Priority
@@ -32,7 +33,6 @@ from sync_service.db.store import (
 from sync_service.errors import FieldError
 from sync_service.operator.csv_import import RowError, parse_csv, valid_email
 from sync_service.operator.entity_names import entity_words, parse_entities
-from sync_service.operator.filters import mailbox_filters
 from sync_service.operator.jsonable import decode_cursor, encode_cursor, to_jsonable
 from sync_service.operator.server_specs import (
     InvalidInput,
@@ -298,7 +298,7 @@ class Operations:
         detail["open_jobs"] = jobs
         detail["last_runs"] = recent
         detail["item_errors"] = item_errors
-        detail["filters"] = await mailbox_filters(self.pool, email)  # own, server's, in effect
+        detail["filters"] = await FilterStore(self.pool).mailbox_detail(email)  # sync filters
         return detail
 
     async def set_state(self, email: str, enabled: bool, reason: str | None = None) -> Mailbox:

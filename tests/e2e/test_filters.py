@@ -19,6 +19,8 @@ from sync_service.db.queue import PassKind
 from sync_service.process import main as cli
 from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, harness
+from tests.operator.apiclient import AUTH, api_client
+from tests.operator.apiclient import SERVER as API_SERVER
 
 BOX = "filters@sim.example"
 SOON = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
@@ -288,3 +290,51 @@ def test_the_cli_sets_and_shows_filters_of_servers_and_mailboxes(
     assert code == 2 and "block" in err, err
     code, _, err = _cli(capsys, "servers", "set", "nope", "--exclude-private")
     assert code == 2 and "nope" in err, err
+
+
+async def test_the_api_reads_and_changes_filters(pool: asyncpg.Pool) -> None:
+    async with api_client(pool) as client:
+
+        async def call(method: str, path: str, status: int, body: Any = None) -> Any:
+            resp = await client.request(method, f"/api/v1{path}", headers=AUTH, json=body)
+            assert resp.status == status, await resp.text()
+            return await resp.json(content_type=None)
+
+        await call("POST", "/servers", 201, API_SERVER)
+        csv = "crm_user_id,email,server\nu1,alice@example.com,ex1\n"
+        resp = await client.post("/api/v1/mailboxes/import", headers=AUTH, data=csv)
+        assert resp.status == 200, await resp.text()
+
+        assert await call("GET", "/servers/ex1/filters", 200) == {"server": "ex1", "filters": {}}
+        body = {"categories": ["CRM"], "calendar_range": "-7d:+30d"}
+        answer = await call("PATCH", "/servers/ex1/filters", 200, body)
+        assert answer["filters"] == body
+        answer = await call("PATCH", "/servers/ex1/filters", 200, {"block": ["Example.org"]})
+        assert answer["filters"] == {**body, "block": ["example.org"]}
+
+        box = "/mailboxes/alice@example.com/filters"
+        answer = await call("PATCH", box, 200, {"calendar_range": None, "exclude_private": True})
+        assert answer["own"] == {"calendar_range": None, "exclude_private": True}
+        assert answer["effective"] == {
+            "categories": ["CRM"],
+            "exclude_private": True,
+            "calendar_range": None,
+            "block": ["example.org"],
+        }
+        answer = await call("PATCH", box, 200, {"inherit": ["calendar_range"]})
+        assert answer["own"] == {"exclude_private": True}
+        assert answer["effective"]["calendar_range"] == "-7d:+30d"
+        shown = await call("GET", "/mailboxes/alice@example.com", 200)
+        assert shown["filters"] == answer
+
+        # Bad input: a problem naming the key, nothing changed.
+        for path, bad, key in (
+            ("/servers/ex1/filters", {"calendar_range": "soon"}, "calendar_range"),
+            ("/servers/ex1/filters", {"colour": "red"}, "colour"),
+            ("/servers/ex1/filters", {"block": ["no such domain"]}, "block"),
+            (box, {"inherit": ["colour"]}, "inherit"),
+        ):
+            problem = await call("PATCH", path, 400, bad)
+            assert problem["field"] == key, problem
+        assert (await call("GET", box, 200)) == answer
+        await call("GET", "/servers/nope/filters", 404)

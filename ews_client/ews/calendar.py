@@ -65,6 +65,7 @@ APPOINTMENT_READ: tuple[PropertyPath, ...] = (
     FieldURI("calendar:Organizer"),
     FieldURI("calendar:UID"),
     FieldURI("calendar:MyResponseType"),
+    FieldURI("calendar:MeetingRequestWasSent"),
     FieldURI("calendar:RequiredAttendees"),
     FieldURI("calendar:OptionalAttendees"),
     FieldURI("calendar:Recurrence"),
@@ -230,10 +231,12 @@ RESPONSES = {
 class MeetingAppointment(Appointment):
     """An appointment that is a meeting: its global object id (`UID`, shared by the
     organizer's item and every attendee's copy) and the mailbox owner's own response
-    ("organizer" on the organizer's item; else accepted, tentative, declined or none)."""
+    ("organizer" on the organizer's item; else accepted, tentative, declined or none);
+    `sent`: the organizer's item was sent to its attendees (a write with SendToNone is not)."""
 
     uid: str | None = None
     my_response: str | None = None
+    sent: bool = False
 
 
 def appointment_from_xml(el: Element) -> Appointment:
@@ -245,7 +248,9 @@ def appointment_from_xml(el: Element) -> Appointment:
     if uid is None or not (base.is_meeting or mine in RESPONSES):
         return base
     fields = {f: getattr(base, f) for f in Appointment.__dataclass_fields__}
-    return MeetingAppointment(**fields, uid=uid, my_response=RESPONSES.get(mine or ""))
+    sent = parse_bool(read_text(kids, "MeetingRequestWasSent"))
+    response = RESPONSES.get(mine or "")
+    return MeetingAppointment(**fields, uid=uid, my_response=response, sent=sent)
 
 
 def _appointment(el: Element, kids: Children) -> Appointment:

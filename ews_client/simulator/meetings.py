@@ -13,7 +13,8 @@ What the simulator models (ews_client/PROTOCOL_NOTES.md, "Meetings"):
 - An attendee's response (Accept, Tentative, Decline) is the copy's `MyResponseType`; when the
   response is sent, the organizer's item records it on that attendee (`ResponseType`,
   `LastResponseTime`).
-- The organizer's own item says `MyResponseType` Organizer; a copy names its `Organizer`.
+- The organizer's own item says `MyResponseType` Organizer, and `MeetingRequestWasSent` once
+  a message of it went out; a copy names its `Organizer`.
 
 The message handlers reach the simulator only through the quota they are given (like the
 outbox), so the mailboxes are attached to the quota and found through it.
@@ -154,6 +155,8 @@ def deliver(quota: Quota, organizer: Mailbox, item: StoredItem, to: Iterable[str
     """An invitation or update reaching the attendees of this simulator: each one's copy
     is created or replaced by the organizer's meeting, keeping that attendee's response."""
     uid = uid_of(item)
+    if uid is not None:
+        _set(item.props, "MeetingRequestWasSent", "true")
     local = [mailboxes_of(quota).get(a) for a in to]
     boxes = [b for b in local if b is not None and b is not organizer]
     if uid is None or not boxes:

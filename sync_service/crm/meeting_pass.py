@@ -105,6 +105,8 @@ class MeetingCopies:
         people = {p for c in copies.values() for p in c.participants}
         users = await self.crm.meetings.users_by_email(people)
         for item_id, copy in copies.items():
+            if not rules.delivered(copy, self.mailbox):
+                continue
             named = await self.crm.meetings.register(linked[item_id], copy.uid)
             if named != linked[item_id]:
                 continue  # another appointment is the meeting's: this copy is not its link

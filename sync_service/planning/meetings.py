@@ -41,6 +41,7 @@ class MeetingCopy:
     organizer: str | None  # lower case; None: the mailbox's own appointment
     response: str | None  # the mailbox owner's: organizer, accepted, tentative, declined, none
     participants: tuple[str, ...]  # organizer and attendees, lower case, each once
+    sent: bool = False  # the organizer's copy: its meeting was sent to the attendees
 
 
 def copy_of(item: Item) -> MeetingCopy | None:
@@ -55,8 +56,8 @@ def copy_of(item: Item) -> MeetingCopy | None:
         if address and address not in people:
             people.append(address)
     response = getattr(item, "my_response", None)
-    return MeetingCopy(uid, organizer, response if isinstance(response, str) else None,
-                       tuple(people))  # fmt: skip
+    mine = response if isinstance(response, str) else None
+    return MeetingCopy(uid, organizer, mine, tuple(people), getattr(item, "sent", False) is True)
 
 
 def organizes(copy: MeetingCopy, mailbox: str) -> bool:
@@ -72,6 +73,14 @@ def is_source(copy: MeetingCopy, mailbox: str, users: Collection[str], owns_reco
     if copy.organizer in users:
         return False
     return owns_record
+
+
+def delivered(copy: MeetingCopy, mailbox: str) -> bool:
+    """Whether Exchange put copies of this meeting in its attendees' calendars: an attendee's
+    copy proves it, the organizer's copy once its meeting was sent. Only such a meeting is
+    named by its uid: a meeting the sync wrote without mail (the CRM's, SendToNone) reaches
+    its participants as the sync's own copies, each with its own uid."""
+    return copy.sent or not organizes(copy, mailbox)
 
 
 def attendee_response(copy: MeetingCopy, mailbox: str) -> str | None:

@@ -39,6 +39,12 @@ CREATE TABLE sync.entity_passes (
     PRIMARY KEY (mailbox_id, entity)
 );
 
+-- A mailbox's passes so far covered every entity: each entity's last pass is the mailbox's.
+INSERT INTO sync.entity_passes (mailbox_id, entity, last_pass_at)
+SELECT m.id, e, m.last_express_at
+FROM sync.mailboxes AS m, unnest(ARRAY['appointment', 'contact', 'task']) AS e
+WHERE m.last_express_at IS NOT NULL;
+
 CREATE FUNCTION sync.run_entity_passes() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -60,7 +66,7 @@ CREATE TRIGGER runs_entity_passes AFTER UPDATE OF outcome ON sync.runs
 -- Express schedules beyond a server's own express_interval. A schedule covers the mailboxes
 -- of one server (NULL: of every server), of some server groups (NULL: of any group or none),
 -- and some entities (NULL: every entity). For one mailbox and entity the most specific
--- schedule that covers it decides (groups first, then server, then entities); among equally
+-- schedule that covers it decides (groups first, then entities, then server); among equally
 -- specific ones the shortest interval. `express_interval` NULL: no express sweep for what the
 -- schedule covers (push, the CRM feed, complete passes and operators still run it). Nothing
 -- covered by a schedule: the server's express_interval, as before this migration.

@@ -7,12 +7,14 @@ Every function takes the current instant as an argument, so tests drive them wit
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ews_client import EntityKind
 from sync_service.db.enums import EntityMode
+from sync_service.db.schedules import ScheduleRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,75 @@ def express_due(
     if mailbox.last_pass_at is not None and now - mailbox.last_pass_at < interval:
         return False
     return last_swept_at is None or now - last_swept_at >= interval
+
+
+def covers(rule: ScheduleRow, server_id: int, group: str | None, entity: EntityKind) -> bool:
+    """Whether a schedule covers one entity of a mailbox of `server_id` in `group`."""
+    return (
+        (rule.server_id is None or rule.server_id == server_id)
+        and (rule.groups is None or (group is not None and group in rule.groups))
+        and (rule.entities is None or entity in rule.entities)
+    )
+
+
+def _specificity(rule: ScheduleRow) -> tuple[bool, bool, bool]:
+    # Groups name the fewest mailboxes; then naming the entity beats naming the server (a
+    # schedule without a server always names groups, so this only orders group schedules).
+    return (rule.groups is not None, rule.entities is not None, rule.server_id is not None)
+
+
+def express_interval(
+    rules: Iterable[ScheduleRow],
+    default: timedelta,
+    server_id: int,
+    group: str | None,
+    entity: EntityKind,
+) -> timedelta | None:
+    """The express cadence of one entity of a mailbox (None: no express sweep).
+
+    The most specific schedule covering it decides; among equally specific ones the shortest
+    interval (a schedule without one only wins alone). None covers it: the server's interval.
+    """
+    matching = [r for r in rules if covers(r, server_id, group, entity)]
+    if not matching:
+        return default
+    best = max(_specificity(r) for r in matching)
+    given = [r.interval for r in matching if _specificity(r) == best and r.interval is not None]
+    return min(given) if given else None
+
+
+def due_entities(
+    active: Iterable[EntityKind],
+    last_pass_at: Mapping[EntityKind, datetime | None],
+    intervals: Mapping[EntityKind, timedelta | None],
+    now: datetime,
+    last_swept_at: Mapping[EntityKind, datetime],
+) -> frozenset[EntityKind]:
+    """The entities of one mailbox its express schedules want a pass of at `now`.
+
+    Each entity as `express_due` judges a mailbox: no pass of it for a whole interval, and not
+    already asked for by a sweep within one interval (its job may not have run yet).
+    """
+    due = set()
+    for entity in active:
+        interval = intervals.get(entity)
+        if interval is None:
+            continue
+        last = last_pass_at.get(entity)
+        swept = last_swept_at.get(entity)
+        if (last is None or now - last >= interval) and (swept is None or now - swept >= interval):
+            due.add(entity)
+    return frozenset(due)
+
+
+def active_entities(contacts: str, calendar: str, tasks: str) -> tuple[EntityKind, ...]:
+    """The entities a pass of the mailbox covers: those whose mode is not off."""
+    modes = (
+        (EntityKind.CONTACT, contacts),
+        (EntityKind.APPOINTMENT, calendar),
+        (EntityKind.TASK, tasks),
+    )
+    return tuple(entity for entity, mode in modes if mode != EntityMode.OFF)
 
 
 # Modes under which Exchange-side changes flow to the CRM: only those folders need watching.

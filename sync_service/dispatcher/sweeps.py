@@ -2,6 +2,10 @@
 
 One `tick(now)` does everything that is due at `now`; the loop calls it with the injected clock
 and tests call it directly with any instant (ten simulated minutes take no real time).
+
+A server no schedule covers (`sync.schedules`) is swept as a whole every `express_interval`.
+Once a schedule covers it, each mailbox's entities are swept at their own cadence
+(`schedule.express_interval`), and one job asks for the entities due together.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
+from ews_client import EntityKind
 from sync_service.config import Settings
 from sync_service.crm.port import CrmPort
 from sync_service.db.dispatcher_state import DispatcherState, PurgedTable, ScheduledMailbox
-from sync_service.db.queue import JobRequest, PassKind, Priority, enqueue_in
+from sync_service.db.pool import Conn
+from sync_service.db.queue import Entities, JobRequest, PassKind, Priority, enqueue_in
+from sync_service.db.schedules import EntityMailbox, ScheduleRow, ScheduleStore
 from sync_service.db.store import Server
 from sync_service.dispatcher import schedule
 from sync_service.dispatcher.schedule import CompleteSchedule, MailboxTimes
@@ -33,6 +40,8 @@ class TickReport:
     complete: tuple[int, ...] = ()
     recover: tuple[int, ...] = ()
     purged: dict[str, int] = field(default_factory=dict)
+    # The entities of each express job asked for (None: every entity).
+    scopes: dict[int, Entities] = field(default_factory=dict)
 
 
 def _times(mailbox: ScheduledMailbox) -> MailboxTimes:
@@ -62,57 +71,53 @@ class Sweeper:
         self.covered = covered
         self.groups = groups
         self._state = DispatcherState(pool)
+        self._schedules = ScheduleStore(pool)
         self._swept: dict[int, datetime] = {}
+        self._swept_entities: dict[int, dict[EntityKind, datetime]] = {}
 
     async def tick(self, now: datetime) -> TickReport:
-        express: list[int] = []
+        express: dict[int, Entities] = {}
         complete: list[int] = []
         servers = await self._state.enabled_servers()
+        rules = await self._schedules.rules()
         covered = frozenset(self.covered())
         for server in servers:
+            mine = [r for r in rules if r.server_id in (None, server.id)]
             try:
-                e, c = await self._server_tick(server, now, covered)
+                e, c = await self._server_tick(server, now, covered, mine)
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 # One misconfigured server (e.g. an unknown time zone) must not stop the others.
                 log.error("schedule skipped", extra={"server": server.name, "error": str(exc)})
                 continue
-            express += e
+            express |= e
             complete += c
         recover = await self._auto_recover() if self.settings.schedule.auto_recover else []
         purged = await self.retention(now)
-        return TickReport(tuple(express), tuple(complete), tuple(recover), purged)
+        return TickReport(tuple(express), tuple(complete), tuple(recover), purged, express)
 
     async def _server_tick(
-        self, server: Server, now: datetime, covered: frozenset[int]
-    ) -> tuple[list[int], list[int]]:
+        self,
+        server: Server,
+        now: datetime,
+        covered: frozenset[int],
+        rules: list[ScheduleRow],
+    ) -> tuple[dict[int, Entities], list[int]]:
         groups = None if self.groups is None else sorted(self.groups)
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await self._state.scheduled_mailboxes(conn, server.id, groups)
-            mailboxes = [_times(r) for r in rows]
-            express = [
-                m.id
-                for m in mailboxes
-                if schedule.express_due(
-                    m,
-                    now,
-                    server.express_interval,
-                    covered=m.id in covered,
-                    last_swept_at=self._swept.get(m.id),
+            if rules:
+                express, initialized = await self._entity_sweep(
+                    conn, server, now, covered, rules, groups
                 )
-            ]
+            else:
+                express, initialized = await self._server_sweep(conn, server, now, covered, groups)
             through = await self._state.complete_through(conn, server.id)
             sched = complete_schedule(server, self.settings)
             # A mailbox without its initial pass gets that one (an express request becomes
             # initial), never a complete pass that would skip the matching.
-            matched = {r.id for r in rows if r.initial_done}
             complete = (
                 []
                 if through is None
-                else [
-                    m.id
-                    for m in mailboxes
-                    if m.id in matched and schedule.complete_due(sched, m.id, through, now)
-                ]
+                else [i for i in initialized if schedule.complete_due(sched, i, through, now)]
             )
             if through is None or now > through:
                 # The first tick of a new server starts its schedule now: no back-filling.
@@ -122,14 +127,71 @@ class Sweeper:
             ]
             done = set(complete)  # a complete pass covers the express one
             requests += [
-                JobRequest(i, PassKind.EXPRESS, Priority.SCHEDULE, "schedule")
-                for i in express
+                JobRequest(i, PassKind.EXPRESS, Priority.SCHEDULE, "schedule", entities=scope)
+                for i, scope in express.items()
                 if i not in done
             ]
             await enqueue_in(conn, requests)
+        return {i: scope for i, scope in express.items() if i not in done}, complete
+
+    async def _server_sweep(
+        self,
+        conn: Conn,
+        server: Server,
+        now: datetime,
+        covered: frozenset[int],
+        groups: list[str] | None,
+    ) -> tuple[dict[int, Entities], list[int]]:
+        """No schedule covers the server: each mailbox as a whole, every express_interval.
+        (Express requests by mailbox, and the mailboxes whose initial pass is done.)"""
+        rows = await self._state.scheduled_mailboxes(conn, server.id, groups)
+        express: dict[int, Entities] = {
+            m.id: None
+            for m in map(_times, rows)
+            if schedule.express_due(
+                m,
+                now,
+                server.express_interval,
+                covered=m.id in covered,
+                last_swept_at=self._swept.get(m.id),
+            )
+        }
         for i in express:
             self._swept[i] = now
-        return [i for i in express if i not in done], complete
+        return express, [r.id for r in rows if r.initial_done]
+
+    async def _entity_sweep(
+        self,
+        conn: Conn,
+        server: Server,
+        now: datetime,
+        covered: frozenset[int],
+        rules: list[ScheduleRow],
+        groups: list[str] | None,
+    ) -> tuple[dict[int, Entities], list[int]]:
+        """Schedules cover the server: each entity of each mailbox at its own cadence."""
+        boxes = await self._schedules.mailboxes(conn, server.id, groups)
+        express: dict[int, Entities] = {}
+        for box in boxes:
+            if box.id in covered:  # push and the CRM feed bring its changes
+                continue
+            due, active = self._due(box, server, rules, now)
+            if due:
+                express[box.id] = None if due == frozenset(active) else due
+                swept = self._swept_entities.setdefault(box.id, {})
+                swept.update(dict.fromkeys(due, now))
+        return express, [b.id for b in boxes if b.initial_done]
+
+    def _due(
+        self, box: EntityMailbox, server: Server, rules: list[ScheduleRow], now: datetime
+    ) -> tuple[frozenset[EntityKind], tuple[EntityKind, ...]]:
+        active = schedule.active_entities(*box.modes)
+        intervals = {
+            e: schedule.express_interval(rules, server.express_interval, server.id, box.group, e)
+            for e in active
+        }
+        swept = self._swept_entities.get(box.id, {})
+        return schedule.due_entities(active, box.last_pass_at, intervals, now, swept), active
 
     async def _auto_recover(self) -> list[int]:
         """SYNC_AUTO_RECOVER: a mailbox found restored is recovered without an operator."""

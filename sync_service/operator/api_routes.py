@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sync_service.operator import api_audit, api_field_map, models, probe
+from sync_service.operator import api_audit, api_field_map, api_schedules, models, probe
 from sync_service.operator.api_filters import ROUTES as FILTER_ROUTES
 from sync_service.operator.csv_import import NAME_MAX, text_problem
 from sync_service.operator.http import (
@@ -414,4 +414,6 @@ ROUTES = (
     *api_field_map.ROUTES,
     # sync filters of servers and mailboxes (operator/api_filters.py)
     *FILTER_ROUTES,
+    # express schedules (operator/api_schedules.py)
+    *api_schedules.ROUTES,
 )

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from sync_service.config import Settings, parse_duration
+from sync_service.operator.cli_schedules import add_schedule_commands
 from sync_service.operator.connect import operations
 from sync_service.operator.entity_names import ENTITY_WORDS
 from sync_service.operator.operations import InvalidInput, Operations, SyncRequest
@@ -311,6 +312,7 @@ def add_sync_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     status = sub.add_parser("status", help="mailboxes, queue, last hour, engines, leader")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
+    add_schedule_commands(sub)
 
 
 def _follow_options(parser: argparse.ArgumentParser) -> None:

@@ -247,6 +247,21 @@ class SyncInput(Input):
     )
 
 
+class ScheduleInput(Input):
+    """An express schedule (sync_service/operator/schedules.py): what it covers, how often."""
+
+    server: Name | None = Field(None, description="this server's mailboxes (null: every server)")
+    groups: list[GroupName] | None = Field(
+        None, max_length=LIST_MAX, description="only these server groups' mailboxes"
+    )
+    entities: list[EntityWord] | None = Field(
+        None, max_length=len(ENTITY_CHOICES), description="only these entities (null: every one)"
+    )
+    every: Setting = Field(
+        min_length=1, description="express interval, e.g. 5m or 1h; off: no express sweep"
+    )
+
+
 class ItemErrorAction(Input):
     """Item errors to retry or acknowledge: `ids`, or `all` with filters (none: every one)."""
 
@@ -341,6 +356,10 @@ class MailboxFilter(Query):
     server: Name | None = Field(None, description="server name")
     limit: Integer = Field(100, description=PAGE)
     cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
+
+
+class ScheduleFilter(Query):
+    server: Name | None = Field(None, description="those covering this server")
 
 
 class RunFilter(Query):

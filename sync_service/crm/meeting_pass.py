@@ -110,6 +110,8 @@ class MeetingCopies:
             named = await self.crm.meetings.register(linked[item_id], copy.uid)
             if named != linked[item_id]:
                 continue  # another appointment is the meeting's: this copy is not its link
+            if rules.organizes(copy, self.mailbox):
+                await self.crm.meetings.claim(named, self.user_id)
             others = {users[p] for p in copy.participants if p in users} - {self.user_id}
             await self.crm.meetings.link_participants(named, others)
             response = rules.attendee_response(copy, self.mailbox)

@@ -50,6 +50,23 @@ JOIN unnest($2::uuid[]) AS u (id) ON u.id <> a.owner_id
 WHERE a.id = $1::uuid
 ON CONFLICT DO NOTHING
 """
+# The organizer's CRM user becomes the appointment's owner (a participant's copy may have made
+# it first); the former owner stays a participant. Logged as the organizer's own write.
+_ORIGIN = "SELECT set_config('crm.sync_origin', $1, true)"
+_CLAIM = """
+UPDATE crm.appointments a SET owner_id = $2::uuid
+FROM (SELECT id, owner_id FROM crm.appointments WHERE id = $1::uuid FOR UPDATE) old
+WHERE a.id = old.id AND a.owner_id <> $2::uuid
+RETURNING old.owner_id::text
+"""
+_UNLINK_OWNER = (
+    "DELETE FROM crm.record_users WHERE entity = 'appointment' AND record_id = $1::uuid "
+    "AND user_id = $2::uuid"
+)
+_LINK_ONE = (
+    "INSERT INTO crm.record_users (entity, record_id, user_id) "
+    "VALUES ('appointment', $1::uuid, $2::uuid) ON CONFLICT DO NOTHING"
+)
 RESPONSES = frozenset({"none", "accepted", "tentative", "declined"})
 
 
@@ -108,6 +125,19 @@ class PostgresMeetings:
             return {}
         rows = await self._pool.fetch(_USERS, sorted({e.lower() for e in emails}))
         return {row["email"]: row["id"] for row in rows}
+
+    async def claim(self, appointment_id: str, user_id: str) -> None:
+        """Make the organizer's CRM user the appointment's owner (a no-op when already)."""
+        rid, uid = parse_uuid(appointment_id), parse_uuid(user_id)
+        if rid is None or uid is None:
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_ORIGIN, uid)
+            former = await conn.fetchval(_CLAIM, rid, uid)
+            if former is None:
+                return
+            await conn.execute(_UNLINK_OWNER, rid, uid)
+            await conn.execute(_LINK_ONE, rid, former)
 
     async def link_participants(self, appointment_id: str, user_ids: Collection[str]) -> None:
         """Link the participants (CRM users) to the appointment; its owner stays its owner."""

@@ -118,6 +118,10 @@ class MeetingPort(Protocol):
         """Lower-case e-mail -> CRM user id, for the addresses that are CRM users."""
         ...
 
+    async def claim(self, appointment_id: str, user_id: str) -> None:
+        """Make the organizer's CRM user the owner; the former owner stays a participant."""
+        ...
+
     async def link_participants(self, appointment_id: str, user_ids: Collection[str]) -> None:
         """Link CRM users to the appointment (its owner excepted), each once."""
         ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 from lxml import etree
 
 from ews_client.simulator import meetings
@@ -88,8 +89,10 @@ async def responses(h: Harness, crm_id: str) -> dict[str, str]:
     return await h.crm.meetings.responses(crm_id)
 
 
-async def sync_all(h: Harness, kind: PassKind = PassKind.EXPRESS) -> None:
-    for address in (ANN, BEN, CAT):
+async def sync_all(
+    h: Harness, kind: PassKind = PassKind.EXPRESS, order: tuple[str, ...] = (ANN, BEN, CAT)
+) -> None:
+    for address in order:
         assert await h.sync(address, kind) == Done("ok")
 
 
@@ -99,15 +102,19 @@ def updates(h: Harness) -> int:
     return int(requests.get("UpdateItem", 0)) + int(requests.get("CreateItem", 0))
 
 
+@pytest.mark.parametrize(
+    "order", [(ANN, BEN, CAT), (CAT, BEN, ANN)], ids=["ann-first", "cat-first"]
+)
 async def test_a_meeting_of_three_crm_users_is_one_crm_appointment_mailing_nobody(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, order: tuple[str, ...]
 ) -> None:
     async with harness(pool, backend="ews") as h:
         for address in (ANN, BEN, CAT):
             await h.add_user(address)
         await sync_all(h, PassKind.INITIAL)
         sent = organize_in_outlook(h, "Kickoff")
-        await sync_all(h)
+        # Whichever copy is synced first, the appointment is the organizer's.
+        await sync_all(h, order=order)
         # One appointment, Ann's, organized by her; each of the three mailboxes holds one
         # copy of it, linked to it; Ben and Cat are its participants.
         [record] = await appointments(pool)
@@ -167,5 +174,59 @@ async def test_a_meeting_of_three_crm_users_is_one_crm_appointment_mailing_nobod
         assert updates(h) == before
         assert len(await appointments(pool)) == 1
         assert await responses(h, crm_id) == {BEN: "accepted", CAT: "none"}
+        assert h.sim.sim.outbox.messages == []
+        assert await pool.fetchval("SELECT count(*) FROM sync.item_errors") == 0
+
+
+async def test_a_meeting_organized_outside_the_crm_is_one_appointment_of_attendee_copies(
+    pool: asyncpg.Pool,
+) -> None:
+    boss = "boss@sim.example"  # a mailbox of the same Exchange, but no CRM user
+    async with harness(pool, backend="ews") as h:
+        for address in (BEN, CAT):
+            await h.add_user(address)
+        h.sim.sim.add_mailbox(boss)
+        for address in (CAT, BEN):
+            assert await h.sync(address, PassKind.INITIAL) == Done("ok")
+        fields = {"Subject": "Vendor call", "Start": START.strftime(STAMP),
+                  "End": (START + timedelta(hours=1)).strftime(STAMP)}  # fmt: skip
+        props = simple_props("CalendarItem", fields)
+        people = etree.Element(t("RequiredAttendees"))
+        for address in (BEN, CAT):
+            mailbox = etree.SubElement(etree.SubElement(people, t("Attendee")), t("Mailbox"))
+            etree.SubElement(mailbox, t("EmailAddress")).text = address
+        insert_ordered(props, people, "CalendarItemType")
+        organizer = box(h, boss)
+        sent = organizer.add(organizer.folder("calendar"), "CalendarItem", props)
+        meetings.ensure_uid(sent)
+        meetings.send_as_owner(h.sim.sim.quota, organizer, sent)
+        # Cat's pass comes first: her copy makes the appointment (hers), Ben's pairs with it.
+        for address in (CAT, BEN):
+            assert await h.sync(address) == Done("ok")
+        [record] = await appointments(pool)
+        assert (record["subject"], record["owner"], record["organizer_email"]) == (
+            "Vendor call", CAT, boss,
+        )  # fmt: skip
+        assert await linked_crm_ids(pool) == {a: {record["id"]} for a in (BEN, CAT)}
+        # The organizer moves it and sends the update: Exchange changes both copies; the
+        # owner's copy brings the time to the CRM, Ben's copy only his answer.
+        [ben_copy] = calendar(h, BEN)
+        meetings.respond(h.sim.sim.quota, box(h, BEN), ben_copy, "Decline", send=True)
+        move_in_outlook(h, boss, sent, 3)
+        meetings.send_as_owner(h.sim.sim.quota, organizer, sent)
+        for _ in range(2):
+            for address in (BEN, CAT):
+                assert await h.sync(address) == Done("ok")
+        [record] = await appointments(pool)
+        assert record["starts_at"] == START + timedelta(hours=3)
+        assert await responses(h, record["id"]) == {BEN: "declined", CAT: "none"}
+        # Ben retitles his copy: not the meeting's subject.
+        [ben_copy] = calendar(h, BEN)
+        retitle_in_outlook(h, BEN, ben_copy, "Ugh, vendors")
+        for address in (BEN, CAT):
+            assert await h.sync(address) == Done("ok")
+        [record] = await appointments(pool)
+        assert record["subject"] == "Vendor call"
+        assert [len(calendar(h, a)) for a in (BEN, CAT)] == [1, 1]
         assert h.sim.sim.outbox.messages == []
         assert await pool.fetchval("SELECT count(*) FROM sync.item_errors") == 0

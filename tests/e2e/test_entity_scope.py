@@ -20,11 +20,14 @@ import asyncpg
 import pytest
 
 from ews_client import Appointment, Contact, EntityKind, Task
-from sync_service.db.queue import PassKind
+from sync_service.db.queue import Entities, PassKind
 from sync_service.db.store import Server
+from sync_service.dispatcher.sweeps import Sweeper
+from sync_service.operator.operations import Operations
+from sync_service.operator.schedules import Schedules, ScheduleSpec
 from sync_service.process import main as cli
 from sync_service.runtime.worker import Done
-from tests.e2e.harness import Harness, harness
+from tests.e2e.harness import Harness, e2e_settings, harness
 from tests.operator.apiclient import AUTH, SERVER, api_client
 from tests.operator.conftest import add_server_args
 
@@ -292,3 +295,158 @@ async def test_the_api_queues_passes_of_some_entities(pool: asyncpg.Pool) -> Non
         bad = {"mailbox": "alice@example.com", "entities": ["notes"]}
         resp = await client.post("/api/v1/sync", json=bad, headers=AUTH)
         assert resp.status == 400 and (await resp.json())["field"] == "entities"
+
+
+MIN = timedelta(minutes=1)
+
+
+async def _drain(h: Harness) -> dict[int, Entities]:
+    """Run every queued job to its end: {mailbox id: the entities its job covered}."""
+    await h.settle()
+    ran: dict[int, Entities] = {}
+    while jobs := await h.queue.claim("e2e", 10):
+        for job in jobs:
+            result = await h.runner(job)
+            assert result == Done("ok"), result
+            await h.queue.finish(job.id, "e2e", failed=False, outcome="ok")
+            ran[job.mailbox_id] = job.entities
+    return ran
+
+
+async def _outlook_edits(h: Harness, email: str, tag: str) -> None:
+    start = SOON + timedelta(days=2)
+    for folder, fields in (
+        ("contacts", {"GivenName": "Bo", "Surname": f"Outlook contact {tag}"}),
+        ("calendar", {"Subject": f"Outlook meeting {tag}", "Start": start.isoformat(),
+                      "End": (start + timedelta(hours=1)).isoformat()}),
+        ("tasks", {"Subject": f"Outlook task {tag}"}),
+    ):  # fmt: skip
+        await h.owner("POST", f"/mailboxes/{email}/items", {"folder": folder, "fields": fields})
+
+
+async def _arrived(pool: asyncpg.Pool, user: str, tag: str) -> set[str]:
+    """The entities whose Outlook item of `tag` reached the CRM."""
+    names = await _crm_names(pool, user)
+    words = {"contact": "contact", "appointment": "meeting", "task": "task"}
+    return {e for e, w in words.items() if f"Outlook {w} {tag}" in names[e]}
+
+
+async def test_per_entity_schedules_fire_at_their_own_cadence(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        user, box = await h.add_user(BOX)
+        assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
+        schedules = Schedules(Operations(pool))
+        for name, entity, every in (("c", "contacts", "15m"), ("a", "calendar", "5m"),
+                                    ("t", "tasks", "1h")):  # fmt: skip
+            await schedules.set(name, ScheduleSpec(server="sim", entities=[entity], every=every))
+        sweeper = Sweeper(pool, e2e_settings())
+        start = await pool.fetchval("SELECT now()")  # the passes are dated in database time
+        arrived: dict[int, set[str]] = {}
+        for minute in (4, 5, 10, 15, 20, 60):
+            await _outlook_edits(h, BOX, f"m{minute}")
+            await sweeper.tick(start + minute * MIN)
+            await _drain(h)
+            arrived[minute] = await _arrived(pool, user, f"m{minute}")
+        assert arrived[4] == set()
+        assert arrived[5] == arrived[10] == arrived[20] == {"appointment"}
+        # the contacts pass at 15 also brings the contact of 4 and 10; tasks wait for the hour
+        assert arrived[15] == {"appointment", "contact"}
+        assert arrived[60] == {"appointment", "contact", "task"}
+        assert await _arrived(pool, user, "m10") == {"appointment", "contact", "task"}
+        runs = await pool.fetch(
+            "SELECT entities FROM sync.runs WHERE mailbox_id = $1 ORDER BY id", box.id
+        )
+        assert [r["entities"] for r in runs] == [
+            None,  # the initial pass
+            ["appointment"],
+            ["appointment"],
+            ["appointment", "contact"],
+            ["appointment"],
+            None,  # everything due at once
+        ]
+
+
+async def test_a_group_schedule_runs_only_its_groups(pool: asyncpg.Pool, backend: str) -> None:
+    async with harness(pool, backend=backend) as h:
+        users = {}
+        for email, group in (("paris@sim.example", "paris"), ("london@sim.example", "london")):
+            users[email], _ = await h.add_user(email)
+            await Operations(pool).set_options(email, group=group, set_group=True)
+            assert await h.sync(email, PassKind.INITIAL) == Done("ok")
+        schedules = Schedules(Operations(pool))
+        await schedules.set("quiet", ScheduleSpec(server="sim", every="off"))
+        await schedules.set("paris", ScheduleSpec(groups=["paris"], every="5m"))
+        sweeper = Sweeper(pool, e2e_settings())
+        start = await pool.fetchval("SELECT now()")
+        for minute in (5, 10, 30):
+            for email in users:
+                await _outlook_edits(h, email, f"m{minute}")
+            report = await sweeper.tick(start + minute * MIN)
+            ran = await _drain(h)
+            paris = await h.store.mailbox_by_email("paris@sim.example")
+            assert paris is not None and set(report.express) == set(ran) == {paris.id}
+            assert await _arrived(pool, users["paris@sim.example"], f"m{minute}") == set(
+                ("contact", "appointment", "task")
+            )
+            assert await _arrived(pool, users["london@sim.example"], f"m{minute}") == set()
+
+
+def test_schedules_from_the_command_line(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [n for n in os.environ if n.startswith("SYNC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SYNC_DATABASE_URL", db_url)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        assert _cli(capsys, *add_server_args("ex1"))[0] == 0
+        code, out, err = _cli(
+            capsys, "schedules", "set", "cal", "--server", "ex1", "--entity", "calendar",
+            "--every", "5m",
+        )  # fmt: skip
+        assert code == 0, err
+        assert out.strip() == "schedule cal added: calendar of server ex1: express every 300s"
+        code, out, _ = _cli(
+            capsys, "schedules", "set", "south", "--group", "paris", "rome", "--every", "off"
+        )
+        assert code == 0 and "every entity of every server, groups paris,rome" in out
+        code, out, _ = _cli(capsys, "schedules", "list", "--json")
+        assert [(s["name"], s["every"], s["entities"]) for s in json.loads(out)] == [
+            ("cal", "300s", ["calendar"]),
+            ("south", "off", None),
+        ]
+        code, out, _ = _cli(capsys, "schedules", "list")
+        assert out.splitlines()[1].split() == ["cal", "ex1", "(every)", "calendar", "300s"]
+        code, _, err = _cli(capsys, "schedules", "set", "x", "--group", "a", "--every", "soon")
+        assert code == 2 and "every:" in err
+        code, _, err = _cli(capsys, "schedules", "set", "x", "--server", "nope", "--every", "5m")
+        assert code == 2 and "no server named 'nope'" in err
+        assert _cli(capsys, "schedules", "remove", "cal")[0] == 0
+        code, _, err = _cli(capsys, "schedules", "remove", "cal")
+        assert code == 2 and "no schedule named 'cal'" in err
+    finally:
+        root.handlers[:], root.level = handlers, level
+
+
+async def test_schedules_over_the_api(pool: asyncpg.Pool) -> None:
+    async with api_client(pool) as client:
+        resp = await client.post("/api/v1/servers", json=SERVER, headers=AUTH)
+        assert resp.status == 201, await resp.text()
+        body = {"server": "ex1", "entities": ["tasks"], "every": "1h"}
+        resp = await client.put("/api/v1/schedules/hourly-tasks", json=body, headers=AUTH)
+        assert resp.status == 200, await resp.text()
+        made = await resp.json()
+        assert (made["entities"], made["express_interval_seconds"]) == (["tasks"], 3600)
+        resp = await client.get("/api/v1/schedules", params={"server": "ex1"}, headers=AUTH)
+        assert [s["name"] for s in (await resp.json())["schedules"]] == ["hourly-tasks"]
+        resp = await client.get("/api/v1/schedules/hourly-tasks", headers=AUTH)
+        assert resp.status == 200 and (await resp.json())["every"] == "3600s"
+        bad = await client.put("/api/v1/schedules/x", json={"every": "5m"}, headers=AUTH)
+        assert bad.status == 400 and (await bad.json())["field"] == "server"
+        resp = await client.delete("/api/v1/schedules/hourly-tasks", headers=AUTH)
+        assert resp.status == 204
+        resp = await client.get("/api/v1/schedules/hourly-tasks", headers=AUTH)
+        assert resp.status == 404

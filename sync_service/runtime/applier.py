@@ -129,10 +129,16 @@ class Applier:
             ]
             updates = [a for a in actions if isinstance(a, Update) and self._plain_update(a)]
             batched = {id(a) for a in [*crm_creates, *ex_creates, *updates]}
-            for crm_chunk in _chunks(crm_creates):
-                await self._create_crm_batch(crm_chunk)
-            await self._in_flight([self._create_exchange_batch(c) for c in _chunks(ex_creates)])
-            await self._in_flight([self._update_batch(c) for c in _chunks(updates)])
+            # Every batch of the phase side by side (they write different items): a CRM
+            # create batch waits for the CRM and its stamps' UpdateItem, and one after another
+            # they left the mailbox's other requests idle (issue 15's far profile).
+            await self._in_flight(
+                [
+                    *(self._create_crm_batch(c) for c in _chunks(crm_creates)),
+                    *(self._create_exchange_batch(c) for c in _chunks(ex_creates)),
+                    *(self._update_batch(c) for c in _chunks(updates)),
+                ]
+            )
             await self._concurrently([a for a in actions if id(a) not in batched])
         return self.outcome
 

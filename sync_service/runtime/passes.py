@@ -202,20 +202,44 @@ class MailboxPass:
                         links_of._rows = []  # a newly linked folder is matched afresh
                     task = tg.create_task(self._read(binding, kind, mine, links_of))
                     reads[entity] = (mine, links_of, task)
+                outcomes: dict[EntityKind, EntityOutcome] = {}
                 for binding in bindings:
                     mine, links_of, task = reads[binding.entity]
-                    sides = await task
-                    if sides is None:  # its linked folder is gone: nothing planned
-                        continue
-                    outcome = await self._entity(binding, kind, report, mine, done, links_of, sides)
-                    report.entities[binding.entity.value] = outcome
+                    tg.create_task(
+                        self._when_read(binding, kind, report, mine, done, links_of, task, outcomes)
+                    )
         except BaseExceptionGroup as group:
             raise _first_error(group) from None
+        # Reported in the entities' order, whichever finished first.
+        order = {binding.entity: i for i, binding in enumerate(bindings)}
+        report.plans.sort(key=lambda plan: order.get(plan.entity, len(order)))
+        for binding in bindings:
+            if binding.entity in outcomes:
+                report.entities[binding.entity.value] = outcomes[binding.entity]
         if not self.options.dry_run:
             wrote = any(outcome.counts for outcome in report.entities.values())
             await self._commit(kind, wrote, _moved(done, stored))
             await self.folders.settle([entity for entity, _ in done])
         return report
+
+    async def _when_read(
+        self,
+        binding: Binding,
+        kind: PassKind,
+        report: PassReport,
+        stored: _Stored,
+        done: list[tuple[EntityKind, _Sides]],
+        links_of: _LinkRows,
+        read: asyncio.Task[_Sides | None],
+        outcomes: dict[EntityKind, EntityOutcome],
+    ) -> None:
+        """Plan and write one entity as soon as its own read is in, beside the others (a big
+        contacts folder's read no longer holds back the calendar's writes)."""
+        sides = await read
+        if sides is None:  # its linked folder is gone: nothing planned
+            return
+        outcome = await self._entity(binding, kind, report, stored, done, links_of, sides)
+        outcomes[binding.entity] = outcome
 
     async def _entity(
         self,

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from sync_service.operator import api_audit, api_field_map, api_schedules, models, probe
 from sync_service.operator.api_filters import ROUTES as FILTER_ROUTES
+from sync_service.operator.api_folder_links import ROUTES as FOLDER_LINK_ROUTES
 from sync_service.operator.csv_import import NAME_MAX, text_problem
 from sync_service.operator.http import (
     OPENER,
@@ -414,6 +415,8 @@ ROUTES = (
     *api_field_map.ROUTES,
     # sync filters of servers and mailboxes (operator/api_filters.py)
     *FILTER_ROUTES,
+    # folder links of mailboxes (operator/api_folder_links.py)
+    *FOLDER_LINK_ROUTES,
     # express schedules (operator/api_schedules.py)
     *api_schedules.ROUTES,
 )

@@ -27,6 +27,7 @@ from sync_service.operator.filters import (
     set_server_filters,
     wants_filters,
 )
+from sync_service.operator.folder_link_views import folders_text
 from sync_service.operator.folder_links import add_folder_link_commands
 from sync_service.operator.operations import Conflict, InvalidInput, NotFound, mailbox_json
 from sync_service.operator.output import print_json, table
@@ -218,6 +219,8 @@ async def cmd_mailboxes_show(settings: Settings, args: argparse.Namespace) -> in
     print(f"{'sync:':16}{modes}")
     print(f"{'items:':16}" + ", ".join(f"{n} {e}(s)" for e, n in detail["items"].items()))
     print("\n".join(describe_mailbox(detail["filters"])))
+    for line in folders_text(detail["folders"]):  # linked entities, their state and error
+        print(line)
     jobs = ", ".join(_job_text(job) for job in detail["open_jobs"]) or "-"
     print(f"{'open jobs:':16}{jobs}")
     print("\nlast passes:")

@@ -16,18 +16,17 @@ import csv
 import io
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from sync_service.config import Settings
-from sync_service.db.folder_links import FolderLink, FolderLinkStore, LinkRequest
+from sync_service.db.folder_links import FolderLinkStore, LinkRequest
 from sync_service.operator.csv_import import RowError, shown, text_problem, valid_email
+from sync_service.operator.folder_link_views import ENTITY_NAMES, folders_of, link_json
 from sync_service.operator.operations import Operations
 from sync_service.operator.output import print_json, table
 from sync_service.operator.server_specs import InvalidInput
 
-# The operator's entity names (the mode columns) and the stored ones.
-ENTITY_NAMES = {"contacts": "contact", "calendar": "appointment", "tasks": "task"}
-SHOWN_NAMES = {stored: name for name, stored in ENTITY_NAMES.items()}
 PREFIXES = {"id:": "id", "well-known:": "well_known"}
 VALUE_MAX = 1024  # far above a folder id (~150 characters) or a few nested names
 TRUE, FALSE = ("1", "true", "yes", "y"), ("", "0", "false", "no", "n")
@@ -60,29 +59,6 @@ def parse_folder(value: str) -> tuple[str, str]:
     return "path", "/".join(parts)
 
 
-def link_json(entity: str, link: FolderLink | None) -> dict[str, Any]:
-    """What `mailboxes show` and the API say of one entity's folder."""
-    if link is None or not link.linked:
-        return {"entity": SHOWN_NAMES[entity], "folder": "default", "state": "ok"}
-    state = "error" if link.error else ("resolved" if link.folder_id else "pending")
-    return {
-        "entity": SHOWN_NAMES[entity],
-        "folder": f"{link.choice_by}:{link.choice_value}",
-        "create": link.create_missing,
-        "folder_id": link.folder_id,
-        "path": link.folder_path,
-        "state": state,
-        "error": link.error,
-        "error_at": link.error_at.isoformat() if link.error_at else None,
-        "rematch": link.rematch,
-    }
-
-
-async def folders_of(ops: Operations, mailbox_id: int) -> list[dict[str, Any]]:
-    links = await FolderLinkStore(ops.pool).links(mailbox_id)
-    return [link_json(entity, links.get(entity)) for entity in SHOWN_NAMES]
-
-
 @dataclass(frozen=True, slots=True)
 class ImportReport:
     changed: int
@@ -113,7 +89,7 @@ class FolderLinks:
         return link_json(stored, (await self.store.links(mailbox.id)).get(stored))
 
     async def show(self, email: str) -> list[dict[str, Any]]:
-        return await folders_of(self.ops, (await self.ops.mailbox(email)).id)
+        return await folders_of(self.ops.pool, (await self.ops.mailbox(email)).id)
 
     async def import_csv(self, text: str) -> ImportReport:
         rows, invalid = parse_links_csv(text)
@@ -215,10 +191,9 @@ async def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from sync_service.operator.cli_targets import _read_input
     from sync_service.operator.connect import operations
 
-    text = _read_input(args.file)
+    text = _read_file(args.file)
     async with operations(settings) as ops:
         report = await FolderLinks(ops).import_csv(text)
     for error in report.invalid:
@@ -231,6 +206,17 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             f"{len(report.invalid)} invalid row(s) skipped"
         )
     return EXIT_FAILED if report.invalid else EXIT_OK
+
+
+def _read_file(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInput("file", f"cannot read {name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput("file", f"{name} is not UTF-8 text") from None
 
 
 def _print(links: list[dict[str, Any]], as_json: bool) -> None:

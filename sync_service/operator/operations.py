@@ -33,6 +33,8 @@ from sync_service.db.store import (
 from sync_service.errors import FieldError
 from sync_service.operator.csv_import import RowError, parse_csv, valid_email
 from sync_service.operator.entity_names import entity_words, parse_entities
+from sync_service.operator.folder_link_views import error_count as folder_link_errors
+from sync_service.operator.folder_link_views import folders_of
 from sync_service.operator.jsonable import decode_cursor, encode_cursor, to_jsonable
 from sync_service.operator.server_specs import (
     InvalidInput,
@@ -299,6 +301,7 @@ class Operations:
         detail["last_runs"] = recent
         detail["item_errors"] = item_errors
         detail["filters"] = await FilterStore(self.pool).mailbox_detail(email)  # sync filters
+        detail["folders"] = await folders_of(self.pool, mailbox.id)  # folder links
         return detail
 
     async def set_state(self, email: str, enabled: bool, reason: str | None = None) -> Mailbox:
@@ -571,6 +574,7 @@ class Operations:
                     for kind in ERROR_KINDS
                 }
             },
+            "folder_links": {"errors": await folder_link_errors(self.pool)},
             "engines": engines,
             "dispatchers": [r["name"] for r in engines if "dispatcher" in r["roles"].split(",")],
             "leader": await self._leader(),

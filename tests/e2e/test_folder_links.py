@@ -109,7 +109,9 @@ async def test_a_linked_folder_syncs_alone_stays_linked_and_fails_safe(
             await _sync(h, kind)
         assert await _crm_names(h) == ["Ada", "Bob", "Cy", "Dee", "Eve"]
         shown = await ops.show_mailbox(BOX)
-        assert shown["state"] == "active"
+        assert shown["state"] == "active"  # the mailbox goes on; its contacts wait
+        assert [f["state"] for f in shown["folders"]] == ["error", "ok", "ok"]
+        assert (await ops.status())["folder_links"] == {"errors": 1}
 
         # Cleared: the default folder again, matched afresh: nothing deleted, nothing doubled.
         await FolderLinks(ops).clear(BOX, "contacts")

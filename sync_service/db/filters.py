@@ -3,7 +3,7 @@ of item pairs that left a filter (`sync.parked_links`).
 
 A pass screens each entity's reads through the pure `planning.filters.apply` and, unless it is
 a dry run, moves the rows of pairs that left the filter aside and those that came back among
-the links before it plans: a pass cut short after that finds them where they belong.
+the links before it plans (`settle`): a pass cut short after that finds them where they belong.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import asyncpg
 from ews_client.models import EntityKind, Item
 from sync_service.db.queries import load_queries
 from sync_service.db.store import Store
-from sync_service.planning.filters import Filter, Screened, apply, check_setting, effective
+from sync_service.planning.filter_settings import check_setting, effective
+from sync_service.planning.filters import Filter, Screened, apply
+from sync_service.planning.mapping import Binding
 from sync_service.planning.records import CrmRecord
 from sync_service.planning.state import SyncedRow
 from sync_service.planning.values import Fields
@@ -67,18 +69,19 @@ class FilterStore:
     async def screen(
         self,
         mailbox_id: int,
-        entity: EntityKind,
+        binding: Binding,
         mine: MailboxFilter,
         reads: Reads,
         *,
         now: datetime,
-        dry_run: bool,
     ) -> Screened:
-        """The reads the planner may see; rows parked and restored first (not in a dry run)."""
+        """The reads the planner may see (`settle` then moves the rows it names)."""
+        entity = binding.entity
         if not mine.applies_to(entity):
-            return Screened(dict(reads.crm), reads.exchange, reads.links, [], [], [])
+            empty: frozenset[str] = frozenset()
+            return Screened(dict(reads.crm), reads.exchange, reads.links, empty, empty, [], [], [])
         parked = await self.parked(mailbox_id, entity) if entity.value in mine.parked else []
-        screened = apply(
+        return apply(
             mine.spec,
             reads.crm,
             reads.exchange,
@@ -88,10 +91,24 @@ class FilterStore:
             now=now,
             deleted_crm=reads.deleted_crm,
             deleted_exchange=reads.deleted_exchange,
+            binding=binding,
         )
-        if not dry_run:
-            await self._settle(mailbox_id, entity, screened)
-        return screened
+
+    async def settle(self, mailbox_id: int, entity: EntityKind, screened: Screened) -> None:
+        """Set the rows of pairs that left the filter aside, restore those back in it, and
+        forget those whose items are gone: in one transaction, before the plan's writes."""
+        moves = (
+            ("links_park", screened.leaving),
+            ("links_restore", screened.entering),
+            ("parked_links_forget", screened.forgotten),
+        )
+        if not any(rows for _, rows in moves):
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            for query, rows in moves:
+                if rows:
+                    ids = [row.crm_id for row in rows]
+                    await conn.execute(self._q[query], mailbox_id, entity.value, ids)
 
     async def parked(self, mailbox_id: int, entity: EntityKind) -> list[SyncedRow]:
         rows = await self.pool.fetch(self._q["parked_links_list"], mailbox_id, entity.value)
@@ -100,18 +117,6 @@ class FilterStore:
     async def parked_counts(self, mailbox_id: int) -> dict[str, int]:
         rows = await self.pool.fetch(self._q["parked_links_count"], mailbox_id)
         return {r["entity"]: int(r["n"]) for r in rows}
-
-    async def _settle(self, mailbox_id: int, entity: EntityKind, screened: Screened) -> None:
-        moves = (
-            ("links_park", screened.leaving),
-            ("links_restore", screened.entering),
-            ("parked_links_forget", screened.forgotten),
-        )
-        async with self.pool.acquire() as conn, conn.transaction():
-            for query, rows in moves:
-                if rows:
-                    ids = [row.crm_id for row in rows]
-                    await conn.execute(self._q[query], mailbox_id, entity.value, ids)
 
     # -- settings --------------------------------------------------------------------------
 

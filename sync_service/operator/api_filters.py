@@ -18,7 +18,7 @@ from sync_service.operator.filters import (
 from sync_service.operator.http import OPERATIONS, Doc, ok, plain, with_body
 from sync_service.operator.models import Answer, Input
 from sync_service.operator.server_specs import InvalidInput
-from sync_service.planning.filters import KEYS, MAX_ENTRIES
+from sync_service.planning.filter_settings import KEYS, MAX_ENTRIES
 
 PREFIX = "/api/v1"  # api_routes.PREFIX, which imports this module
 Entry = Annotated[str, StringConstraints(max_length=320)]

@@ -23,24 +23,18 @@ created a second time on the other side). Pure: `now` is the caller's.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
-from ews_client.models import Appointment, Contact, Item, Recurrence, Sensitivity
+from ews_client.models import Appointment, Contact, Item, ItemRef, Recurrence, Sensitivity
 from sync_service.errors import FieldError
 
 from .links import derive_crm_id
+from .mapping import Binding, Direction, crm_fields, exchange_fields
+from .matching import match
 from .records import CrmAppointment, CrmContact, CrmRecord
 from .state import SyncedRow
-
-# The operator's keys of a filter setting (the JSON object stored per server and mailbox).
-KEYS = ("categories", "exclude_private", "calendar_range", "block")
-_RANGE = re.compile(r"^\s*-(\d+)d\s*:\s*\+?(\d+)d\s*$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
-MAX_DAYS = 36600  # a hundred years either way
-MAX_ENTRIES = 1000  # categories or blocked entries of one setting
 
 
 class FilterError(FieldError):
@@ -93,103 +87,21 @@ class Filter:
 
     def admits(self, side: CrmRecord | Item, now: datetime) -> bool:
         """Whether one side's item (a CRM record or an Exchange item) is in the filter."""
+        if self.barred(side):
+            return False
         if self._folded and not any(c.casefold() in self._folded for c in side.categories):
             return False
-        if isinstance(side, CrmAppointment | Appointment):
-            if self.exclude_private and side.sensitivity == Sensitivity.PRIVATE:
-                return False
-            if self.calendar_range is not None and not _in_window(side, self, now):
-                return False
-        if self.block and isinstance(side, CrmContact | Contact):
-            return not any(_blocked(address, self.block) for address in _addresses(side))
+        if isinstance(side, CrmAppointment | Appointment) and self.calendar_range is not None:
+            return _in_window(side, self, now)
         return True
 
-
-# -- settings: the operator's JSON, checked --------------------------------------------------
-
-
-def check_setting(raw: Mapping[str, object]) -> dict[str, object]:
-    """A filter setting (some of KEYS) checked and normalized; raises FilterError by key.
-
-    A key given as null (or an empty list) overrides an inherited value with "no filter".
-    """
-    unknown = sorted(set(raw) - set(KEYS))
-    if unknown:
-        raise FilterError(unknown[0], f"unknown filter key; the keys are {', '.join(KEYS)}")
-    out: dict[str, object] = {}
-    if "categories" in raw:
-        out["categories"] = _names("categories", raw["categories"], _category)
-    if "exclude_private" in raw:
-        value = raw["exclude_private"]
-        if not isinstance(value, bool | None):
-            raise FilterError("exclude_private", "must be true or false")
-        out["exclude_private"] = bool(value)
-    if "calendar_range" in raw:
-        value = raw["calendar_range"]
-        if value is not None and not isinstance(value, str):
-            raise FilterError("calendar_range", "must be a range such as -30d:+365d, or null")
-        out["calendar_range"] = None if not value else parse_range(value).text()
-    if "block" in raw:
-        out["block"] = _names("block", raw["block"], _block_entry)
-    return out
-
-
-def parse_range(text: str) -> CalendarRange:
-    """'-30d:+365d': from 30 days back to 365 days ahead of each pass."""
-    found = _RANGE.match(text)
-    if found is None:
-        raise FilterError("calendar_range", f"{text!r} is not a range such as -30d:+365d")
-    back, ahead = int(found[1]), int(found[2])
-    if max(back, ahead) > MAX_DAYS:
-        raise FilterError("calendar_range", f"at most {MAX_DAYS} days either way")
-    return CalendarRange(timedelta(days=back), timedelta(days=ahead))
-
-
-def effective(server: Mapping[str, object], mailbox: Mapping[str, object]) -> Filter:
-    """The filter of a mailbox: its server's setting, each key the mailbox gives overriding."""
-    merged = {**check_setting(server), **check_setting(mailbox)}
-    span = merged.get("calendar_range")
-    return Filter(
-        categories=tuple(_strings(merged.get("categories"))),
-        exclude_private=bool(merged.get("exclude_private", False)),
-        calendar_range=parse_range(span) if isinstance(span, str) else None,
-        block=tuple(_strings(merged.get("block"))),
-    )
-
-
-def _strings(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def _names(key: str, value: object, check: Callable[[str], str]) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise FilterError(key, "must be a list of strings (or one comma-separated string)")
-    seen: dict[str, str] = {}
-    for entry in value:
-        name = check(entry)
-        seen.setdefault(name.casefold(), name)
-    if len(seen) > MAX_ENTRIES:
-        raise FilterError(key, f"at most {MAX_ENTRIES} entries")
-    return list(seen.values())
-
-
-def _category(entry: str) -> str:
-    name = entry.strip()
-    if not 1 <= len(name) <= 255:
-        raise FilterError("categories", f"{entry!r}: a category has 1 to 255 characters")
-    return name
-
-
-def _block_entry(entry: str) -> str:
-    name = entry.strip().lower()
-    local, at, domain = name.rpartition("@")
-    if (at and not local) or not _DOMAIN.match(domain):
-        raise FilterError("block", f"{entry!r} is neither an e-mail address nor a domain")
-    return name
+    def barred(self, side: CrmRecord | Item) -> bool:
+        """Out for what it holds (private, a blocked address): never paired, never written."""
+        if isinstance(side, CrmAppointment | Appointment):
+            return self.exclude_private and side.sensitivity == Sensitivity.PRIVATE
+        if self.block and isinstance(side, CrmContact | Contact):
+            return any(_blocked(address, self.block) for address in _addresses(side))
+        return False
 
 
 # -- what one side holds -------------------------------------------------------------------
@@ -244,9 +156,18 @@ class Screened:
     crm: dict[str, CrmRecord]
     exchange: list[Item]
     links: list[SyncedRow]  # every row the planner plans over (restored ones included)
+    # Kept items the planner would create on the other side (no row, no CRM-id partner): an
+    # express pass reads the folder in full when there are some, to match them (`apply`).
+    unmatched_crm: frozenset[str]
+    unmatched_exchange: frozenset[str]
     leaving: list[SyncedRow]  # active rows to set aside: their pair left the filter
     entering: list[SyncedRow]  # parked rows to restore: both sides are back in the filter
     forgotten: list[SyncedRow]  # parked rows both of whose items are gone
+
+    def would_create(self, direction: Direction) -> bool:
+        """Whether the planner, in `direction`, would create an item it was not shown paired."""
+        crm, exchange = direction.from_crm, direction.from_exchange
+        return bool((crm and self.unmatched_crm) or (exchange and self.unmatched_exchange))
 
 
 def apply(
@@ -260,9 +181,18 @@ def apply(
     now: datetime,
     deleted_crm: Collection[str] = frozenset(),
     deleted_exchange: Collection[str] = frozenset(),
+    binding: Binding | None = None,
 ) -> Screened:
     """Screen one entity's reads: `full` when both sides were listed in full (absence from a
-    side is then its deletion), else an express change set with its explicit deletions."""
+    side is then its deletion), else an express change set with its explicit deletions.
+
+    With `binding`, a full listing's unlinked items are matched as an initial pass matches
+    (`matching.py`), those outside the filter included, so that an item entering the filter
+    pairs with its counterpart instead of being created again: a pair with a side in the
+    filter is handed to the planner as a pair (the item carrying the record's id, which the
+    planner pairs with no base: equal content links, else the conflict policy decides). Barred
+    items (private, blocked) never pair.
+    """
     work = _Work(spec, crm, exchange, now)
     kept_links, leaving = [], []
     for row in links:
@@ -286,10 +216,15 @@ def apply(
             work.keep(row, e)
         else:
             work.drop(row, e)
+    if full and binding is not None:
+        work.pair_entering(binding)
+    kept_crm, kept_exchange = work.kept_crm(), work.kept_exchange()
     return Screened(
-        crm=work.kept_crm(),
-        exchange=work.kept_exchange(),
+        crm=kept_crm,
+        exchange=kept_exchange,
         links=kept_links + entering,
+        unmatched_crm=work.unmatched_crm(kept_crm, kept_exchange),
+        unmatched_exchange=work.unmatched_exchange(kept_crm, kept_exchange),
         leaving=leaving,
         entering=entering,
         forgotten=forgotten,
@@ -319,6 +254,7 @@ class _Work:
         self.kept_ex_ids: set[str] = set()
         self.dropped_crm: set[str] = set()
         self.dropped_ex: set[str] = set()
+        self.hints: dict[str, str] = {}  # item id -> the record it was matched with
 
     def out(self, side: CrmRecord | Item | None) -> bool:
         return side is not None and not self.spec.admits(side, self.now)
@@ -344,6 +280,60 @@ class _Work:
             self.dropped_ex.add(_id(item))
         self.dropped_ex.update(_id(i) for i in self.by_crm_id.get(row.crm_id, ()))
 
+    def pair_entering(self, binding: Binding) -> None:
+        """Match the unlinked items nothing else pairs, keep the pairs with a side in."""
+        crm = {
+            crm_id: crm_fields(binding, record)
+            for crm_id, record in self.crm.items()
+            if self._free_record(record)
+        }
+        items = {_id(i): i for i in self.exchange if self._free_item(i)}
+        found = match(
+            binding.entity, crm, {k: exchange_fields(binding, i) for k, i in items.items()}
+        )
+        for crm_id, item_id in found.pairs:
+            record, item = self.crm[crm_id], items[item_id]
+            if self.out(record) and self.out(item):
+                continue
+            self.kept_crm_ids.add(crm_id)
+            self.kept_ex_ids.add(item_id)
+            self.hints[item_id] = crm_id
+
+    def _free_record(self, record: CrmRecord) -> bool:
+        return (
+            record.id not in self.kept_crm_ids
+            and record.id not in self.dropped_crm
+            and record.id not in self.by_crm_id
+            and not self.spec.barred(record)
+        )
+
+    def _free_item(self, item: Item) -> bool:
+        item_id = _id(item)
+        named = [c for c in (item.crm_id, derive_crm_id(_ref(item))) if c and c in self.crm]
+        return (
+            item_id not in self.kept_ex_ids
+            and item_id not in self.dropped_ex
+            and not named
+            and not (item.crm_id and item.crm_id in self.dropped_crm)
+            and not self.spec.barred(item)
+        )
+
+    def unmatched_crm(
+        self, crm: Mapping[str, CrmRecord], exchange: Sequence[Item]
+    ) -> frozenset[str]:
+        named = {c for i in exchange for c in (i.crm_id, derive_crm_id(_ref(i))) if c}
+        return frozenset(c for c in crm if c not in self.kept_crm_ids and c not in named)
+
+    def unmatched_exchange(
+        self, crm: Mapping[str, CrmRecord], exchange: Sequence[Item]
+    ) -> frozenset[str]:
+        return frozenset(
+            _id(i)
+            for i in exchange
+            if _id(i) not in self.kept_ex_ids
+            and not any(c and c in crm for c in (i.crm_id, derive_crm_id(_ref(i))))
+        )
+
     def kept_crm(self) -> dict[str, CrmRecord]:
         kept = {}
         for crm_id, record in self.crm.items():
@@ -360,7 +350,8 @@ class _Work:
             if item_id in self.kept_ex_ids or not (
                 item_id in self.dropped_ex or self._unlinked_item_out(item)
             ):
-                kept.append(item)
+                hint = self.hints.get(item_id)
+                kept.append(item if hint is None else replace(item, crm_id=hint))
         return kept
 
     def _unlinked_record_out(self, record: CrmRecord) -> bool:
@@ -386,6 +377,10 @@ class _Work:
 
 
 def _id(item: Item) -> str:
+    return _ref(item).id
+
+
+def _ref(item: Item) -> ItemRef:
     if item.ref is None:
         raise ValueError("an Exchange item read from the server must carry its ref")
-    return item.ref.id
+    return item.ref

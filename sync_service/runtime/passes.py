@@ -259,7 +259,7 @@ class MailboxPass:
             done.append((entity, sides))
             return EntityOutcome()
         rows = await links_of.rows()
-        sides, rows = await self._screen(entity, sides, rows)
+        sides, rows = await self._screen(binding, sides, rows)
         # An item still at the change key of its last sync holds the row's content.
         linked = {row.exchange_id: row for row in rows}
         crm_side = [snapshot_crm(binding, record) for record in sides.crm.values()]
@@ -317,24 +317,25 @@ class MailboxPass:
         return outcome
 
     async def _screen(
-        self, entity: EntityKind, sides: _Sides, rows: list[SyncedRow]
+        self, binding: Binding, sides: _Sides, rows: list[SyncedRow]
     ) -> tuple[_Sides, list[SyncedRow]]:
         """The reads without the items the mailbox's sync filter keeps out (planning/filters.py):
         those of pairs that left it are set aside, never planned as deletions."""
         if self._filter is None:
             self._filter = await self.filters.for_mailbox(self.mailbox.id)
-        full = sides.kind != PassKind.EXPRESS
-        reads = Reads(
-            sides.crm, sides.exchange, rows, full, sides.deleted_crm, sides.deleted_exchange
-        )
+        now, entity = datetime.now(UTC), binding.entity
         screened = await self.filters.screen(
-            self.mailbox.id,
-            entity,
-            self._filter,
-            reads,
-            now=datetime.now(UTC),
-            dry_run=self.options.dry_run,
+            self.mailbox.id, binding, self._filter, _reads(sides, rows), now=now
         )
+        if sides.kind == PassKind.EXPRESS and screened.would_create(binding.direction):
+            # What it would create may be entering the filter, its counterpart outside it until
+            # now: the folder is read in full once, and matched as an initial pass would.
+            sides = await self._read_all(entity, PassKind.COMPLETE)
+            screened = await self.filters.screen(
+                self.mailbox.id, binding, self._filter, _reads(sides, rows), now=now
+            )
+        if not self.options.dry_run:
+            await self.filters.settle(self.mailbox.id, entity, screened)
         return replace(sides, crm=screened.crm, exchange=screened.exchange), screened.links
 
     async def _stored(self, entities: list[EntityKind]) -> dict[EntityKind, _Stored]:
@@ -498,6 +499,11 @@ def _moved(
         if (sides.sync_state, sides.watermark)
         != (stored[entity].sync_state, stored[entity].watermark)
     ]
+
+
+def _reads(sides: _Sides, rows: list[SyncedRow]) -> Reads:
+    full = sides.kind != PassKind.EXPRESS
+    return Reads(sides.crm, sides.exchange, rows, full, sides.deleted_crm, sides.deleted_exchange)
 
 
 def _findings(plan: Plan) -> list[Finding]:

@@ -103,6 +103,39 @@ async def test_categories_both_ways_and_an_item_that_loses_its_category(
         assert await _state(h, "contacts", "contacts") == before
 
 
+async def test_an_item_entering_the_filter_is_linked_to_its_counterpart_not_copied(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        await FilterStore(pool).set_server_setting("sim", {"categories": ["CRM"]})
+        user, _ = await h.add_user(BOX)
+        email = {"EmailAddresses": {"EmailAddress1": "alan@bletchley.test"}}
+        await _new(h, "contacts", {"Surname": "Turing", "JobTitle": "Fellow", **email})
+        turing = await pool.fetchval(
+            "INSERT INTO crm.contacts (owner_id, last_name, email) "
+            "VALUES ($1, 'Turing', 'alan@bletchley.test') RETURNING id",
+            user,
+        )
+        assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
+        assert await h.links(BOX) == 0  # both out: neither is copied nor paired
+
+        # The CRM record is given the category: the express pass pairs it with the Outlook
+        # contact (matched by address, as an initial pass does) instead of making a second.
+        await pool.execute("UPDATE crm.contacts SET categories = '{CRM}' WHERE id = $1", turing)
+        assert await h.sync(BOX) == Done("ok")
+        items = await h.items(BOX, "contacts")
+        assert len(items) == 1 and ">CRM</" in items[0]["fields"]["Categories"]
+        assert await pool.fetchval("SELECT count(*) FROM crm.contacts") == 1
+        assert await h.links(BOX) == 1
+        # The next complete pass writes the record's id on the item (as on any item paired
+        # without it), then nothing moves.
+        assert await h.sync(BOX, PassKind.COMPLETE) == Done("ok")
+        before = await _state(h, "contacts", "contacts")
+        for kind in PASSES:
+            assert await h.sync(BOX, kind) == Done("ok")
+            assert await _state(h, "contacts", "contacts") == before, kind
+
+
 async def test_a_private_appointment_never_reaches_the_other_side(
     pool: asyncpg.Pool, backend: str
 ) -> None:

@@ -31,15 +31,8 @@ from sync_service.planning import (
     snapshot_crm,
     snapshot_exchange,
 )
-from sync_service.planning.filters import (
-    CalendarRange,
-    Filter,
-    FilterError,
-    apply,
-    check_setting,
-    effective,
-    parse_range,
-)
+from sync_service.planning.filter_settings import check_setting, effective, parse_range
+from sync_service.planning.filters import CalendarRange, Filter, FilterError, Screened, apply
 from sync_service.planning.records import CrmAppointment, CrmContact, CrmTask
 
 from .world import World
@@ -158,33 +151,13 @@ def _edit_item(world: World, **changes: Any) -> None:
 
 
 def filtered_pass(world: World, spec: Filter, parked: dict[str, SyncedRow], kind: PassKind) -> Plan:
-    """One pass through the filter as MailboxPass makes it: read, screen, park, plan, apply."""
+    """One pass through the filter as MailboxPass makes it: read, screen (an express pass
+    that would create something reads in full instead), park, plan, apply."""
     marks = len(world.crm_log), len(world.ex_log)
-    full = kind != PassKind.EXPRESS
-    if full:
-        crm, items = dict(world.crm), list(world.ex.values())
-        deleted_crm: set[str] = set(world.tombstones)
-        deleted_ex: set[str] = set()
-    else:
-        crm_ids = set(world.crm_log[world.crm_mark :])
-        ex_ids = set(world.ex_log[world.ex_mark :])
-        items = [world.ex[i] for i in sorted(ex_ids) if i in world.ex]
-        snaps = [snapshot_exchange(BINDING, i) for i in items]
-        crm_ids |= referenced_crm_ids(snaps, world.links.values())
-        crm = {i: world.crm[i] for i in sorted(crm_ids) if i in world.crm}
-        deleted_crm = {i for i in crm_ids if i in world.tombstones and i not in world.crm}
-        deleted_ex = {i for i in ex_ids if i not in world.ex}
-    screened = apply(
-        spec,
-        crm,
-        items,
-        list(world.links.values()),
-        list(parked.values()),
-        full=full,
-        now=NOW,
-        deleted_crm=deleted_crm,
-        deleted_exchange=deleted_ex,
-    )
+    screened, deleted_crm, deleted_ex = _screen(world, spec, parked, kind)
+    if kind == PassKind.EXPRESS and (screened.unmatched_crm or screened.unmatched_exchange):
+        kind = PassKind.COMPLETE
+        screened, deleted_crm, deleted_ex = _screen(world, spec, parked, kind)
     for row in screened.leaving:
         parked[row.crm_id] = world.links.pop(row.crm_id)
     for row in screened.entering:
@@ -209,13 +182,46 @@ def filtered_pass(world: World, spec: Filter, parked: dict[str, SyncedRow], kind
     return result
 
 
+def _screen(
+    world: World, spec: Filter, parked: dict[str, SyncedRow], kind: PassKind
+) -> tuple[Screened, set[str], set[str]]:
+    full = kind != PassKind.EXPRESS
+    if full:
+        crm, items = dict(world.crm), list(world.ex.values())
+        deleted_crm: set[str] = set(world.tombstones)
+        deleted_ex: set[str] = set()
+    else:
+        crm_ids = set(world.crm_log[world.crm_mark :])
+        ex_ids = set(world.ex_log[world.ex_mark :])
+        items = [world.ex[i] for i in sorted(ex_ids) if i in world.ex]
+        snaps = [snapshot_exchange(BINDING, i) for i in items]
+        crm_ids |= referenced_crm_ids(snaps, world.links.values())
+        crm = {i: world.crm[i] for i in sorted(crm_ids) if i in world.crm}
+        deleted_crm = {i for i in crm_ids if i in world.tombstones and i not in world.crm}
+        deleted_ex = {i for i in ex_ids if i not in world.ex}
+    screened = apply(
+        spec,
+        crm,
+        items,
+        list(world.links.values()),
+        list(parked.values()),
+        full=full,
+        now=NOW,
+        deleted_crm=deleted_crm,
+        deleted_exchange=deleted_ex,
+        binding=BINDING,
+    )
+    return screened, deleted_crm, deleted_ex
+
+
 def _ref(item: Any) -> ItemRef:
     assert item.ref is not None
     return item.ref
 
 
 def _outside(world: World, spec: Filter, result: Plan) -> list[str]:
-    """Actions of the plan that delete, create from or update an item out of the filter."""
+    """Actions of the plan that delete an item out of the filter or create from one, update a
+    linked pair with a side out of it, or pair a barred item (private, blocked)."""
 
     def out_crm(crm_id: str) -> bool:
         record = world.crm.get(crm_id)
@@ -224,6 +230,10 @@ def _outside(world: World, spec: Filter, result: Plan) -> list[str]:
     def out_ex(item_id: str) -> bool:
         item = world.ex.get(item_id)
         return item is not None and not spec.admits(item, NOW)
+
+    def barred(crm_id: str, item_id: str) -> bool:
+        sides = (world.crm.get(crm_id), world.ex.get(item_id))
+        return any(side is not None and spec.barred(side) for side in sides)
 
     found = []
     for action in result.actions:
@@ -236,8 +246,12 @@ def _outside(world: World, spec: Filter, result: Plan) -> list[str]:
                 found.append(f"creates an item from {action.crm_id}")
             case CreateCrm() if out_ex(action.source.id):
                 found.append(f"creates a record from {action.source.id}")
-            case Update() if out_crm(action.crm_id) or out_ex(action.ref.id):
+            case Update() if action.intent is not None and (
+                out_crm(action.crm_id) or out_ex(action.ref.id)
+            ):
                 found.append(f"updates {action.crm_id} / {action.ref.id}")
+            case Update() if barred(action.crm_id, action.ref.id):
+                found.append(f"pairs {action.crm_id} / {action.ref.id}, one of them barred")
     return found
 
 
@@ -303,6 +317,42 @@ def test_a_deletion_inside_the_filter_is_still_planned() -> None:
     world.ex_delete(_item_id(world))
     result = filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE)
     assert [type(a) for a in result.actions] == [DeleteCrm]
+
+
+@pytest.mark.parametrize("kind", [PassKind.EXPRESS, PassKind.COMPLETE, PassKind.INITIAL])
+def test_an_item_entering_the_filter_pairs_with_its_counterpart_outside_it(
+    kind: PassKind,
+) -> None:
+    world, parked = World(BINDING), {}
+    world.crm_put("crm1", {**BASE, "categories": []})
+    world.ex_put("item1", {**BASE, "categories": ["Personal"], "location": "Home"}, None)
+    assert filtered_pass(world, CRM_ONLY, parked, PassKind.INITIAL).actions == ()
+    # The CRM record is given the category: it enters, and pairs with the item (no second
+    # item), which the conflict policy (the CRM wins) brings into the filter too.
+    _edit_crm(world, categories=["CRM"])
+    filtered_pass(world, CRM_ONLY, parked, kind)
+    assert list(world.ex) == ["item1"] and list(world.crm) == ["crm1"]
+    assert list(world.links) == ["crm1"]
+    assert world.ex["item1"].categories == ("CRM",)
+    assert filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE).actions == ()
+
+
+def test_a_barred_item_never_pairs() -> None:
+    world, parked = World(BINDING), {}
+    world.ex_put("item1", {**BASE, "sensitivity": "private"}, None)
+    world.crm_put("crm1", BASE)
+    filtered_pass(world, NO_PRIVATE, parked, PassKind.COMPLETE)
+    private = [i for i in world.ex.values() if i.sensitivity == Sensitivity.PRIVATE]
+    assert len(world.ex) == 2 and len(private) == 1 and len(world.crm) == 1
+
+
+def test_an_express_read_with_something_to_create_asks_for_a_full_read() -> None:
+    record = CrmContact("crm1", "o", last_name="Lee", categories=("CRM",))
+    screened = apply(CRM_ONLY, {"crm1": record}, [], [], full=False, now=NOW)
+    assert screened.unmatched_crm == {"crm1"} and screened.unmatched_exchange == set()
+    item = Contact(surname="Lee", categories=("CRM",), ref=ItemRef("x1", "k"), crm_id="crm1")
+    screened = apply(CRM_ONLY, {"crm1": record}, [item], [], full=False, now=NOW)
+    assert (screened.unmatched_crm, screened.unmatched_exchange) == (set(), set())
 
 
 # -- the property -------------------------------------------------------------------------------

@@ -85,3 +85,6 @@ def setup_logging(level: str, fmt: str) -> None:
     logging.captureWarnings(True)  # a warning is one event (py.warnings), not two raw lines
     # aiohttp's access log would log every probe; keep it for debugging only.
     logging.getLogger("aiohttp.access").setLevel(max(logging.WARNING, root.level))
+    # While the database is away asyncpg's pool warns, with a traceback, about once a second
+    # that it cannot restore its connections; the worker and /readyz already say so once.
+    logging.getLogger("asyncpg.pool").setLevel(max(logging.ERROR, root.level))

@@ -31,7 +31,7 @@ from sync_service.planning.render import plan_document, render
 from sync_service.runtime.backends import PASS_STATS, Backends, RequestStats, UnsupportedBackend
 from sync_service.runtime.moved import mark_moved, moved_away
 from sync_service.runtime.passes import MailboxPass, MarkerMismatch, PassOptions, PassReport
-from sync_service.runtime.worker import Done, JobResult, RetryLater
+from sync_service.runtime.worker import DATABASE_DOWN, Done, JobResult, RetryLater
 
 log = logging.getLogger("sync_service.runtime.runner")
 # Failures that no retry can fix: the mailbox is disabled with the reason until an operator acts.
@@ -130,6 +130,10 @@ class PassRunner:
             return await self._end(run, "failed", reason, failed=True)
         except (ExchangeError, OSError, TimeoutError) as exc:
             return await self._transient(run, mailbox.id, exc)
+        except DATABASE_DOWN:
+            # The state database went away under the pass: nothing can be recorded now; the
+            # worker records the run as transient once the database answers again.
+            raise
         except Exception as exc:
             # Not an expected failure (a bug, a CRM error): counted like a transient one, so the
             # pass is retried and a mailbox that keeps failing ends disabled with the reason.

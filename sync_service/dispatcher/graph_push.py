@@ -8,6 +8,10 @@ Lifecycle notifications reach the managers through the receiver (`graph_notifica
 a fallback for those that reach another replica, or are never sent (To Do subscriptions get
 no `subscriptionRemoved`), every `reconcile_every`-th refresh compares each server's
 subscriptions with what Graph lists (`GET /subscriptions`) and re-creates the missing ones.
+
+Each subscription watches one entity's folder, so a notification names its entity: the
+receiving replica records it (`GraphChanges`) and the express job of a burst covers the
+entities notified (`enqueue_change`).
 """
 
 from __future__ import annotations
@@ -15,17 +19,73 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 
-from ews_client import ExchangeError, GraphClient
+from ews_client import EntityKind, ExchangeError, GraphClient
 from sync_service.config import Settings
 from sync_service.db.dispatcher_state import DispatcherState
-from sync_service.db.store import Server
+from sync_service.db.queue import Entities, JobQueue, PassKind, Priority
+from sync_service.db.store import MailboxState, Server, Store
 from sync_service.dispatcher.graph_notifications import NOTIFICATION_PATH, SubscriptionManager
 from sync_service.runtime.backends import build_backend
 
 log = logging.getLogger("sync_service.dispatcher.graph")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The notifications of one mailbox since its last job: the first one's time and the
+    entities named (None: every entity)."""
+
+    first_at: datetime
+    entities: Entities
+
+
+@dataclass(slots=True)
+class GraphChanges:
+    """Notifications recorded inside their requests (never waiting), taken by the enqueuer.
+
+    Keyed by mailbox: a burst coalesces, and the record cannot outgrow the mailboxes.
+    """
+
+    pending: dict[str, Change] = field(default_factory=dict)
+
+    def record(self, mailbox: str, entity: EntityKind | None, at: datetime) -> None:
+        known = self.pending.get(mailbox)
+        named = None if entity is None else frozenset({entity})
+        if known is None:
+            self.pending[mailbox] = Change(at, named)
+            return
+        merged = None if known.entities is None or named is None else known.entities | named
+        self.pending[mailbox] = Change(known.first_at, merged)
+
+    def take(self) -> dict[str, Change]:
+        taken, self.pending = self.pending, {}
+        return taken
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+
+async def enqueue_change(queue: JobQueue, store: Store, email: str, change: Change) -> bool:
+    """The express job of one mailbox's notifications, covering the entities they named;
+    False when the mailbox is gone or not active (nothing to queue)."""
+    mailbox = await store.mailbox_by_email(email)
+    if mailbox is None or mailbox.state != MailboxState.ACTIVE:
+        return False
+    await queue.enqueue(
+        mailbox.id,
+        PassKind.EXPRESS,
+        priority=Priority.PUSH,
+        source="push",
+        oldest_change_at=change.first_at,
+        entities=change.entities,
+    )
+    await store.mark_pushed(mailbox.id)
+    return True
 
 
 class GraphPushManager:

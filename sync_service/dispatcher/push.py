@@ -1,23 +1,25 @@
 """Exchange changes -> express jobs: streaming subscriptions for every active EWS mailbox.
 
 New, disabled or re-configured mailboxes are picked up by a periodic refresh; events are
-debounced per mailbox so that a burst becomes one job (source "push", Priority.PUSH).
+debounced per mailbox so that a burst becomes one job (source "push", Priority.PUSH). The job
+covers the entities whose folders the burst's events named (`entities_of`); an event of a
+folder not known, and a catch-up after a broken stream, cover every entity.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 import asyncpg
 
-from ews_client import EwsClient
+from ews_client import EntityKind, EwsClient
 from sync_service.config import Settings
 from sync_service.db.dispatcher_state import DispatcherState
-from sync_service.db.queue import JobRequest, PassKind, Priority, enqueue_in
+from sync_service.db.queue import Entities, JobRequest, PassKind, Priority, enqueue_in
 from sync_service.db.store import Server
 from sync_service.dispatcher.debounce import Debouncer
 from sync_service.dispatcher.schedule import watched_entities
@@ -27,6 +29,27 @@ from sync_service.runtime.backends import build_backend
 log = logging.getLogger("sync_service.dispatcher.push")
 Clock = Callable[[], datetime]
 UNSUBSCRIBE_SECONDS = 3.0  # on the way out, free subscriptions for at most this long
+
+
+def entities_of(
+    parent_folder_ids: Iterable[str | None], folders: Mapping[str, EntityKind]
+) -> Entities:
+    """The entities whose folders a notification's events name (ParentFolderId of each
+    event; `folders`: the watched folders' ids -> their entity). None, every entity, when
+    an event names no folder or one not watched: a change is never left without a pass."""
+    found = set()
+    for folder_id in parent_folder_ids:
+        entity = folders.get(folder_id) if folder_id is not None else None
+        if entity is None:
+            return None
+        found.add(entity)
+    return frozenset(found) if found else None
+
+
+def merge_scopes(known: Entities, new: Entities) -> Entities:
+    """What a burst covers once one more event's entities are in (None, every entity,
+    absorbs; a burst starts from the empty set)."""
+    return None if known is None or new is None else known | new
 
 
 class PushManager:
@@ -49,6 +72,7 @@ class PushManager:
         self.timeout_minutes = timeout_minutes
         self.debouncer = debouncer or Debouncer()
         self.streams: dict[int, tuple[Server, ServerStreams]] = {}
+        self._scopes: dict[int, Entities] = {}  # what each waiting burst's events named
         self._catch_up: set[int] = set()
         self._wake = asyncio.Event()
         self._state = DispatcherState(pool)
@@ -56,8 +80,12 @@ class PushManager:
     def covered(self) -> frozenset[int]:
         return frozenset(m for _, s in self.streams.values() for m in s.covered())
 
-    def _on_event(self, mailbox_id: int) -> None:
+    def _on_event(self, mailbox_id: int, entities: Entities = None) -> None:
+        """A change in a watched folder of the mailbox; `entities`: those it concerns (None:
+        not known, every entity)."""
         self.debouncer.record(mailbox_id, self.clock())
+        known = self._scopes.get(mailbox_id, frozenset())
+        self._scopes[mailbox_id] = merge_scopes(known, entities)
         self._wake.set()
 
     def _on_catch_up(self, mailbox_ids: Iterable[int]) -> None:
@@ -118,7 +146,14 @@ class PushManager:
         bursts = self.debouncer.release(now)
         catch_up, self._catch_up = self._catch_up, set()
         requests = [
-            JobRequest(b.mailbox_id, PassKind.EXPRESS, Priority.PUSH, "push", b.first_at)
+            JobRequest(
+                b.mailbox_id,
+                PassKind.EXPRESS,
+                Priority.PUSH,
+                "push",
+                b.first_at,
+                entities=self._scopes.pop(b.mailbox_id, None),
+            )
             for b in bursts
         ]
         requests += [

@@ -1,5 +1,6 @@
 """Express schedules per entity, per server and per server groups: the pure rule, and the tick
-against a real database driven by explicit instants (the passes' times set as a pass would)."""
+against a real database driven by explicit instants (the passes' times set as a pass would).
+And push: a job covers the entities whose folders changed."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import asyncpg
 import pytest
 
 from ews_client import EntityKind
-from sync_service.db.queue import Entities
+from sync_service.db.queue import Entities, JobQueue
 from sync_service.db.schedules import ScheduleRow
+from sync_service.db.store import Store
 from sync_service.dispatcher import schedule
+from sync_service.dispatcher.graph_push import GraphChanges, enqueue_change
+from sync_service.dispatcher.push import PushManager, entities_of
 from sync_service.dispatcher.sweeps import Sweeper
 from sync_service.operator.operations import NotFound, Operations
 from sync_service.operator.schedules import Schedules, ScheduleSpec
@@ -215,3 +219,69 @@ async def test_schedules_are_checked_named_and_listed(pool: asyncpg.Pool) -> Non
     assert await schedules.list() == []
     with pytest.raises(NotFound):
         await schedules.remove("cal")
+
+
+# -- push: the entities whose folders changed ------------------------------------------------
+
+
+def test_a_notification_covers_the_entities_of_its_folders() -> None:
+    folders = {"f-contacts": CONTACT, "f-calendar": APPOINTMENT}
+    assert entities_of(["f-contacts", "f-contacts"], folders) == {CONTACT}
+    assert entities_of(["f-calendar", "f-contacts"], folders) == {CONTACT, APPOINTMENT}
+    # a folder not watched, or an event without one: every entity, never a missed change
+    assert entities_of(["f-contacts", "elsewhere"], folders) is None
+    assert entities_of([None], folders) is None
+    assert entities_of([], folders) is None
+
+
+async def _open_scopes(pool: asyncpg.Pool) -> dict[int, list[str] | None]:
+    rows = await pool.fetch("SELECT mailbox_id, entities FROM sync.jobs WHERE status = 'queued'")
+    return {r["mailbox_id"]: r["entities"] for r in rows}
+
+
+async def test_an_ews_burst_queues_a_job_of_the_entities_it_named(pool: asyncpg.Pool) -> None:
+    server = await add_server(pool)
+    a, b, c = await add_mailboxes(pool, server, ["a@x.example", "b@x.example", "c@x.example"])
+    now = [T0]
+    push = PushManager(pool, make_settings(), clock=lambda: now[0])
+    push._on_event(a, frozenset({CONTACT}))
+    push._on_event(a, frozenset({CONTACT}))
+    push._on_event(b, frozenset({APPOINTMENT}))
+    push._on_event(b, None)  # a folder it could not tell
+    push._on_catch_up([c])
+    now[0] = T0 + timedelta(seconds=5)
+    assert sorted(await push.flush()) == [a, b, c]
+    assert await _open_scopes(pool) == {a: ["contact"], b: None, c: None}
+    # the next burst of a starts afresh (its job is still queued: the sets merge there)
+    push._on_event(a, frozenset({TASK}))
+    now[0] = T0 + timedelta(seconds=10)
+    await push.flush()
+    assert (await _open_scopes(pool))[a] == ["contact", "task"]
+
+
+async def test_graph_notifications_queue_a_job_of_their_entities(pool: asyncpg.Pool) -> None:
+    server = await add_server(pool)
+    await add_mailboxes(pool, server, ["a@x.example", "b@x.example"])
+    await add_mailboxes(pool, server, ["gone@x.example"])
+    await pool.execute("UPDATE sync.mailboxes SET state = 'disabled' WHERE email LIKE 'gone%'")
+    changes = GraphChanges()
+    changes.record("a@x.example", CONTACT, T0)
+    changes.record("a@x.example", CONTACT, T0 + MIN)
+    changes.record("a@x.example", TASK, T0 + MIN)
+    changes.record("b@x.example", APPOINTMENT, T0)
+    changes.record("b@x.example", None, T0)  # a notification whose entity is not known
+    changes.record("gone@x.example", TASK, T0)
+    taken = changes.take()
+    assert len(changes) == 0 and taken["a@x.example"].first_at == T0
+    queue, store = JobQueue(pool, timedelta(seconds=30)), Store(pool)
+    queued = {e: await enqueue_change(queue, store, e, c) for e, c in taken.items()}
+    assert queued == {"a@x.example": True, "b@x.example": True, "gone@x.example": False}
+    rows = await pool.fetch(
+        "SELECT m.email, j.entities, j.source, j.oldest_change_at FROM sync.jobs j "
+        "JOIN sync.mailboxes m ON m.id = j.mailbox_id ORDER BY m.email"
+    )
+    assert [(r["email"], r["entities"], r["source"]) for r in rows] == [
+        ("a@x.example", ["contact", "task"], "push"),
+        ("b@x.example", None, "push"),
+    ]
+    assert rows[0]["oldest_change_at"] == T0

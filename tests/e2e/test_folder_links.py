@@ -118,3 +118,32 @@ async def test_a_linked_folder_syncs_alone_stays_linked_and_fails_safe(
         await _sync(h)
         assert await _crm_names(h) == ["Ada", "Bob", "Cy", "Dee", "Eve"]
         assert await _in_folder(h, default) == ["Ada", "Bob", "Cy", "Dee", "Eve"]
+
+
+async def test_create_makes_the_folder_at_the_next_pass_and_a_dry_run_makes_nothing(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        user, mailbox = await h.add_user(BOX)
+        ops = Operations(pool)
+        await pool.execute(
+            "INSERT INTO crm.contacts (owner_id, last_name) VALUES ($1, 'Ada')", user
+        )
+        await _sync(h, PassKind.INITIAL)
+        await FolderLinks(ops).set(BOX, "contacts", "Contacts/New CRM", True)
+        row = "SELECT * FROM sync.folder_links WHERE mailbox_id = $1 ORDER BY entity"
+        before = [tuple(r) for r in await pool.fetch(row, mailbox.id)]
+        folders = len(h.sim.sim.mailboxes[BOX].folders)
+
+        # A dry run resolves without making anything: the folder is missing, nothing stored.
+        assert await h.sync(BOX, dry_run=True) == Done("ok")
+        assert len(h.sim.sim.mailboxes[BOX].folders) == folders
+        assert [tuple(r) for r in await pool.fetch(row, mailbox.id)] == before
+
+        await _sync(h)
+        link = await _contacts_link(ops)
+        assert link["state"] == "resolved" and link["path"] == "Contacts/New CRM"
+        made = [f for f in h.sim.sim.mailboxes[BOX].folders.values()
+                if f.display_name == "New CRM"]  # fmt: skip
+        assert len(made) == 1 and await _in_folder(h, made[0].id) == ["Ada"]
+        assert await _crm_names(h) == ["Ada"]

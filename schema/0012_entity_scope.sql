@@ -17,8 +17,8 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL ELSE sync.entity_set(a || b) END
 $$;
 
--- `entities`: what the job's pass covers. `rerun_entities`: what the requests that arrived
--- while it ran asked for (read with rerun_kind: the rerun covers their union).
+-- `entities`: what the job's pass covers. `rerun_entities`: what its rerun covers (read with
+-- rerun_kind): the running job's entities and those of the requests that arrived meanwhile.
 ALTER TABLE sync.jobs ADD COLUMN entities text[]
     CHECK (entities IS NULL OR (cardinality(entities) > 0
                                 AND entities <@ ARRAY['appointment', 'contact', 'task']));

@@ -68,7 +68,7 @@ async def test_a_request_for_every_entity_absorbs_a_scoped_one(
     assert job.entities is None
 
 
-async def test_a_rerun_covers_the_entities_asked_for_while_the_pass_ran(
+async def test_a_rerun_covers_the_running_entities_and_those_asked_for_meanwhile(
     pool: asyncpg.Pool, queue: JobQueue
 ) -> None:
     mb = await _mailbox(pool)
@@ -76,14 +76,20 @@ async def test_a_rerun_covers_the_entities_asked_for_while_the_pass_ran(
     [running] = await queue.claim("engine-a", 10)
     assert running.entities == frozenset({CONTACT})
     await queue.enqueue(mb, PassKind.EXPRESS, entities=frozenset({APPOINTMENT}))
-    await queue.enqueue(mb, PassKind.EXPRESS, entities=frozenset({TASK}))
     # the running job keeps what it runs; the rerun waits for its end
-    stored = await pool.fetchval("SELECT entities FROM sync.jobs WHERE id = $1", running.id)
-    assert stored == ["contact"]
+    row = await pool.fetchrow(
+        "SELECT entities, rerun_entities FROM sync.jobs WHERE id = $1", running.id
+    )
+    assert (row["entities"], row["rerun_entities"]) == (["contact"], ["appointment", "contact"])
     assert await queue.finish(running.id, "engine-a", failed=False, outcome="ok") == "queued"
     [rerun] = await queue.claim("engine-a", 10)
-    assert rerun.id == running.id and rerun.entities == frozenset({APPOINTMENT, TASK})
-    assert await queue.finish(rerun.id, "engine-a", failed=False, outcome="ok") == "done"
+    assert rerun.id == running.id and rerun.entities == frozenset({CONTACT, APPOINTMENT})
+    # a second request during the rerun adds the third entity: every entity (NULL)
+    await queue.enqueue(mb, PassKind.EXPRESS, entities=frozenset({TASK}))
+    assert await queue.finish(rerun.id, "engine-a", failed=False, outcome="ok") == "queued"
+    [third] = await queue.claim("engine-a", 10)
+    assert third.entities is None
+    assert await queue.finish(third.id, "engine-a", failed=False, outcome="ok") == "done"
 
 
 async def test_a_job_handed_back_runs_again_with_its_rerun_folded_in(

@@ -5,7 +5,8 @@
 -- the pass ends. A dry run never coalesces with a real pass: merged, one of the two requests
 -- would be lost (the real pass not run, or a dry run that writes).
 -- Entity sets merge the same way: a queued job covers the union of what was asked; a running
--- job's rerun covers the union of what was asked while it ran (NULL, every entity, absorbs).
+-- job's rerun covers the union of the running job's entities and of what was asked while it
+-- ran (NULL, every entity, absorbs): a change the pass may have read too early is read again.
 -- $1 mailbox, $2 kind, $3 priority, $4 run_after, $5 source, $6 dry_run, $7 forced,
 -- $8 oldest_change_at, $9 entities (NULL: every entity)
 INSERT INTO sync.jobs AS j
@@ -15,7 +16,8 @@ ON CONFLICT (mailbox_id, dry_run) WHERE status IN ('queued', 'running') DO UPDAT
     entities = CASE WHEN j.status = 'queued' THEN sync.entity_union(j.entities, EXCLUDED.entities)
                     ELSE j.entities END,
     rerun_entities = CASE WHEN j.status <> 'running' THEN j.rerun_entities
-                          WHEN j.rerun_kind IS NULL THEN EXCLUDED.entities
+                          WHEN j.rerun_kind IS NULL
+                          THEN sync.entity_union(j.entities, EXCLUDED.entities)
                           ELSE sync.entity_union(j.rerun_entities, EXCLUDED.entities) END,
     kind = CASE WHEN j.status = 'queued' AND sync.job_kind_rank(EXCLUDED.kind) > sync.job_kind_rank(j.kind)
                 THEN EXCLUDED.kind ELSE j.kind END,

@@ -183,10 +183,13 @@ async def test_a_contacts_only_run_leaves_calendar_and_tasks_untouched(
         await _edit_every_entity(h, user, "one")
         before = await _states(pool, mailbox.id)
         assert set(before) == {"contact", "appointment", "task"}
+        synced = h.sim.sim.requests["SyncFolderItems"]
 
         touched = await _scoped_pass(h, frozenset({EntityKind.CONTACT}))
 
         assert touched == {EntityKind.CONTACT}, "the pass named another entity's folder"
+        if backend == "ews":  # and the server saw one folder read: the contacts'
+            assert h.sim.sim.requests["SyncFolderItems"] - synced == 1
         after = await _states(pool, mailbox.id)
         assert after["appointment"] == before["appointment"]
         assert after["task"] == before["task"]

@@ -23,13 +23,14 @@ created a second time on the other side). Pure: `now` is the caller's.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
-from ews_client.models import Appointment, Contact, Item, ItemRef, Recurrence, Sensitivity
+from ews_client.models import Appointment, Contact, Item, ItemRef, Sensitivity
 from sync_service.errors import FieldError
 
+from .filter_sides import addresses, blocked, in_window
 from .links import derive_crm_id
 from .mapping import Binding, Direction, crm_fields, exchange_fields
 from .matching import match
@@ -87,12 +88,18 @@ class Filter:
 
     def admits(self, side: CrmRecord | Item, now: datetime) -> bool:
         """Whether one side's item (a CRM record or an Exchange item) is in the filter."""
+        return self.categorized(side) and self.admits_apart(side, now)
+
+    def categorized(self, side: CrmRecord | Item) -> bool:
+        """Whether the item has one of the filter's categories (or the filter names none)."""
+        return not self._folded or any(c.casefold() in self._folded for c in side.categories)
+
+    def admits_apart(self, side: CrmRecord | Item, now: datetime) -> bool:
+        """Whether the item is in the filter, its categories aside."""
         if self.barred(side):
             return False
-        if self._folded and not any(c.casefold() in self._folded for c in side.categories):
-            return False
         if isinstance(side, CrmAppointment | Appointment) and self.calendar_range is not None:
-            return _in_window(side, self, now)
+            return in_window(side, *self.calendar_range.window(now))
         return True
 
     def barred(self, side: CrmRecord | Item) -> bool:
@@ -100,50 +107,8 @@ class Filter:
         if isinstance(side, CrmAppointment | Appointment):
             return self.exclude_private and side.sensitivity == Sensitivity.PRIVATE
         if self.block and isinstance(side, CrmContact | Contact):
-            return any(_blocked(address, self.block) for address in _addresses(side))
+            return any(blocked(address, self.block) for address in addresses(side))
         return False
-
-
-# -- what one side holds -------------------------------------------------------------------
-
-
-def _addresses(side: CrmContact | Contact) -> Iterable[str]:
-    if isinstance(side, Contact):
-        return side.emails
-    return (a for a in (side.email, side.email2, side.email3) if a)
-
-
-def _blocked(address: str, block: Collection[str]) -> bool:
-    address = address.strip().lower()
-    domain = address.rpartition("@")[2]
-    parts = domain.split(".")
-    domains = {".".join(parts[i:]) for i in range(len(parts))}
-    return any(entry == address or entry in domains for entry in block)
-
-
-def _in_window(side: CrmAppointment | Appointment, spec: Filter, now: datetime) -> bool:
-    assert spec.calendar_range is not None
-    if isinstance(side, Appointment):
-        start, end = side.start, side.end
-    else:
-        start, end = side.starts_at, side.ends_at
-    if start is None:
-        return True  # nothing to place in time: a filter on time cannot judge it
-    first, last = spec.calendar_range.window(now)
-    if side.recurrence is not None:
-        until = _series_end(side.recurrence)
-        return start <= last and (until is None or until >= first)
-    return start <= last and (end or start) >= first
-
-
-def _series_end(recurrence: Recurrence) -> datetime | None:
-    """The end of a series' last day; None when it never ends or ends after a count.
-
-    A count is not expanded here: such a series counts as running on (it is kept, never
-    wrongly set aside)."""
-    if recurrence.end_date is None:
-        return None
-    return datetime.combine(recurrence.end_date + timedelta(days=1), time(), UTC)
 
 
 # -- one entity's reads, screened ------------------------------------------------------------
@@ -193,11 +158,11 @@ def apply(
     planner pairs with no base: equal content links, else the conflict policy decides). Barred
     items (private, blocked) never pair.
     """
-    work = _Work(spec, crm, exchange, now)
+    work = _Work(spec, crm, exchange, now, _categories_direction(binding))
     kept_links, leaving = [], []
     for row in links:
         c, e = crm.get(row.crm_id), work.item_of(row)
-        if work.out(c) or work.out(e):
+        if work.pair_out(c, e):
             leaving.append(row)
             work.drop(row, e)
         else:
@@ -211,7 +176,7 @@ def apply(
         if gone_c and gone_e:
             forgotten.append(row)
             work.drop(row, e)
-        elif c is not None and e is not None and not (work.out(c) or work.out(e)):
+        elif c is not None and e is not None and not work.pair_out(c, e):
             entering.append(row)
             work.keep(row, e)
         else:
@@ -240,8 +205,9 @@ class _Work:
         crm: Mapping[str, CrmRecord],
         exchange: Sequence[Item],
         now: datetime,
+        categories: Direction = Direction.TWO_WAY,
     ) -> None:
-        self.spec, self.crm, self.now = spec, crm, now
+        self.spec, self.crm, self.now, self.categories = spec, crm, now, categories
         self.exchange = list(exchange)
         self.by_id = {_id(item): item for item in self.exchange}
         self.by_crm_id: dict[str, list[Item]] = {}
@@ -258,6 +224,21 @@ class _Work:
 
     def out(self, side: CrmRecord | Item | None) -> bool:
         return side is not None and not self.spec.admits(side, self.now)
+
+    def pair_out(self, c: CrmRecord | None, e: Item | None) -> bool:
+        """Whether a linked pair is out of the filter. Its categories are judged where the
+        sync writes them from: both sides (two-way), the source of a one-way field, either
+        side when the field is not synced (an item created from the other side has none)."""
+        present: list[CrmRecord | Item] = [side for side in (c, e) if side is not None]
+        if any(not self.spec.admits_apart(side, self.now) for side in present):
+            return True
+        if self.categories == Direction.OFF:
+            return bool(present) and not any(self.spec.categorized(s) for s in present)
+        judged = present
+        if self.categories != Direction.TWO_WAY:
+            source = c if self.categories == Direction.CRM_TO_EXCHANGE else e
+            judged = [] if source is None else [source]
+        return any(not self.spec.categorized(side) for side in judged)
 
     def item_of(self, row: SyncedRow) -> Item | None:
         """The row's item: by id, or (an intended create with no id yet) by the CRM id."""
@@ -374,6 +355,14 @@ class _Work:
             if record is not None and crm_id not in self.kept_crm_ids and self.out(record):
                 return True
         return False
+
+
+def _categories_direction(binding: Binding | None) -> Direction:
+    """How the categories of a linked pair are synced (the built-in map: both ways)."""
+    if binding is None:
+        return Direction.TWO_WAY
+    found = [spec.direction for spec in binding.specs if spec.name == "categories"]
+    return found[0] if found else Direction.OFF
 
 
 def _id(item: Item) -> str:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ews_client.models import Appointment, Contact, ItemRef, Recurrence, Sensitivity, Task
 from sync_service.planning import (
     APPOINTMENTS,
+    Binding,
     ConflictPolicy,
     CreateCrm,
     CreateExchange,
@@ -126,9 +127,9 @@ BINDING = bind(APPOINTMENTS, Direction.TWO_WAY)
 BASE = {"subject": "Review", "start": "2026-06-02T09:00:00Z", "end": "2026-06-02T10:00:00Z"}
 
 
-def _world(**fields: Any) -> World:
+def _world(binding: Binding = BINDING, **fields: Any) -> World:
     """One appointment synced: crm1 <-> its item, both in the category CRM."""
-    world = World(BINDING)
+    world = World(binding)
     world.crm_put("crm1", {**BASE, "categories": ["CRM"], **fields})
     world.sync(PassKind.COMPLETE, ConflictPolicy())
     assert len(world.links) == 1
@@ -136,7 +137,7 @@ def _world(**fields: Any) -> World:
 
 
 def _edit_crm(world: World, **changes: Any) -> None:
-    current = snapshot_crm(BINDING, world.crm["crm1"]).fields
+    current = snapshot_crm(world.binding, world.crm["crm1"]).fields
     world.crm_put("crm1", {**current, **changes})
 
 
@@ -146,7 +147,7 @@ def _item_id(world: World) -> str:
 
 def _edit_item(world: World, **changes: Any) -> None:
     item = world.ex[_item_id(world)]
-    current = snapshot_exchange(BINDING, item).fields
+    current = snapshot_exchange(world.binding, item).fields
     world.ex_put(_item_id(world), {**current, **changes}, item.crm_id)
 
 
@@ -166,9 +167,9 @@ def filtered_pass(world: World, spec: Filter, parked: dict[str, SyncedRow], kind
         del parked[row.crm_id]
     by_item = {row.exchange_id: row for row in screened.links}
     result = plan(
-        BINDING,
-        [snapshot_crm(BINDING, r) for r in screened.crm.values()],
-        [snapshot_exchange(BINDING, i, by_item.get(_ref(i).id)) for i in screened.exchange],
+        world.binding,
+        [snapshot_crm(world.binding, r) for r in screened.crm.values()],
+        [snapshot_exchange(world.binding, i, by_item.get(_ref(i).id)) for i in screened.exchange],
         screened.links,
         kind=kind,
         deleted_crm=deleted_crm,
@@ -194,7 +195,7 @@ def _screen(
         crm_ids = set(world.crm_log[world.crm_mark :])
         ex_ids = set(world.ex_log[world.ex_mark :])
         items = [world.ex[i] for i in sorted(ex_ids) if i in world.ex]
-        snaps = [snapshot_exchange(BINDING, i) for i in items]
+        snaps = [snapshot_exchange(world.binding, i) for i in items]
         crm_ids |= referenced_crm_ids(snaps, world.links.values())
         crm = {i: world.crm[i] for i in sorted(crm_ids) if i in world.crm}
         deleted_crm = {i for i in crm_ids if i in world.tombstones and i not in world.crm}
@@ -209,7 +210,7 @@ def _screen(
         now=NOW,
         deleted_crm=deleted_crm,
         deleted_exchange=deleted_ex,
-        binding=BINDING,
+        binding=world.binding,
     )
     return screened, deleted_crm, deleted_ex
 
@@ -231,6 +232,18 @@ def _outside(world: World, spec: Filter, result: Plan) -> list[str]:
         item = world.ex.get(item_id)
         return item is not None and not spec.admits(item, NOW)
 
+    def pair_out(crm_id: str, item_id: str) -> bool:
+        record, item = world.crm.get(crm_id), world.ex.get(item_id)
+        if any(s is not None and not spec.admits_apart(s, NOW) for s in (record, item)):
+            return True
+        written = [s.direction for s in world.binding.specs if s.name == "categories"]
+        judged = {Direction.TWO_WAY: (record, item), Direction.CRM_TO_EXCHANGE: (record,)}.get(
+            written[0] if written else Direction.OFF, (item,)
+        )
+        if not written:
+            return not any(s is not None and spec.categorized(s) for s in (record, item))
+        return any(s is not None and not spec.categorized(s) for s in judged)
+
     def barred(crm_id: str, item_id: str) -> bool:
         sides = (world.crm.get(crm_id), world.ex.get(item_id))
         return any(side is not None and spec.barred(side) for side in sides)
@@ -246,9 +259,7 @@ def _outside(world: World, spec: Filter, result: Plan) -> list[str]:
                 found.append(f"creates an item from {action.crm_id}")
             case CreateCrm() if out_ex(action.source.id):
                 found.append(f"creates a record from {action.source.id}")
-            case Update() if action.intent is not None and (
-                out_crm(action.crm_id) or out_ex(action.ref.id)
-            ):
+            case Update() if action.intent is not None and pair_out(action.crm_id, action.ref.id):
                 found.append(f"updates {action.crm_id} / {action.ref.id}")
             case Update() if barred(action.crm_id, action.ref.id):
                 found.append(f"pairs {action.crm_id} / {action.ref.id}, one of them barred")
@@ -274,6 +285,42 @@ def test_an_item_that_loses_the_category_leaves_without_a_deletion(kind: PassKin
     assert parked == {} and list(world.links) == ["crm1"]
     assert len(world.crm) == 1 and len(world.ex) == 1
     assert filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE).actions == ()
+
+
+@pytest.mark.parametrize(
+    ("categories", "edit", "leaves"),
+    [
+        # Not synced: the item created from the record has no category; the pair stays until
+        # neither side has it.
+        (Direction.OFF, None, False),
+        (Direction.OFF, "crm", True),
+        # One way: only the source's categories count (the other side is overwritten).
+        (Direction.CRM_TO_EXCHANGE, "item", False),
+        (Direction.CRM_TO_EXCHANGE, "crm", True),
+        (Direction.EXCHANGE_TO_CRM, "crm", False),
+        (Direction.EXCHANGE_TO_CRM, "item", True),
+    ],
+)
+def test_a_pair_is_judged_by_the_categories_the_sync_writes(
+    categories: Direction, edit: str | None, leaves: bool
+) -> None:
+    world, parked = World(bind(APPOINTMENTS, overrides={"categories": categories})), {}
+    # Categories set on the sides themselves: a binding without them cannot write them.
+    world.crm_put("crm1", BASE)
+    world.crm["crm1"] = replace(world.crm["crm1"], categories=("CRM",))
+    world.sync(PassKind.COMPLETE, ConflictPolicy())
+    item_id = _item_id(world)
+    world.ex[item_id] = replace(world.ex[item_id], categories=("CRM",))
+    if categories == Direction.OFF:
+        world.ex[item_id] = replace(world.ex[item_id], categories=())
+    if edit == "crm":
+        world.crm_put("crm1", {**BASE, "location": "Hall"})  # and no category
+    elif edit == "item":
+        world.ex_put(item_id, {**BASE, "location": "Hall"}, world.ex[item_id].crm_id)
+    for kind in (PassKind.EXPRESS, PassKind.COMPLETE):
+        filtered_pass(world, CRM_ONLY, parked, kind)
+    assert (list(parked), list(world.links)) == ((["crm1"], []) if leaves else ([], ["crm1"]))
+    assert len(world.crm) == 1 and len(world.ex) == 1
 
 
 def test_a_record_deleted_while_out_deletes_nothing_and_is_forgotten_with_its_item() -> None:

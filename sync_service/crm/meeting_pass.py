@@ -45,45 +45,50 @@ class MeetingCopies:
         rows: Sequence[SyncedRow],
         read: Mapping[str, CrmRecord],
     ) -> tuple[dict[str, CrmRecord], list[CrmSnapshot], list[ExchangeSnapshot]]:
-        """The CRM records read (`read`, plus those fetched for pairing) and the planner's
-        inputs with the meeting rules applied."""
+        """The CRM records read (`read`, plus those fetched for pairing and for telling whose
+        copy an item is) and the planner's inputs with the meeting rules applied."""
         copies = self._copies(items)
-        if not copies and not records:
+        linked = {row.exchange_id: row for row in rows}
+        if not copies and not records and not any(s.id in linked for s in snapshots):
             return dict(read), list(records), list(snapshots)
         known = await self.crm.meetings.known({c.uid for c in copies.values()})
-        ids_by_uid = await self._meeting_ids(records, known)
+        targets = {known[c.uid] for c in copies.values() if c.uid in known}
+        wanted = targets | {linked[s.id].crm_id for s in snapshots if s.id in linked}
+        missing = sorted(wanted - read.keys())
+        fetched = await self.crm.get_records(binding.entity, missing) if missing else {}
+        held_by = {**read, **fetched}
         crm_side = {r.id: r for r in records}
-        missing = {known[c.uid] for c in copies.values() if c.uid in known} - crm_side.keys()
-        fetched = await self.crm.get_records(binding.entity, sorted(missing)) if missing else {}
-        crm_side.update({i: snapshot_crm(binding, r) for i, r in fetched.items()})
-        owners = {**read, **fetched}
+        crm_side.update({i: snapshot_crm(binding, r) for i, r in fetched.items() if i in targets})
         users = await self.crm.meetings.users_by_email(
             {c.organizer for c in copies.values() if c.organizer}
         )
-        linked = {row.exchange_id: row for row in rows}
         out = []
         for snap in snapshots:
-            copy = copies.get(snap.id)
-            if copy is None:
-                out.append(snap)
-                continue
-            row = linked.get(snap.id)
-            target = row.crm_id if row else known.get(copy.uid)
-            owner = owners.get(target or "")
-            own = owner is not None and owner.owner_id == self.user_id
-            source = rules.is_source(copy, self.mailbox, users.keys(), own)
-            if row is not None:
-                out.append(snap if source else rules.as_unchanged(snap, row))
-            elif target is not None and target in crm_side:
-                paired = rules.as_paired(snap, crm_side[target])
-                out.append(replace(snap, crm_id=target) if source else paired)
-            else:
-                out.append(snap)
-        organized = {i for i, r in owners.items() if _organizer(r) == self.mailbox}
+            row, copy = linked.get(snap.id), copies.get(snap.id)
+            target = row.crm_id if row else known.get(copy.uid) if copy else None
+            record = held_by.get(target or "")
+            source = rules.is_source(
+                copy, self.mailbox, users.keys(),
+                record is not None and record.owner_id == self.user_id, _organizer(record),
+            )  # fmt: skip
+            out.append(self._seen(snap, row, crm_side.get(target or ""), source))
+        ids_by_uid = await self._meeting_ids(records, known)
+        organized = {i for i, r in held_by.items() if _organizer(r) == self.mailbox}
         seen = {c.uid for c in copies.values()}
         held = rules.held_back(crm_side.values(), ids_by_uid, rows, seen, organized)
-        kept = [r for r in crm_side.values() if r.id not in held]
-        return owners, kept, out
+        return held_by, [r for r in crm_side.values() if r.id not in held], out
+
+    @staticmethod
+    def _seen(
+        snap: ExchangeSnapshot, row: SyncedRow | None, paired: CrmSnapshot | None, source: bool
+    ) -> ExchangeSnapshot:
+        """An item as the planner is to see it: linked and not the meeting's source, its
+        row's content; met for the first time, the appointment its uid names."""
+        if row is not None:
+            return snap if source else rules.as_unchanged(snap, row)
+        if paired is None:
+            return snap
+        return replace(snap, crm_id=paired.id) if source else rules.as_paired(snap, paired)
 
     async def _meeting_ids(
         self, records: Sequence[CrmSnapshot], known: Mapping[str, str]
@@ -119,7 +124,7 @@ class MeetingCopies:
                 await self.crm.meetings.respond(named, self.user_id, response)
 
 
-def _organizer(record: CrmRecord) -> str | None:
+def _organizer(record: CrmRecord | None) -> str | None:
     if isinstance(record, CrmAppointment) and record.organizer_email:
         return record.organizer_email.strip().lower()
     return None

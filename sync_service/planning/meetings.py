@@ -65,14 +65,27 @@ def organizes(copy: MeetingCopy, mailbox: str) -> bool:
     return copy.response == ORGANIZER or copy.organizer in (None, mailbox.strip().lower())
 
 
-def is_source(copy: MeetingCopy, mailbox: str, users: Collection[str], owns_record: bool) -> bool:
-    """Whether the copy's fields are the meeting's: the organizer's copy; with an organizer
-    who is no CRM user (`users`: lower-case addresses), the appointment owner's copy."""
-    if organizes(copy, mailbox):
-        return True
-    if copy.organizer in users:
-        return False
-    return owns_record
+def is_source(
+    copy: MeetingCopy | None,
+    mailbox: str,
+    users: Collection[str],
+    owns_record: bool,
+    record_organizer: str | None,
+) -> bool:
+    """Whether a linked item's fields are the meeting's.
+
+    A copy Exchange delivered (`delivered`): the organizer's; with an organizer who is no CRM
+    user (`users`: lower-case addresses), the appointment owner's. Any other item (the sync's
+    own copy of a CRM appointment, or no meeting at all): unless the CRM names another
+    organizer (`record_organizer`), it speaks for itself; else only the owner's does.
+    """
+    address = mailbox.strip().lower()
+    if copy is not None and delivered(copy, address):
+        if organizes(copy, address):
+            return True
+        return copy.organizer not in users and owns_record
+    organizer = record_organizer.strip().lower() if record_organizer else None
+    return organizer in (None, address) or owns_record
 
 
 def delivered(copy: MeetingCopy, mailbox: str) -> bool:

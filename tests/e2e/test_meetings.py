@@ -10,11 +10,13 @@ import asyncpg
 import pytest
 from lxml import etree
 
+from ews_client.models import EntityKind
 from ews_client.simulator import meetings
 from ews_client.simulator.store import Mailbox, StoredItem
 from ews_client.simulator.writes import simple_props
 from ews_client.simulator.xmlutil import insert_ordered, t
 from sync_service.db.queue import PassKind
+from sync_service.planning.records import CrmAppointment, CrmAttendee
 from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, harness
 
@@ -228,5 +230,56 @@ async def test_a_meeting_organized_outside_the_crm_is_one_appointment_of_attende
         [record] = await appointments(pool)
         assert record["subject"] == "Vendor call"
         assert [len(calendar(h, a)) for a in (BEN, CAT)] == [1, 1]
+        assert h.sim.sim.outbox.messages == []
+        assert await pool.fetchval("SELECT count(*) FROM sync.item_errors") == 0
+
+
+async def test_a_crm_meeting_reaches_each_participant_as_the_syncs_copy_mailing_nobody(
+    pool: asyncpg.Pool,
+) -> None:
+    # SYNC_MEETING_INVITATIONS=never: no meeting request, so Exchange delivers no copy; the
+    # sync places each CRM participant's copy itself, and only the organizer's speaks.
+    async with harness(pool, backend="ews") as h:
+        ids = {address: (await h.add_user(address))[0] for address in (ANN, BEN, CAT)}
+        guests = tuple(CrmAttendee(a, None, True) for a in (BEN, CAT, GUEST))
+        made = await h.crm.create_record(
+            CrmAppointment(
+                id="", owner_id=ids[ANN], subject="Board", starts_at=START,
+                ends_at=START + timedelta(hours=1), organizer_email=ANN, is_meeting=True,
+                attendees=guests,
+            ),
+            ids[ANN],
+        )  # fmt: skip
+        for address in (BEN, CAT):
+            await h.crm.link_user(EntityKind.APPOINTMENT, made.id, ids[address])
+        await sync_all(h, PassKind.INITIAL)
+        assert await linked_crm_ids(pool) == {a: {made.id} for a in (ANN, BEN, CAT)}
+        assert [len(calendar(h, a)) for a in (ANN, BEN, CAT)] == [1, 1, 1]
+        # Ann moves it in the CRM: every copy follows.
+        await pool.execute(
+            "UPDATE crm.appointments SET starts_at = starts_at + interval '1 hour', "
+            "ends_at = ends_at + interval '1 hour' WHERE id = $1::uuid",
+            made.id,
+        )
+        await sync_all(h)
+        for address in (ANN, BEN, CAT):
+            [held] = calendar(h, address)
+            assert held.props.findtext(t("Start")) == (START + timedelta(hours=1)).strftime(STAMP)
+        # Cat retitles her copy: not the meeting's; Ann retitles hers: the meeting's.
+        [cat_copy] = calendar(h, CAT)
+        retitle_in_outlook(h, CAT, cat_copy, "Board (boring)")
+        await sync_all(h)
+        assert [r["subject"] for r in await appointments(pool)] == ["Board"]
+        [ann_copy] = calendar(h, ANN)
+        retitle_in_outlook(h, ANN, ann_copy, "Board meeting")
+        await sync_all(h)
+        await sync_all(h)
+        assert [r["subject"] for r in await appointments(pool)] == ["Board meeting"]
+        subjects = [c.props.findtext(t("Subject")) for a in (BEN, CAT) for c in calendar(h, a)]
+        assert subjects == ["Board meeting", "Board meeting"]
+        before = updates(h)
+        await sync_all(h)
+        await sync_all(h, PassKind.COMPLETE)
+        assert updates(h) == before
         assert h.sim.sim.outbox.messages == []
         assert await pool.fetchval("SELECT count(*) FROM sync.item_errors") == 0

@@ -67,19 +67,37 @@ def test_copy_of_reads_the_meeting_facts_of_a_meeting_only() -> None:
     ("organizer", "response", "mailbox", "users", "owns", "source"),
     [
         (ANN, "organizer", ANN, {ANN}, False, True),  # the organizer's copy
-        (None, None, ANN, set(), False, True),  # the mailbox's own appointment
         (ANN, "accepted", BEN, {ANN, BEN}, True, False),  # an attendee of a CRM user's meeting
         ("boss@else.example", "none", BEN, {BEN}, True, True),  # external: the owner's copy
         ("boss@else.example", "none", BEN, {BEN}, False, False),  # external: another's copy
     ],
 )
-def test_the_source_of_the_meetings_fields(
+def test_the_source_of_a_delivered_meetings_fields(
     organizer: str | None, response: str | None, mailbox: str, users: set[str], owns: bool,
     source: bool,
 ) -> None:  # fmt: skip
-    found = rules.copy_of(copy(organizer=organizer, response=response))
+    sent = response == "organizer"  # delivered: an attendee's copy, or the organizer's sent
+    found = rules.copy_of(copy(organizer=organizer, response=response, sent=sent))
     assert found is not None
-    assert rules.is_source(found, mailbox, users, owns) is source
+    assert rules.is_source(found, mailbox, users, owns, "whoever@corp.example") is source
+
+
+@pytest.mark.parametrize(
+    ("mailbox", "owns", "record_organizer", "source"),
+    [
+        (ANN, True, ANN, True),  # the organizer's (and owner's) copy of a CRM meeting
+        (BEN, False, ANN, False),  # a participant's copy: the sync's, yet not the meeting's
+        (BEN, False, None, True),  # a shared appointment nobody organizes: each copy speaks
+        (BEN, True, "boss@else.example", True),  # an external organizer: the owner's copy
+    ],
+)
+def test_the_source_of_the_syncs_own_copies(
+    mailbox: str, owns: bool, record_organizer: str | None, source: bool
+) -> None:
+    # Not delivered: no copy at all, or the sync's write of it (an organizer's, unsent).
+    unsent = rules.copy_of(copy(organizer=None, response="organizer"))
+    for found in (None, unsent):
+        assert rules.is_source(found, mailbox, {ANN, BEN}, owns, record_organizer) is source
 
 
 def test_an_attendee_contributes_its_response_the_organizer_none() -> None:

@@ -1,5 +1,6 @@
 """Graph requests for linked folders: contact folders (a tree under the default Contacts
-folder, which Graph also names by its well-known name `contacts`) and To Do lists (flat)."""
+folder, which Graph also names by its well-known name `contacts`), calendars and To Do lists
+(both flat: a user's calendars and lists are listed side by side, each with its name)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,20 @@ def todo_list(mailbox: str, list_id: str) -> GraphRequest:
 
 def create_todo_list(mailbox: str, name: str) -> GraphRequest:
     return GraphRequest("POST", f"{user(mailbox)}/todo/lists", {"displayName": name})
+
+
+def default_calendar(mailbox: str) -> GraphRequest:
+    return GraphRequest("GET", f"{user(mailbox)}/calendar")
+
+
+def calendar(mailbox: str, calendar_id: str) -> GraphRequest:
+    return GraphRequest("GET", f"{user(mailbox)}/calendars/{quote(calendar_id, safe='')}")
+
+
+def calendars(mailbox: str) -> GraphRequest:
+    """The user's calendars (paged by `@odata.nextLink`); a calendar's name is `name`."""
+    return GraphRequest("GET", f"{user(mailbox)}/calendars")
+
+
+def create_calendar(mailbox: str, name: str) -> GraphRequest:
+    return GraphRequest("POST", f"{user(mailbox)}/calendars", {"name": name})

@@ -48,6 +48,8 @@ _OPERATIONS = (  # path fragment -> bounded operation name (metrics labels never
     ("/contacts", "contact"),
     ("/events", "event"),
     ("/contactFolders", "contact_folders"),
+    ("/calendars", "calendars"),
+    ("/calendar", "calendar"),
 )
 
 
@@ -92,6 +94,8 @@ def collection(mailbox: str, kind: EntityKind, list_id: str = "") -> str:
             return f"{user(mailbox)}/contactFolders/{quote(list_id, safe='')}/contacts"
         return f"{user(mailbox)}/contacts"
     if kind is EntityKind.APPOINTMENT:
+        if list_id:
+            return f"{user(mailbox)}/calendars/{quote(list_id, safe='')}/events"
         return f"{user(mailbox)}/events"
     return f"{user(mailbox)}/todo/lists/{quote(list_id, safe='')}/tasks"
 
@@ -105,9 +109,18 @@ def contacts_delta(mailbox: str, folder: str = "") -> GraphRequest:
     return GraphRequest("GET", url, headers=_prefer(EntityKind.CONTACT))
 
 
-def events_delta(mailbox: str, start: datetime, end: datetime) -> GraphRequest:
+def _calendar(mailbox: str, calendar: str) -> str:
+    """The default calendar, or calendar `calendar` (a linked one)."""
+    if calendar:
+        return f"{user(mailbox)}/calendars/{quote(calendar, safe='')}"
+    return f"{user(mailbox)}/calendar"
+
+
+def events_delta(mailbox: str, start: datetime, end: datetime, calendar: str = "") -> GraphRequest:
     query = _query({"startDateTime": fmt_utc(start), "endDateTime": fmt_utc(end)})
-    url = f"{user(mailbox)}/calendarView/delta{query}"
+    # The default calendar's view is the user's (`/calendarView/delta`), as it always was.
+    base = _calendar(mailbox, calendar) if calendar else user(mailbox)
+    url = f"{base}/calendarView/delta{query}"
     return GraphRequest("GET", url, headers=_prefer(EntityKind.APPOINTMENT))
 
 
@@ -121,10 +134,12 @@ EVENT_SELECT = (
 LISTING_PAGE = 250  # events per page we ask for; the server may answer with fewer
 
 
-def calendar_events(mailbox: str, page_size: int = LISTING_PAGE) -> GraphRequest:
+def calendar_events(
+    mailbox: str, page_size: int = LISTING_PAGE, calendar: str = ""
+) -> GraphRequest:
     """Every single event and series master of the calendar, any date (a full read)."""
     # A stable order: the listing's pages overlap and must join on (graph/listing.py).
-    url = f"{user(mailbox)}/calendar/events" + _query(
+    url = f"{_calendar(mailbox, calendar)}/events" + _query(
         {"$select": EVENT_SELECT, "$expand": EXPAND_CRM, "$orderby": "createdDateTime"}
     )
     prefer = f"{EVENT_PREFER}, odata.maxpagesize={page_size}"

@@ -280,10 +280,9 @@ class GraphClient:
         folder: str | None = None,
     ) -> SyncResult:
         if entity is EntityKind.APPOINTMENT:
-            if folder:
-                raise FolderNotFoundError("only the default calendar syncs over Graph",
-                                          code="Unsupported")  # fmt: skip
-            return await self.calendar.sync(mailbox, state, restarted=restarted, known=known)
+            return await self.calendar.sync(
+                mailbox, state, restarted=restarted, known=known, calendar=folder or ""
+            )
         list_id = await self._list_for(mailbox, entity, folder)
         if state is not None:
             first = rq.follow(state, entity)

@@ -86,12 +86,19 @@ class CalendarSync:
         return self._window.horizon(self.clock())
 
     async def sync(
-        self, mailbox: str, state: str | None, *, restarted: bool, known: KnownKeys | None = None
+        self,
+        mailbox: str,
+        state: str | None,
+        *,
+        restarted: bool,
+        known: KnownKeys | None = None,
+        calendar: str = "",
     ) -> SyncResult:
         """The calendar's changes since `state` (None: the whole calendar). Single events
-        still at the change key of `known` (our own writes) are not fetched again."""
+        still at the change key of `known` (our own writes) are not fetched again.
+        `calendar`: a linked calendar's id ("": the default calendar)."""
         if state is None:
-            return await self._listing(mailbox, restarted)
+            return await self._listing(mailbox, restarted, calendar)
         start, end = self._current_window()
         old = decode_state(state)
         if start - old.start < self._window.slack:
@@ -100,7 +107,7 @@ class CalendarSync:
             # The window fell behind: a fresh delta over the new one. Events that left it are
             # not reported at all, events that entered it come as changes (unchanged ones
             # plan nothing), so moving the window writes nothing.
-            first = rq.events_delta(mailbox, start, end)
+            first = rq.events_delta(mailbox, start, end, calendar)
         pages = await self._client.pages(mailbox, first, EVENT)
         link = _delta_link(pages)
         ids = delta_ids(pages)
@@ -115,21 +122,22 @@ class CalendarSync:
         gone = [Removal(r) for r in confirmed.gone]
         return SyncResult((*changes, *gone), EventState(link, start, end).encode(), restarted)
 
-    async def _listing(self, mailbox: str, restarted: bool) -> SyncResult:
+    async def _listing(self, mailbox: str, restarted: bool, calendar: str = "") -> SyncResult:
         """The whole calendar, and a window delta taken before it for the next express pass."""
         start, end = self._current_window()
-        delta = await self._client.pages(mailbox, rq.events_delta(mailbox, start, end), EVENT)
+        first = rq.events_delta(mailbox, start, end, calendar)
+        delta = await self._client.pages(mailbox, first, EVENT)
         link = _delta_link(delta)
-        listed = listed_events(await self._list_calendar(mailbox))
+        listed = listed_events(await self._list_calendar(mailbox, calendar))
         items = await self._fold(mailbox, listed, self._horizon())
         state = EventState(link, start, end).encode()
         return SyncResult(tuple(Upsert(a) for a in items), state, restarted)
 
-    async def _list_calendar(self, mailbox: str) -> list[Page]:
+    async def _list_calendar(self, mailbox: str, calendar: str = "") -> list[Page]:
         """Every page of `/calendar/events`, each next page overlapping the one before it so
         that an event deleted meanwhile cannot make another one slip past (graph/listing.py)."""
         for _ in range(LISTING_ATTEMPTS):
-            pages = await self._overlapping_pages(mailbox)
+            pages = await self._overlapping_pages(mailbox, calendar)
             if pages is not None:
                 return pages
         raise TransientError(
@@ -137,11 +145,13 @@ class CalendarSync:
             code="ListingGap",
         )
 
-    async def _overlapping_pages(self, mailbox: str) -> list[Page] | None:
+    async def _overlapping_pages(self, mailbox: str, calendar: str = "") -> list[Page] | None:
         """The listing, or None when a page did not join on to the ones before it."""
         page = parse_page(
             await self._client.call(
-                mailbox, rq.calendar_events(mailbox, self._listing_page), idempotent=True
+                mailbox,
+                rq.calendar_events(mailbox, self._listing_page, calendar),
+                idempotent=True,
             )
         )
         pages, seen = [page], {str(v["id"]) for v in page.values}

@@ -1,9 +1,9 @@
 """A folder choice (id, well-known name, display path) resolved to a folder of a Graph mailbox.
 
 Contacts: contact folders, a tree whose root is the default Contacts folder
-(`contactFolders('contacts')`), walked through `childFolders`. Tasks: To Do lists, which do
-not nest: a path is the default list's name and one list's ("Tasks/CRM"). Calendars other
-than the default one are not linked over Graph (refused by name).
+(`contactFolders('contacts')`), walked through `childFolders`. Tasks and calendars: To Do
+lists and calendars, which Graph lists side by side: a path is the default one's name and one
+other's ("Tasks/CRM", "Calendar/CRM"). A calendar's name is `name`, a list's `displayName`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from ews_client.graph.wire import Json
 from ews_client.models import EntityKind, FolderChoice, LinkedFolder
 
 TASK = EntityKind.TASK
-DEFAULT_NAMES = {EntityKind.CONTACT: "contacts", EntityKind.TASK: "tasks"}
+EVENT = EntityKind.APPOINTMENT
+DEFAULT_NAMES = {EntityKind.CONTACT: "contacts", EntityKind.TASK: "tasks", EVENT: "calendar"}
 
 
 class GraphFolderCalls(Protocol):
@@ -42,11 +43,6 @@ async def resolve(
     choice: FolderChoice,
     create: bool,
 ) -> LinkedFolder:
-    if entity is EntityKind.APPOINTMENT:
-        raise FolderNotFoundError(
-            "a calendar other than the default one cannot be linked on a Graph server",
-            code="Unsupported",
-        )
     if choice.by == "well_known":
         if choice.value.lower() not in (DEFAULT_NAMES[entity], "defaultlist"):
             raise FolderNotFoundError(
@@ -55,18 +51,26 @@ async def resolve(
                 code="ErrorFolderNotFound",
             )
         obj = await _default(client, mailbox, entity)
-        return LinkedFolder(str(obj["id"]), str(obj.get("displayName", "")))
+        return LinkedFolder(str(obj["id"]), _name(obj))
     if choice.by == "id":
         obj = await _get(client, mailbox, entity, choice.value)
-        return LinkedFolder(str(obj["id"]), str(obj.get("displayName", "")))
-    if entity is TASK:
-        return await _list_path(client, mailbox, choice.value, create)
-    return await _contact_path(client, mailbox, choice.value, create)
+        return LinkedFolder(str(obj["id"]), _name(obj))
+    if entity is EntityKind.CONTACT:
+        return await _contact_path(client, mailbox, choice.value, create)
+    return await _flat_path(client, mailbox, entity, choice.value, create)
+
+
+def _name(obj: Json) -> str:
+    return str(obj.get("displayName", obj.get("name", "")))
 
 
 async def _get(client: GraphFolderCalls, mailbox: str, entity: EntityKind, fid: str) -> Json:
-    req = rq_folders.todo_list(mailbox, fid) if entity is TASK else (
-        rq_folders.contact_folder(mailbox, fid))  # fmt: skip
+    if entity is TASK:
+        req = rq_folders.todo_list(mailbox, fid)
+    elif entity is EVENT:
+        req = rq_folders.calendar(mailbox, fid)
+    else:
+        req = rq_folders.contact_folder(mailbox, fid)
     try:
         return await client.call(mailbox, req, idempotent=True)
     except ItemNotFoundError as exc:
@@ -81,11 +85,13 @@ async def _get(client: GraphFolderCalls, mailbox: str, entity: EntityKind, fid: 
 async def _default(client: GraphFolderCalls, mailbox: str, entity: EntityKind) -> Json:
     if entity is TASK:
         return await _get(client, mailbox, TASK, await client.list_id(mailbox))
+    if entity is EVENT:
+        return await client.call(mailbox, rq_folders.default_calendar(mailbox), idempotent=True)
     return await _get(client, mailbox, entity, rq_folders.DEFAULT_CONTACTS)
 
 
 def _check_first(path: str, parts: list[str], default: Json, entity: EntityKind) -> str:
-    name = str(default.get("displayName", ""))
+    name = _name(default)
     if name.casefold() != parts[0].casefold():
         raise FolderNotFoundError(
             f"path {path!r} must start at the {entity.value} folder {name!r}, not {parts[0]!r}",
@@ -97,7 +103,7 @@ def _check_first(path: str, parts: list[str], default: Json, entity: EntityKind)
 def _named(pages: list[Page], name: str) -> Json | None:
     for page in pages:
         for obj in page.values:
-            if str(obj.get("displayName", "")).casefold() == name.casefold():
+            if _name(obj).casefold() == name.casefold():
                 return obj
     return None
 
@@ -120,31 +126,38 @@ async def _contact_path(
             found = await client.call(mailbox, rq_folders.create_child_folder(mailbox, fid, part))
             made = True
         current = found
-        shown.append(str(found.get("displayName", part)))
+        shown.append(_name(found) or part)
     return LinkedFolder(str(current["id"]), "/".join(shown), made)
 
 
-async def _list_path(
-    client: GraphFolderCalls, mailbox: str, path: str, create: bool
+async def _flat_path(
+    client: GraphFolderCalls, mailbox: str, entity: EntityKind, path: str, create: bool
 ) -> LinkedFolder:
+    """A To Do list or a calendar by path: the default one's name, then one other's."""
     parts = split_path(path)
-    default = await _default(client, mailbox, TASK)
-    first = _check_first(path, parts, default, TASK)
+    default = await _default(client, mailbox, entity)
+    first = _check_first(path, parts, default, entity)
     if len(parts) == 1:
         return LinkedFolder(str(default["id"]), first)
     if len(parts) > 2:
         raise FolderNotFoundError(
-            f"path {path!r}: To Do lists do not nest (give {first!r} and one list's name)",
+            f"path {path!r}: {entity.value} folders do not nest on Graph "
+            f"(give {first!r} and one name)",
             code="ErrorFolderNotFound",
         )
-    lists = await client.pages(mailbox, rq.todo_lists(mailbox), TASK)
-    found, made = _named(lists, parts[1]), False
+    listing = rq.todo_lists(mailbox) if entity is TASK else rq_folders.calendars(mailbox)
+    found, made = _named(await client.pages(mailbox, listing, entity), parts[1]), False
     if found is None and not create:
         raise _missing(parts[1], [first], path)
     if found is None:
         made = True
-        found = await client.call(mailbox, rq_folders.create_todo_list(mailbox, parts[1]))
-    return LinkedFolder(str(found["id"]), f"{first}/{found.get('displayName', parts[1])}", made)
+        req = (
+            rq_folders.create_todo_list(mailbox, parts[1])
+            if entity is TASK
+            else rq_folders.create_calendar(mailbox, parts[1])
+        )
+        found = await client.call(mailbox, req)
+    return LinkedFolder(str(found["id"]), f"{first}/{_name(found) or parts[1]}", made)
 
 
 def _missing(part: str, shown: list[str], path: str) -> FolderNotFoundError:

@@ -6,12 +6,15 @@ every read of it answers FolderNotFoundError (EWS and Graph)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 
 from ews_client import (
+    Appointment,
     Contact,
     EntityKind,
     EwsClient,
@@ -154,3 +157,27 @@ async def test_a_task_list_by_path(sim: RunningSimulator, backend: ExchangeBacke
     assert "t-1" not in {i.crm_id for i in await backend.list_items(BOX, EntityKind.TASK)}
     with pytest.raises(FolderNotFoundError, match=r"holds IPF.Contact|not a task folder"):
         await backend.resolve_folder(BOX, EntityKind.TASK, FolderChoice("well_known", "contacts"))
+
+
+async def test_a_calendar_by_path(sim: RunningSimulator, backend: ExchangeBackend) -> None:
+    start = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    cal = EntityKind.APPOINTMENT
+    made = await backend.resolve_folder(BOX, cal, FolderChoice("path", "Calendar/CRM"), create=True)
+    assert made.created and made.path == "Calendar/CRM"
+    meeting = Appointment(
+        subject="review", start=start, end=start + timedelta(hours=1), crm_id="a-1"
+    )
+    ref = await backend.create_item(BOX, meeting, folder=made.id)
+    first = await backend.sync_changes(BOX, cal, None, folder=made.id)
+    assert [c.item.crm_id for c in first.changes if isinstance(c, Upsert)] == ["a-1"]
+    assert "a-1" not in {i.crm_id for i in await backend.list_items(BOX, cal)}
+    moved = replace(meeting, subject="review (moved)")
+    await backend.update_item(BOX, ref, moved, frozenset({"subject"}), folder=made.id)
+    later = await backend.sync_changes(BOX, cal, first.sync_state, folder=made.id)
+    assert [c.item.subject for c in later.changes if isinstance(c, Upsert)] == ["review (moved)"]
+    found = await backend.find_by_crm_id(BOX, cal, "a-1", folder=made.id)
+    assert found is not None and found.id == ref.id
+    await backend.delete_item(BOX, found, cal, folder=made.id)
+    assert await backend.list_items(BOX, cal, folder=made.id) == []
+    again = await backend.resolve_folder(BOX, cal, FolderChoice("path", "calendar/crm"))
+    assert again.id == made.id and not again.created

@@ -30,6 +30,7 @@ from .. import calendar as cal
 from ..store import Folder, Mailbox
 from . import delta, handlers
 from .errors import bad_request
+from .folders import event_calendar
 from .handlers import Env, GReq, GResp, _item, _range
 from .ids import graph_id
 from .view import expanded_props, item_json, occurrence_json, occurrences_in, overlaps
@@ -86,10 +87,11 @@ def _paged(req: GReq, values: list[Json]) -> GResp:
     return GResp(200, body, headers)
 
 
-def list_events(env: Env, req: GReq, box: Mailbox) -> GResp:
-    """`/calendar/events`: singles and series masters of any date (the folder holds no
-    occurrences: those exist only as instances of their master)."""
-    folder = box.folder("calendar")
+def list_events(env: Env, req: GReq, box: Mailbox, folder: Folder | None = None) -> GResp:
+    """`/calendar/events` (or `/calendars/{id}/events`, `folder`): singles and series masters
+    of any date (the folder holds no occurrences: those exist only as instances of their
+    master)."""
+    folder = folder or box.folder("calendar")
     expand = "$expand" in req.query
     props = expanded_props(req.query)
     items = _ordered(req, [box.items[i] for i in folder.items])
@@ -109,7 +111,7 @@ def _ordered(req: GReq, items: list[Any]) -> list[Any]:
 
 
 def instances(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:
-    item, index = _item(box, box.folder("calendar"), raw)
+    item, index = _item(box, event_calendar(box, raw), raw)
     start, end = _range(req)
     if index is not None or cal.series(item) is None:
         return GResp(200, {"value": []})
@@ -134,14 +136,17 @@ def left_window(box: Mailbox, folder: Folder, token: delta.DeltaToken, size: int
     return out
 
 
-def calendar_delta(env: Env, req: GReq, box: Mailbox) -> GResp:
-    """`calendarView/delta` with the removals of events that changed out of its window."""
-    resp = handlers.delta_query(env, req, box, EntityKind.APPOINTMENT, None)
+def calendar_delta(env: Env, req: GReq, box: Mailbox, folder: Folder | None = None) -> GResp:
+    """`calendarView/delta` (of the default calendar, or of `folder`) with the removals of
+    events that changed out of its window."""
+    lid = None if folder is None else folder.id
+    resp = handlers.delta_query(env, req, box, EntityKind.APPOINTMENT, lid)
     text = req.query.get("$skiptoken") or req.query.get("$deltatoken")
     if text is None or resp.body is None:
         return resp
     token = delta.decode(text, env.secret)
     if "$deltatoken" in req.query:
         token = replace(token, upto=box.seq)  # as the round's first page reads it
-    resp.body["value"].extend(left_window(box, box.folder("calendar"), token, env.page_size))
+    where = folder or box.folder("calendar")
+    resp.body["value"].extend(left_window(box, where, token, env.page_size))
     return resp

@@ -6,6 +6,9 @@ contact folder; `.../contactFolders/{id}` reads one, the default folder included
 well-known name, `contactFolders('contacts')`), so that a contact's `parentFolderId` leads
 somewhere. To Do lists are the task folders: the default list (the Tasks folder) and the
 folders inside it, `wellknownListName` "defaultList" and "none"; `POST /todo/lists` makes one.
+Calendars likewise: `/calendar` is the default one, `/calendars` lists it with the calendar
+folders inside it (a calendar's name is `name`), `POST /calendars` makes one; an event is
+reached by its id alone (`/events/{id}`) in whichever calendar it is.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
+from .. import calendar as cal
 from ..context import OpError
 from ..folder_ops import add_folder
 from ..store import Folder, Mailbox
@@ -109,3 +113,58 @@ def todo_list(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:
 def create_todo_list(env: Env, req: GReq, box: Mailbox) -> GResp:
     made = _create(box, box.folder("tasks"), req.body, "IPF.Task")
     return GResp(201, _list_json(box, made))
+
+
+# -- calendars ------------------------------------------------------------------------------------
+def _calendar_json(box: Mailbox, folder: Folder) -> dict[str, Any]:
+    default = folder is box.folder("calendar")
+    return {"id": graph_id(folder.id), "name": folder.display_name, "isDefaultCalendar": default,
+            "canEdit": True, "owner": {"address": box.address, "name": box.address}}  # fmt: skip
+
+
+def user_calendars(box: Mailbox) -> list[Folder]:
+    default = box.folder("calendar")
+    others = [f for f in box.folders.values() if f.parent_id == default.id
+              and f.folder_class == "IPF.Appointment"]  # fmt: skip
+    return [default, *sorted(others, key=lambda f: f.display_name.lower())]
+
+
+def calendar_of(box: Mailbox, raw: str) -> Folder:
+    wanted = ews_id(unquote(raw))
+    for folder in user_calendars(box):
+        if folder.id == wanted:
+            return folder
+    raise not_found("calendar")
+
+
+def event_calendar(box: Mailbox, raw: str) -> Folder:
+    """The calendar an event (or an occurrence of it) is in; the default one for an id it
+    does not know (the caller answers 404)."""
+    value = ews_id(unquote(raw))
+    occ = cal.parse_occurrence_id(value)
+    item = box.items.get(occ[0] if occ else value)
+    folder = box.folders.get(item.folder_id) if item is not None else None
+    if folder is None or folder.folder_class != "IPF.Appointment":
+        return box.folder("calendar")
+    return folder
+
+
+def default_calendar(env: Env, req: GReq, box: Mailbox) -> GResp:
+    return GResp(200, _calendar_json(box, box.folder("calendar")))
+
+
+def calendars(env: Env, req: GReq, box: Mailbox) -> GResp:
+    values = [_calendar_json(box, f) for f in user_calendars(box)]
+    return GResp(200, *paged(values, req.query, req.headers, f"{req.base}/{req.path}"))
+
+
+def calendar(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:
+    return GResp(200, _calendar_json(box, calendar_of(box, raw)))
+
+
+def create_calendar(env: Env, req: GReq, box: Mailbox) -> GResp:
+    body = req.body
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        raise bad_request("name is required", "ErrorInvalidParameter")
+    made = _create(box, box.folder("calendar"), {"displayName": body["name"]}, "IPF.Appointment")
+    return GResp(201, _calendar_json(box, made))

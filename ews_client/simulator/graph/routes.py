@@ -42,6 +42,7 @@ BATCH_MAX = 20
 U = r"users/(?P<user>[^/]+)"
 C = r"(?P<coll>contacts|events|todo/lists/(?P<lid>[^/]+)/tasks)"
 CF = r"contactFolders/(?P<fid>[^/]+)"
+CAL = r"calendars/(?P<cid>[^/]+)"
 XT = extensions.ITEM_EXTENSIONS
 KINDS = {"contacts": EntityKind.CONTACT, "events": EntityKind.APPOINTMENT}
 
@@ -88,9 +89,39 @@ def _coll(fn: Callable[..., GResp]) -> Route:
     def call(env: Env, req: GReq, m: re.Match[str]) -> GResp:
         box = handlers.mailbox(env, m["user"])
         args = [m[k] for k in ("id",) if m.groupdict().get(k)]
-        return fn(env, req, box, _kind(m["coll"]), m["lid"], *args)
+        kind, lid = _kind(m["coll"]), m["lid"]
+        if kind is EntityKind.APPOINTMENT and args:
+            # An event by its id alone, in whichever of the user's calendars it is.
+            lid = folders.event_calendar(box, args[0]).id
+        return fn(env, req, box, kind, lid, *args)
 
     return call
+
+
+def _in_calendar(fn: Callable[..., GResp]) -> Route:
+    """An event collection of a calendar (`calendars/{id}/events`)."""
+
+    def call(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+        box = handlers.mailbox(env, m["user"])
+        args = [m[k] for k in ("id",) if m.groupdict().get(k)]
+        cid = folders.calendar_of(box, m["cid"]).id
+        return fn(env, req, box, EntityKind.APPOINTMENT, cid, *args)
+
+    return call
+
+
+def _calendar_events(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+    """`GET calendars/{id}/events`: a filtered lookup, or the calendar's listing."""
+    box = handlers.mailbox(env, m["user"])
+    folder = folders.calendar_of(box, m["cid"])
+    if "$filter" in req.query:
+        return handlers.list_items(env, req, box, EntityKind.APPOINTMENT, folder.id)
+    return calendar_list.list_events(env, req, box, folder)
+
+
+def _calendar_view(env: Env, req: GReq, m: re.Match[str]) -> GResp:
+    box = handlers.mailbox(env, m["user"])
+    return calendar_list.calendar_delta(env, req, box, folders.calendar_of(box, m["cid"]))
 
 
 def _in_folder(fn: Callable[..., GResp]) -> Route:
@@ -158,6 +189,16 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("PATCH", f"{U}/{CF}/contacts/(?P<id>[^/]+)", _in_folder(handlers.patch_item)),
         ("DELETE", f"{U}/{CF}/contacts/(?P<id>[^/]+)", _in_folder(handlers.delete_item)),
         ("GET", f"{U}/calendarView/delta", _user(calendar_list.calendar_delta)),
+        ("GET", f"{U}/calendar", _user(folders.default_calendar)),
+        ("GET", f"{U}/calendars", _user(folders.calendars)),
+        ("POST", f"{U}/calendars", _user(folders.create_calendar)),
+        ("GET", f"{U}/{CAL}", _user(folders.calendar, "cid")),
+        ("GET", f"{U}/{CAL}/calendarView/delta", _calendar_view),
+        ("GET", f"{U}/{CAL}/events", _calendar_events),
+        ("POST", f"{U}/{CAL}/events", _in_calendar(handlers.create_item)),
+        ("GET", f"{U}/{CAL}/events/(?P<id>[^/]+)", _in_calendar(handlers.get_item)),
+        ("PATCH", f"{U}/{CAL}/events/(?P<id>[^/]+)", _in_calendar(handlers.patch_item)),
+        ("DELETE", f"{U}/{CAL}/events/(?P<id>[^/]+)", _in_calendar(handlers.delete_item)),
         ("GET", f"{U}/calendar/events", _user(calendar_list.list_events)),
         ("GET", f"{U}/todo/lists/(?P<lid>[^/]+)/tasks/delta", _delta(None)),
         ("GET", f"{U}/todo/lists", _user(folders.todo_lists)),

@@ -62,10 +62,12 @@ class MeetingCopies:
         users = await self.crm.meetings.users_by_email(
             {c.organizer for c in copies.values() if c.organizer}
         )
-        out = []
+        out, holding = [], {row.crm_id for row in rows}
         for snap in snapshots:
             row, copy = linked.get(snap.id), copies.get(snap.id)
             target = row.crm_id if row else known.get(copy.uid) if copy else None
+            if row is None and rules.second_copy(target, holding):
+                continue
             record = held_by.get(target or "")
             source = rules.is_source(
                 copy, self.mailbox, users.keys(),

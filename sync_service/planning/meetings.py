@@ -18,6 +18,10 @@ appointment that id names. The rules:
   copy is paired like any item carrying the appointment's CRM id.
 - A meeting appointment the CRM knows by uid is never created in the mailbox of an attendee
   (Exchange delivered that copy, or the attendee removed it): only paired when it is seen.
+- Only a delivered meeting is named by its uid (an attendee's copy, or the organizer's once
+  sent). The sync's own copies of a CRM meeting (written without mail, each with its own
+  uid) follow the CRM: the copy of the organizer it names, else of the owner, is the source;
+  a participant's copy counts as unchanged like an attendee's.
 """
 
 from __future__ import annotations
@@ -111,6 +115,14 @@ def as_unchanged(snapshot: ExchangeSnapshot, row: SyncedRow) -> ExchangeSnapshot
 def as_paired(snapshot: ExchangeSnapshot, record: CrmSnapshot) -> ExchangeSnapshot:
     """An attendee copy met for the first time: the appointment's, with its content."""
     return replace(snapshot, crm_id=record.id, fields=record.fields, hash=record.hash)
+
+
+def second_copy(target: str | None, holding: Collection[str]) -> bool:
+    """Whether an unlinked copy is a second one of a meeting the mailbox already holds linked
+    (`holding`: the CRM ids of its link rows): the sync's own copy was there first (a CRM
+    meeting that invitations were allowed for). Left out of the plan: paired, it would be
+    an Outlook copy of a linked record, a second CRM appointment."""
+    return target is not None and target in holding
 
 
 def held_back(

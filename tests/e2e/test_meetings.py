@@ -235,11 +235,11 @@ async def test_a_meeting_organized_outside_the_crm_is_one_appointment_of_attende
 
 
 async def test_a_crm_meeting_reaches_each_participant_as_the_syncs_copy_mailing_nobody(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, backend: str
 ) -> None:
     # SYNC_MEETING_INVITATIONS=never: no meeting request, so Exchange delivers no copy; the
     # sync places each CRM participant's copy itself, and only the organizer's speaks.
-    async with harness(pool, backend="ews") as h:
+    async with harness(pool, backend=backend) as h:
         ids = {address: (await h.add_user(address))[0] for address in (ANN, BEN, CAT)}
         guests = tuple(CrmAttendee(a, None, True) for a in (BEN, CAT, GUEST))
         made = await h.crm.create_record(

@@ -173,3 +173,8 @@ def test_a_delivered_meeting_is_not_created_again_in_an_attendees_mailbox() -> N
     assert rules.held_back(crm, meeting_ids, linked, seen={"UID-1"}, organized=set()) == set()
     assert rules.held_back(crm, meeting_ids, [], seen=set(), organized={"r1", "r2"}) == set()
     assert rules.held_back(crm, {}, [], seen=set(), organized=set()) == set()
+
+
+def test_a_second_copy_of_a_meeting_already_held_is_left_out() -> None:
+    assert rules.second_copy("r1", {"r1", "r2"})
+    assert not rules.second_copy("r3", {"r1"}) and not rules.second_copy(None, {"r1"})

@@ -18,7 +18,7 @@ from . import soap
 from .context import Ctx, OpError, resolve_folder
 from .folder_render import FolderShape, render_folder
 from .state import SimState
-from .store import FOLDER_LAYOUT, Folder, Mailbox, encode_id
+from .store import FOLDER_LAYOUT, Folder, Mailbox, StoredItem, encode_id
 from .xmlutil import kids, local, m, sub, t
 
 # The folder class each typed folder element of CreateFolder stands for.
@@ -84,6 +84,18 @@ def delete(box: Mailbox, folder: Folder) -> int:
     return taken
 
 
+def move_item(box: Mailbox, item: StoredItem, folder: Folder) -> None:
+    """The owner drags an item into another folder: gone from the one, new in the other, its
+    id kept (as Graph's immutable ids are) and its change key moved."""
+    old = box.folders[item.folder_id]
+    old.items.pop(item.id, None)
+    old.gone[item.id] = item.created_seq
+    old.log.append((box.next_seq(), item.id))
+    item.folder_id = folder.id
+    folder.items[item.id] = None
+    box.touch(item)
+
+
 # -- EWS CreateFolder -----------------------------------------------------------------------------
 def create_folder(ctx: Ctx, req: etree._Element) -> etree._Element:
     root, messages = soap.response_root("CreateFolder")
@@ -119,6 +131,7 @@ def add_folder_routes(app: web.Application, sim: SimState) -> None:
     app.router.add_post(base, api.create)
     app.router.add_patch(base + "/{folder_id}", api.change)
     app.router.add_delete(base + "/{folder_id}", api.remove)
+    app.router.add_post("/_sim/mailboxes/{address}/items/{item_id}/move", api.move_item)
 
 
 def _problem(status: int, title: str) -> web.Response:
@@ -192,3 +205,15 @@ class _FolderAdmin:
         except OpError as exc:
             return _problem(409, str(exc))
         return web.json_response({"deleted": folder.id, "items": taken})
+
+    async def move_item(self, request: web.Request) -> web.Response:
+        """`{"folder": id or name}`: the item dragged into that folder in Outlook."""
+        box = self._box(request)
+        item = box.items.get(request.match_info["item_id"])
+        target = find(box, str((await request.json()).get("folder", "")))
+        if item is None or target is None:
+            return _problem(404, "no such item or folder")
+        if target.folder_class != box.folders[item.folder_id].folder_class:
+            return _problem(409, "the folder holds another kind of item")
+        move_item(box, item, target)
+        return web.json_response({"id": item.id, "folder_id": target.id})

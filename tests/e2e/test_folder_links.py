@@ -147,3 +147,35 @@ async def test_create_makes_the_folder_at_the_next_pass_and_a_dry_run_makes_noth
                 if f.display_name == "New CRM"]  # fmt: skip
         assert len(made) == 1 and await _in_folder(h, made[0].id) == ["Ada"]
         assert await _crm_names(h) == ["Ada"]
+
+
+async def test_items_the_user_moved_into_the_linked_folder_pair_again(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        user, _ = await h.add_user(BOX)
+        ops = Operations(pool)
+        await pool.execute(
+            "INSERT INTO crm.contacts (owner_id, last_name) VALUES ($1, 'Ada'), ($1, 'Bob')", user
+        )
+        await _sync(h, PassKind.INITIAL)
+        default = h.sim.sim.mailboxes[BOX].folder("contacts").id
+        crm = await h.owner(
+            "POST", f"/mailboxes/{BOX}/folders", {"parent": "contacts", "display_name": "CRM"}
+        )
+        [ada] = [i for i in await h.items(BOX, "contacts") if i["fields"]["Surname"] == "Ada"]
+        await h.owner("POST", f"/mailboxes/{BOX}/items/{ada['id']}/move", {"folder": crm["id"]})
+        links = "SELECT crm_id FROM sync.item_links WHERE entity = 'contact' ORDER BY 1"
+        before = [r["crm_id"] for r in await pool.fetch(links)]
+
+        await FolderLinks(ops).set(BOX, "contacts", "contacts/crm", False)
+        await _sync(h)
+        # Ada is found by the CRM id she carries (no copy made), Bob is written to the new
+        # folder; the CRM keeps both records, each linked once, to the same CRM ids.
+        assert await _in_folder(h, crm["id"]) == ["Ada", "Bob"]
+        assert await _in_folder(h, default) == ["Bob"]
+        assert await _crm_names(h) == ["Ada", "Bob"]
+        assert [r["crm_id"] for r in await pool.fetch(links)] == before
+        await _sync(h, PassKind.COMPLETE)
+        assert await _in_folder(h, crm["id"]) == ["Ada", "Bob"]
+        assert await _crm_names(h) == ["Ada", "Bob"]

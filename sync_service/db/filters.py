@@ -97,18 +97,21 @@ class FilterStore:
     async def settle(self, mailbox_id: int, entity: EntityKind, screened: Screened) -> None:
         """Set the rows of pairs that left the filter aside, restore those back in it, and
         forget those whose items are gone: in one transaction, before the plan's writes."""
-        moves = (
-            ("links_park", screened.leaving),
-            ("links_restore", screened.entering),
-            ("parked_links_forget", screened.forgotten),
-        )
-        if not any(rows for _, rows in moves):
+        leaving, entering, forgotten = screened.leaving, screened.entering, screened.forgotten
+        if not (leaving or entering or forgotten):
             return
+        key = (mailbox_id, entity.value)
         async with self.pool.acquire() as conn, conn.transaction():
-            for query, rows in moves:
-                if rows:
-                    ids = [row.crm_id for row in rows]
-                    await conn.execute(self._q[query], mailbox_id, entity.value, ids)
+            if leaving:
+                await conn.execute(self._q["links_park"], *key, [r.crm_id for r in leaving])
+            if entering:
+                ids = [r.crm_id for r in entering]
+                items = [r.exchange_id for r in entering]
+                keys = [r.change_key for r in entering]
+                await conn.execute(self._q["links_restore"], *key, ids, items, keys)
+            if forgotten:
+                ids = [r.crm_id for r in forgotten]
+                await conn.execute(self._q["parked_links_forget"], *key, ids)
 
     async def parked(self, mailbox_id: int, entity: EntityKind) -> list[SyncedRow]:
         rows = await self.pool.fetch(self._q["parked_links_list"], mailbox_id, entity.value)

@@ -170,14 +170,17 @@ def apply(
             work.keep(row, e)
     entering, forgotten = [], []
     for row in parked:
-        c, e = crm.get(row.crm_id), work.item_of(row)
+        # A parked item read under another id (the mailbox moved, its ids with it) is found by
+        # the CRM id it carries; the row comes back pointing at it.
+        c, e = crm.get(row.crm_id), work.item_of(row) or work.copy_of(row)
         gone_c = row.crm_id in deleted_crm or (full and c is None)
         gone_e = row.exchange_id in deleted_exchange or (full and e is None)
         if gone_c and gone_e:
             forgotten.append(row)
             work.drop(row, e)
         elif c is not None and e is not None and not work.pair_out(c, e):
-            entering.append(row)
+            moved = _id(e) != row.exchange_id
+            entering.append(replace(row, exchange_id=_id(e), change_key="") if moved else row)
             work.keep(row, e)
         else:
             work.drop(row, e)
@@ -246,6 +249,10 @@ class _Work:
         if item is None and not row.exchange_id:
             item = next(iter(self.by_crm_id.get(row.crm_id, ())), None)
         return item
+
+    def copy_of(self, row: SyncedRow) -> Item | None:
+        """An item not linked by id that carries the row's CRM id."""
+        return next(iter(self.by_crm_id.get(row.crm_id, ())), None)
 
     def keep(self, row: SyncedRow, item: Item | None) -> None:
         self.kept_crm_ids.add(row.crm_id)

@@ -8,14 +8,20 @@ from __future__ import annotations
 import io
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
+from ews_client.models import EntityKind
 from sync_service.db.filters import FilterStore
+from sync_service.db.links import LinkStore
 from sync_service.db.queue import PassKind
+from sync_service.db.store import NewServer, Store
+from sync_service.planning.filters import Screened
+from sync_service.planning.state import SyncedRow
 from sync_service.process import main as cli
 from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, harness
@@ -371,3 +377,49 @@ async def test_the_api_reads_and_changes_filters(pool: asyncpg.Pool) -> None:
             assert problem["field"] == key, problem
         assert (await call("GET", box, 200)) == answer
         await call("GET", "/servers/nope/filters", 404)
+
+
+async def test_rows_are_set_aside_and_come_back_as_they_were(pool: asyncpg.Pool) -> None:
+    store = Store(pool)
+    server = await store.add_server(NewServer("ex1", "ews", "https://ex1.test/EWS", "basic"))
+    async with pool.acquire() as conn:
+        mailbox, _ = await store.upsert_mailbox(conn, "u1", BOX, server.id, None, ("two-way",) * 3)
+    columns = "crm_id, exchange_id, change_key, crm_hash, exchange_hash, synced_fields, pending"
+    await pool.execute(
+        f"INSERT INTO sync.item_links (mailbox_id, entity, {columns}, intent_run) VALUES "
+        "($1, 'contact', 'c1', 'x1', 'k1', 'h1', 'h2', '{\"a\": 1}', '', 7), "
+        "($1, 'contact', 'c2', 'x2', 'k2', 'h3', 'h4', '{}', '', NULL)",
+        mailbox.id,
+    )
+    links = await LinkStore(pool).links(mailbox.id, "contact")
+    rows = {r.crm_id: SyncedRow(r.crm_id, r.exchange_id, r.change_key, r.crm_hash,
+                                r.exchange_hash, r.synced_fields) for r in links}  # fmt: skip
+    filters = FilterStore(pool)
+    contact = EntityKind.CONTACT
+    await filters.settle(mailbox.id, contact, _screened(leaving=list(rows.values())))
+    assert await pool.fetchval("SELECT count(*) FROM sync.item_links") == 0
+    assert {r.crm_id: r for r in await filters.parked(mailbox.id, contact)} == rows
+    assert (await filters.for_mailbox(mailbox.id)).parked == {"contact"}
+
+    # c1 comes back under a new item id; c2's item was linked to another record meanwhile:
+    # that link is kept, c2's parked row goes.
+    await pool.execute(
+        f"INSERT INTO sync.item_links (mailbox_id, entity, {columns}) "
+        "VALUES ($1, 'contact', 'c9', 'x2', 'k9', 'h9', 'h9', '{}', '')",
+        mailbox.id,
+    )
+    back = [replace(rows["c1"], exchange_id="y1", change_key=""), rows["c2"]]
+    await filters.settle(mailbox.id, contact, _screened(entering=back))
+    found = await pool.fetch(f"SELECT {columns}, intent_run FROM sync.item_links ORDER BY crm_id")
+    assert [tuple(r) for r in found] == [
+        ("c1", "y1", "", "h1", "h2", {"a": 1}, "", 7),
+        ("c9", "x2", "k9", "h9", "h9", {}, "", None),
+    ]
+    assert await filters.parked(mailbox.id, contact) == []
+
+
+def _screened(
+    leaving: list[SyncedRow] | None = None, entering: list[SyncedRow] | None = None
+) -> Screened:
+    empty: frozenset[str] = frozenset()
+    return Screened({}, [], [], empty, empty, leaving or [], entering or [], [])

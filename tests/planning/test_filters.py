@@ -323,6 +323,21 @@ def test_a_pair_is_judged_by_the_categories_the_sync_writes(
     assert len(world.crm) == 1 and len(world.ex) == 1
 
 
+def test_a_parked_item_read_under_a_new_id_comes_back_pointing_at_it() -> None:
+    world, parked = _world(), {}
+    _edit_item(world, categories=["Other"])
+    filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE)
+    # The mailbox moves: its item comes back under another id, still carrying the CRM id.
+    old = _item_id(world)
+    world.ex["moved1"] = replace(world.ex.pop(old), ref=ItemRef("moved1", "ck-moved"))
+    assert filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE).actions == ()
+    _edit_item(world, categories=["CRM"])
+    result = filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE)
+    assert not [a for a in result.actions if isinstance(a, DeleteCrm | DeleteExchange)]
+    assert parked == {} and world.links["crm1"].exchange_id == "moved1"
+    assert len(world.crm) == 1 and list(world.ex) == ["moved1"]
+
+
 def test_a_record_deleted_while_out_deletes_nothing_and_is_forgotten_with_its_item() -> None:
     world, parked = _world(), {}
     _edit_crm(world, categories=[])

@@ -31,17 +31,20 @@ ON CONFLICT (mailbox_id, entity, crm_id) DO UPDATE SET
     intent_hash = EXCLUDED.intent_hash, intent_run = EXCLUDED.intent_run, parked_at = now()
 
 -- name: links_restore
--- Move parked rows ($3: CRM ids) back among the links; a link made meanwhile for either item
--- is kept (the parked row then goes).
-WITH moved AS (
-    DELETE FROM sync.parked_links
-    WHERE mailbox_id = $1 AND entity = $2 AND crm_id = ANY ($3::text[])
-    RETURNING *
+-- Move parked rows back among the links: $3 their CRM ids, $4 and $5 the item id and change
+-- key each comes back with (another id when its item was found under a new one). A link made
+-- meanwhile for either item is kept (the parked row then goes).
+WITH given AS (
+    SELECT * FROM unnest($3::text[], $4::text[], $5::text[]) AS g(crm_id, new_id, new_key)
+), moved AS (
+    DELETE FROM sync.parked_links AS p USING given AS g
+    WHERE p.mailbox_id = $1 AND p.entity = $2 AND p.crm_id = g.crm_id
+    RETURNING p.*, g.new_id, g.new_key
 )
 INSERT INTO sync.item_links (mailbox_id, entity, crm_id, exchange_id, change_key, crm_hash,
     exchange_hash, synced_fields, pending, intent_hash, intent_run)
-SELECT mailbox_id, entity, crm_id, exchange_id, change_key, crm_hash, exchange_hash,
-       synced_fields, pending, intent_hash, intent_run
+SELECT mailbox_id, entity, crm_id, new_id, new_key, crm_hash, exchange_hash, synced_fields,
+       pending, intent_hash, intent_run
 FROM moved
 ON CONFLICT DO NOTHING
 

@@ -71,6 +71,7 @@ from .links import derive_crm_id, row_for
 from .map_change import rebase
 from .mapping import Binding, Direction, differing, model_fields
 from .policy import ConflictPolicy, Side3, resolve
+from .shared import resolve_shared
 from .state import CrmSnapshot, ExchangeSnapshot, SyncedRow
 from .values import Fields
 
@@ -90,15 +91,18 @@ def plan(
     deleted_exchange: Collection[str] = frozenset(),
     limits: guards.GuardLimits = DEFAULT_LIMITS,
     force: bool = False,
+    shared: Collection[str] = frozenset(),
 ) -> Plan:
     """Plan one entity of one mailbox. Raises `guards.GuardError` unless `force`.
 
     `deleted_crm` / `deleted_exchange` list ids known to be deleted (change log, sync state).
     EXPRESS needs them; full listings show deletions by absence and use `deleted_crm` only to
     tell a pending CRM create that happened and was then deleted from one that never ran.
+    `shared` lists the CRM ids held by more than one user: merged field by field (shared.py).
     """
     rows = rebase(binding, synced)  # link rows written under another field map, read over this one
     state = _Pass(binding, crm, exchange, rows, kind, policy, deleted_crm, deleted_exchange)
+    state.shared = shared
     if binding.direction != Direction.OFF:
         state.run()
     actions = tuple(sorted(state.actions, key=apply_phase))
@@ -133,6 +137,7 @@ class _Pass:
         self.used_ex: set[str] = set()
         self.actions: list[Action] = []
         self.ambiguities: list[Ambiguity] = []
+        self.shared: Collection[str] = frozenset()
         self.direction = binding.direction
         self.by_crm_prop: dict[str, list[str]] = {}
         for snap in sorted(self.ex.values(), key=lambda snap: snap.id):
@@ -294,7 +299,7 @@ class _Pass:
     ) -> None:
         self.used_crm.add(c.id)
         self.used_ex.add(e.id)
-        resolution = resolve(
+        resolution = (resolve_shared if c.id in self.shared else resolve)(
             self.binding,
             base,
             Side3(c.fields, c_changed, c.modified),

@@ -2,21 +2,21 @@
 
 New, disabled or re-configured mailboxes are picked up by a periodic refresh; events are
 debounced per mailbox so that a burst becomes one job (source "push", Priority.PUSH). The job
-covers the entities whose folders the burst's events named (`entities_of`); an event of a
-folder not known, and a catch-up after a broken stream, cover every entity.
+covers the entities whose folders the burst's events named (`schedule.entities_of`); an event
+of a folder not known, and a catch-up after a broken stream, cover every entity.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 import asyncpg
 
-from ews_client import EntityKind, EwsClient
+from ews_client import EwsClient
 from sync_service.config import Settings
 from sync_service.db.dispatcher_state import DispatcherState
 from sync_service.db.queue import Entities, JobRequest, PassKind, Priority, enqueue_in
@@ -29,21 +29,6 @@ from sync_service.runtime.backends import build_backend
 log = logging.getLogger("sync_service.dispatcher.push")
 Clock = Callable[[], datetime]
 UNSUBSCRIBE_SECONDS = 3.0  # on the way out, free subscriptions for at most this long
-
-
-def entities_of(
-    parent_folder_ids: Iterable[str | None], folders: Mapping[str, EntityKind]
-) -> Entities:
-    """The entities whose folders a notification's events name (ParentFolderId of each
-    event; `folders`: the watched folders' ids -> their entity). None, every entity, when
-    an event names no folder or one not watched: a change is never left without a pass."""
-    found = set()
-    for folder_id in parent_folder_ids:
-        entity = folders.get(folder_id) if folder_id is not None else None
-        if entity is None:
-            return None
-        found.add(entity)
-    return frozenset(found) if found else None
 
 
 def merge_scopes(known: Entities, new: Entities) -> Entities:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from ews_client import EntityKind
 from sync_service.db.enums import EntityMode
+from sync_service.db.queue import Entities
 from sync_service.db.schedules import ScheduleRow
 
 
@@ -171,6 +172,21 @@ def active_entities(contacts: str, calendar: str, tasks: str) -> tuple[EntityKin
         (EntityKind.TASK, tasks),
     )
     return tuple(entity for entity, mode in modes if mode != EntityMode.OFF)
+
+
+def entities_of(
+    parent_folder_ids: Iterable[str | None], folders: Mapping[str, EntityKind]
+) -> Entities:
+    """The entities whose folders a notification's events name (ParentFolderId of each
+    event; `folders`: the watched folders' ids -> their entity). None, every entity, when
+    an event names no folder or one not watched: a change is never left without a pass."""
+    found = set()
+    for folder_id in parent_folder_ids:
+        entity = folders.get(folder_id) if folder_id is not None else None
+        if entity is None:
+            return None
+        found.add(entity)
+    return frozenset(found) if found else None
 
 
 # Modes under which Exchange-side changes flow to the CRM: only those folders need watching.

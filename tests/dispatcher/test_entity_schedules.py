@@ -15,7 +15,8 @@ from sync_service.db.schedules import ScheduleRow
 from sync_service.db.store import Store
 from sync_service.dispatcher import schedule
 from sync_service.dispatcher.graph_push import GraphChanges, enqueue_change
-from sync_service.dispatcher.push import PushManager, entities_of
+from sync_service.dispatcher.push import PushManager
+from sync_service.dispatcher.schedule import entities_of
 from sync_service.dispatcher.sweeps import Sweeper
 from sync_service.operator.operations import NotFound, Operations
 from sync_service.operator.schedules import Schedules, ScheduleSpec

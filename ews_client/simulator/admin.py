@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from lxml import etree
 
-from . import moves
+from . import meetings, moves
 from .mailbox_access import MoveState
 from .state import SimState
 from .store import FOLDER_ITEM_KIND, ITEM_TYPES, Mailbox, StoredItem
@@ -28,6 +28,8 @@ def add_admin_routes(app: web.Application, sim: SimState) -> None:
     app.router.add_post("/_sim/mailboxes/{address}/items", api.owner_create)
     app.router.add_patch("/_sim/mailboxes/{address}/items/{item_id}", api.owner_update)
     app.router.add_delete("/_sim/mailboxes/{address}/items/{item_id}", api.owner_delete)
+    app.router.add_post("/_sim/mailboxes/{address}/items/{item_id}/send", api.owner_send)
+    app.router.add_post("/_sim/mailboxes/{address}/items/{item_id}/respond", api.owner_respond)
     app.router.add_post("/_sim/mailboxes/{address}/snapshot", api.snapshot)
     app.router.add_post("/_sim/mailboxes/{address}/restore", api.restore)
     app.router.add_get("/_sim/mailboxes/{address}/access", api.access)
@@ -132,6 +134,37 @@ class _Admin:
             return _problem(404, "no such item")
         box.remove(item)
         return web.json_response({"deleted": item.id})
+
+    async def owner_send(self, request: web.Request) -> web.Response:
+        """The owner sends a meeting (or its update) from Outlook, optionally to new attendee
+        lists {"required": [...], "optional": [...]}: copies reach this simulator's attendees."""
+        box, item = self._box(request), self._item(request)
+        if item is None or item.kind != "CalendarItem":
+            return _problem(404, "no such calendar item")
+        body = await request.json() if request.can_read_body else {}
+        if "required" in body or "optional" in body:
+            meetings.set_attendees(item, body.get("required", []), body.get("optional", []))
+            box.touch(item)
+        meetings.ensure_uid(item)
+        meetings.send_as_owner(self.sim.quota, box, item)
+        return web.json_response(item_json(item))
+
+    async def owner_respond(self, request: web.Request) -> web.Response:
+        """The owner answers a meeting copy in Outlook: {"response": "Accept" | "Tentative" |
+        "Decline", "send": true} (sent: the organizer's item records it)."""
+        box, item = self._box(request), self._item(request)
+        if item is None:
+            return _problem(404, "no such item")
+        body = await request.json()
+        try:
+            meetings.respond(self.sim.quota, box, item, str(body.get("response")),
+                             bool(body.get("send", True)))  # fmt: skip
+        except meetings.MeetingError as exc:
+            return _problem(400, str(exc))
+        return web.json_response(item_json(item))
+
+    def _item(self, request: web.Request) -> StoredItem | None:
+        return self._box(request).items.get(request.match_info["item_id"])
 
     async def snapshot(self, request: web.Request) -> web.Response:
         box = self._box(request)

@@ -215,6 +215,23 @@ def _record_response(quota: Quota, box: Mailbox, item: StoredItem, response: str
     organizer.touch(own)
 
 
+def set_attendees(item: StoredItem, required: Iterable[str], optional: Iterable[str]) -> None:
+    """Replace the meeting's attendee lists (the owner's Outlook edit before sending)."""
+    for tag, addresses in (
+        ("RequiredAttendees", list(required)),
+        ("OptionalAttendees", list(optional)),
+    ):
+        old = item.props.find(t(tag))
+        if old is not None:
+            item.props.remove(old)
+        if not addresses:
+            continue
+        holder = etree.Element(t(tag))
+        for address in addresses:
+            etree.SubElement(holder, t("Attendee")).append(_mailbox(address, None))
+        insert_ordered(item.props, holder, CALENDAR)
+
+
 def send_as_owner(quota: Quota, box: Mailbox, item: StoredItem) -> None:
     """The owner sends the meeting (or its update) from Outlook: not a client's write, so not
     in the outbox, but the attendees of this simulator get their copies all the same."""

@@ -240,3 +240,33 @@ async def test_the_owner_sending_from_outlook_delivers_copies_without_the_outbox
     [held] = calendar(sim, BEN)
     assert meetings.uid_of(held) == meetings.uid_of(own)
     assert sim.sim.outbox.messages == []
+
+
+async def test_the_owner_sends_and_answers_through_the_admin_api(
+    sim: RunningSimulator, session: aiohttp.ClientSession
+) -> None:
+    base = f"{sim.admin_url}/mailboxes"
+    fields = {"Subject": "Standup", "Start": "2026-05-04T09:00:00Z", "End": "2026-05-04T09:15:00Z"}
+    async with session.post(
+        f"{base}/{ANN}/items", json={"folder": "calendar", "fields": fields}
+    ) as r:
+        made = await r.json()
+    body = {"required": [BEN], "optional": [OUT]}
+    async with session.post(f"{base}/{ANN}/items/{made['id']}/send", json=body) as r:
+        assert r.status == 200
+        sent = await r.json()
+    assert sent["fields"]["MyResponseType"] == "Organizer"
+    [held] = calendar(sim, BEN)
+    assert held.props.findtext(t("UID")) == sent["fields"]["UID"]
+    async with session.post(
+        f"{base}/{BEN}/items/{held.id}/respond", json={"response": "Tentative"}
+    ) as r:
+        assert r.status == 200
+    [own] = calendar(sim, ANN)
+    assert meetings.response_of(own.props, BEN) == "Tentative"
+    assert meetings.response_of(own.props, OUT) == "NoResponseReceived"
+    async with session.post(
+        f"{base}/{ANN}/items/{own.id}/respond", json={"response": "Accept"}
+    ) as r:
+        assert r.status == 400  # the organizer has nothing to answer
+    assert sim.sim.outbox.messages == []

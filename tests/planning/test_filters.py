@@ -4,7 +4,7 @@ item outside the filter, so a private item never reaches the other side."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ews_client.models import Appointment, Contact, ItemRef, Recurrence, Sensitivity, Task
 from sync_service.planning import (
     APPOINTMENTS,
+    CONTACTS,
     Binding,
     ConflictPolicy,
     CreateCrm,
@@ -226,27 +227,27 @@ def _outside(world: World, spec: Filter, result: Plan) -> list[str]:
 
     def out_crm(crm_id: str) -> bool:
         record = world.crm.get(crm_id)
-        return record is not None and not spec.admits(record, NOW)
+        return record is not None and not _admits(spec, record)
 
     def out_ex(item_id: str) -> bool:
         item = world.ex.get(item_id)
-        return item is not None and not spec.admits(item, NOW)
+        return item is not None and not _admits(spec, item)
 
     def pair_out(crm_id: str, item_id: str) -> bool:
         record, item = world.crm.get(crm_id), world.ex.get(item_id)
-        if any(s is not None and not spec.admits_apart(s, NOW) for s in (record, item)):
+        if any(s is not None and not _apart(spec, s) for s in (record, item)):
             return True
         written = [s.direction for s in world.binding.specs if s.name == "categories"]
         judged = {Direction.TWO_WAY: (record, item), Direction.CRM_TO_EXCHANGE: (record,)}.get(
             written[0] if written else Direction.OFF, (item,)
         )
         if not written:
-            return not any(s is not None and spec.categorized(s) for s in (record, item))
-        return any(s is not None and not spec.categorized(s) for s in judged)
+            return not any(s is not None and _categorized(spec, s) for s in (record, item))
+        return any(s is not None and not _categorized(spec, s) for s in judged)
 
     def barred(crm_id: str, item_id: str) -> bool:
         sides = (world.crm.get(crm_id), world.ex.get(item_id))
-        return any(side is not None and spec.barred(side) for side in sides)
+        return any(side is not None and _barred(spec, side) for side in sides)
 
     found = []
     for action in result.actions:
@@ -264,6 +265,39 @@ def _outside(world: World, spec: Filter, result: Plan) -> list[str]:
             case Update() if barred(action.crm_id, action.ref.id):
                 found.append(f"pairs {action.crm_id} / {action.ref.id}, one of them barred")
     return found
+
+
+# The filter's rules restated on their own, for the property's checks.
+def _admits(spec: Filter, side: Any) -> bool:
+    return _categorized(spec, side) and _apart(spec, side)
+
+
+def _categorized(spec: Filter, side: Any) -> bool:
+    wanted = {c.lower() for c in spec.categories}
+    return not wanted or bool(wanted & {c.lower() for c in side.categories})
+
+
+def _apart(spec: Filter, side: Any) -> bool:
+    if _barred(spec, side):
+        return False
+    if spec.calendar_range is None or not isinstance(side, CrmAppointment | Appointment):
+        return True
+    start, end = (side.start, side.end) if isinstance(side, Appointment) else (
+        side.starts_at, side.ends_at)  # fmt: skip
+    first, last = NOW - spec.calendar_range.back, NOW + spec.calendar_range.ahead
+    return start is None or (start <= last and (end or start) >= first)
+
+
+def _barred(spec: Filter, side: Any) -> bool:
+    if isinstance(side, CrmAppointment | Appointment):
+        return spec.exclude_private and side.sensitivity == Sensitivity.PRIVATE
+    if not isinstance(side, CrmContact | Contact):
+        return False
+    own = side.emails if isinstance(side, Contact) else (side.email, side.email2, side.email3)
+    addresses = [a.lower() for a in own if a]
+    return any(
+        a == b or a.endswith(f"@{b}") or a.endswith(f".{b}") for a in addresses for b in spec.block
+    )
 
 
 @pytest.mark.parametrize("kind", [PassKind.EXPRESS, PassKind.COMPLETE])
@@ -419,74 +453,124 @@ def test_an_express_read_with_something_to_create_asks_for_a_full_read() -> None
 
 # -- the property -------------------------------------------------------------------------------
 
+FAR = (NOW + timedelta(days=500)).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """An entity's random world: its base fields and what each toggle sets (on, off)."""
+
+    binding: Binding
+    base: dict[str, Any]
+    toggles: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+    specs: tuple[Filter, ...]
+
+
+APPOINTMENT = Profile(
+    BINDING,
+    BASE,
+    {
+        "cat": ({"categories": ["CRM"]}, {"categories": ["Other"]}),
+        "private": ({"sensitivity": "normal"}, {"sensitivity": "private"}),
+        "when": ({"start": BASE["start"], "end": BASE["end"]}, {"start": FAR, "end": FAR}),
+    },
+    (
+        CRM_ONLY,
+        NO_PRIVATE,
+        MONTH_YEAR,
+        Filter(categories=("CRM",), exclude_private=True, calendar_range=MONTH_YEAR.calendar_range),
+    ),
+)
+CONTACT = Profile(
+    bind(CONTACTS, Direction.TWO_WAY),
+    {"last_name": "Lee", "emails": ["lee@corp.test"]},
+    {
+        "cat": ({"categories": ["CRM"]}, {"categories": ["Other"]}),
+        "address": ({"emails": ["lee@corp.test"]}, {"emails": ["lee@mail.example.org"]}),
+    },
+    (CRM_ONLY, BLOCKED, Filter(categories=("CRM",), block=BLOCKED.block)),
+)
+PROFILES = {"appointment": APPOINTMENT, "contact": CONTACT}
+
+_SIDES = st.sampled_from(["crm", "ex"])
 _STEPS = st.lists(
     st.one_of(
         st.tuples(
-            st.sampled_from(["crm", "ex"]),
-            st.sampled_from(["cat", "private"]),
+            _SIDES,
+            st.sampled_from(["cat", "private", "when", "address"]),
             st.integers(0, 5),
             st.booleans(),
         ),
-        st.tuples(st.sampled_from(["crm", "ex"]), st.just("delete"), st.integers(0, 5)),
-        st.tuples(st.sampled_from(["crm", "ex"]), st.just("new"), st.booleans(), st.booleans()),
-        st.tuples(st.sampled_from(["crm", "ex"]), st.just("edit"), st.integers(0, 5)),
+        st.tuples(_SIDES, st.just("delete"), st.integers(0, 5)),
+        st.tuples(_SIDES, st.just("new"), st.lists(st.booleans(), min_size=3, max_size=3)),
+        st.tuples(_SIDES, st.just("edit"), st.integers(0, 5)),
         st.tuples(st.just("pass"), st.sampled_from(list(PassKind))),
     ),
     max_size=30,
 )
-SPECS = st.sampled_from([CRM_ONLY, NO_PRIVATE, Filter(categories=("CRM",), exclude_private=True)])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=SPECS, steps=_STEPS)
-def test_no_pass_touches_an_item_outside_the_filter(spec: Filter, steps: list[Any]) -> None:
-    world, parked = World(BINDING), {}
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), name=st.sampled_from(sorted(PROFILES)), steps=_STEPS)
+def test_no_pass_touches_an_item_outside_the_filter(
+    data: st.DataObject, name: str, steps: list[Any]
+) -> None:
+    profile = PROFILES[name]
+    spec = data.draw(st.sampled_from(profile.specs), label="filter")
+    world, parked = World(profile.binding), {}
     for n in range(3):
-        world.crm_put(f"seed{n}", {**BASE, "subject": f"Seed {n}", "categories": ["CRM"]})
+        on = {k: v[0] for k, v in profile.toggles.items()}
+        world.crm_put(f"seed{n}", {**profile.base, **_merged(on), "notes": f"Seed {n}"})
     filtered_pass(world, spec, parked, PassKind.INITIAL)
     for step in [*steps, ("pass", PassKind.EXPRESS), ("pass", PassKind.COMPLETE)]:
-        _step(world, spec, parked, step)
+        _step(world, profile, spec, parked, step)
     # Every row is either linked or parked, never both, and no item is linked twice.
     assert not set(world.links) & set(parked)
     linked = [row.exchange_id for row in world.links.values()]
     assert len(linked) == len(set(linked))
 
 
-def _step(world: World, spec: Filter, parked: dict[str, SyncedRow], step: tuple[Any, ...]) -> None:
+def _merged(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {key: value for part in parts.values() for key, value in part.items()}
+
+
+def _step(
+    world: World,
+    profile: Profile,
+    spec: Filter,
+    parked: dict[str, SyncedRow],
+    step: tuple[Any, ...],
+) -> None:
     if step[0] == "pass":
         filtered_pass(world, spec, parked, step[1])
         return
     side, what = step[0], step[1]
-    ids = sorted(world.crm if side == "crm" else world.ex)
     if what == "new":
-        fields = {
-            **BASE,
-            "subject": f"New {world.serial}",
-            "categories": ["CRM"] if step[2] else [],
-        }
-        fields["sensitivity"] = "private" if step[3] else "normal"
+        chosen = dict(zip(profile.toggles, step[2], strict=False))
+        toggled = {k: v[0 if chosen[k] else 1] for k, v in profile.toggles.items()}
+        fields = {**profile.base, **_merged(toggled), "notes": f"New {world.serial}"}
         if side == "crm":
             world.crm_put(world.new_id("crm"), fields)
         else:
             world.ex_put(world.new_id("item"), fields, None)
         return
-    if not ids:
+    ids = sorted(world.crm if side == "crm" else world.ex)
+    if not ids or (what not in profile.toggles and what not in ("delete", "edit")):
         return
     one = ids[step[2] % len(ids)]
     if what == "delete":
         world.crm_delete(one) if side == "crm" else world.ex_delete(one)
         return
+    binding = world.binding
     current = (
-        snapshot_crm(BINDING, world.crm[one])
+        snapshot_crm(binding, world.crm[one])
         if side == "crm"
-        else snapshot_exchange(BINDING, world.ex[one])
+        else snapshot_exchange(binding, world.ex[one])
     ).fields
-    if what == "cat":
-        changes: dict[str, Any] = {"categories": ["CRM"] if step[3] else ["Other"]}
-    elif what == "private":
-        changes = {"sensitivity": "private" if step[3] else "normal"}
+    if what == "edit":
+        changes: dict[str, Any] = {"notes": f"Edit {world.serial}"}
     else:
-        changes = {"location": f"Room {world.serial}"}
+        changes = profile.toggles[what][0 if step[3] else 1]
     if side == "crm":
         world.crm_put(one, {**current, **changes})
     else:

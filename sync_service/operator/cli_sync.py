@@ -109,11 +109,17 @@ async def _wait(
     return states
 
 
+def _scope(run: dict[str, Any]) -> str:
+    """The KIND column's note of a run of some entities: ' of contact,task'."""
+    entities = run.get("entities")
+    return f" of {','.join(entities)}" if entities else ""
+
+
 def _print_runs(runs: list[dict[str, Any]]) -> None:
     rows = [
         [
             r["mailbox"],
-            r["kind"] + (" (dry run)" if r["dry_run"] else ""),
+            r["kind"] + _scope(r) + (" (dry run)" if r["dry_run"] else ""),
             r["outcome"] or "running",
             _duration(r),
             items_written(r["counts"]),

@@ -533,6 +533,7 @@ class RunDetail(Answer):
     job_id: int | None
     kind: str
     dry_run: bool
+    entities: list[str] | None = Field(None, description="the entities covered; null: every one")
     engine: str | None
     started_at: datetime
     finished_at: datetime | None

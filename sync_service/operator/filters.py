@@ -106,7 +106,12 @@ def add_filter_options(parser: argparse.ArgumentParser, *, mailbox: bool) -> Non
     matcher = getattr(parser, "_negative_number_matcher", None)
     if isinstance(matcher, re.Pattern):
         parser._negative_number_matcher = re.compile(f"{RANGE_WORD}|{matcher.pattern}")
-    group = parser.add_argument_group(f"sync filters of {which}")
+    group = parser.add_argument_group(
+        f"sync filters of {which}",
+        "An item out of a filter is left as it is on both sides, never deleted because of it. "
+        "A change applies to each item as it next changes, and to every item at the next "
+        "complete pass (sync --mode complete applies it at once).",
+    )
     group.add_argument(
         "--filter-categories",
         metavar="LIST",
@@ -132,13 +137,16 @@ def add_filter_options(parser: argparse.ArgumentParser, *, mailbox: bool) -> Non
         metavar="RANGE",
         help="sync appointments from N days back to M days ahead, e.g. -30d:+365d; none: any",
     )
-    for flag, what in (("--block-domain", "DOMAIN"), ("--block-email", "ADDRESS")):
+    for flag, what, note in (
+        ("--block-domain", "DOMAIN", "this domain or a subdomain of it"),
+        ("--block-email", "ADDRESS", "this address"),
+    ):
         group.add_argument(
             flag,
             metavar=what,
             action="append",
-            help=f"keep contacts with this {what.lower()} out (repeatable; a domain's "
-            "subdomains too)",
+            help=f"keep contacts with an address of {note} out (repeatable; together they "
+            "replace the block list)",
         )
     group.add_argument("--no-block", action="store_true", help="block no address or domain")
     if mailbox:

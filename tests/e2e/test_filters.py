@@ -82,6 +82,11 @@ async def test_categories_both_ways_and_an_item_that_loses_its_category(
         # Hopper loses the category in Outlook and is edited: it leaves the sync. Nothing is
         # deleted or written on either side by any pass, the CRM's edit of it stays there.
         await _patch(h, hopper, {"Categories": ["Personal"], "JobTitle": "Admiral"})
+        # A dry run plans nothing for it and sets nothing aside.
+        assert await h.sync(BOX, dry_run=True) == Done("ok")
+        assert (await h.links(BOX), await _parked(h)) == (2, 0)
+        plan = await pool.fetchval("SELECT plan FROM sync.runs WHERE dry_run ORDER BY id DESC")
+        assert plan is not None and "Hopper" not in plan, plan
         assert await h.sync(BOX) == Done("ok")
         await pool.execute("UPDATE crm.contacts SET company = 'Navy' WHERE last_name = 'Hopper'")
         before = await _state(h, "contacts", "contacts")

@@ -17,6 +17,7 @@ from ews_client import Item
 from sync_service.crm.port import CrmPort
 from sync_service.db.links import LinkRow
 from sync_service.planning import meetings as rules
+from sync_service.planning.actions import Plan
 from sync_service.planning.mapping import Binding
 from sync_service.planning.records import CrmAppointment, CrmRecord
 from sync_service.planning.state import CrmSnapshot, ExchangeSnapshot, SyncedRow, snapshot_crm
@@ -27,6 +28,11 @@ class MeetingCopies:
 
     def __init__(self, crm: CrmPort, mailbox: str, user_id: str) -> None:
         self.crm, self.mailbox, self.user_id = crm, mailbox.strip().lower(), user_id
+        self.attendee_copies: set[str] = set()  # delivered copies the last prepare saw
+
+    def trim(self, plan: Plan) -> Plan:
+        """The plan without attendee-list writes to delivered attendee copies."""
+        return rules.without_attendee_writes(plan, self.attendee_copies)
 
     def _copies(self, items: Sequence[Item]) -> dict[str, rules.MeetingCopy]:
         found = {}
@@ -49,6 +55,10 @@ class MeetingCopies:
         copy an item is) and the planner's inputs with the meeting rules applied."""
         copies = self._copies(items)
         linked = {row.exchange_id: row for row in rows}
+        self.attendee_copies = {
+            i for i, c in copies.items()
+            if rules.delivered(c, self.mailbox) and not rules.organizes(c, self.mailbox)
+        }  # fmt: skip
         if not copies and not records and not any(s.id in linked for s in snapshots):
             return dict(read), list(records), list(snapshots)
         known = await self.crm.meetings.known({c.uid for c in copies.values()})

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 
 from ews_client.models import Appointment, Item
 
+from .actions import Action, Plan, Update
 from .state import CrmSnapshot, ExchangeSnapshot, SyncedRow
 
 ORGANIZER = "organizer"
@@ -123,6 +124,28 @@ def second_copy(target: str | None, holding: Collection[str]) -> bool:
     meeting that invitations were allowed for). Left out of the plan: paired, it would be
     an Outlook copy of a linked record, a second CRM appointment."""
     return target is not None and target in holding
+
+
+ATTENDEE_MODEL_FIELDS = frozenset({"required_attendees", "optional_attendees"})
+
+
+def without_attendee_writes(plan: Plan, copies: Collection[str]) -> Plan:
+    """The plan, its updates of attendee copies Exchange delivered (`copies`: item ids) not
+    writing their attendee lists: the organizer's messages keep those (and Graph refuses to
+    change them on an attendee's copy); what else changed is still written."""
+
+    def trimmed(action: Action) -> Action:
+        if not isinstance(action, Update) or action.ref.id not in copies:
+            return action
+        return replace(
+            action,
+            exchange_changes=action.exchange_changes - {"attendees"},
+            model_fields=action.model_fields - ATTENDEE_MODEL_FIELDS,
+        )
+
+    if not copies:
+        return plan
+    return replace(plan, actions=tuple(trimmed(a) for a in plan.actions))
 
 
 def held_back(

@@ -283,6 +283,8 @@ class MailboxPass:
             limits=self.options.limits,
             force=self.options.forced,
         )
+        if entity == EntityKind.APPOINTMENT:
+            plan = self._meetings.trim(plan)
         report.plans.append(plan)
         if self.options.dry_run:
             return EntityOutcome.from_plan(plan)

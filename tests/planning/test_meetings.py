@@ -178,3 +178,21 @@ def test_a_delivered_meeting_is_not_created_again_in_an_attendees_mailbox() -> N
 def test_a_second_copy_of_a_meeting_already_held_is_left_out() -> None:
     assert rules.second_copy("r1", {"r1", "r2"})
     assert not rules.second_copy("r3", {"r1"}) and not rules.second_copy(None, {"r1"})
+
+
+def test_an_attendee_copys_attendee_lists_are_the_organizers_to_keep() -> None:
+    synced = copy()
+    row = _row(synced, record())
+    seen = rules.as_unchanged(snapshot_exchange(BINDING, synced, row), row)
+    moved = record(
+        starts_at=START.replace(hour=8),
+        attendees=(CrmAttendee(BEN, None, True), CrmAttendee("new@else.example", None, True)),
+    )
+    result = planner.plan(BINDING, [snapshot_crm(BINDING, moved)], [seen], [row])
+    [before] = result.actions
+    assert isinstance(before, Update) and "required_attendees" in before.model_fields
+    [after] = rules.without_attendee_writes(result, {"AAMk1"}).actions
+    assert isinstance(after, Update)
+    assert after.model_fields == before.model_fields - {"required_attendees", "optional_attendees"}
+    assert "start" in after.exchange_changes and "attendees" not in after.exchange_changes
+    assert rules.without_attendee_writes(result, {"other"}) == result

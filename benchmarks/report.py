@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.sections import console_section, console_targets, replicas_section
+
 FINDINGS = "<!-- findings: hand-written below, kept by benchmarks/report.py -->"
 
 
@@ -72,6 +74,7 @@ def targets(r: dict[str, Any]) -> list[dict[str, str]]:
         _row("(5) >= 5x the exchangelib baseline's items/s", ratio, _cmp(ratio, 5.0, False), "x"),
         *regression_targets(r),
         *far_targets(_get(r, "far", "cases") or {}),
+        *console_targets(r),
     ]
     # fmt: on
 
@@ -342,6 +345,7 @@ def section(r: dict[str, Any]) -> list[str]:
     ]
     lines += [f"| {t['target']} | {t['measured']} | {t['verdict']} |" for t in r["targets"]]
     lines += ["", *_initial_table(r), "", *_idle_table(r), ""]
+    lines += [*console_section(r), *replicas_section(r)]
     for case in (_get(r, "far", "cases") or {}).values():
         lines += far_case(case)
     errors = [f"- {k}: {v['error']}" for k, v in r.items() if isinstance(v, dict) and "error" in v]

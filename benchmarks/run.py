@@ -3,9 +3,10 @@
     python -m benchmarks.run --profile quick   # `make bench`, under 5 minutes
     python -m benchmarks.run --profile full    # `make bench-full`: the issue's sizes, ~45 minutes
 
-The full profile also runs benchmarks/bench_metrics_scrape.py and benchmarks/bench_replicas.py
-(one, two and three engines, the multi-replica test at 2,000 mailboxes, the database restart
-and 30 s outage; their results in full.json only).
+Both run the console's pages with 10,000 mailboxes (benchmarks/bench_console.py; quick 20
+requests per page, full 100). The full profile also runs benchmarks/bench_metrics_scrape.py and
+benchmarks/bench_replicas.py (one, two and three engines, the multi-replica test at 2,000
+mailboxes, the database restart and 30 s outage; their results in full.json only).
 Both run far Exchange cases (benchmarks/bench_far.py, 150 ms + 2 ms per item, service and
 baseline side by side): quick the small ones, full (a) and (b) at issue 15's sizes.
 `--latency BASE_MS[,PER_ITEM_MS]` sets the simulator's latency of (1) and (5) (default 20,1;
@@ -30,12 +31,14 @@ from typing import Any
 
 from benchmarks import (
     bench_baseline,
+    bench_console,
     bench_far,
     bench_idle,
     bench_initial,
     bench_metrics_scrape,
     bench_replicas,
     report,
+    sections,
     stack,
 )
 
@@ -55,10 +58,14 @@ class Profile:
     far_cases: tuple[str, ...] = ()  # bench_far.CASES, far Exchange (issue 15)
     replicas_mailboxes: int = 0  # benchmarks/bench_replicas.py (issue 21); 0: not run
     outage_s: float = 0.0  # with it: the database restart and an outage of this length
+    # benchmarks/bench_console.py (issue 19): requests per page, always at 10,000 mailboxes
+    console_repeat: int = 0
 
 
 PROFILES = {
-    "quick": Profile(10, 200, 30.0, 40, 20.0, 10, 3.0, far_cases=("a_small", "b_small")),
+    "quick": Profile(
+        10, 200, 30.0, 40, 20.0, 10, 3.0, far_cases=("a_small", "b_small"), console_repeat=20
+    ),
     # 2,000 mailboxes x 385 items initial; 10,000 idle mailboxes, ten minutes under push.
     # Replicas: one, two and three engines and the multi-replica test at 2,000 mailboxes.
     "full": Profile(
@@ -73,6 +80,7 @@ PROFILES = {
         far_cases=("a", "b"),
         replicas_mailboxes=2000,
         outage_s=30.0,
+        console_repeat=100,
     ),
 }
 
@@ -134,6 +142,9 @@ async def run_all(
             ),
         ),
     ]
+    if p.console_repeat:
+        console = bench_console.DataSet(mailboxes=sections.CONSOLE_MAILBOXES)
+        steps.append(("console", lambda: bench_console.run(console, p.console_repeat)))
     if p.scrape_mailboxes:
         scrape = bench_metrics_scrape.ScrapeConfig(mailboxes=p.scrape_mailboxes)
         steps.append(("metrics_scrape", lambda: bench_metrics_scrape.run(scrape)))

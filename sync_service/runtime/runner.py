@@ -22,7 +22,7 @@ from sync_service import metrics
 from sync_service.config import ConfigError, Settings
 from sync_service.crm.port import CrmPort
 from sync_service.db.links import LinkStore, RunEnd
-from sync_service.db.queue import Job, JobQueue, PassKind, Priority
+from sync_service.db.queue import Job, JobQueue, PassKind, Priority, entity_scope
 from sync_service.db.run_plans import RunPlans
 from sync_service.db.store import MailboxState, Store
 from sync_service.planning.guards import GuardError, GuardLimits
@@ -150,9 +150,9 @@ class PassRunner:
         finally:
             PASS_STATS.reset(token)
         if report.needs_rerun:
-            await self.queue.enqueue(
-                mailbox.id, PassKind.EXPRESS, source="rerun", entities=job.entities
-            )
+            # Again, for the entities a conflict left behind (their states did not move).
+            left = entity_scope(e for e, outcome in report.entities.items() if outcome.conflicts)
+            await self.queue.enqueue(mailbox.id, PassKind.EXPRESS, source="rerun", entities=left)
         self._observe_lag(job, report)
         plan_text = None
         if job.dry_run:

@@ -26,18 +26,18 @@ SELECT server_id, groups, entities, express_interval FROM sync.schedules ORDER B
 -- name: schedule_entity_mailboxes
 -- The active mailboxes of server $1 (limited to groups $2 if given) as the per-entity sweep
 -- sees them: modes, and when each entity last had a successful pass (an entity without a
--- dated pass falls back to the mailbox's last pass of any kind).
+-- dated pass falls back to the mailbox's last pass of any kind). One hash join over the
+-- server's rows, not a look-up per mailbox.
 SELECT m.id, m.server_group, m.initial_done, m.contacts_mode, m.calendar_mode, m.tasks_mode,
-       COALESCE(p.contact_at, m.last_express_at) AS contact_at,
-       COALESCE(p.appointment_at, m.last_express_at) AS appointment_at,
-       COALESCE(p.task_at, m.last_express_at) AS task_at
+       COALESCE(max(e.last_pass_at) FILTER (WHERE e.entity = 'contact'), m.last_express_at)
+           AS contact_at,
+       COALESCE(max(e.last_pass_at) FILTER (WHERE e.entity = 'appointment'), m.last_express_at)
+           AS appointment_at,
+       COALESCE(max(e.last_pass_at) FILTER (WHERE e.entity = 'task'), m.last_express_at)
+           AS task_at
 FROM sync.mailboxes m
-LEFT JOIN LATERAL (
-    SELECT max(last_pass_at) FILTER (WHERE entity = 'contact') AS contact_at,
-           max(last_pass_at) FILTER (WHERE entity = 'appointment') AS appointment_at,
-           max(last_pass_at) FILTER (WHERE entity = 'task') AS task_at
-    FROM sync.entity_passes e WHERE e.mailbox_id = m.id
-) p ON true
+LEFT JOIN sync.entity_passes e ON e.mailbox_id = m.id
 WHERE m.server_id = $1 AND m.state = 'active'
   AND ($2::text[] IS NULL OR m.server_group = ANY($2))
+GROUP BY m.id
 ORDER BY m.id

@@ -30,8 +30,7 @@ from .. import calendar as cal
 from ..store import Folder, Mailbox
 from . import delta, handlers
 from .errors import bad_request
-from .folders import event_calendar
-from .handlers import Env, GReq, GResp, _item, _range
+from .handlers import Env, GReq, GResp, _item, _range, event_calendar
 from .ids import graph_id
 from .view import expanded_props, item_json, occurrence_json, occurrences_in, overlaps
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from .. import calendar as cal
 from ..context import OpError
 from ..folder_ops import add_folder
 from ..store import Folder, Mailbox
@@ -135,18 +134,6 @@ def calendar_of(box: Mailbox, raw: str) -> Folder:
         if folder.id == wanted:
             return folder
     raise not_found("calendar")
-
-
-def event_calendar(box: Mailbox, raw: str) -> Folder:
-    """The calendar an event (or an occurrence of it) is in; the default one for an id it
-    does not know (the caller answers 404)."""
-    value = ews_id(unquote(raw))
-    occ = cal.parse_occurrence_id(value)
-    item = box.items.get(occ[0] if occ else value)
-    folder = box.folders.get(item.folder_id) if item is not None else None
-    if folder is None or folder.folder_class != "IPF.Appointment":
-        return box.folder("calendar")
-    return folder
 
 
 def default_calendar(env: Env, req: GReq, box: Mailbox) -> GResp:

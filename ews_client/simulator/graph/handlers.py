@@ -83,6 +83,18 @@ def _folder(box: Mailbox, kind: EntityKind, list_id: str | None) -> Folder:
     return folder
 
 
+def event_calendar(box: Mailbox, raw: str) -> Folder:
+    """The calendar an event (or an occurrence of it) is in; the default one for an id it
+    does not know (the caller answers 404)."""
+    value = ews_id(unquote(raw))
+    occ = cal.parse_occurrence_id(value)
+    item = box.items.get(occ[0] if occ else value)
+    folder = box.folders.get(item.folder_id) if item is not None else None
+    if folder is None or folder.folder_class != "IPF.Appointment":
+        return box.folder("calendar")
+    return folder
+
+
 def _item(box: Mailbox, folder: Folder, raw_id: str) -> tuple[Any, int | None]:
     value = ews_id(unquote(raw_id))
     occ = cal.parse_occurrence_id(value)
@@ -157,7 +169,7 @@ def delete_item(
 
 def cancel_event(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:
     """`POST /events/{id}/cancel`: the organizer's cancellation; the event is removed."""
-    item, index = _item(box, box.folder("calendar"), raw)
+    item, index = _item(box, event_calendar(box, raw), raw)
     if not invitations.organizes(box, item.props):
         message = "Your request can't be completed. "
         raise bad_request(message + "You need to be an organizer to cancel a meeting.")
@@ -167,7 +179,7 @@ def cancel_event(env: Env, req: GReq, box: Mailbox, raw: str) -> GResp:
 
 def respond_event(env: Env, req: GReq, box: Mailbox, raw: str, action: str) -> GResp:
     """`POST /events/{id}/accept|tentativelyAccept|decline`: an attendee's answer."""
-    item, _ = _item(box, box.folder("calendar"), raw)
+    item, _ = _item(box, event_calendar(box, raw), raw)
     send = (req.body or {}).get("sendResponse", True) is not False
     try:
         meetings.respond(env.quota, box, item, meetings.GRAPH_ACTIONS[action], send)

@@ -92,7 +92,7 @@ def _coll(fn: Callable[..., GResp]) -> Route:
         kind, lid = _kind(m["coll"]), m["lid"]
         if kind is EntityKind.APPOINTMENT and args:
             # An event by its id alone, in whichever of the user's calendars it is.
-            lid = folders.event_calendar(box, args[0]).id
+            lid = handlers.event_calendar(box, args[0]).id
         return fn(env, req, box, kind, lid, *args)
 
     return call

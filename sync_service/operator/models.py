@@ -46,6 +46,7 @@ from sync_service.operator.operations import (
     SYNC_MODES,
     InvalidInput,
 )
+from sync_service.operator.schedules import MAX_GROUPS
 from sync_service.operator.server_specs import AUTH_KINDS, BACKENDS
 
 M = TypeVar("M", bound="Input")
@@ -252,7 +253,7 @@ class ScheduleInput(Input):
 
     server: Name | None = Field(None, description="this server's mailboxes (null: every server)")
     groups: list[GroupName] | None = Field(
-        None, max_length=LIST_MAX, description="only these server groups' mailboxes"
+        None, max_length=MAX_GROUPS, description="only these server groups' mailboxes"
     )
     entities: list[EntityWord] | None = Field(
         None, max_length=len(ENTITY_CHOICES), description="only these entities (null: every one)"

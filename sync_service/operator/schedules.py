@@ -29,7 +29,8 @@ OFF = "off"
 # Bounds: an interval the sweep can keep (a tick is a few seconds) and a year at most.
 MIN_INTERVAL = timedelta(seconds=10)
 MAX_INTERVAL = timedelta(days=366)
-MAX_GROUPS = 100
+# Groups of one schedule: as many as a deployment has (the bound only keeps one request sane).
+MAX_GROUPS = 10_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -216,6 +216,10 @@ async def test_schedules_are_checked_named_and_listed(pool: asyncpg.Pool) -> Non
     again, new = await schedules.set("cal", ScheduleSpec(groups=["b", "a", "a"], every="off"))
     assert not new and (again.server, again.groups, again.every) == (None, ["a", "b"], "off")
     assert [s.name for s in await schedules.list("ex1")] == ["cal"]
+    many = [f"g{i:04d}" for i in range(2_000)]  # no limit a deployment would meet
+    wide, _ = await schedules.set("wide", ScheduleSpec(groups=many, every="1h"))
+    assert wide.groups == many
+    await schedules.remove("wide")
     await schedules.remove("cal")
     assert await schedules.list() == []
     with pytest.raises(NotFound):

@@ -6,6 +6,8 @@ error, the other entities go on, and no CRM record is deleted."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import asyncpg
 
 from sync_service.db.queue import PassKind
@@ -15,6 +17,7 @@ from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, harness
 
 BOX = "linked@sim.example"
+T = "http://schemas.microsoft.com/exchange/services/2006/types"
 
 
 async def _sync(h: Harness, kind: PassKind = PassKind.EXPRESS) -> None:
@@ -179,3 +182,55 @@ async def test_items_the_user_moved_into_the_linked_folder_pair_again(
         await _sync(h, PassKind.COMPLETE)
         assert await _in_folder(h, crm["id"]) == ["Ada", "Bob"]
         assert await _crm_names(h) == ["Ada", "Bob"]
+
+
+async def test_a_linked_calendar_and_task_list_are_made_and_synced(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    async with harness(pool, backend=backend) as h:
+        user, _ = await h.add_user(BOX)
+        ops = Operations(pool)
+        await _sync(h, PassKind.INITIAL)
+        await FolderLinks(ops).set(BOX, "calendar", "Calendar/CRM", True)
+        await FolderLinks(ops).set(BOX, "tasks", "Tasks/CRM", True)
+        await pool.execute(
+            "INSERT INTO crm.appointments (owner_id, subject, starts_at, ends_at) "
+            "VALUES ($1, 'review', $2, $3)",
+            user,
+            soon,
+            soon + timedelta(hours=1),
+        )
+        await pool.execute("INSERT INTO crm.tasks (owner_id, subject) VALUES ($1, 'call')", user)
+        await _sync(h)
+        box = h.sim.sim.mailboxes[BOX]
+        calendars = [f for f in box.folders.values() if f.folder_class == "IPF.Appointment"]
+        lists = [f for f in box.folders.values() if f.folder_class == "IPF.Task"]
+        [calendar] = [f for f in calendars if f.display_name == "CRM"]
+        [task_list] = [f for f in lists if f.display_name == "CRM"]
+        subjects = {box.items[i].props.findtext(f"{{{T}}}Subject") for i in calendar.items}
+        assert subjects == {"review"}
+        assert [box.items[i].props.findtext(f"{{{T}}}Subject") for i in task_list.items] == ["call"]
+        assert not box.folder("calendar").items and not box.folder("tasks").items
+        states = {
+            k["entity"]: (k["state"], k.get("path")) for k in await FolderLinks(ops).show(BOX)
+        }
+        assert states["calendar"] == ("resolved", "Calendar/CRM")
+        assert states["tasks"] == ("resolved", "Tasks/CRM")
+
+        # The owner adds an event to the linked calendar: it reaches the CRM.
+        await h.owner(
+            "POST",
+            f"/mailboxes/{BOX}/items",
+            {
+                "folder": calendar.id,
+                "fields": {
+                    "Subject": "lunch",
+                    "Start": (soon + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+                    "End": (soon + timedelta(days=1, hours=1)).isoformat().replace("+00:00", "Z"),
+                },
+            },
+        )
+        await _sync(h)
+        rows = await pool.fetch("SELECT subject FROM crm.appointments ORDER BY subject")
+        assert [r["subject"] for r in rows] == ["lunch", "review"]

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sync_service.errors import FieldError, OperatorError
 from sync_service.planning.field_map import BUILT_IN, FieldMap, FieldMapError, parse
+from sync_service.planning.shared import OwnerDelete
 
 ENV_PREFIX = "SYNC_"
 # Never a server's secret, whatever SYNC_SECRET_DIR says: /proc/self/environ is the service's
@@ -207,6 +208,8 @@ class ConflictSettings(_Group):
     appointments_policy: ConflictPolicyName = ConflictPolicyName.CRM_WINS
     tasks_policy: ConflictPolicyName = ConflictPolicyName.CRM_WINS
     merge_fallback: ConflictPolicyName = ConflictPolicyName.CRM_WINS
+    # The owner's Outlook delete of a record other users hold (planning/shared.py).
+    shared_owner_delete: OwnerDelete = OwnerDelete.KEEP
 
     @field_validator("merge_fallback")
     @classmethod

@@ -17,6 +17,7 @@ from typing import NamedTuple, Protocol
 from ews_client import EntityKind
 from sync_service.errors import SyncServiceError
 from sync_service.planning.records import CrmRecord
+from sync_service.planning.shared import OwnerDelete
 
 
 class ChangeOp(StrEnum):
@@ -195,8 +196,14 @@ class CrmPort(Protocol):
         user_id: str,
         expected_version: int,
         origin_user_id: str | None,
+        owner_delete: OwnerDelete = OwnerDelete.DELETE_ALL,
     ) -> None:
-        """The owner's delete deletes the record; a linked user's delete only drops the link."""
+        """A linked user's delete only drops the link; the owner's delete of a record others
+        hold follows `owner_delete` (planning/shared.py), held by nobody else it deletes it."""
+        ...
+
+    async def shared_ids(self, entity: EntityKind, ids: Collection[str]) -> set[str]:
+        """The records among `ids` that more than one user holds (owner and linked users)."""
         ...
 
     async def list_users(self) -> list[CrmUser]: ...

@@ -9,7 +9,7 @@ change-capture trigger marks them and they are not sent back to that mailbox (no
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -41,7 +41,9 @@ from sync_service.crm.port import (
 )
 from sync_service.db.crm_tables import CrmTables
 from sync_service.db.pool import Conn
+from sync_service.db.record_links import RecordLinks
 from sync_service.planning.records import CrmAppointment, CrmAttendee, CrmRecord
+from sync_service.planning.shared import OwnerDelete
 
 # PostgreSQL errors that mean "this value does not fit": reported as CrmRejected.
 _VALUE_ERRORS = (
@@ -59,6 +61,7 @@ class PostgresCrm:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._sql = CrmTables()
+        self._shared = RecordLinks(pool)
         self.meetings = PostgresMeetings(pool)
 
     # -- change log ---------------------------------------------------------------------------
@@ -140,9 +143,19 @@ class PostgresCrm:
 
     async def list_records(self, user_id: str, entity: EntityKind) -> list[CrmRecord]:
         entity = EntityKind(entity)
+        user = _user_uuid(user_id)
         async with self._pool.acquire() as conn:
-            rows = await self._sql.user_records(conn, entity, _user_uuid(user_id))
+            rows = await self._sql.user_records(conn, entity, user)
+            dropped = await self._shared.dropped(conn, entity.value, user)  # the owner's own
+            rows = [r for r in rows if str(r["id"]) not in dropped] if dropped else rows
             return await self._assemble(conn, entity, rows)
+
+    async def shared_ids(self, entity: EntityKind, ids: Collection[str]) -> set[str]:
+        wanted = sorted({u for u in map(parse_uuid, ids) if u is not None})
+        if not wanted:
+            return set()
+        async with self._pool.acquire() as conn:
+            return await self._shared.shared(conn, EntityKind(entity).value, wanted)
 
     async def list_users(self) -> list[CrmUser]:
         async with self._pool.acquire() as conn:
@@ -213,6 +226,7 @@ class PostgresCrm:
         user_id: str,
         expected_version: int,
         origin_user_id: str | None,
+        owner_delete: OwnerDelete = OwnerDelete.DELETE_ALL,
     ) -> None:
         entity = EntityKind(entity)
         user = _user_uuid(user_id)
@@ -221,10 +235,22 @@ class PostgresCrm:
             if locked is None:
                 return  # already gone: a retried delete is not an error
             if locked == user:
-                await self._sql.delete(conn, entity, record_id)
+                await self._owner_delete(conn, entity, record_id, user, owner_delete)
             else:
                 # Only this user's copy goes: the record stays for its owner and other users.
                 await self._sql.unlink_user(conn, entity, record_id, user)
+
+    async def _owner_delete(
+        self, conn: Conn, entity: EntityKind, record_id: str, owner: str, mode: OwnerDelete
+    ) -> None:
+        """The owner's delete: of the record, unless others hold it and `mode` says else."""
+        heir = await self._shared.first_linked(conn, entity.value, record_id)
+        if heir is None or mode is OwnerDelete.DELETE_ALL:
+            await self._sql.delete(conn, entity, record_id)
+        elif mode is OwnerDelete.TRANSFER:
+            await self._shared.transfer(conn, entity.value, record_id, heir)
+        else:
+            await self._shared.drop_owner(conn, entity.value, record_id, owner)
 
     async def link_user(self, entity: EntityKind, record_id: str, user_id: str) -> None:
         await self._link(True, EntityKind(entity), record_id, user_id)

@@ -53,6 +53,7 @@ from sync_service.planning.actions import (
 )
 from sync_service.planning.mapping import Binding, new_item, new_record, updated_record
 from sync_service.planning.records import CrmRecord
+from sync_service.planning.shared import OwnerDelete
 from sync_service.planning.state import SyncedRow
 from sync_service.runtime import audit
 
@@ -98,8 +99,10 @@ class Applier:
         pending: dict[str, str] | None = None,
         *,
         run_id: int | None = None,
+        owner_delete: OwnerDelete = OwnerDelete.KEEP,
     ) -> None:
         self.mailbox = mailbox
+        self.owner_delete = owner_delete  # what the owner's delete of a shared record does
         self.run_id = run_id  # the runs row that counts the writes (None: not counted there)
         # Creates intended by an earlier pass that may have happened before a crash: only
         # those need a look-up first (every create commits its intent before it is made).
@@ -358,6 +361,7 @@ class Applier:
                     self.mailbox.crm_user_id,
                     record.version,
                     self.mailbox.crm_user_id,
+                    self.owner_delete,
                 )
                 deleted = audit.delete("crm", (action.crm_id, action.exchange_id), action.title)
                 await self._unlink(action.crm_id, [deleted], settles=True)

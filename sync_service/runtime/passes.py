@@ -39,12 +39,21 @@ from sync_service.errors import IntegrityStop
 from sync_service.planning import MAPS, links, planner
 from sync_service.planning.actions import PassKind, Plan
 from sync_service.planning.field_map import BUILT_IN, FieldMap
+from sync_service.planning.filter_pairs import adopt
+from sync_service.planning.filters import Screened
 from sync_service.planning.guards import GuardLimits
 from sync_service.planning.mapping import Binding, Direction
 from sync_service.planning.policy import ConflictPolicy
 from sync_service.planning.records import CrmRecord
 from sync_service.planning.render import ambiguity_decision, ambiguity_reason
-from sync_service.planning.state import SyncedRow, snapshot_crm, snapshot_exchange
+from sync_service.planning.shared import OwnerDelete
+from sync_service.planning.state import (
+    CrmSnapshot,
+    ExchangeSnapshot,
+    SyncedRow,
+    snapshot_crm,
+    snapshot_exchange,
+)
 from sync_service.runtime.applier import Applier, EntityOutcome
 from sync_service.runtime.folder_links import PassFolders
 
@@ -73,6 +82,7 @@ class PassOptions:
     run_id: int | None = None  # the runs row the writes are counted in, as they commit
     field_map: FieldMap = BUILT_IN  # the operator's per-field directions and value maps
     entities: frozenset[EntityKind] | None = None  # the job's entities (None: every one)
+    owner_delete: OwnerDelete = OwnerDelete.KEEP  # the owner's delete of a shared record
 
 
 @dataclass(slots=True)
@@ -258,8 +268,8 @@ class MailboxPass:
             # find nothing to do, so the folder's links are not even read.
             done.append((entity, sides))
             return EntityOutcome()
-        rows = await links_of.rows()
-        sides, rows = await self._screen(binding, sides, rows)
+        sides, screened = await self._screen(binding, sides, await links_of.rows())
+        rows = screened.links
         # An item still at the change key of its last sync holds the row's content.
         linked = {row.exchange_id: row for row in rows}
         crm_side = [snapshot_crm(binding, record) for record in sides.crm.values()]
@@ -282,9 +292,11 @@ class MailboxPass:
             deleted_exchange=sides.deleted_exchange,
             limits=self.options.limits,
             force=self.options.forced,
+            shared=await self._shared(entity, crm_side, exchange_side),
         )
         if entity == EntityKind.APPOINTMENT:
             plan = self._meetings.trim(plan)
+        plan = adopt(binding, plan, screened)  # the pairs the filter matched, written out
         report.plans.append(plan)
         if self.options.dry_run:
             return EntityOutcome.from_plan(plan)
@@ -307,6 +319,7 @@ class MailboxPass:
             sides.crm,
             pending,
             run_id=self.options.run_id,
+            owner_delete=self.options.owner_delete,
         )
         outcome = await applier.apply(plan)
         if entity == EntityKind.APPOINTMENT:
@@ -318,9 +331,18 @@ class MailboxPass:
             done.append((entity, sides))
         return outcome
 
+    async def _shared(
+        self, entity: EntityKind, crm: list[CrmSnapshot], exchange: list[ExchangeSnapshot]
+    ) -> set[str]:
+        """The records read on both sides that several users hold (merged field by field,
+        planning/shared.py): only a pair changed on both sides can need it."""
+        if not (crm and exchange):
+            return set()
+        return await self.crm.shared_ids(entity, [snap.id for snap in crm])
+
     async def _screen(
         self, binding: Binding, sides: _Sides, rows: list[SyncedRow]
-    ) -> tuple[_Sides, list[SyncedRow]]:
+    ) -> tuple[_Sides, Screened]:
         """The reads without the items the mailbox's sync filter keeps out (planning/filters.py):
         those of pairs that left it are set aside, never planned as deletions."""
         if self._filter is None:
@@ -338,7 +360,7 @@ class MailboxPass:
             )
         if not self.options.dry_run:
             await self.filters.settle(self.mailbox.id, entity, screened)
-        return replace(sides, crm=screened.crm, exchange=screened.exchange), screened.links
+        return replace(sides, crm=screened.crm, exchange=screened.exchange), screened
 
     async def _stored(self, entities: list[EntityKind]) -> dict[EntityKind, _Stored]:
         """Sync states, watermarks and unfinished writes of every entity: one round trip."""

@@ -261,6 +261,12 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
             f"moved:       {boxes['moved']} mailbox(es) Exchange moved away: "
             "sync-service mailboxes list --state moved shows the command for each"
         )
+    folder_errors = (status.get("folder_links") or {}).get("errors")
+    if folder_errors:
+        print(
+            f"folders:     {folder_errors} entity link(s) cannot be read "
+            "(sync-service mailboxes folder-link show SMTP)"
+        )
     queue = status["queue"]
     print(
         f"queue:       {queue['queued']} queued, {queue['running']} running, "

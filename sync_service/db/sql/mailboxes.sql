@@ -54,7 +54,8 @@ WITH folders AS (
     SELECT $1, t.entity, NULL, t.sync_state
     FROM unnest($5::text[], $6::text[]) AS t(entity, sync_state)
     ON CONFLICT (mailbox_id, entity) DO UPDATE SET
-        folder_id = EXCLUDED.folder_id, sync_state = EXCLUDED.sync_state, updated_at = now()
+        -- the folder a link resolved to stays (db/folder_links.py owns it): only the state moves
+        sync_state = EXCLUDED.sync_state, updated_at = now()
 ), watermarks AS (
     INSERT INTO sync.crm_watermarks (mailbox_id, entity, last_seq)
     SELECT $1, t.entity, t.last_seq FROM unnest($5::text[], $7::bigint[]) AS t(entity, last_seq)

@@ -29,10 +29,12 @@ class MeetingCopies:
     def __init__(self, crm: CrmPort, mailbox: str, user_id: str) -> None:
         self.crm, self.mailbox, self.user_id = crm, mailbox.strip().lower(), user_id
         self.attendee_copies: set[str] = set()  # delivered copies the last prepare saw
+        self.paired: set[str] = set()  # copies it paired by uid (they carry no CRM id yet)
 
     def trim(self, plan: Plan) -> Plan:
-        """The plan without attendee-list writes to delivered attendee copies."""
-        return rules.without_attendee_writes(plan, self.attendee_copies)
+        """The plan without attendee-list writes to delivered attendee copies, and with the
+        CRM id stamped on the copies paired by uid."""
+        return rules.stamped(rules.without_attendee_writes(plan, self.attendee_copies), self.paired)
 
     def _copies(self, items: Sequence[Item]) -> dict[str, rules.MeetingCopy]:
         found = {}
@@ -55,6 +57,7 @@ class MeetingCopies:
         copy an item is) and the planner's inputs with the meeting rules applied."""
         copies = self._copies(items)
         linked = {row.exchange_id: row for row in rows}
+        self.paired = set()
         self.attendee_copies = {
             i for i, c in copies.items()
             if rules.delivered(c, self.mailbox) and not rules.organizes(c, self.mailbox)
@@ -83,7 +86,10 @@ class MeetingCopies:
                 copy, self.mailbox, users.keys(),
                 record is not None and record.owner_id == self.user_id, _organizer(record),
             )  # fmt: skip
-            out.append(self._seen(snap, row, crm_side.get(target or ""), source))
+            shown = self._seen(snap, row, crm_side.get(target or ""), source)
+            if shown.crm_id != snap.crm_id:
+                self.paired.add(snap.id)
+            out.append(shown)
         ids_by_uid = await self._meeting_ids(records, known)
         organized = {i for i, r in held_by.items() if _organizer(r) == self.mailbox}
         seen = {c.uid for c in copies.values()}

@@ -29,9 +29,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from ews_client.models import Appointment, Item
+from ews_client.models import Appointment, Item, ItemRef
 
-from .actions import Action, Plan, Update
+from .actions import Action, Link, Plan, Update
 from .state import CrmSnapshot, ExchangeSnapshot, SyncedRow
 
 ORGANIZER = "organizer"
@@ -146,6 +146,25 @@ def without_attendee_writes(plan: Plan, copies: Collection[str]) -> Plan:
     if not copies:
         return plan
     return replace(plan, actions=tuple(trimmed(a) for a in plan.actions))
+
+
+def stamped(plan: Plan, paired: Collection[str]) -> Plan:
+    """The plan, its links of copies paired by uid (`paired`: item ids) made stamps: such a
+    copy does not carry the appointment's CRM id yet (the planner saw it as if it did)."""
+
+    def stamp(action: Action) -> Action:
+        if not isinstance(action, Link) or action.row.exchange_id not in paired:
+            return action
+        row = action.row
+        return Update(
+            crm_id=row.crm_id, ref=ItemRef(row.exchange_id, row.change_key), target=row.fields,
+            crm_changes=frozenset(), exchange_changes=frozenset(), model_fields=frozenset(),
+            crm_version=None, stamp=True, row=row, conflict=action.conflict, title=action.title,
+        )  # fmt: skip
+
+    if not paired:
+        return plan
+    return replace(plan, actions=tuple(stamp(a) for a in plan.actions))
 
 
 def held_back(

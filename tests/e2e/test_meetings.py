@@ -283,3 +283,39 @@ async def test_a_crm_meeting_reaches_each_participant_as_the_syncs_copy_mailing_
         assert updates(h) == before
         assert h.sim.sim.outbox.messages == []
         assert await pool.fetchval("SELECT count(*) FROM sync.item_errors") == 0
+
+
+async def test_the_organizers_sent_update_and_a_new_crm_attendee(pool: asyncpg.Pool) -> None:
+    dan = "dan@sim.example"
+    async with harness(pool, backend="ews") as h:
+        for address in (ANN, BEN, CAT, dan):
+            await h.add_user(address)
+        await sync_all(h, PassKind.INITIAL, order=(ANN, BEN, CAT, dan))
+        sent = organize_in_outlook(h, "Review")
+        await sync_all(h)
+        [record] = await appointments(pool)
+        # Ann moves it, invites Dan too, and sends the update: Exchange changes Ben's and
+        # Cat's copies and gives Dan his; the sync brings the CRM along and pairs Dan's copy.
+        move_in_outlook(h, ANN, sent, 1)
+        meetings.set_attendees(sent, (BEN, CAT, GUEST, dan), ())
+        meetings.send_as_owner(h.sim.sim.quota, box(h, ANN), sent)
+        for _ in range(2):
+            await sync_all(h, order=(ANN, BEN, CAT, dan))
+        assert [r["id"] for r in await appointments(pool)] == [record["id"]]
+        assert (await appointments(pool))[0]["starts_at"] == START + timedelta(hours=1)
+        assert await linked_crm_ids(pool) == {a: {record["id"]} for a in (ANN, BEN, CAT, dan)}
+        participants = await pool.fetch(
+            "SELECT u.email FROM crm.record_users r JOIN crm.users u ON u.id = r.user_id "
+            "WHERE r.record_id = $1::uuid ORDER BY u.email",
+            record["id"],
+        )
+        assert [p["email"] for p in participants] == [BEN, CAT, dan]
+        assert await responses(h, record["id"]) == {BEN: "none", CAT: "none", dan: "none"}
+        for address in (BEN, CAT, dan):
+            [held] = calendar(h, address)
+            assert held.props.findtext(t("Start")) == (START + timedelta(hours=1)).strftime(STAMP)
+        before = updates(h)
+        await sync_all(h, PassKind.COMPLETE, order=(ANN, BEN, CAT, dan))
+        assert updates(h) == before
+        assert h.sim.sim.outbox.messages == []
+        assert await pool.fetchval("SELECT count(*) FROM sync.item_errors") == 0

@@ -196,3 +196,16 @@ def test_an_attendee_copys_attendee_lists_are_the_organizers_to_keep() -> None:
     assert after.model_fields == before.model_fields - {"required_attendees", "optional_attendees"}
     assert "start" in after.exchange_changes and "attendees" not in after.exchange_changes
     assert rules.without_attendee_writes(result, {"other"}) == result
+
+
+def test_a_copy_paired_by_uid_gets_the_crm_id_stamped() -> None:
+    crm = snapshot_crm(BINDING, record())
+    paired = rules.as_paired(snapshot_exchange(BINDING, copy()), crm)
+    result = planner.plan(BINDING, [crm], [paired], [], kind=PassKind.EXPRESS)
+    [link] = result.actions
+    assert isinstance(link, Link)
+    [stamp] = rules.stamped(result, {"AAMk1"}).actions
+    assert isinstance(stamp, Update) and stamp.stamp and stamp.row == link.row
+    assert (stamp.crm_changes, stamp.model_fields) == (frozenset(), frozenset())
+    assert stamp.ref == ItemRef("AAMk1", "CK1")
+    assert rules.stamped(result, set()) == result

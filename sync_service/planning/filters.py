@@ -128,6 +128,9 @@ class Screened:
     leaving: list[SyncedRow]  # active rows to set aside: their pair left the filter
     entering: list[SyncedRow]  # parked rows to restore: both sides are back in the filter
     forgotten: list[SyncedRow]  # parked rows both of whose items are gone
+    # The pairs `apply` matched (record, item as read) and the filter: see `filter_pairs`.
+    paired: tuple[tuple[CrmRecord, Item], ...] = ()
+    spec: Filter = field(default_factory=Filter)
 
     def would_create(self, direction: Direction) -> bool:
         """Whether the planner, in `direction`, would create an item it was not shown paired."""
@@ -196,6 +199,8 @@ def apply(
         leaving=leaving,
         entering=entering,
         forgotten=forgotten,
+        paired=tuple((crm[c], work.by_id[i]) for i, c in sorted(work.hints.items())),
+        spec=spec,
     )
 
 

@@ -138,13 +138,32 @@ async def test_an_item_entering_the_filter_is_linked_to_its_counterpart_not_copi
         assert len(items) == 1 and ">CRM</" in items[0]["fields"]["Categories"]
         assert await pool.fetchval("SELECT count(*) FROM crm.contacts") == 1
         assert await h.links(BOX) == 1
-        # The next complete pass writes the record's id on the item (as on any item paired
-        # without it), then nothing moves.
-        assert await h.sync(BOX, PassKind.COMPLETE) == Done("ok")
         before = await _state(h, "contacts", "contacts")
         for kind in PASSES:
             assert await h.sync(BOX, kind) == Done("ok")
             assert await _state(h, "contacts", "contacts") == before, kind
+
+        # The other way: an Outlook contact given the category pairs with its CRM counterpart,
+        # and keeps it though the CRM's record wins the conflict.
+        email = {"EmailAddresses": {"EmailAddress1": "ada@analytical.test"}}
+        ada = await _new(h, "contacts", {"Surname": "Lovelace", "Categories": ["Own"], **email})
+        await pool.execute(
+            "INSERT INTO crm.contacts (owner_id, last_name, email, company) "
+            "VALUES ($1, 'Lovelace', 'ada@analytical.test', 'Engine Ltd')",
+            user,
+        )
+        assert await h.sync(BOX, PassKind.COMPLETE) == Done("ok")
+        assert await h.links(BOX) == 1
+        await _patch(h, ada, {"Categories": ["Own", "CRM"]})
+        assert await h.sync(BOX) == Done("ok")
+        assert await h.links(BOX) == 2
+        assert await pool.fetchval("SELECT count(*) FROM crm.contacts") == 2
+        categories = "SELECT categories FROM crm.contacts WHERE last_name = 'Lovelace'"
+        assert await pool.fetchval(categories) == ["CRM"]
+        items = await _by(h, "contacts", "Surname")
+        assert sorted(items) == ["Lovelace", "Turing"]
+        assert ">CRM</" in items["Lovelace"]["fields"]["Categories"]
+        assert items["Lovelace"]["fields"]["CompanyName"] == "Engine Ltd"
 
 
 async def test_a_private_appointment_never_reaches_the_other_side(

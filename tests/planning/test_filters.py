@@ -33,6 +33,7 @@ from sync_service.planning import (
     snapshot_crm,
     snapshot_exchange,
 )
+from sync_service.planning.filter_pairs import adopt
 from sync_service.planning.filter_settings import check_setting, effective, parse_range
 from sync_service.planning.filters import CalendarRange, Filter, FilterError, Screened, apply
 from sync_service.planning.records import CrmAppointment, CrmContact, CrmTask
@@ -177,6 +178,7 @@ def filtered_pass(world: World, spec: Filter, parked: dict[str, SyncedRow], kind
         deleted_exchange=deleted_ex,
         force=True,
     )
+    result = adopt(world.binding, result, screened)
     outside = _outside(world, spec, result)
     assert not outside, outside
     world.apply(result)
@@ -430,6 +432,23 @@ def test_an_item_entering_the_filter_pairs_with_its_counterpart_outside_it(
     assert list(world.ex) == ["item1"] and list(world.crm) == ["crm1"]
     assert list(world.links) == ["crm1"]
     assert world.ex["item1"].categories == ("CRM",)
+    assert filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE).actions == ()
+
+
+@pytest.mark.parametrize("kind", [PassKind.EXPRESS, PassKind.COMPLETE])
+def test_the_category_that_made_an_item_enter_is_kept_on_both_sides(kind: PassKind) -> None:
+    world, parked = World(BINDING), {}
+    world.crm_put("crm1", {**BASE, "categories": ["Red"], "location": "Hall"})
+    world.ex_put("item1", {**BASE, "categories": []}, None)
+    filtered_pass(world, CRM_ONLY, parked, PassKind.INITIAL)
+    # The Outlook item is given the category; the CRM's record wins the conflict, yet keeps it.
+    _edit_item(world, categories=["crm"])
+    result = filtered_pass(world, CRM_ONLY, parked, kind)
+    assert [type(a) for a in result.actions] == [Update]
+    assert world.crm["crm1"].categories == ("crm", "Red")
+    assert world.ex["item1"].categories == ("crm", "Red")
+    assert world.ex["item1"].crm_id == "crm1"  # stamped, as items paired by matching are
+    assert list(world.links) == ["crm1"]
     assert filtered_pass(world, CRM_ONLY, parked, PassKind.COMPLETE).actions == ()
 
 

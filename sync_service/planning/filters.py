@@ -4,8 +4,8 @@ A filter keeps out of the sync every item that lacks all of its categories, ever
 appointment (Exchange's Sensitivity Private, the CRM's `appointments.sensitivity = 'private'`;
 the bundled CRM and the item model keep no sensitivity for contacts and tasks), every
 appointment outside a time window around now, and every contact that has an address of a
-blocked address or domain. A side is judged on its own (`admits`); an item pair is in the sync
-only while both of its sides are admitted.
+blocked address or domain. A side is judged on its own (`admits`); a linked pair is in the
+sync while both sides are, its categories judged where the sync writes them from (`pair_out`).
 
 Nothing is ever deleted because of a filter. The planner reads the absence of an item from a
 full listing as its deletion, so an item out of the filter must never reach it: `apply` takes
@@ -13,12 +13,16 @@ every such item out of BOTH sides' reads, and the link row of a pair that leaves
 set aside ("parked": the pair is left as it is on both sides, its row kept apart) instead of
 being planned. A parked pair comes back (its row restored, the planner then reconciles it as
 any linked pair, so no duplicate is made) once both sides are read and admitted again; while
-either of its items exists it is never planned. An item that was never linked and enters the
-filter is an unlinked item like any other: matched by initial passes, else created.
+either of its items exists it is never planned.
 
-Also kept out: an unlinked item whose CRM-id property names a record that is out of the filter
-or parked, and an unlinked record named by such an item that is out (either would otherwise be
-created a second time on the other side). Pure: `now` is the caller's.
+An item that was never linked and enters the filter may have its counterpart outside it: full
+listings match unlinked items as an initial pass does, those outside the filter included, and
+hand the planner each pair with a side in the filter (`filter_pairs.py` writes them). Private
+and blocked items are never paired. An express pass that would create something reads the
+folder in full first (`Screened.would_create`). Also kept out: an unlinked item whose CRM-id
+property names a record out of the filter or parked, and an unlinked record named by such an
+item that is out (either would otherwise be created a second time). Pure: `now` is the
+caller's.
 """
 
 from __future__ import annotations

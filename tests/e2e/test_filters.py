@@ -203,6 +203,51 @@ async def test_a_private_appointment_never_reaches_the_other_side(
             ]
         assert (await h.links(BOX), await _parked(h)) == (1, 1)
 
+        # Review made private in the CRM, renamed: Outlook keeps it as it was.
+        await pool.execute(
+            "UPDATE crm.appointments SET sensitivity = 'private', subject = 'Review (HR)' "
+            "WHERE subject = 'Review'"
+        )
+        for kind in PASSES:
+            assert await h.sync(BOX, kind) == Done("ok")
+            assert sorted(await _by(h, "calendar", "Subject")) == [
+                "Dentist",
+                "Lunch with Ann",
+                "Review",
+            ]
+        assert (await h.links(BOX), await _parked(h)) == (0, 2)
+
+
+async def test_categories_select_tasks_and_appointments_too(
+    pool: asyncpg.Pool, backend: str
+) -> None:
+    async with harness(pool, backend=backend) as h:
+        await FilterStore(pool).set_server_setting("sim", {"categories": ["CRM"]})
+        user, _ = await h.add_user(BOX)
+        await pool.execute(
+            "INSERT INTO crm.tasks (owner_id, subject, categories) "
+            "VALUES ($1, 'Call back', '{CRM}'), ($1, 'Water plants', '{}')",
+            user,
+        )
+        await pool.execute(
+            "INSERT INTO crm.appointments (owner_id, subject, starts_at, ends_at, categories) "
+            "VALUES ($1, 'Board', $2, $3, '{CRM}'), ($1, 'Gym', $2, $3, '{}')",
+            user,
+            SOON,
+            SOON + timedelta(hours=1),
+        )
+        await _new(h, "tasks", {"Subject": "Send offer", "Categories": ["CRM"]})
+        await _new(h, "tasks", {"Subject": "Buy milk"})
+        assert await h.sync(BOX, PassKind.INITIAL) == Done("ok")
+        assert sorted(await _by(h, "tasks", "Subject")) == ["Buy milk", "Call back", "Send offer"]
+        assert sorted(await _by(h, "calendar", "Subject")) == ["Board"]
+        tasks = "SELECT subject FROM crm.tasks ORDER BY subject"
+        assert [r[0] for r in await pool.fetch(tasks)] == [
+            "Call back",
+            "Send offer",
+            "Water plants",
+        ]
+
 
 async def test_a_calendar_range_and_an_appointment_moved_out_of_it(
     pool: asyncpg.Pool, backend: str

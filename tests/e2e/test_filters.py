@@ -444,8 +444,13 @@ async def test_the_api_reads_and_changes_filters(pool: asyncpg.Pool) -> None:
         ):
             problem = await call("PATCH", path, 400, bad)
             assert problem["field"] == key, problem
+        deep = b"[" * 10_000 + b"]" * 10_000
+        for path in ("/servers/ex1/filters", box):
+            resp = await client.patch(f"/api/v1{path}", headers=AUTH, data=deep)
+            assert resp.status == 400 and (await resp.json())["field"] == "body"
         assert (await call("GET", box, 200)) == answer
         await call("GET", "/servers/nope/filters", 404)
+        await call("PATCH", "/mailboxes/nobody@example.com/filters", 404, {})
 
 
 async def test_rows_are_set_aside_and_come_back_as_they_were(pool: asyncpg.Pool) -> None:

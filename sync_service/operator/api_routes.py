@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sync_service.operator import api_audit, api_field_map, api_schedules, models, probe
+from sync_service.operator import (
+    api_audit,
+    api_field_map,
+    api_records,
+    api_schedules,
+    models,
+    probe,
+)
 from sync_service.operator.api_filters import ROUTES as FILTER_ROUTES
 from sync_service.operator.api_folder_links import ROUTES as FOLDER_LINK_ROUTES
 from sync_service.operator.csv_import import NAME_MAX, text_problem
@@ -419,4 +426,6 @@ ROUTES = (
     *FOLDER_LINK_ROUTES,
     # express schedules (operator/api_schedules.py)
     *api_schedules.ROUTES,
+    # record links of shared (firm) records (operator/api_records.py)
+    *api_records.ROUTES,
 )

@@ -15,6 +15,7 @@ from sync_service.config import Settings
 from sync_service.db.store import MAILBOX_STATES, Server
 from sync_service.operator import probe
 from sync_service.operator.cli_item_errors import add_item_error_commands, item_text
+from sync_service.operator.cli_records import add_record_commands
 from sync_service.operator.cli_sync import add_sync_commands
 from sync_service.operator.connect import operations
 from sync_service.operator.filters import (
@@ -416,6 +417,7 @@ def _mailbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imp.add_argument("--json", action="store_true", help="machine-readable output")
     imp.set_defaults(handler=cmd_mailboxes_import)
     add_folder_link_commands(msub)
+    add_record_commands(sub)  # shared (firm) records: records link|unlink|show
     lst = msub.add_parser("list", help="list mailboxes")
     lst.add_argument(
         "--state",

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo bench bench-full fuzz clean
+.PHONY: test lint typecheck unit demo bench bench-full fuzz container-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -41,6 +41,12 @@ bench-full: $(STAMP)
 fuzz: $(STAMP)
 	SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-500} SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$(date +%s)} \
 		$(BIN)/pytest -q -p no:cacheprovider tests/operator/test_schemathesis.py
+
+# The Containerfile built and run by a private Docker engine (tests/container; minutes, as
+# root, so not part of `make test`): Debian's docker.io and debootstrap installed if missing.
+container-test: $(STAMP)
+	bash tests/container/install.sh
+	$(BIN)/pytest -q -p no:cacheprovider tests/container
 
 clean:
 	rm -rf $(VENV) .sync-data .mypy_cache .ruff_cache

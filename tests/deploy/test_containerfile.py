@@ -36,12 +36,21 @@ def instructions(text: str) -> list[tuple[str, str]]:
 
 
 def stages(text: str) -> list[list[tuple[str, str]]]:
+    """The stages' instructions, each FROM with the global ARGs' defaults put in (the base the
+    image has when built without --build-arg)."""
     found: list[list[tuple[str, str]]] = []
-    for instruction in instructions(text):
-        if instruction[0] == "FROM":
+    defaults: dict[str, str] = {}
+    for word, args in instructions(text):
+        if word == "ARG" and not found:  # a global ARG: only FROM lines may use it
+            name, _, default = args.partition("=")
+            defaults[name] = default
+            continue
+        if word == "FROM":
+            for name, default in defaults.items():
+                args = args.replace(f"${{{name}}}", default)
             found.append([])
         assert found, "an instruction before the first FROM"
-        found[-1].append(instruction)
+        found[-1].append((word, args))
     return found
 
 

@@ -17,6 +17,7 @@ import pytest
 from ews_client import EntityKind
 from sync_service.db.links import LinkStore
 from sync_service.db.queue import PassKind
+from sync_service.dispatcher.crm_feed import CrmFeed
 from sync_service.planning.shared import OwnerDelete
 from sync_service.runtime.passes import MailboxPass, PassOptions
 from sync_service.runtime.worker import Done
@@ -224,3 +225,91 @@ async def test_the_owners_delete_follows_the_setting(pool: asyncpg.Pool, mode: O
         assert await h.items(ANN, "contacts") == []
         assert await h.sync(ANN, PassKind.COMPLETE) == Done("ok")
         assert await h.items(ANN, "contacts") == []
+
+
+# -- a firm list: 200 contacts linked to 50 users -----------------------------------------------
+
+FIRM_USERS, FIRM_CONTACTS = 50, 200
+
+
+def requests_of(h: Harness) -> dict[str, int]:
+    """Every request the simulator answered so far, by EWS operation (Graph routes too, each
+    request inside a `$batch` counted on its own)."""
+    ews: dict[str, int] = h.sim.sim.counters()["requests"]  # type: ignore[assignment]
+    graph: dict[str, int] = h.sim.graph.counters()["requests"]  # type: ignore[assignment]
+    return {**ews, **{f"graph {k}": v for k, v in graph.items()}}
+
+
+async def express_cycle(h: Harness, feed: CrmFeed) -> int:
+    """One express cycle as the dispatcher runs it: the CRM changes queue every mailbox that
+    holds a changed record (not the one each change came from), and each runs one pass."""
+    await h.settle()
+    step = await feed.step()
+    jobs = await h.queue.claim("e2e", len(step.mailboxes) + 1)
+    for job in jobs:
+        assert await h.runner(job) == Done("ok")
+        await h.queue.finish(job.id, "e2e", failed=False, outcome="ok")
+    return len(jobs)
+
+
+def spent(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in sorted(after.items()) if n != before.get(k, 0)}
+
+
+async def test_a_firm_list_change_reaches_fifty_mailboxes_in_one_express_cycle(
+    pool: asyncpg.Pool,
+) -> None:
+    """The 50-user measure (issue 16), printed. EWS only: ~10 s here, where Graph's 20,000
+    single writes (the initial copies and the list change, 20 to a `$batch`) take minutes."""
+    backend = "ews"
+    async with harness(pool, backend=backend) as h:
+        emails = [f"u{n:02d}@firm.example" for n in range(FIRM_USERS)]
+        ids = [(await h.add_user(email))[0] for email in emails]
+        await pool.execute(
+            "INSERT INTO crm.contacts (owner_id, first_name, last_name, email, company) "
+            "SELECT $1, 'First' || n, 'Last' || n, 'c' || n || '@client.example', 'Client' "
+            "FROM generate_series(1, $2) AS n",
+            ids[0],
+            FIRM_CONTACTS,
+        )
+        await pool.execute(
+            "INSERT INTO crm.record_users (entity, record_id, user_id) "
+            "SELECT 'contact', c.id, u.id FROM crm.contacts AS c, unnest($1::uuid[]) AS u (id)",
+            ids[1:],
+        )
+        for email in emails:
+            assert await h.sync(email, PassKind.INITIAL) == Done("ok")
+        await rounds(h, 1, tuple(emails))  # each sync state past the pass's own creates
+        feed = CrmFeed(pool, h.crm)
+        await feed.step()  # the dispatcher's first cursor
+
+        # One user's Outlook edit of one contact: their pass, then one cycle for the others.
+        before = requests_of(h)
+        [one] = [
+            i for i in await h.items(emails[7], "contacts") if i["fields"]["Surname"] == "Last1"
+        ]
+        await h.owner("PATCH", f"/mailboxes/{emails[7]}/items/{one['id']}",
+                      {"fields": {"JobTitle": "Partner"}})  # fmt: skip
+        assert await h.sync(emails[7]) == Done("ok")
+        assert await express_cycle(h, feed) == FIRM_USERS - 1
+        edit_cost = spent(before, requests_of(h))
+        for email in emails:
+            [copy_] = [i for i in await h.items(email, "contacts")
+                       if i["fields"]["Surname"] == "Last1"]  # fmt: skip
+            assert copy_["fields"]["JobTitle"] == "Partner", email
+
+        # The firm list changed in the CRM: all 200 contacts, in one statement.
+        before = requests_of(h)
+        await pool.execute("UPDATE crm.contacts SET company = 'Client & Partners'")
+        assert await express_cycle(h, feed) == FIRM_USERS
+        list_cost = spent(before, requests_of(h))
+        for email in emails:
+            companies = {i["fields"]["CompanyName"] for i in await h.items(email, "contacts")}
+            assert companies == {"Client & Partners"}, email
+        print(f"\n[{backend}] one Outlook edit -> {FIRM_USERS} mailboxes: "
+              f"{sum(edit_cost.values())} requests {edit_cost}")  # fmt: skip
+        print(f"[{backend}] {FIRM_CONTACTS} contacts changed in the CRM -> {FIRM_USERS} "
+              f"mailboxes: {sum(list_cost.values())} requests {list_cost}")  # fmt: skip
+        # One UpdateItem per other mailbox for one contact; 50 contacts per UpdateItem.
+        assert edit_cost["UpdateItem"] == FIRM_USERS - 1
+        assert list_cost["UpdateItem"] == FIRM_USERS * FIRM_CONTACTS // 50

@@ -164,6 +164,19 @@ class Appointment:
 
 
 @dataclass(frozen=True, slots=True)
+class MeetingAppointment(Appointment):
+    """An appointment that is a meeting Exchange holds: its global object id (EWS `UID`,
+    Graph `iCalUId`, shared by the organizer's item and every attendee's copy) and the mailbox
+    owner's own response ("organizer" on the organizer's item; else accepted, tentative,
+    declined or none); `sent`: the organizer's item was sent to its attendees (a write with
+    SendToNone is not)."""
+
+    uid: str | None = None
+    my_response: str | None = None
+    sent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Task:
     subject: str | None = None
     notes: str | None = None

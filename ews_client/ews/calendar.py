@@ -40,6 +40,7 @@ from ews_client.models import (
     Appointment,
     Attendee,
     ItemRef,
+    MeetingAppointment,
     ModifiedOccurrence,
     Sensitivity,
 )
@@ -225,18 +226,6 @@ RESPONSES = {
     "NoResponseReceived": "none",
     "Unknown": "none",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class MeetingAppointment(Appointment):
-    """An appointment that is a meeting: its global object id (`UID`, shared by the
-    organizer's item and every attendee's copy) and the mailbox owner's own response
-    ("organizer" on the organizer's item; else accepted, tentative, declined or none);
-    `sent`: the organizer's item was sent to its attendees (a write with SendToNone is not)."""
-
-    uid: str | None = None
-    my_response: str | None = None
-    sent: bool = False
 
 
 def appointment_from_xml(el: Element) -> Appointment:

@@ -32,7 +32,14 @@ from ews_client.graph.wire import (
     text_body,
     zone_of,
 )
-from ews_client.models import CRM_PROPERTY_SET_ID, Appointment, Attendee, ItemRef, Sensitivity
+from ews_client.models import (
+    CRM_PROPERTY_SET_ID,
+    Appointment,
+    Attendee,
+    ItemRef,
+    MeetingAppointment,
+    Sensitivity,
+)
 
 CRM_ATTENDEES_PROPERTY = "CrmAttendees"  # the property set's second name (CrmId is the first)
 ATTENDEES_PROP_ID = f"String {{{CRM_PROPERTY_SET_ID}}} Name {CRM_ATTENDEES_PROPERTY}"
@@ -127,7 +134,29 @@ def event_zone(obj: Json) -> str:
     return zone_of(zone)
 
 
+# Graph's responseType as the model's response words.
+RESPONSES = {"organizer": "organizer", "accepted": "accepted", "tentativelyAccepted": "tentative",
+             "declined": "declined", "notResponded": "none", "none": "none"}  # fmt: skip
+
+
 def event_from_json(obj: Json) -> Appointment:
+    """The event; a meeting Exchange holds with real attendees is a `MeetingAppointment`."""
+    return _meeting(obj, _event(obj))
+
+
+def _meeting(obj: Json, a: Appointment) -> Appointment:
+    """Its `iCalUId`, the owner's response, and (the organizer's) sent: Graph invites on save."""
+    uid = opt_str(obj.get("iCalUId"))
+    if uid is None or not (_read_attendees(obj, "required") or _read_attendees(obj, "optional")):
+        return a
+    organizer = obj.get("isOrganizer") is True
+    status = (obj.get("responseStatus") or {}).get("response")
+    mine = "organizer" if organizer else RESPONSES.get(str(status), "none")
+    fields = {f: getattr(a, f) for f in Appointment.__dataclass_fields__}
+    return MeetingAppointment(**fields, uid=uid, my_response=mine, sent=organizer)
+
+
+def _event(obj: Json) -> Appointment:
     required = _read_attendees(obj, "required")
     optional = _read_attendees(obj, "optional")
     if not required and not optional:  # a meeting written without inviting anyone

@@ -129,7 +129,7 @@ def events_delta(mailbox: str, start: datetime, end: datetime, calendar: str = "
 EVENT_SELECT = (
     "type,subject,start,end,originalStartTimeZone,isAllDay,location,body,organizer,attendees,"
     "sensitivity,isReminderOn,reminderMinutesBeforeStart,categories,recurrence,"
-    "lastModifiedDateTime,changeKey"
+    "lastModifiedDateTime,changeKey,iCalUId,isOrganizer,responseStatus"
 )
 LISTING_PAGE = 250  # events per page we ask for; the server may answer with fewer
 

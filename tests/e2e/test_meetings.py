@@ -108,9 +108,9 @@ def updates(h: Harness) -> int:
     "order", [(ANN, BEN, CAT), (CAT, BEN, ANN)], ids=["ann-first", "cat-first"]
 )
 async def test_a_meeting_of_three_crm_users_is_one_crm_appointment_mailing_nobody(
-    pool: asyncpg.Pool, order: tuple[str, ...]
+    pool: asyncpg.Pool, order: tuple[str, ...], backend: str
 ) -> None:
-    async with harness(pool, backend="ews") as h:
+    async with harness(pool, backend=backend) as h:
         for address in (ANN, BEN, CAT):
             await h.add_user(address)
         await sync_all(h, PassKind.INITIAL)
@@ -181,10 +181,10 @@ async def test_a_meeting_of_three_crm_users_is_one_crm_appointment_mailing_nobod
 
 
 async def test_a_meeting_organized_outside_the_crm_is_one_appointment_of_attendee_copies(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, backend: str
 ) -> None:
     boss = "boss@sim.example"  # a mailbox of the same Exchange, but no CRM user
-    async with harness(pool, backend="ews") as h:
+    async with harness(pool, backend=backend) as h:
         for address in (BEN, CAT):
             await h.add_user(address)
         h.sim.sim.add_mailbox(boss)
@@ -285,9 +285,11 @@ async def test_a_crm_meeting_reaches_each_participant_as_the_syncs_copy_mailing_
         assert await pool.fetchval("SELECT count(*) FROM sync.item_errors") == 0
 
 
-async def test_the_organizers_sent_update_and_a_new_crm_attendee(pool: asyncpg.Pool) -> None:
+async def test_the_organizers_sent_update_and_a_new_crm_attendee(
+    pool: asyncpg.Pool, backend: str
+) -> None:
     dan = "dan@sim.example"
-    async with harness(pool, backend="ews") as h:
+    async with harness(pool, backend=backend) as h:
         for address in (ANN, BEN, CAT, dan):
             await h.add_user(address)
         await sync_all(h, PassKind.INITIAL, order=(ANN, BEN, CAT, dan))

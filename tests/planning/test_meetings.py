@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ews_client.ews.calendar import MeetingAppointment
-from ews_client.models import Appointment, Attendee, ItemRef
+from ews_client.models import Appointment, Attendee, ItemRef, MeetingAppointment
 from sync_service.planning import (
     APPOINTMENTS,
     ConflictPolicy,

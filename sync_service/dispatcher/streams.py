@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from ews_client import (
     EntityKind,
@@ -32,6 +33,7 @@ from ews_client import (
     StreamBatch,
     folder_for,
 )
+from sync_service.dispatcher.schedule import entities_of
 
 log = logging.getLogger("sync_service.dispatcher.push")
 MAX_IDS_PER_CONNECTION = 200
@@ -55,7 +57,8 @@ class _Group:
     healthy: bool = False
 
 
-OnEvent = Callable[[int], None]
+# A change of a mailbox and the entities whose folders it touched (None: not known, every one).
+OnEvent = Callable[[int, frozenset[EntityKind] | None], None]
 OnCatchUp = Callable[[Iterable[int]], None]
 
 
@@ -77,6 +80,9 @@ class ServerStreams:
         self.timeout_minutes = timeout_minutes
         self.group_size = min(group_size, MAX_IDS_PER_CONNECTION)
         self.subs: dict[int, tuple[Watch, str]] = {}
+        # Each subscribed mailbox's watched folders: folder id -> entity (events name the
+        # folder by id: ParentFolderId); empty when they could not be read.
+        self.folders: dict[int, dict[str, EntityKind]] = {}
         self.groups: list[_Group] = []
         self._gate = asyncio.Semaphore(SUBSCRIBE_CONCURRENCY)
 
@@ -133,10 +139,21 @@ class ServerStreams:
                 log.warning("subscribe failed", extra={"mailbox": watch.email, "error": str(exc)})
                 return False
         self.subs[watch.mailbox_id] = (watch, sub_id)
+        self.folders[watch.mailbox_id] = await self._folder_ids(watch, folders)
         return True
+
+    async def _folder_ids(self, watch: Watch, folders: list[Any]) -> dict[str, EntityKind]:
+        """One GetFolder for every watched folder; on failure events cover every entity."""
+        async with self._gate:
+            try:
+                infos = await self.client.get_folder(watch.email, folders)
+            except ExchangeError:
+                return {}
+        return {info.folder.id: e for info, e in zip(infos, watch.entities, strict=False)}
 
     async def _unsubscribe(self, mailbox_id: int) -> None:
         watch, sub_id = self.subs.pop(mailbox_id)
+        self.folders.pop(mailbox_id, None)
         # Already gone (expired, or forgotten by the server): nothing left to free.
         async with self._gate:
             with contextlib.suppress(ExchangeError):
@@ -214,8 +231,10 @@ class ServerStreams:
         """Deliver one envelope; anything but OPEN ends this connection."""
         for note in batch.notifications:
             mailbox = ids.get(note.subscription_id)
-            if mailbox is not None and any(e.kind in _CHANGE_EVENTS for e in note.events):
-                self.on_event(mailbox)
+            changes = [e for e in note.events if e.kind in _CHANGE_EVENTS]
+            if mailbox is not None and changes:
+                folders = self.folders.get(mailbox, {})
+                self.on_event(mailbox, entities_of((e.parent_folder_id for e in changes), folders))
         dead = [ids[s] for s in batch.error_subscription_ids if s in ids]
         lost = any(isinstance(e, ItemNotFoundError) for e in batch.errors)
         missed = any(e.code == "ErrorMissedNotificationEvents" for e in batch.errors)

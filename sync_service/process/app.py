@@ -23,8 +23,9 @@ from sync_service.db.embedded import database_url
 from sync_service.db.engines import Engines
 from sync_service.db.migrations import run_migrations
 from sync_service.db.pool import connect, create_pool
-from sync_service.db.queue import JobQueue, PassKind, Priority
-from sync_service.db.store import MailboxState, Store
+from sync_service.db.queue import JobQueue
+from sync_service.db.store import Store
+from sync_service.dispatcher.graph_push import GraphChanges, enqueue_change
 from sync_service.dispatcher.leader import run_dispatcher
 from sync_service.operator import api
 from sync_service.operator.gauges import GaugeRefresher
@@ -67,8 +68,8 @@ class Service:
         self._engines = Engines(pool)
         self.worker: Worker | None = None
         self.gauges = GaugeRefresher.for_pool(pool, settings.api.metrics_refresh)
-        # Mailboxes Graph notified about, with the first notification's time.
-        self.pushed: dict[str, datetime] = {}
+        # Mailboxes Graph notified about: the first notification's time, the entities named.
+        self.pushed = GraphChanges()
         self.push_wake = asyncio.Event()
 
     async def ready_problems(self) -> list[str]:
@@ -122,7 +123,7 @@ class Service:
 
         Keyed by mailbox: a burst coalesces, and it cannot outgrow the number of mailboxes.
         """
-        self.pushed.setdefault(mailbox, datetime.now(UTC))
+        self.pushed.record(mailbox, entity, datetime.now(UTC))
         self.push_wake.set()
 
     async def enqueue_pushes(self) -> None:
@@ -132,28 +133,12 @@ class Service:
         while True:
             await self.push_wake.wait()
             self.push_wake.clear()
-            batch, self.pushed = self.pushed, {}
-            for email, changed_at in batch.items():
+            for email, change in self.pushed.take().items():
                 try:
-                    await self._enqueue_push(queue, store, email, changed_at)
+                    await enqueue_change(queue, store, email, change)
                 except (OSError, asyncpg.PostgresError) as exc:
                     # Not lost for good: the mailbox stays on the express sweep.
                     log.warning("push not queued", extra={"mailbox": email, "error": str(exc)})
-
-    async def _enqueue_push(
-        self, queue: JobQueue, store: Store, email: str, changed_at: datetime
-    ) -> None:
-        mailbox = await store.mailbox_by_email(email)
-        if mailbox is None or mailbox.state != MailboxState.ACTIVE:
-            return
-        await queue.enqueue(
-            mailbox.id,
-            PassKind.EXPRESS,
-            priority=Priority.PUSH,
-            source="push",
-            oldest_change_at=changed_at,
-        )
-        await store.mark_pushed(mailbox.id)
 
     async def run_engine(self) -> None:
         """Claim and run passes until stopped; Exchange clients are closed afterwards."""

@@ -76,6 +76,8 @@ async def test_outlook_edit_reaches_crm_through_a_change_notification(
             sources = {r["source"] for r in await pool.fetch("SELECT source FROM sync.jobs")}
             assert "push" in sources and not sources & {"schedule", "sweep"}, sources
             assert took < 5
+            scopes = await pool.fetch("SELECT entities FROM sync.jobs WHERE source = 'push'")
+            assert {tuple(r["entities"] or ("every",)) for r in scopes} == {("contact",)}
 
 
 async def _lifecycle(h: Harness, sub_id: str, event: str) -> None:

@@ -70,6 +70,7 @@ from .actions import (
 from .links import derive_crm_id, row_for
 from .map_change import rebase
 from .mapping import Binding, Direction, differing, model_fields
+from .occurrences import follow_series
 from .policy import ConflictPolicy, Side3, resolve
 from .shared import resolve_shared
 from .state import CrmSnapshot, ExchangeSnapshot, SyncedRow
@@ -318,6 +319,8 @@ class _Pass:
         reason: str,
         old: SyncedRow | None = None,
     ) -> None:
+        # A series renamed by this write renames its occurrences in Outlook (occurrences.py).
+        target = follow_series(target, e.fields)
         crm_changes = differing(self.binding, target, c.fields)
         ex_changes = differing(self.binding, target, e.fields)
         row = row_for(self.binding, c.id, e.ref, target)

@@ -23,7 +23,7 @@ ORDER BY dry_run, id
 -- stopped reads as lost before anyone reaps its job. `planned`: a dry run's counts per entity.
 SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
     r.finished_at, sync.run_outcome(r.outcome, r.job_id, r.engine) AS outcome, r.counts,
-    r.requests, r.throttled, r.error, r.plan_items -> 'entities' AS planned
+    r.requests, r.throttled, r.error, r.plan_items -> 'entities' AS planned, r.entities
 FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
 WHERE ($1::bigint IS NULL OR r.mailbox_id = $1)
   AND ($2::timestamptz IS NULL OR r.started_at >= $2)
@@ -34,7 +34,7 @@ ORDER BY r.started_at DESC, r.id DESC LIMIT $3
 -- (outcome and planned as in op_runs).
 SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
     r.finished_at, sync.run_outcome(r.outcome, r.job_id, r.engine) AS outcome, r.counts,
-    r.requests, r.throttled, r.error, r.plan_items -> 'entities' AS planned
+    r.requests, r.throttled, r.error, r.plan_items -> 'entities' AS planned, r.entities
 FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
 WHERE r.job_id = ANY($1::bigint[]) AND (r.finished_at IS NULL OR r.finished_at >= $2)
 ORDER BY r.started_at, r.id
@@ -44,7 +44,7 @@ ORDER BY r.started_at, r.id
 -- rendered text (outcome as in op_runs).
 SELECT r.id, m.email AS mailbox, r.job_id, r.kind, r.dry_run, r.engine, r.started_at,
     r.finished_at, sync.run_outcome(r.outcome, r.job_id, r.engine) AS outcome, r.counts,
-    r.requests, r.throttled, r.error, r.plan_items, r.plan
+    r.requests, r.throttled, r.error, r.plan_items, r.plan, r.entities
 FROM sync.runs r JOIN sync.mailboxes m ON m.id = r.mailbox_id
 WHERE r.id = $1
 

@@ -18,6 +18,7 @@ from ews_client import EntityKind
 from sync_service.db.links import LinkStore
 from sync_service.db.queue import PassKind
 from sync_service.dispatcher.crm_feed import CrmFeed
+from sync_service.operator.records import RecordLinkOps
 from sync_service.planning.shared import OwnerDelete
 from sync_service.runtime.passes import MailboxPass, PassOptions
 from sync_service.runtime.worker import Done
@@ -225,6 +226,11 @@ async def test_the_owners_delete_follows_the_setting(pool: asyncpg.Pool, mode: O
         assert await h.items(ANN, "contacts") == []
         assert await h.sync(ANN, PassKind.COMPLETE) == Done("ok")
         assert await h.items(ANN, "contacts") == []
+        if mode is OwnerDelete.KEEP:
+            # The operator links Ann again (`records link`): her copy comes back, as it is now.
+            await RecordLinkOps(pool).change_one(False, "contact", crm_id, ANN)
+            assert await h.sync(ANN) == Done("ok")
+            assert (await copy(h, ANN))["fields"]["JobTitle"] == "Rear Admiral"
 
 
 # -- a firm list: 200 contacts linked to 50 users -----------------------------------------------

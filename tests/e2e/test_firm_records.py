@@ -193,10 +193,12 @@ async def owner_pass(h: Harness, email: str, mode: OwnerDelete) -> None:
 
 
 @pytest.mark.parametrize("mode", list(OwnerDelete))
-async def test_the_owners_delete_follows_the_setting(pool: asyncpg.Pool, mode: OwnerDelete) -> None:
+async def test_the_owners_delete_follows_the_setting(
+    pool: asyncpg.Pool, backend: str, mode: OwnerDelete
+) -> None:
     settings = e2e_settings({"SYNC_SHARED_OWNER_DELETE": mode.value})
     assert settings.conflicts.shared_owner_delete is mode
-    async with harness(pool) as h:
+    async with harness(pool, backend=backend) as h:
         ids, crm_id = await firm(h)
         item = await copy(h, ANN)
         await h.owner("DELETE", f"/mailboxes/{ANN}/items/{item['id']}")

@@ -102,6 +102,7 @@ class PassRunner:
                 run.run_id,
                 self.settings.field_map,
                 job.entities,
+                owner_delete=self.settings.conflicts.shared_owner_delete,
             )
             report = await MailboxPass(
                 mailbox, backend, self.crm, self.store, self.links, options

@@ -15,12 +15,10 @@ import asyncpg
 import pytest
 
 from ews_client import EntityKind
-from sync_service.db.links import LinkStore
 from sync_service.db.queue import PassKind
 from sync_service.dispatcher.crm_feed import CrmFeed
 from sync_service.operator.records import RecordLinkOps
 from sync_service.planning.shared import OwnerDelete
-from sync_service.runtime.passes import MailboxPass, PassOptions
 from sync_service.runtime.worker import Done
 from tests.e2e.harness import Harness, e2e_settings, harness
 
@@ -176,33 +174,17 @@ async def test_unlink_and_a_linked_users_delete_drop_only_that_copy(
         assert (await crm_row(h, crm_id))["job_title"] == "Rear Admiral"
 
 
-async def owner_pass(h: Harness, email: str, mode: OwnerDelete) -> None:
-    """An express pass of `email` with the owner-delete mode the settings give.
-
-    The runner does not hand SYNC_SHARED_OWNER_DELETE to its passes yet (runner.py builds
-    PassOptions), so this pass is built here from the settings' value.
-    """
-    mailbox = await h.store.mailbox_by_email(email)
-    assert mailbox is not None
-    server = await h.store.server(mailbox.server_id)
-    assert server is not None
-    backend = await h.runner.backends.get(server)
-    await h.settle()
-    options = PassOptions(PassKind.EXPRESS, owner_delete=mode)
-    await MailboxPass(mailbox, backend, h.crm, h.store, LinkStore(h.pool), options).run()
-
-
 @pytest.mark.parametrize("mode", list(OwnerDelete))
 async def test_the_owners_delete_follows_the_setting(
     pool: asyncpg.Pool, backend: str, mode: OwnerDelete
 ) -> None:
-    settings = e2e_settings({"SYNC_SHARED_OWNER_DELETE": mode.value})
-    assert settings.conflicts.shared_owner_delete is mode
-    async with harness(pool, backend=backend) as h:
+    env = {"SYNC_SHARED_OWNER_DELETE": mode.value}
+    assert e2e_settings(env).conflicts.shared_owner_delete is mode
+    async with harness(pool, env=env, backend=backend) as h:
         ids, crm_id = await firm(h)
         item = await copy(h, ANN)
         await h.owner("DELETE", f"/mailboxes/{ANN}/items/{item['id']}")
-        await owner_pass(h, ANN, settings.conflicts.shared_owner_delete)
+        assert await h.sync(ANN, PassKind.EXPRESS) == Done("ok")  # the runner's PassOptions
         await rounds(h, 1, (BEN, CAT))
         await rounds(h, 1)
         row = await pool.fetchrow("SELECT owner_id FROM crm.contacts WHERE id = $1", crm_id)

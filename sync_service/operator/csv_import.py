@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sync_service.db.store import ENTITY_MODES, EntityMode
 from sync_service.operator.server_specs import InvalidInput
@@ -184,3 +185,38 @@ def _check_unique(row: Row, seen_ids: dict[str, int], seen_emails: dict[str, int
         raise InvalidInput("email", f"duplicate of line {seen_emails[row.email]} ({row.email})")
     seen_ids[row.crm_user_id] = row.line
     seen_emails[row.email] = row.line
+
+
+R = TypeVar("R")
+
+
+def read_rows(
+    text: str,
+    header_of: Callable[[Iterator[list[str]]], list[str]],
+    row_of: Callable[[int, list[str], list[str]], R],
+    key_of: Callable[[R], Hashable],
+    duplicate_field: str,
+) -> tuple[list[R], list[RowError]]:
+    """The rows of an operator's CSV file (a header line, then rows; blank lines skipped), and
+    the invalid ones with their line numbers: `row_of(line, header, cells)` raises InvalidInput
+    for a bad row, and a row whose `key_of` an earlier line had is a duplicate of it, reported
+    on `duplicate_field`. InvalidInput when the header or the file is unusable."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = header_of(reader)
+    rows: list[R] = []
+    errors: list[RowError] = []
+    seen: dict[Hashable, int] = {}
+    for record in _records(reader):
+        if not any(cell.strip() for cell in record):
+            continue
+        line = reader.line_num
+        try:
+            row = row_of(line, header, record)
+            first = seen.setdefault(key_of(row), line)
+            if first != line:
+                raise InvalidInput(duplicate_field, f"duplicate of line {first}")
+        except InvalidInput as exc:
+            errors.append(RowError(line, exc.message, exc.field))
+            continue
+        rows.append(row)
+    return rows, errors

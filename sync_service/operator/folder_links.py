@@ -12,8 +12,6 @@ and optional `create`) reports each invalid row by line, as `mailboxes import` d
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +19,13 @@ from typing import Any
 
 from sync_service.config import Settings
 from sync_service.db.folder_links import FolderLinkStore, LinkRequest
-from sync_service.operator.csv_import import RowError, shown, text_problem, valid_email
+from sync_service.operator.csv_import import (
+    RowError,
+    read_rows,
+    shown,
+    text_problem,
+    valid_email,
+)
 from sync_service.operator.folder_link_views import ENTITY_NAMES, folders_of, link_json
 from sync_service.operator.operations import Operations
 from sync_service.operator.output import print_json, table
@@ -105,28 +109,7 @@ class FolderLinks:
 def parse_links_csv(text: str) -> tuple[list[LinkRequest], list[RowError]]:
     """Rows of a link import (`email,entity,folder[,create]`, a header line); InvalidInput
     when the header is unusable."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = _header(reader)
-    rows: list[LinkRequest] = []
-    errors: list[RowError] = []
-    seen: dict[tuple[str, str], int] = {}
-    try:
-        for record in reader:
-            if not any(cell.strip() for cell in record):
-                continue
-            line = reader.line_num
-            try:
-                row = _row(line, header, record)
-                first = seen.setdefault((row.email, row.entity), line)
-                if first != line:
-                    raise InvalidInput("entity", f"duplicate of line {first}")
-            except InvalidInput as exc:
-                errors.append(RowError(line, exc.message, exc.field))
-                continue
-            rows.append(row)
-    except csv.Error as exc:
-        raise InvalidInput("file", f"unreadable CSV: {exc}") from None
-    return rows, errors
+    return read_rows(text, _header, _row, lambda row: (row.email, row.entity), "entity")
 
 
 def _header(reader: Any) -> list[str]:

@@ -13,7 +13,6 @@ their delete in Outlook, or the record changes hands in the CRM).
 from __future__ import annotations
 
 import csv
-import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from sync_service.db.record_links import LinkChange, RecordLinks
-from sync_service.operator.csv_import import RowError, shown, valid_email
+from sync_service.operator.csv_import import RowError, read_rows, shown, valid_email
 from sync_service.operator.operations import Conflict, NotFound
 from sync_service.operator.server_specs import InvalidInput
 
@@ -92,28 +91,9 @@ def link_row(line: int, entity: str, record_id: str, email: str) -> LinkRow:
 def parse_links_csv(text: str) -> tuple[list[LinkRow], list[RowError]]:
     """Rows of `entity,record_id,email` (a header line); InvalidInput when the file or its
     header is unusable."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = _header(reader)
-    rows: list[LinkRow] = []
-    errors: list[RowError] = []
-    seen: dict[tuple[str, str, str], int] = {}
-    try:
-        for record in reader:
-            if not any(cell.strip() for cell in record):
-                continue
-            line = reader.line_num
-            try:
-                row = _row(line, header, record)
-                first = seen.setdefault((row.entity, row.record_id, row.email), line)
-                if first != line:
-                    raise InvalidInput("email", f"duplicate of line {first}")
-            except InvalidInput as exc:
-                errors.append(RowError(line, exc.message, exc.field))
-                continue
-            rows.append(row)
-    except csv.Error as exc:
-        raise InvalidInput("file", f"unreadable CSV: {exc}") from None
-    return rows, errors
+    return read_rows(
+        text, _header, _row, lambda row: (row.entity, row.record_id, row.email), "email"
+    )
 
 
 def _header(reader: Any) -> list[str]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ews_client.errors import ProtocolError
+from ews_client.errors import ExchangeError, ProtocolError
 from ews_client.ews.convert import item_from_xml
 from ews_client.ews.ids import (
     FolderRef,
@@ -87,9 +87,14 @@ def parse_sync_folder_items(data: bytes) -> SyncPage:
 
 
 def _listed(kind: ChangeKind, el: Element | None) -> Item | None:
+    """The item a page carried whole, or None: it is then read with GetItem, which also
+    answers for an item the page could not be read from (one item never fails the page)."""
     if kind not in ("create", "update") or el is None or not listed_in_full(el):
         return None
-    return item_from_xml(el)
+    try:
+        return item_from_xml(el)
+    except (ExchangeError, ValueError):
+        return None
 
 
 def coalesce(changes: list[SyncChange]) -> tuple[list[ItemRef], list[str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ews_client.ews.sync import parse_sync_folder_items
 from ews_client.models import Contact, EntityKind, Item, Task, Upsert
 from tests.ews.test_builders import APPOINTMENT, CONTACT, TASK
 from tests.ews.test_roundtrip import MBX, session
@@ -62,3 +63,32 @@ async def test_calendar_items_are_always_read_with_getitem() -> None:
         [event] = await _synced(client, EntityKind.APPOINTMENT)
         assert _gets(sim.sim.counters()) == before + 1
     assert event.required_attendees == single.required_attendees  # type: ignore[union-attr]
+
+
+def _page_with(contact_children: str) -> bytes:
+    return (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" '
+        'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Body>'
+        "<m:SyncFolderItemsResponse><m:ResponseMessages>"
+        '<m:SyncFolderItemsResponseMessage ResponseClass="Success">'
+        "<m:ResponseCode>NoError</m:ResponseCode><m:SyncState>S</m:SyncState>"
+        "<m:IncludesLastItemInRange>true</m:IncludesLastItemInRange><m:Changes><t:Create>"
+        f'<t:Contact><t:ItemId Id="C1" ChangeKey="K1"/>{contact_children}</t:Contact>'
+        "</t:Create></m:Changes></m:SyncFolderItemsResponseMessage></m:ResponseMessages>"
+        "</m:SyncFolderItemsResponse></s:Body></s:Envelope>"
+    ).encode()
+
+
+NO_BODY = (
+    '<t:ExtendedProperty><t:ExtendedFieldURI PropertyTag="0x1016" PropertyType="Integer"/>'
+    "<t:Value>0</t:Value></t:ExtendedProperty>"
+)
+
+
+def test_a_listed_item_the_client_cannot_read_is_left_to_getitem() -> None:
+    good = parse_sync_folder_items(_page_with(NO_BODY + "<t:GivenName>Ada</t:GivenName>"))
+    assert isinstance(good.changes[0].listed, Contact)
+    bad = parse_sync_folder_items(_page_with(NO_BODY + "<t:Birthday>not a date</t:Birthday>"))
+    assert bad.changes[0].listed is None  # read again with GetItem, not a failed page
+    assert bad.changes[0].ref.id == "C1"

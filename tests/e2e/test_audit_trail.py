@@ -264,6 +264,19 @@ async def _seed_for_crash(h: Harness) -> None:
         await h.queue.enqueue(mailbox.id, PassKind.INITIAL)
 
 
+async def _wrote_or_done(pool: asyncpg.Pool, engine: str) -> bool:
+    """The engine's passes have linked some writes, or no job is left to run (the passes
+    before it did all the work: there is nothing to cut short, and the kills that did land are
+    checked below)."""
+    return bool(
+        await pool.fetchval(
+            "SELECT EXISTS (SELECT FROM sync.runs WHERE engine = $1 AND counts <> '{}') "
+            "OR NOT EXISTS (SELECT FROM sync.jobs WHERE status IN ('queued', 'running'))",
+            engine,
+        )
+    )
+
+
 async def test_kill_9_leaves_no_write_unaudited_and_no_audit_row_of_a_write_not_made(
     pool: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
@@ -283,11 +296,13 @@ async def test_kill_9_leaves_no_write_unaudited_and_no_audit_row_of_a_write_not_
         for kill in range(3):
             name = f"audit-kill-{kill}"
             service = ServiceProcess({**env, "SYNC_ENGINE_NAME": name}, tmp_path / f"{name}.log")
-            async with asyncio.timeout(90):  # killed once it has linked some writes
-                while not await pool.fetchval(
-                    "SELECT count(*) FROM sync.runs WHERE engine = $1 AND counts <> '{}'", name
-                ):
-                    await asyncio.sleep(0.02)
+            try:
+                async with asyncio.timeout(90):  # killed once it has linked some writes
+                    while not await _wrote_or_done(pool, name):
+                        await asyncio.sleep(0.02)
+            except TimeoutError:
+                service.kill()
+                raise AssertionError(f"{name} wrote nothing in 90 s:\n{service.output()}") from None
             await asyncio.sleep(0.1 * kill)
             service.kill()
         final = ServiceProcess(env, tmp_path / "final.log")

@@ -126,11 +126,14 @@ def _assemble(
 
 
 def _name_only(field: etree._Element) -> etree._Element:
-    """A mailbox-typed field with its Mailbox reduced to the Name, as a listing returns it."""
+    """A mailbox-typed field with its Mailbox reduced to the Name, as a listing returns it
+    (Exchange always has a display name: the address stands in when none was stored)."""
+    mailbox = f"{t('Mailbox')}/"
+    name = field.findtext(mailbox + t("Name")) or field.findtext(mailbox + t("EmailAddress"))
+    if not name:
+        return copy.deepcopy(field)
     out = etree.Element(field.tag)
-    name = field.findtext(f"{t('Mailbox')}/{t('Name')}")
-    if name is not None:
-        sub(sub(out, t("Mailbox")), t("Name"), name)
+    sub(sub(out, t("Mailbox")), t("Name"), name)
     return out
 
 

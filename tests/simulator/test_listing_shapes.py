@@ -98,3 +98,24 @@ async def test_a_meeting_listing_has_no_attendees_and_no_body(
 
 
 _T = "http://schemas.microsoft.com/exchange/services/2006/types"
+
+
+async def test_a_listed_organizer_is_its_name_alone(
+    sim: RunningSimulator, session: aiohttp.ClientSession
+) -> None:
+    organizer = (
+        "<t:Organizer><t:Mailbox><t:EmailAddress>boss@example.org</t:EmailAddress>"
+        "</t:Mailbox></t:Organizer>"
+    )
+    await _item_ids(
+        session,
+        sim,
+        _meeting().replace("<t:RequiredAttendees>", organizer + "<t:RequiredAttendees>", 1),
+    )
+    listed = await call(session, sim, _sync_all("calendar", NATIVE), BOX)
+    events = listed.xp("//t:CalendarItem")
+    [event] = [e for e in events if e.findtext(f"{{{_T}}}Subject") == "Review"]
+    mailbox = event.find(f"{{{_T}}}Organizer/{{{_T}}}Mailbox")
+    assert mailbox is not None
+    # No name was stored: the address stands in as the display name; no EmailAddress listed.
+    assert [(c.tag.split("}")[1], c.text) for c in mailbox] == [("Name", "boss@example.org")]

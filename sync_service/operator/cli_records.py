@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
 from sync_service.config import Settings
-from sync_service.operator.output import print_json, table
+from sync_service.operator.output import print_json, read_input, table
 from sync_service.operator.records import ENTITIES, LinkReport, RecordLinkOps, link_row
 from sync_service.operator.server_specs import InvalidInput
 
@@ -65,18 +64,7 @@ def _inputs(args: argparse.Namespace) -> str | None:
         for email in args.email:
             link_row(0, args.entity, args.record_id, email)
         return None
-    return _read_file(args.csv)
-
-
-def _read_file(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InvalidInput("file", f"cannot read {name}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidInput("file", f"{name} is not UTF-8 text") from None
+    return read_input(args.csv)
 
 
 async def cmd_show(settings: Settings, args: argparse.Namespace) -> int:

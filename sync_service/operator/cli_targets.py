@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from ews_client import ExchangeError
 from sync_service.config import Settings
@@ -31,7 +30,7 @@ from sync_service.operator.filters import (
 from sync_service.operator.folder_link_views import folders_text
 from sync_service.operator.folder_links import add_folder_link_commands
 from sync_service.operator.operations import Conflict, InvalidInput, NotFound, mailbox_json
-from sync_service.operator.output import print_json, table
+from sync_service.operator.output import print_json, read_input, table
 from sync_service.operator.server_specs import AUTH_KINDS, ServerChanges, describe
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -158,7 +157,7 @@ async def cmd_servers_test(settings: Settings, args: argparse.Namespace) -> int:
 
 # mailboxes
 async def cmd_mailboxes_import(settings: Settings, args: argparse.Namespace) -> int:
-    text = _read_input(args.file)
+    text = read_input(args.file)
     async with operations(settings) as ops:
         report = await ops.import_mailboxes(text)
     for error in report.invalid:
@@ -172,17 +171,6 @@ async def cmd_mailboxes_import(settings: Settings, args: argparse.Namespace) -> 
         )
     # Invalid rows fail the command (exit 1) so that scripts notice, though valid rows are in.
     return EXIT_FAILED if report.invalid else EXIT_OK
-
-
-def _read_input(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InvalidInput("file", f"cannot read {name}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidInput("file", f"{name} is not UTF-8 text") from None
 
 
 async def cmd_mailboxes_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -294,7 +282,7 @@ async def cmd_mailboxes_move(settings: Settings, args: argparse.Namespace) -> in
     if args.csv is not None:
         if args.mailbox is not None or args.to is not None:
             raise InvalidInput("csv", "give either SMTP --to SERVER or --csv FILE, not both")
-        wanted = parse_move_csv(_read_input(args.csv))
+        wanted = parse_move_csv(read_input(args.csv))
     elif args.mailbox is None or args.to is None:
         raise InvalidInput("to", "give SMTP --to SERVER, or --csv FILE")
     else:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from sync_service.config import Settings
@@ -28,7 +27,7 @@ from sync_service.operator.csv_import import (
 )
 from sync_service.operator.folder_link_views import ENTITY_NAMES, folders_of, link_json
 from sync_service.operator.operations import Operations
-from sync_service.operator.output import print_json, table
+from sync_service.operator.output import print_json, read_input, table
 from sync_service.operator.server_specs import InvalidInput
 
 PREFIXES = {"id:": "id", "well-known:": "well_known"}
@@ -176,7 +175,7 @@ async def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from sync_service.operator.connect import operations
 
-    text = _read_file(args.file)
+    text = read_input(args.file)
     async with operations(settings) as ops:
         report = await FolderLinks(ops).import_csv(text)
     for error in report.invalid:
@@ -189,17 +188,6 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             f"{len(report.invalid)} invalid row(s) skipped"
         )
     return EXIT_FAILED if report.invalid else EXIT_OK
-
-
-def _read_file(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InvalidInput("file", f"cannot read {name}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidInput("file", f"{name} is not UTF-8 text") from None
 
 
 def _print(links: list[dict[str, Any]], as_json: bool) -> None:

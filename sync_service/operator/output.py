@@ -1,13 +1,16 @@
-"""Human and machine output of the CLI: aligned tables, JSON, and a progress bar on terminals."""
+"""Human and machine output of the CLI: aligned tables, JSON, and a progress bar on terminals;
+and the one way its commands read an input file."""
 
 from __future__ import annotations
 
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from sync_service.operator.operations import to_jsonable
+from sync_service.operator.server_specs import InvalidInput
 
 
 def dumps(value: Any) -> str:
@@ -78,3 +81,15 @@ class Progress:
         if self.tty:
             self.out.write("\n")
             self.out.flush()
+
+
+def read_input(name: str) -> str:
+    """A command's input file as text (`-`: standard input); UTF-8, a BOM allowed."""
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInput("file", f"cannot read {name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput("file", f"{name} is not UTF-8 text") from None

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import Field, StringConstraints, WithJsonSchema
 
 from sync_service.operator.audit import RECORD_MAX, AuditRequest, audit_page
-from sync_service.operator.http import OPERATIONS, Doc, ok, with_query
+from sync_service.operator.http import Doc, ok, operations_of, with_query
 from sync_service.operator.models import (
     PAGE,
     Address,
@@ -81,9 +81,7 @@ class AuditPage(Answer):
 
 
 async def list_audit(request: web.Request, query: AuditFilter) -> web.Response:
-    ops = request.app[OPERATIONS]
-    if ops is None:
-        raise web.HTTPServiceUnavailable(text="this replica serves no operator API (no database)")
+    ops = operations_of(request)
     asked = AuditRequest(
         query.mailbox, query.record, query.since, query.until, query.limit, query.cursor
     )

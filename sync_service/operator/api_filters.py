@@ -15,7 +15,7 @@ from sync_service.operator.filters import (
     set_mailbox_filters,
     set_server_filters,
 )
-from sync_service.operator.http import OPERATIONS, Doc, ok, plain, with_body
+from sync_service.operator.http import Doc, ok, operations_of, plain, with_body
 from sync_service.operator.models import Answer, Input
 from sync_service.operator.server_specs import InvalidInput
 from sync_service.planning.filter_settings import KEYS, MAX_ENTRIES
@@ -70,9 +70,7 @@ class MailboxFilters(Answer):
 
 
 def _pool(request: web.Request) -> Any:
-    ops = request.app[OPERATIONS]
-    if ops is None:
-        raise web.HTTPServiceUnavailable(text="this replica serves no operator API (no database)")
+    ops = operations_of(request)
     return ops.pool
 
 

@@ -12,8 +12,8 @@ from aiohttp import web
 from pydantic import Field, StringConstraints
 
 from sync_service.operator.folder_links import VALUE_MAX, FolderLinks
-from sync_service.operator.http import OPERATIONS, Doc, ok, plain, with_body
-from sync_service.operator.models import Answer, Input
+from sync_service.operator.http import Doc, ok, operations_of, plain, with_body
+from sync_service.operator.models import Answer, Input, RowError
 from sync_service.operator.server_specs import InvalidInput
 
 PREFIX = "/api/v1"  # api_routes.PREFIX, which imports this module
@@ -44,22 +44,14 @@ class FolderLinkList(Answer):
     folders: list[FolderLinkAnswer]
 
 
-class RowProblem(Answer):
-    line: int
-    message: str
-    field: str | None = None
-
-
 class FolderLinkImport(Answer):
     changed: int = Field(description="links set or changed")
     unchanged: int = Field(description="rows that named the link already in place")
-    invalid: list[RowProblem] = Field(description="rows skipped, by line")
+    invalid: list[RowError] = Field(description="rows skipped, by line")
 
 
 def _links(request: web.Request) -> FolderLinks:
-    ops = request.app[OPERATIONS]
-    if ops is None:
-        raise web.HTTPServiceUnavailable(text="this replica serves no operator API (no database)")
+    ops = operations_of(request)
     return FolderLinks(ops)
 
 

@@ -10,8 +10,8 @@ from dataclasses import asdict
 from aiohttp import web
 from pydantic import Field
 
-from sync_service.operator.http import OPERATIONS, Doc, ok, plain
-from sync_service.operator.models import Answer
+from sync_service.operator.http import Doc, ok, operations_of, plain
+from sync_service.operator.models import Answer, RowError
 from sync_service.operator.records import RecordLinkOps
 from sync_service.operator.server_specs import InvalidInput
 
@@ -31,22 +31,14 @@ class RecordUsers(Answer):
     users: list[Holder]
 
 
-class RowProblem(Answer):
-    line: int
-    message: str
-    field: str | None = None
-
-
 class LinkResult(Answer):
     changed: int = Field(description="links made (or removed)")
     unchanged: int = Field(description="valid rows that named what was already so")
-    invalid: list[RowProblem] = Field(description="rows skipped, by line")
+    invalid: list[RowError] = Field(description="rows skipped, by line")
 
 
 def _records(request: web.Request) -> RecordLinkOps:
-    ops = request.app[OPERATIONS]
-    if ops is None:
-        raise web.HTTPServiceUnavailable(text="this replica serves no operator API (no database)")
+    ops = operations_of(request)
     return RecordLinkOps(ops.pool)
 
 

@@ -21,10 +21,10 @@ from sync_service.operator.api_folder_links import ROUTES as FOLDER_LINK_ROUTES
 from sync_service.operator.csv_import import NAME_MAX, text_problem
 from sync_service.operator.http import (
     OPENER,
-    OPERATIONS,
     SETTINGS,
     Doc,
     ok,
+    operations_of,
     plain,
     problem,
     with_body,
@@ -47,17 +47,10 @@ from sync_service.operator.models import (
     ServerUpdate,
     SyncInput,
 )
-from sync_service.operator.operations import ErrorQuery, InvalidInput, Operations, mailbox_json
+from sync_service.operator.operations import ErrorQuery, InvalidInput, mailbox_json
 from sync_service.operator.server_specs import ServerChanges, describe
 
 PREFIX = "/api/v1"
-
-
-def _ops(request: web.Request) -> Operations:
-    ops = request.app[OPERATIONS]
-    if ops is None:
-        raise web.HTTPServiceUnavailable(text="this replica serves no operator API (no database)")
-    return ops
 
 
 def _server_name(request: web.Request) -> str:
@@ -76,30 +69,30 @@ def _changes(body: ServerSettings) -> ServerChanges:
 
 # servers
 async def list_servers(request: web.Request) -> web.Response:
-    return ok({"servers": [describe(s) for s in await _ops(request).servers()]})
+    return ok({"servers": [describe(s) for s in await operations_of(request).servers()]})
 
 
 async def add_server(request: web.Request, body: NewServerInput) -> web.Response:
-    server = await _ops(request).add_server(body.name, _changes(body))
+    server = await operations_of(request).add_server(body.name, _changes(body))
     return ok(describe(server), status=201)
 
 
 async def get_server(request: web.Request) -> web.Response:
-    return ok(describe(await _ops(request).server(_server_name(request))))
+    return ok(describe(await operations_of(request).server(_server_name(request))))
 
 
 async def update_server(request: web.Request, body: ServerUpdate) -> web.Response:
     changes = _changes(body)
-    return ok(describe(await _ops(request).update_server(_server_name(request), changes)))
+    return ok(describe(await operations_of(request).update_server(_server_name(request), changes)))
 
 
 async def remove_server(request: web.Request) -> web.Response:
-    await _ops(request).remove_server(_server_name(request))
+    await operations_of(request).remove_server(_server_name(request))
     return web.Response(status=204)
 
 
 async def test_server(request: web.Request, body: ProbeInput) -> web.Response:
-    ops = _ops(request)
+    ops = operations_of(request)
     server = await ops.server(_server_name(request))
     mailbox = body.mailbox
     if mailbox:
@@ -131,12 +124,12 @@ async def import_mailboxes(request: web.Request) -> web.Response:
         raise InvalidInput("body", "the CSV must be UTF-8 text") from None
     if not text.strip():
         raise InvalidInput("body", "empty body; send the CSV file (text/csv)")
-    report = await _ops(request).import_mailboxes(text)
+    report = await operations_of(request).import_mailboxes(text)
     return ok(report)
 
 
 async def list_mailboxes(request: web.Request, query: MailboxFilter) -> web.Response:
-    page = await _ops(request).list_mailboxes(
+    page = await operations_of(request).list_mailboxes(
         state=query.state,
         groups=query.group or None,
         server=query.server,
@@ -147,11 +140,11 @@ async def list_mailboxes(request: web.Request, query: MailboxFilter) -> web.Resp
 
 
 async def show_mailbox(request: web.Request) -> web.Response:
-    return ok(await _ops(request).show_mailbox(request.match_info["email"]))
+    return ok(await operations_of(request).show_mailbox(request.match_info["email"]))
 
 
 async def set_mailbox(request: web.Request, body: MailboxOptions) -> web.Response:
-    ops = _ops(request)
+    ops = operations_of(request)
     mailbox = await ops.set_options(
         request.match_info["email"],
         group=body.group,
@@ -172,14 +165,14 @@ async def disable_mailbox(request: web.Request, body: DisableInput) -> web.Respo
 
 
 async def _set_state(request: web.Request, enabled: bool, reason: str | None) -> web.Response:
-    ops = _ops(request)
+    ops = operations_of(request)
     mailbox = await ops.set_state(request.match_info["email"], enabled, reason)
     return ok(mailbox_json(mailbox, (await ops.server_names())[mailbox.server_id]))
 
 
 async def recover_mailbox(request: web.Request, body: RecoverInput) -> web.Response:
     email = request.match_info["email"]
-    return ok(await _ops(request).recover(email, dry_run=bool(body.dry_run)), 202)
+    return ok(await operations_of(request).recover(email, dry_run=bool(body.dry_run)), 202)
 
 
 async def move_mailbox(request: web.Request, body: MoveInput) -> web.Response:
@@ -189,7 +182,7 @@ async def move_mailbox(request: web.Request, body: MoveInput) -> web.Response:
     from sync_service.operator.moves import MailboxMover
     from sync_service.runtime.backends import Backends
 
-    ops, settings = _ops(request), request.app[SETTINGS]
+    ops, settings = operations_of(request), request.app[SETTINGS]
     assert settings is not None
     async with Backends(settings) as backends:
         try:
@@ -203,7 +196,7 @@ async def move_mailbox(request: web.Request, body: MoveInput) -> web.Response:
 
 # passes and overview
 async def request_sync(request: web.Request, body: SyncInput) -> web.Response:
-    result = await _ops(request).request_sync(
+    result = await operations_of(request).request_sync(
         mailbox=body.mailbox,
         groups=body.groups,
         server=body.server,
@@ -215,7 +208,9 @@ async def request_sync(request: web.Request, body: SyncInput) -> web.Response:
 
 
 async def list_runs(request: web.Request, query: RunFilter) -> web.Response:
-    runs = await _ops(request).runs(mailbox=query.mailbox, since=query.since, limit=query.limit)
+    runs = await operations_of(request).runs(
+        mailbox=query.mailbox, since=query.since, limit=query.limit
+    )
     return ok({"runs": runs})
 
 
@@ -224,7 +219,7 @@ async def show_run(request: web.Request) -> web.Response:
     # ASCII digits only: int() would also take " 7", "+7" or other scripts' digits.
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 1 <= int(raw) < 2**63:
         raise InvalidInput("id", "a run id is a positive integer (see /api/v1/runs)")
-    return ok(await _ops(request).run(int(raw)))
+    return ok(await operations_of(request).run(int(raw)))
 
 
 # item errors
@@ -238,7 +233,9 @@ async def list_item_errors(request: web.Request, query: ItemErrorFilter) -> web.
         query.since,
         query.status,
     )
-    page = await _ops(request).list_item_errors(wanted, cursor=query.cursor, limit=query.limit)
+    page = await operations_of(request).list_item_errors(
+        wanted, cursor=query.cursor, limit=query.limit
+    )
     return ok(page)
 
 
@@ -260,20 +257,20 @@ def _error_target(body: ItemErrorAction) -> tuple[list[int] | None, ErrorQuery |
 
 
 async def retry_item_errors(request: web.Request, body: ItemErrorAction) -> web.Response:
-    return ok(await _ops(request).retry_item_errors(*_error_target(body)))
+    return ok(await operations_of(request).retry_item_errors(*_error_target(body)))
 
 
 async def acknowledge_item_errors(request: web.Request, body: ItemErrorAction) -> web.Response:
-    return ok(await _ops(request).acknowledge_item_errors(*_error_target(body)))
+    return ok(await operations_of(request).acknowledge_item_errors(*_error_target(body)))
 
 
 async def job_states(request: web.Request, query: JobQuery) -> web.Response:
-    states = await _ops(request).job_states(query.ids)
+    states = await operations_of(request).job_states(query.ids)
     return ok({"jobs": [{"id": i, "status": states.get(i)} for i in query.ids]})
 
 
 async def status(request: web.Request) -> web.Response:
-    return ok(await _ops(request).status())
+    return ok(await operations_of(request).status())
 
 
 SERVERS, SERVER = f"{PREFIX}/servers", f"{PREFIX}/servers/{{name}}"

@@ -8,9 +8,8 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import Field
 
-from sync_service.operator.http import OPERATIONS, Doc, ok, plain, with_body, with_query
+from sync_service.operator.http import Doc, ok, operations_of, plain, with_body, with_query
 from sync_service.operator.models import Answer, ScheduleFilter, ScheduleInput
-from sync_service.operator.operations import Operations
 from sync_service.operator.schedules import Schedules, ScheduleSpec, check_name, schedule_json
 
 PREFIX = "/api/v1"  # api_routes.PREFIX, which imports this module
@@ -33,9 +32,7 @@ class ScheduleList(Answer):
 
 
 def _schedules(request: web.Request) -> Schedules:
-    ops: Operations | None = request.app[OPERATIONS]
-    if ops is None:
-        raise web.HTTPServiceUnavailable(text="this replica serves no operator API (no database)")
+    ops = operations_of(request)
     return Schedules(ops)
 
 

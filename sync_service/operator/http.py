@@ -23,6 +23,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ReadyCheck = Callable[[], Awaitable[list[str]]]
 READY_CHECK: web.AppKey[ReadyCheck] = web.AppKey("ready_check")
 OPERATIONS: web.AppKey[Operations | None] = web.AppKey("operations")
+
+
+def operations_of(request: web.Request) -> Operations:
+    """The app's operations; 503 on a replica that serves no operator API (no database)."""
+    ops = request.app[OPERATIONS]
+    if ops is None:
+        raise web.HTTPServiceUnavailable(text="this replica serves no operator API (no database)")
+    return ops
+
+
 SETTINGS: web.AppKey[Settings | None] = web.AppKey("settings")
 TOKEN: web.AppKey[bytes | None] = web.AppKey("token")
 PUBLIC_PATHS: web.AppKey[frozenset[str]] = web.AppKey("public_paths")

@@ -199,25 +199,28 @@ class MailboxPass:
         stored = await self._stored([binding.entity for binding in bindings])
         crm_changes = await self._crm_changes_all(kind, stored)
         done: list[tuple[EntityKind, _Sides]] = []
+        outcomes: dict[EntityKind, EntityOutcome] = {}
+
+        async def read_then_write(binding: Binding, mine: _Stored, links_of: _LinkRows) -> None:
+            sides = await self._read(binding, kind, mine, links_of)
+            if sides is not None:  # None: its linked folder is gone, nothing planned
+                outcomes[binding.entity] = await self._entity(
+                    binding, kind, report, mine, done, links_of, sides
+                )
+
         try:
             async with asyncio.TaskGroup() as tg:
                 # Every folder is read at once (the throttle keeps the mailbox within its
-                # limits); each entity is planned and written as soon as its read is in.
-                reads = {}
+                # limits); each entity is planned and written as soon as its own read is in,
+                # beside the others (a big contacts folder's read does not hold back the
+                # calendar's writes).
                 for binding in bindings:
                     entity = binding.entity
                     mine = replace(stored[entity], crm_changes=crm_changes.get(entity))
                     links_of = _LinkRows(self.links, self.mailbox.id, entity)
                     if self.folders.rematching(entity):
                         links_of._rows = []  # a newly linked folder is matched afresh
-                    task = tg.create_task(self._read(binding, kind, mine, links_of))
-                    reads[entity] = (mine, links_of, task)
-                outcomes: dict[EntityKind, EntityOutcome] = {}
-                for binding in bindings:
-                    mine, links_of, task = reads[binding.entity]
-                    tg.create_task(
-                        self._when_read(binding, kind, report, mine, done, links_of, task, outcomes)
-                    )
+                    tg.create_task(read_then_write(binding, mine, links_of))
         except BaseExceptionGroup as group:
             raise _first_error(group) from None
         # Reported in the entities' order, whichever finished first.
@@ -231,25 +234,6 @@ class MailboxPass:
             await self._commit(kind, wrote, _moved(done, stored))
             await self.folders.settle([entity for entity, _ in done])
         return report
-
-    async def _when_read(
-        self,
-        binding: Binding,
-        kind: PassKind,
-        report: PassReport,
-        stored: _Stored,
-        done: list[tuple[EntityKind, _Sides]],
-        links_of: _LinkRows,
-        read: asyncio.Task[_Sides | None],
-        outcomes: dict[EntityKind, EntityOutcome],
-    ) -> None:
-        """Plan and write one entity as soon as its own read is in, beside the others (a big
-        contacts folder's read no longer holds back the calendar's writes)."""
-        sides = await read
-        if sides is None:  # its linked folder is gone: nothing planned
-            return
-        outcome = await self._entity(binding, kind, report, stored, done, links_of, sides)
-        outcomes[binding.entity] = outcome
 
     async def _entity(
         self,

@@ -38,6 +38,10 @@ async def test_losing_the_lock_connection_steps_down_and_another_leads(
                 "leader"
             ] is None:
                 await asyncio.sleep(0.05)
+            # The leader sets its gauge once claim_leadership's statement has answered; the
+            # row can be seen a moment before that.
+            while metrics.DISPATCHER_LEADER._value.get() != 1:
+                await asyncio.sleep(0.01)
         assert metrics.DISPATCHER_LEADER._value.get() == 1
         [holder] = await pool.fetch(LOCK_HOLDER)  # exactly one candidate holds the lock
         cut = time.monotonic()
